@@ -1,0 +1,62 @@
+# Every check a PR needs: `make install lint test`.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+SHARED ?= ../shared
+# Conformance pass rates reached so far: only ever raised.
+CONFORMANCE_MIN ?= 0.0
+
+.PHONY: install lock test test-fast conformance lint build demo bench clean
+
+install: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: requirements-dev.txt pyproject.toml
+	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --silent --no-audit --no-fund
+	touch $@
+
+# Re-pin the dev requirements from requirements-dev.in.
+lock:
+	$(PY) -m pip install --quiet -r requirements-dev.in
+	$(PY) -m pip freeze --exclude-editable | grep -v '^tributary' > requirements-dev.txt
+
+test: install
+	$(BIN)/pytest -n 2 --dist loadgroup
+	$(MAKE) conformance
+
+test-fast: install
+	$(BIN)/pytest -m "not slow"
+
+conformance: install
+	@if [ -d $(SHARED)/asl-conformance ]; then \
+	  $(PY) $(SHARED)/asl-conformance/check.py --execute tributary.states:execute \
+	    --test-state tributary.states:test_state --validate tributary.states:validate \
+	    --min-pass $(CONFORMANCE_MIN); \
+	else echo "$(SHARED)/asl-conformance not found: conformance skipped"; fi
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/cfn-lint template.yaml
+	$(BIN)/sam validate --template template.yaml --region us-east-1 --lint
+	npx --no-install asl-validator --silent $(foreach f,$(wildcard statemachine/*.asl.json),--json-path $(f))
+
+build: install
+	$(BIN)/sam build --template template.yaml
+
+demo: install
+	$(BIN)/tributary run --config-env default events/data/orders-sample.csv events/data/clicks-sample.jsonl
+
+bench: install
+	$(PY) -m bench
+
+clean:
+	rm -rf .aws-sam .tributary .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,35 @@
+"""Errors raised while running a state machine, named as AWS Step Functions names them."""
+
+from __future__ import annotations
+
+
+class StatesError(Exception):
+    """An error that a Retry or Catch can match (or that fails the execution).
+
+    `error` is the name a state's ErrorEquals compares against (`States.Runtime`,
+    `States.TaskFailed`, `Lambda.ServiceException`, a custom name); `cause` is AWS's message.
+    """
+
+    def __init__(self, error: str, cause: str = "") -> None:
+        super().__init__(f"{error}: {cause}" if cause else error)
+        self.error = error
+        self.cause = cause
+
+
+# The predefined error names of the Amazon States Language.
+ALL = "States.ALL"
+BRANCH_FAILED = "States.BranchFailed"
+DATA_LIMIT_EXCEEDED = "States.DataLimitExceeded"
+EXCEED_TOLERATED_FAILURE_THRESHOLD = "States.ExceedToleratedFailureThreshold"
+HEARTBEAT_TIMEOUT = "States.HeartbeatTimeout"
+INTRINSIC_FAILURE = "States.IntrinsicFailure"
+ITEM_READER_FAILED = "States.ItemReaderFailed"
+NO_CHOICE_MATCHED = "States.NoChoiceMatched"
+PARAMETER_PATH_FAILURE = "States.ParameterPathFailure"
+PERMISSIONS = "States.Permissions"
+QUERY_EVALUATION_ERROR = "States.QueryEvaluationError"
+RESULT_PATH_MATCH_FAILURE = "States.ResultPathMatchFailure"
+RESULT_WRITER_FAILED = "States.ResultWriterFailed"
+RUNTIME = "States.Runtime"
+TASK_FAILED = "States.TaskFailed"
+TIMEOUT = "States.Timeout"
