@@ -1,16 +1,140 @@
-"""JSONPath as the Amazon States Language uses it: `$` is the input, `$$` the context object,
-`$name` a variable (JSONPath-mode variables). Reference paths select one value; other paths
-may select several, which AWS returns as a list."""
+"""JSONPath as the Amazon States Language uses it.
+
+`$` is the data (a state's input), `$$` the context object, `$name` a variable (JSONPath-mode
+variables, assigned by `Assign`). A definite path (only names and indexes) selects one value and
+fails when that value is absent; an indefinite path (wildcards, slices, filters, descendants,
+unions) selects a list of values, like the Jayway library AWS uses.
+
+Simple definite paths, by far the most common, are walked by hand: jsonpath-ng is slow to parse
+and the engine evaluates paths on every transition.
+"""
 
 from __future__ import annotations
 
+import functools
+import re
 from typing import Any
+
+from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
+from jsonpath_ng.ext import parse as parse_jsonpath
+
+# One step of a definite path: `.name`, `['name']`, `["name"]` or `[index]`.
+_STEP = re.compile(
+    r"""\.([^.\[\]'"*]+)|\[\s*'((?:[^'\\]|\\.)*)'\s*]|\[\s*"((?:[^"\\]|\\.)*)"\s*]|\[\s*(-?\d+)\s*]"""
+)
+_VARIABLE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+Step = str | int
 
 
 class PathError(Exception):
-    """A path that is malformed or selects nothing in the data it is applied to."""
+    """A path that is malformed, or selects nothing in the data it is applied to."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.message = message
 
 
 def select(data: Any, path: str, *, context: Any = None, variables: dict[str, Any] | None = None) -> Any:
-    """The value `path` selects in `data` (or in `context` for `$$`, or a variable for `$name`)."""
-    raise NotImplementedError
+    """The value `path` selects in `data` (in `context` for `$$...`, in a variable for `$name...`).
+
+    A definite path gives the one value it selects; an indefinite path gives the list of the values
+    it selects. Raises `PathError` when the path is malformed or a definite path selects nothing.
+    """
+    root, rest = _root(data, path, context=context, variables=variables)
+    if rest == "":
+        return root
+    steps = _definite_steps(rest)
+    if steps is not None:
+        return _walk(root, steps, path)
+    matches = _compiled(path, rest).find(root)
+    return [match.value for match in matches]
+
+
+def is_definite(path: str) -> bool:
+    """Whether `path` is a reference path (selects a single value: names and indexes only)."""
+    try:
+        _, rest = _root(None, path, context=None, variables=None, check_variable=False)
+    except PathError:
+        return False
+    return _definite_steps(rest) is not None
+
+
+def definite_steps(path: str) -> list[Step]:
+    """The steps (keys and indexes) of the reference path `path` after its root; `PathError` otherwise."""
+    _, rest = _root(None, path, context=None, variables=None, check_variable=False)
+    steps = _definite_steps(rest)
+    if steps is None:
+        raise PathError(path, f"Invalid reference path '{path}'")
+    return list(steps)
+
+
+def normalized(steps: list[Step] | tuple[Step, ...], root: str = "$") -> str:
+    """A path in Jayway's normalized form, as AWS quotes it in causes: `$['a'][0]`."""
+    return root + "".join(f"[{step}]" if isinstance(step, int) else f"['{step}']" for step in steps)
+
+
+def _root(
+    data: Any, path: str, *, context: Any, variables: dict[str, Any] | None, check_variable: bool = True
+) -> tuple[Any, str]:
+    """The value a path starts from, and the rest of the path after its root."""
+    if not isinstance(path, str) or not path.startswith("$"):
+        raise PathError(str(path), f"Invalid path '{path}'")
+    if path.startswith("$$"):
+        return context, path[2:]
+    variable = _VARIABLE.match(path)
+    if variable is None:
+        return data, path[1:]
+    name = variable.group(1)
+    if not check_variable:
+        return None, path[variable.end() :]
+    if variables is None or name not in variables:
+        raise PathError(path, f"Invalid path '{path}': variable '{name}' is not defined")
+    return variables[name], path[variable.end() :]
+
+
+@functools.lru_cache(maxsize=4096)
+def _definite_steps(rest: str) -> tuple[Step, ...] | None:
+    """The steps of `rest` if it is a chain of names and indexes, else None."""
+    steps: list[Step] = []
+    position = 0
+    while position < len(rest):
+        step = _STEP.match(rest, position)
+        if step is None:
+            return None
+        name, single, double, index = step.groups()
+        if index is not None:
+            steps.append(int(index))
+        else:
+            quoted = single if single is not None else double
+            steps.append(name if name is not None else _unescape(quoted))
+        position = step.end()
+    return tuple(steps)
+
+
+def _unescape(quoted: str) -> str:
+    return re.sub(r"\\(.)", r"\1", quoted)
+
+
+def _walk(root: Any, steps: tuple[Step, ...], path: str) -> Any:
+    current = root
+    for step in steps:
+        if not _has_step(current, step):
+            raise PathError(path, f"Invalid path '{path}' : No results for path: {normalized(steps)}")
+        current = current[step]
+    return current
+
+
+def _has_step(value: Any, step: Step) -> bool:
+    if isinstance(step, int):
+        return isinstance(value, list) and -len(value) <= step < len(value)
+    return isinstance(value, dict) and step in value
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled(path: str, rest: str) -> Any:
+    try:
+        return parse_jsonpath("$" + rest)
+    except (JsonPathLexerError, JsonPathParserError, Exception) as error:
+        raise PathError(path, f"Invalid path '{path}': {error}") from error
