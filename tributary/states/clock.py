@@ -1,0 +1,73 @@
+"""The clock an execution runs on, passed in: virtual by default (Wait states, Retry back-off and
+`.sync` polling advance it instantly and deterministically), real on request.
+
+Every wait goes through `Clock.wait(event, seconds)`, so that a StopExecution or a task token
+answered from another thread ends the wait early on either clock."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        ...
+
+    def wait(self, event: threading.Event, seconds: float | None) -> bool:
+        """Wait until `event` is set (True) or `seconds` have passed on this clock (False).
+        `None` waits for the event only."""
+        ...
+
+
+def sleep(clock: Clock, seconds: float) -> None:
+    """Let `seconds` pass on `clock` (nothing can interrupt it)."""
+    clock.wait(threading.Event(), seconds)
+
+
+# A fixed, recognisable start so that histories and `$$.Execution.StartTime` are reproducible.
+DEFAULT_VIRTUAL_START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class VirtualClock:
+    """Time that moves only when someone waits: a wait for `seconds` returns at once, `seconds`
+    later in virtual time.
+
+    A wait on an event that another thread may set (a task token answered by SendTaskSuccess, a
+    StopExecution) first gives that thread up to `patience` real seconds, because virtual time cannot
+    know when a real outside party will answer; only then does virtual time jump to the deadline."""
+
+    def __init__(self, start: datetime = DEFAULT_VIRTUAL_START, *, patience: float = 0.0) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+        self.patience = patience
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._now += timedelta(seconds=max(0.0, seconds))
+
+    def wait(self, event: threading.Event, seconds: float | None) -> bool:
+        if event.is_set():
+            return True
+        if seconds is None:
+            return event.wait()
+        if self.patience > 0 and event.wait(self.patience):
+            return True
+        self.advance(seconds)
+        return event.is_set()
+
+
+class RealClock:
+    """Wall-clock time: waits take real seconds."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def wait(self, event: threading.Event, seconds: float | None) -> bool:
+        return event.wait(seconds)
