@@ -1,7 +1,8 @@
 """Mocked task results from a Step Functions Local MockConfigFile.
 
     {"StateMachines": {"<machine name>": {"TestCases": {"<case>": {"<state name>": "<response name>"}}}},
-     "MockedResponses": {"<response name>": {"0": {"Return": ...}, "1-2": {"Throw": {"Error": ..., "Cause": ...}}}}}
+     "MockedResponses": {"<response name>": {"0": {"Return": ...},
+                                             "1-2": {"Throw": {"Error": ..., "Cause": ...}}}}}
 
 The test case comes from the `#TestCase` suffix of the state machine ARN (as Step Functions Local
 read it) or from the `test_case` argument. The keys of a mocked response number the invocations of
@@ -128,7 +129,8 @@ class MockIntegration:
             if self.fallback is None:
                 raise StatesError(
                     "States.TaskFailed",
-                    f"State '{call.state_name}' is not mocked in test case '{test_case}' and has no integration",
+                    f"State '{call.state_name}' is not mocked in test case '{test_case}' "
+                    "and no integration serves it",
                 )
             return self.fallback.invoke(call)
         with self._lock:
