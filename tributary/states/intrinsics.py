@@ -362,14 +362,20 @@ def _base64_decode(text: Any) -> str:
         raise _failure("States.Base64Decode", f"invalid base64 data: {error}") from error
 
 
-_HASHES = {"MD5": "md5", "SHA-1": "sha1", "SHA-256": "sha256", "SHA-384": "sha384", "SHA-512": "sha512"}
+HASH_ALGORITHMS = {
+    "MD5": "md5",
+    "SHA-1": "sha1",
+    "SHA-256": "sha256",
+    "SHA-384": "sha384",
+    "SHA-512": "sha512",
+}
 
 
 def _hash(data: Any, algorithm: Any) -> str:
-    if algorithm not in _HASHES:
-        raise _failure("States.Hash", f"the hash algorithm must be one of {', '.join(_HASHES)}")
+    if algorithm not in HASH_ALGORITHMS:
+        raise _failure("States.Hash", f"the hash algorithm must be one of {', '.join(HASH_ALGORITHMS)}")
     text = data if isinstance(data, str) else to_json_string(data)
-    return hashlib.new(_HASHES[algorithm], text.encode()).hexdigest()
+    return hashlib.new(HASH_ALGORITHMS[algorithm], text.encode()).hexdigest()
 
 
 def _json_merge(left: Any, right: Any, deep: Any) -> dict[str, Any]:
