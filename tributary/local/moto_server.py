@@ -1,0 +1,92 @@
+"""A moto server on 127.0.0.1, reachable by this process and by child processes through AWS_ENDPOINT_URL."""
+
+from __future__ import annotations
+
+import os
+import socket
+import urllib.request
+from collections.abc import Mapping
+from typing import Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"  # moto's default account: ARNs it builds use it
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class MotoServer:
+    """Owns one ThreadedMotoServer; `env()` is what a child process needs to reach it."""
+
+    def __init__(self, port: int | None = None, region: str = REGION) -> None:
+        self.port = port or free_port()
+        self.region = region
+        self._server: ThreadedMotoServer | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> MotoServer:
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        server.start()
+        self._server = server
+        self.reset()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self.reset()
+            self._server.stop()
+            self._server = None
+
+    def reset(self) -> None:
+        # moto's backends are module globals of this process, shared by every server in it: a new
+        # stack starts from nothing.
+        urllib.request.urlopen(
+            urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST"), timeout=30
+        ).close()
+
+    def __enter__(self) -> MotoServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def env(self, extra_endpoints: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Variables that point boto3 and the AWS CLI at this server, with fake credentials.
+
+        `extra_endpoints` maps a boto3 service id (e.g. "SFN") to another local endpoint: the
+        service-specific AWS_ENDPOINT_URL_<ID> wins over AWS_ENDPOINT_URL in botocore.
+        """
+        env = {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+            # A stray ~/.aws profile must not redirect the local stack to a real account.
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+        for service_id, url in (extra_endpoints or {}).items():
+            env[f"AWS_ENDPOINT_URL_{service_id.upper()}"] = url
+        return env
+
+    def client(self, service: str, **kwargs: Any) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint_url,
+            region_name=self.region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            **kwargs,
+        )
