@@ -1,0 +1,50 @@
+"""Lineage items in the lineage table: object version (PK ``object_id``) -> run (SK ``run_id``) -> outputs."""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from etl_common.aws import dynamodb_resource
+from etl_common.models import utc_now
+
+
+@dataclass(frozen=True)
+class LineageEntry:
+    object_id: str
+    run_id: str
+    dataset: str
+    outputs: list[str]
+    rows_written: int
+
+
+class LineageRepository:
+    def __init__(self, table_name: str):
+        self._table = dynamodb_resource().Table(table_name)
+
+    def put_all(self, entries: Iterable[LineageEntry]) -> int:
+        """Write one item per object version. Rewriting the same (object, run) pair is harmless, so a
+        retried task needs no condition."""
+        recorded_at = utc_now().isoformat().replace("+00:00", "Z")
+        count = 0
+        with self._table.batch_writer(overwrite_by_pkeys=["object_id", "run_id"]) as batch:
+            for entry in entries:
+                batch.put_item(
+                    Item={
+                        "object_id": entry.object_id,
+                        "run_id": entry.run_id,
+                        "dataset": entry.dataset,
+                        "outputs": entry.outputs,
+                        "rows_written": entry.rows_written,
+                        "recorded_at": recorded_at,
+                    }
+                )
+                count += 1
+        return count
+
+    def has_lineage(self, object_id: str) -> bool:
+        response = self._table.query(
+            KeyConditionExpression="object_id = :id",
+            ExpressionAttributeValues={":id": object_id},
+            ProjectionExpression="object_id",
+            Limit=1,
+        )
+        return bool(response.get("Items"))

@@ -1,0 +1,193 @@
+"""Documents exchanged between the parts (docs/interfaces.md): manifests, task inputs and results.
+
+Documents we write are exact (``extra="forbid"``); documents written by other parts (the Glue job's
+result) are read leniently (``extra="ignore"``) so that an added field does not break a run.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt
+
+from etl_common.objects import object_id
+
+RunStatus = Literal["QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "QUARANTINED"]
+NonEmptyStr = Annotated[str, Field(min_length=1)]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+class Document(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ForeignDocument(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class ManifestObject(Document):
+    """One object version of a run. ``key`` is the decoded key, exactly as S3 stores it."""
+
+    bucket: NonEmptyStr
+    key: NonEmptyStr
+    version_id: str | None = None
+    etag: str | None = None
+    size: NonNegativeInt
+    event_time: datetime
+
+    @property
+    def version(self) -> str | None:
+        """What tells two versions apart: the version id, or the ETag in an unversioned bucket."""
+        return self.version_id or self.etag
+
+    @property
+    def object_id(self) -> str:
+        return object_id(self.bucket, self.key, self.version)
+
+
+class Manifest(Document):
+    run_id: NonEmptyStr
+    dataset: NonEmptyStr
+    created_at: datetime
+    source: Literal["eventbridge", "sweep"] = "eventbridge"
+    objects: Annotated[list[ManifestObject], Field(min_length=1)]
+
+
+class ExecutionInput(Document):
+    """The state machine's input: names, a URI and a count (claim check), never the object list."""
+
+    run_id: NonEmptyStr
+    dataset: NonEmptyStr
+    manifest_uri: NonEmptyStr
+    object_count: NonNegativeInt
+
+
+class ValidatedObject(ManifestObject):
+    compression: Literal["gzip", "none"]
+    encoding: str
+    format: Literal["csv", "jsonl", "json"]
+
+
+class ValidatedManifest(Document):
+    run_id: NonEmptyStr
+    dataset: NonEmptyStr
+    created_at: datetime
+    source: Literal["eventbridge", "sweep"] = "eventbridge"
+    contract_uri: NonEmptyStr
+    objects: list[ValidatedObject]
+
+
+class Rejection(Document):
+    code: Literal[
+        "not_found",
+        "too_large",
+        "empty",
+        "compression_mismatch",
+        "corrupt_gzip",
+        "encoding",
+        "format_mismatch",
+        "columns_mismatch",
+    ]
+    message: str
+
+
+class RejectedObject(ManifestObject):
+    reasons: Annotated[list[Rejection], Field(min_length=1)]
+
+
+class RejectedList(Document):
+    run_id: NonEmptyStr
+    dataset: NonEmptyStr
+    objects: list[RejectedObject]
+
+
+class ValidateResult(Document):
+    validated_manifest_uri: str
+    rejected_uri: str
+    contract_uri: str
+    accepted: NonNegativeInt
+    rejected: NonNegativeInt
+    table: str
+
+
+class CatalogRequest(ForeignDocument):
+    run_id: NonEmptyStr
+    dataset: NonEmptyStr
+    contract_uri: NonEmptyStr
+
+
+class CatalogResult(Document):
+    database: str
+    table: str
+    location: str
+    created: bool
+    updated: bool
+
+
+class LineageRequest(ForeignDocument):
+    run_id: NonEmptyStr
+    dataset: NonEmptyStr
+    manifest_uri: NonEmptyStr
+    result_uri: NonEmptyStr
+
+
+class LineageResult(Document):
+    objects: NonNegativeInt
+
+
+class QuarantineRequest(ForeignDocument):
+    run_id: NonEmptyStr
+    dataset: NonEmptyStr
+    manifest_uri: NonEmptyStr
+    # Step Functions' Catch output: both may be absent or null when the failure carried none.
+    error: str | None = None
+    cause: str | None = None
+
+
+class QuarantineResult(Document):
+    quarantined: NonNegativeInt
+    quarantine_uri: str
+
+
+class QuarantineReason(Document):
+    run_id: str
+    dataset: str
+    source: str
+    version_id: str | None
+    etag: str | None
+    error: str | None
+    cause: str | None
+    quarantined_at: datetime
+
+
+class ObjectResult(ForeignDocument):
+    key: str
+    version_id: str | None = None
+    rows_read: NonNegativeInt = 0
+    rows_written: NonNegativeInt = 0
+    rows_rejected: NonNegativeInt = 0
+
+
+class PartitionResult(ForeignDocument):
+    values: dict[str, str]
+    location: str
+    rows: NonNegativeInt = 0
+    files: NonNegativeInt = 0
+
+
+class JobResult(ForeignDocument):
+    """``runs/<run_id>/result.json`` as written by the Glue job (only the fields we use)."""
+
+    run_id: str
+    dataset: str
+    status: str
+    rows_read: NonNegativeInt = 0
+    rows_written: NonNegativeInt = 0
+    rows_rejected: NonNegativeInt = 0
+    objects: list[ObjectResult] = Field(default_factory=list)
+    partitions: list[PartitionResult] = Field(default_factory=list)
+    outputs: list[str] = Field(default_factory=list)

@@ -1,0 +1,70 @@
+"""Run records in the runs table (PK ``run_id``; GSI ``by-status-created``)."""
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from etl_common.aws import dynamodb_resource
+from etl_common.models import Manifest, utc_now
+
+# A DynamoDB item is limited to 400 KB: the record lists the first keys only; the manifest has them all.
+MAX_KEYS_IN_RECORD = 100
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+class RunRepository:
+    def __init__(self, table_name: str, ttl_days: int = 90):
+        self._table = dynamodb_resource().Table(table_name)
+        self._ttl = timedelta(days=ttl_days)
+
+    def create_queued(self, manifest: Manifest, manifest_uri: str, execution_arn: str) -> bool:
+        """Create the QUEUED record; False when the run already has one (a redelivery, or the state
+        machine already recorded its start). The condition keeps a later status from being overwritten.
+        """
+        now = utc_now()
+        item: dict[str, Any] = {
+            "run_id": manifest.run_id,
+            "status": "QUEUED",
+            "dataset": manifest.dataset,
+            "created_at": _iso(manifest.created_at),
+            "updated_at": _iso(now),
+            "execution_arn": execution_arn,
+            "manifest_uri": manifest_uri,
+            "object_count": len(manifest.objects),
+            "objects": [obj.key for obj in manifest.objects[:MAX_KEYS_IN_RECORD]],
+            "expires_at": int((now + self._ttl).timestamp()),
+        }
+        try:
+            self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(run_id)")
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def mark_failed_to_start(self, run_id: str, error: str, cause: str) -> None:
+        """Record why a QUEUED run never started; only a QUEUED record is touched."""
+        try:
+            self._table.update_item(
+                Key={"run_id": run_id},
+                UpdateExpression="SET #status = :failed, #error = :error, #cause = :cause, updated_at = :now",
+                ConditionExpression="#status = :queued",
+                ExpressionAttributeNames={"#status": "status", "#error": "error", "#cause": "cause"},
+                ExpressionAttributeValues={
+                    ":failed": "FAILED",
+                    ":queued": "QUEUED",
+                    ":error": error,
+                    ":cause": cause[:4000],
+                    ":now": _iso(utc_now()),
+                },
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
+    def get(self, run_id: str) -> dict[str, Any] | None:
+        return self._table.get_item(Key={"run_id": run_id}, ConsistentRead=True).get("Item")
