@@ -82,7 +82,8 @@ class MotoServer:
         return env
 
     def client(self, service: str, **kwargs: Any) -> Any:
-        return boto3.client(
+        session = boto3.session.Session()
+        return session.client(  # type: ignore[call-overload]
             service,
             endpoint_url=self.endpoint_url,
             region_name=self.region,

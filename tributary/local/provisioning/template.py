@@ -97,7 +97,7 @@ class _AnyManagedPolicy(dict[str, str]):
     def __missing__(self, name: str) -> str:
         return f"arn:aws:iam::aws:policy/{name}"
 
-    def get(self, name: str, default: Any = None) -> str:  # type: ignore[override]
+    def get(self, name: str, default: Any = None) -> str:
         return self[name]
 
 
