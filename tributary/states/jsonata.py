@@ -189,13 +189,14 @@ def _partition(array: Any, size: Any) -> list[list[Any]]:
 
 
 def _range(start: Any, end: Any, step: Any) -> list[int]:
+    # A sequence, not an array: AWS returns a one-number range as that number.
     start, end, step = _plain(start), _plain(end), _plain(step)
     if not (_is_integer(start) and _is_integer(end) and _is_integer(step)) or step == 0:
         raise _failure("$range expects integers and a non-zero step")
     values = list(range(int(start), int(end) + (1 if step > 0 else -1), int(step)))
     if len(values) > 1000:
         raise _failure("$range cannot produce more than 1000 items")
-    return values
+    return Utils.create_sequence_from_iter(values)
 
 
 def _hash(data: Any, algorithm: Any) -> str:
