@@ -107,14 +107,14 @@ def _definite_steps(rest: str) -> tuple[Step, ...] | None:
         if index is not None:
             steps.append(int(index))
         else:
-            quoted = single if single is not None else double
-            steps.append(name if name is not None else _unescape(quoted))
+            if name is not None:
+                steps.append(name)
+            elif single is not None:
+                steps.append(single.replace("\\'", "'"))
+            else:
+                steps.append(double.replace('\\"', '"'))
         position = step.end()
     return tuple(steps)
-
-
-def _unescape(quoted: str) -> str:
-    return re.sub(r"\\(.)", r"\1", quoted)
 
 
 def _walk(root: Any, steps: tuple[Step, ...], path: str) -> Any:
