@@ -1,0 +1,66 @@
+"""Idempotency per object version, with Powertools Idempotency (DynamoDB persistence).
+
+Claiming an object version records which run it belongs to. The first claim wins: a later delivery
+of the same version gets the earlier run's id back, so the trigger can tell a duplicate (claimed by
+another run) from a redelivery of the same batch (claimed by this run, which is then started again;
+the deterministic execution name makes that safe).
+"""
+
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from etl_common.aws import dynamodb_resource
+from pydantic import BaseModel
+
+# Fixed prefix: the idempotency key must not change when this module or function is renamed.
+KEY_PREFIX = "object-version"
+
+
+class ObjectVersion(BaseModel):
+    object_id: str
+
+
+class ReleaseClaim(Exception):
+    """Passed to the persistence layer when a claim is given back because its run did not start."""
+
+
+def _claim_for(version: ObjectVersion, run_id: str) -> dict[str, str]:
+    # Runs only on the first claim of a version; later claims return this stored result.
+    return {"run_id": run_id}
+
+
+class ObjectClaims:
+    def __init__(self, table_name: str, ttl_seconds: int):
+        self._persistence = DynamoDBPersistenceLayer(
+            table_name=table_name, boto3_client=dynamodb_resource().meta.client
+        )
+        self._config = IdempotencyConfig(event_key_jmespath="object_id", expires_after_seconds=ttl_seconds)
+        self._claim = idempotent_function(
+            _claim_for,
+            data_keyword_argument="version",
+            persistence_store=self._persistence,
+            config=self._config,
+            key_prefix=KEY_PREFIX,
+        )
+
+    def register_lambda_context(self, context: LambdaContext) -> None:
+        """Lets an in-progress claim expire with the invocation if the function times out."""
+        self._config.register_lambda_context(context)
+
+    def claim(self, object_id: str, run_id: str) -> str:
+        """Return the run that owns the object version: ``run_id`` if this is the first claim.
+
+        Raises ``IdempotencyAlreadyInProgressError`` while another invocation holds the claim.
+        """
+        result: dict[str, str] = self._claim(version=ObjectVersion(object_id=object_id), run_id=run_id)
+        return result["run_id"]
+
+    def release(self, object_id: str) -> None:
+        """Forget a claim, so that a redelivery of the object can start a run again."""
+        self._persistence.configure(self._config, key_prefix=KEY_PREFIX)
+        self._persistence.delete_record(
+            data=ObjectVersion(object_id=object_id).model_dump(), exception=ReleaseClaim(object_id)
+        )
