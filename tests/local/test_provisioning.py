@@ -51,6 +51,7 @@ def test_sam_resources_carry_resolved_environment_code_path_and_substitutions(
         "TABLE": "tiny-RunsTable",
         "GREETING": "hi",
         "SPLIT_PART": "b",
+        "CONTRACTS_DIR": "/opt",
     }
     assert function.properties["MemorySize"] == 256
     assert Path(function.attributes["LocalPath"]) == (FIXTURE_APP / "fn").resolve()
