@@ -106,7 +106,10 @@ def test_missing_variable_is_a_runtime_error() -> None:
     with pytest.raises(StatesError) as raised:
         evaluate_choice_rule(_rule(NumericEquals=1), {}, context={}, variables={})
     assert raised.value.error == "States.Runtime"
-    assert raised.value.cause == "Invalid path '$.v' : No results for path: $['v']"
+    assert (
+        raised.value.cause
+        == "Invalid path '$.v': The choice state's condition path references an invalid value."
+    )
 
 
 def test_parse_timestamp_normalizes_offsets() -> None:

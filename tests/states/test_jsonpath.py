@@ -46,6 +46,12 @@ def _select(path: str, data: Any = DATA) -> Any:
         ("$..t", ["x", "y"]),
         ("$.items[?(@.v > 1)].v", [2, 3]),
         ("$.missing[*]", []),
+        ("$.items.length()", 3),
+        ("$.items[*].v.sum()", 6),
+        ("$.items[*].v.max()", 3),
+        ("$.items[*].v.avg()", 2),
+        ("$.a.keys()", ["b"]),
+        ("$var.k.last()", 6),
     ],
 )
 def test_select(path: str, expected: Any) -> None:

@@ -109,7 +109,10 @@ def _select(value: Any, path: str, context: Any, variables: dict[str, Any]) -> A
     try:
         return select(value, path, context=context, variables=variables)
     except PathError as error:
-        raise StatesError(errors.RUNTIME, error.message) from error
+        raise StatesError(
+            errors.RUNTIME,
+            f"Invalid path '{path}': The choice state's condition path references an invalid value.",
+        ) from error
 
 
 def _is_present(value: Any, path: str, context: Any, variables: dict[str, Any]) -> bool:

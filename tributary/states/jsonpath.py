@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import functools
 import re
+import statistics
+from collections.abc import Callable
 from typing import Any
 
 from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
@@ -23,6 +25,8 @@ _STEP = re.compile(
     r"""\.([^.\[\]'"*]+)|\[\s*'((?:[^'\\]|\\.)*)'\s*]|\[\s*"((?:[^"\\]|\\.)*)"\s*]|\[\s*(-?\d+)\s*]"""
 )
 _VARIABLE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+# A Jayway function applied to what the path before it selects: `$.items.length()`.
+_FUNCTION = re.compile(r"\.(length|size|min|max|avg|sum|stddev|keys|first|last)\(\)\s*$")
 
 Step = str | int
 
@@ -42,6 +46,10 @@ def select(data: Any, path: str, *, context: Any = None, variables: dict[str, An
     A definite path gives the one value it selects; an indefinite path gives the list of the values
     it selects. Raises `PathError` when the path is malformed or a definite path selects nothing.
     """
+    function = _FUNCTION.search(path)
+    if function is not None:
+        selected = select(data, path[: function.start()], context=context, variables=variables)
+        return _apply_function(function.group(1), selected, path)
     root, rest = _root(data, path, context=context, variables=variables)
     if rest == "":
         return root
@@ -124,6 +132,50 @@ def _walk(root: Any, steps: tuple[Step, ...], path: str) -> Any:
             raise PathError(path, f"Invalid path '{path}' : No results for path: {normalized(steps)}")
         current = current[step]
     return current
+
+
+def _numbers(values: Any, path: str) -> list[float]:
+    if not isinstance(values, list) or not values:
+        raise PathError(path, f"Invalid path '{path}': the function needs a non-empty array of numbers")
+    if not all(isinstance(item, int | float) and not isinstance(item, bool) for item in values):
+        raise PathError(path, f"Invalid path '{path}': the function needs an array of numbers")
+    return list(values)
+
+
+def _length(values: Any, path: str) -> int:
+    if not isinstance(values, list | dict | str):
+        raise PathError(path, f"Invalid path '{path}': length() needs an array, object or string")
+    return len(values)
+
+
+def _element(values: Any, path: str, index: int) -> Any:
+    if not isinstance(values, list) or not values:
+        raise PathError(path, f"Invalid path '{path}': the function needs a non-empty array")
+    return values[index]
+
+
+def _keys(values: Any, path: str) -> list[str]:
+    if not isinstance(values, dict):
+        raise PathError(path, f"Invalid path '{path}': keys() needs an object")
+    return list(values)
+
+
+_FUNCTIONS: dict[str, Callable[[Any, str], Any]] = {
+    "length": _length,
+    "size": _length,
+    "min": lambda values, path: min(_numbers(values, path)),
+    "max": lambda values, path: max(_numbers(values, path)),
+    "sum": lambda values, path: sum(_numbers(values, path)),
+    "avg": lambda values, path: statistics.fmean(_numbers(values, path)),
+    "stddev": lambda values, path: statistics.pstdev(_numbers(values, path)),
+    "keys": _keys,
+    "first": lambda values, path: _element(values, path, 0),
+    "last": lambda values, path: _element(values, path, -1),
+}
+
+
+def _apply_function(name: str, selected: Any, path: str) -> Any:
+    return _FUNCTIONS[name](selected, path)
 
 
 def _has_step(value: Any, step: Step) -> bool:
