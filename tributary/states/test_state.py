@@ -1,0 +1,375 @@
+"""The TestState API, offline: run one state once, as AWS's TestState does.
+
+The request and response are the API's (`definition` and `input` as JSON text, `stateName` for a
+state inside a whole machine, `mock` with `result` or `errorOutput`, `inspectionLevel`,
+`variables`, `context`, `stateConfiguration`). The state runs on the engine's own state handlers;
+a mocked Task, Parallel or Map skips its service call, branches or iterations and takes the mock
+as its result. Statuses: SUCCEEDED, FAILED, RETRIABLE (a retrier would retry the error),
+CAUGHT_ERROR (a catcher handled it)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from tributary.states import engine as engine_module
+from tributary.states import payload
+from tributary.states.clock import DEFAULT_VIRTUAL_START, VirtualClock
+from tributary.states.definition import JSONPATH, Machine
+from tributary.states.engine import (
+    ExecutionFailed,
+    ExecutionStopped,
+    Interpreter,
+    Runtime,
+    Scope,
+    StateRun,
+    Step,
+)
+from tributary.states.errors import StatesError
+from tributary.states.history import History, payload_text
+from tributary.states.integrations import CallbackStore, Integration, IntegrationRegistry
+from tributary.states.retry import first_match, max_attempts, retry_delay
+from tributary.states.validation import diagnose
+
+INSPECTION_LEVELS = ("INFO", "DEBUG", "TRACE")
+TEST_EXECUTION_ARN = "arn:aws:states:us-east-1:123456789012:execution:TestStateMachine:test-state"
+TEST_STATE_MACHINE_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:TestStateMachine"
+_MOCKABLE = ("Task", "Parallel", "Map")
+
+
+class TestStateError(ValueError):
+    """A request TestState refuses (AWS: ValidationException / InvalidDefinition)."""
+
+    __test__ = False  # not a pytest test class, whatever its name
+
+
+@dataclass
+class _Request:
+    name: str
+    state: dict[str, Any]
+    language: str
+    state_input: Any
+    variables: dict[str, Any]
+    context: dict[str, Any] | None
+    inspection_level: str
+    mock: dict[str, Any] | None
+    configuration: dict[str, Any]
+    inspection: dict[str, Any] = field(default_factory=dict)
+
+
+def _json(request: dict[str, Any], key: str, default: Any) -> Any:
+    value = request.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        raise TestStateError(f"'{key}' is not valid JSON: {value[:100]}") from None
+
+
+def _nested(state: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The nested machines of a state: Parallel branches, a Map's processor."""
+    if state.get("Type") == "Parallel":
+        yield from (b for b in state.get("Branches", []) if isinstance(b, dict))
+    if state.get("Type") == "Map":
+        processor = state.get("ItemProcessor") or state.get("Iterator")
+        if isinstance(processor, dict):
+            yield processor
+
+
+def _find_state(machine: dict[str, Any], name: str, language: str) -> tuple[dict[str, Any], str] | None:
+    """The state called `name` anywhere in `machine`, with the query language it inherits."""
+    states = machine.get("States") or {}
+    if name in states:
+        return states[name], language
+    for state in states.values():
+        if isinstance(state, dict):
+            inner_language = state.get("QueryLanguage", language)
+            for nested in _nested(state):
+                found = _find_state(nested, name, inner_language)
+                if found:
+                    return found
+    return None
+
+
+def _parse(request: dict[str, Any]) -> _Request:
+    definition = _json(request, "definition", None)
+    if not isinstance(definition, dict):
+        raise TestStateError("'definition' must be a JSON object: a state, or a state machine with stateName")
+    state_name = request.get("stateName")
+    if "States" in definition:
+        problems = diagnose(json.dumps(definition))
+        if problems:
+            raise TestStateError("Invalid State Machine Definition: " + "; ".join(str(p) for p in problems))
+        if not state_name:
+            raise TestStateError("'stateName' is required when the definition is a whole state machine")
+        found = _find_state(definition, state_name, definition.get("QueryLanguage", JSONPATH))
+        if found is None:
+            raise TestStateError(f"State '{state_name}' is not in the definition")
+        state, language = found
+    else:
+        if "Type" not in definition:
+            raise TestStateError("The state definition needs a 'Type'")
+        state, language = definition, definition.get("QueryLanguage", JSONPATH)
+        state_name = state_name or "TestState"
+    level = request.get("inspectionLevel") or "INFO"
+    if level not in INSPECTION_LEVELS:
+        raise TestStateError(f"inspectionLevel must be one of {', '.join(INSPECTION_LEVELS)}")
+    variables = _json(request, "variables", {})
+    if not isinstance(variables, dict):
+        raise TestStateError("'variables' must be a JSON object")
+    context = _json(request, "context", None)
+    mock = request.get("mock")
+    if mock is not None and not isinstance(mock, dict):
+        raise TestStateError("'mock' must be an object")
+    if mock and state.get("Type") not in _MOCKABLE:
+        raise TestStateError(
+            f"A mock can only be given for a Task, Parallel or Map state, not {state.get('Type')}"
+        )
+    return _Request(
+        name=state_name,
+        state=state,
+        language=language,
+        state_input=_json(request, "input", {}),
+        variables=dict(variables),
+        context=context if isinstance(context, dict) else None,
+        inspection_level=level,
+        mock=mock or None,
+        configuration=dict(request.get("stateConfiguration") or {}),
+    )
+
+
+def _default_context(name: str, state_input: Any, clock: VirtualClock) -> dict[str, Any]:
+    started = engine_module.iso_time(clock.now())
+    return {
+        "Execution": {
+            "Id": TEST_EXECUTION_ARN,
+            "Input": state_input,
+            "Name": "test-state",
+            "RoleArn": "arn:aws:iam::123456789012:role/TestStateRole",
+            "StartTime": started,
+            "RedriveCount": 0,
+        },
+        "StateMachine": {"Id": TEST_STATE_MACHINE_ARN, "Name": "TestStateMachine"},
+    }
+
+
+def _mock_result(parsed: _Request) -> Any:
+    """The mocked result, or the mocked error raised."""
+    assert parsed.mock is not None
+    if "errorOutput" in parsed.mock:
+        error_output = parsed.mock["errorOutput"] or {}
+        raise StatesError(str(error_output.get("error", "")), str(error_output.get("cause", "")))
+    result = parsed.mock.get("result")
+    try:
+        return json.loads(result) if isinstance(result, str) else result
+    except ValueError:
+        raise TestStateError("mock.result is not valid JSON") from None
+
+
+def _items_must_be_array(interpreter: Interpreter, run: StateRun, effective: Any) -> None:
+    """A Map's ItemsPath must select an array, even when its result is mocked."""
+    path = run.state.get("ItemsPath")
+    if path is None:
+        return
+    items = interpreter.select(run, effective, path)
+    if not isinstance(items, list):
+        shown = path[1:] if path.startswith("$$") else path
+        raise StatesError("States.Runtime", f'Reference path "{shown}" must point to array.')
+
+
+def _mocked_handler(parsed: _Request) -> Any:
+    """A handler for a mocked Task/Parallel/Map: the state's own input processing, then the mock as
+    its result, then the state's own result processing (the engine's `finish`)."""
+
+    def handle(interpreter: Interpreter, run: StateRun) -> Step:
+        state = run.state
+        inspection = parsed.inspection
+        if run.jsonata:
+            states = interpreter.jsonata_states(run)
+            if "Arguments" in state:
+                inspection["afterArguments"] = interpreter.jsonata_field(
+                    run, state["Arguments"], states, "Arguments"
+                )
+            if state["Type"] == "Map" and "Items" in state:
+                items = interpreter.jsonata_field(run, state["Items"], states, "Items")
+                if not isinstance(items, list):
+                    raise StatesError(
+                        "States.QueryEvaluationError", "The Items field must evaluate to an array."
+                    )
+        else:
+            effective = interpreter.input_of(run)
+            inspection["afterInputPath"] = effective
+            if state["Type"] == "Map":
+                _items_must_be_array(interpreter, run, effective)
+                if "ItemsPath" in state:
+                    inspection["afterItemsPath"] = interpreter.select(run, effective, state["ItemsPath"])
+            elif "Parameters" in state:
+                inspection["afterParameters"] = interpreter.payload_template(
+                    run, state["Parameters"], effective, "Parameters"
+                )
+        result = _mock_result(parsed)
+        inspection["result"] = result
+        if not run.jsonata:
+            selected = (
+                interpreter.payload_template(run, state["ResultSelector"], result, "ResultSelector")
+                if "ResultSelector" in state
+                else result
+            )
+            inspection["afterResultSelector"] = selected
+            inspection["afterResultPath"] = payload.result_path(
+                state.get("ResultPath", "$"), run.state_input, selected
+            )
+        return interpreter.finish(run, result, state.get("Next"))
+
+    return handle
+
+
+def _inspect_unmocked(interpreter: Interpreter, run: StateRun, inspection: dict[str, Any]) -> None:
+    """What DEBUG shows of a state's JSONPath input processing, for the states not mocked."""
+    if run.jsonata or run.state["Type"] == "Fail":
+        return
+    try:
+        effective = interpreter.input_of(run)
+        inspection["afterInputPath"] = effective
+        if run.state["Type"] == "Pass":
+            parameters = run.state.get("Parameters")
+            after = (
+                interpreter.payload_template(run, parameters, effective, "Parameters")
+                if parameters
+                else effective
+            )
+            inspection["afterParameters"] = after
+            result = run.state.get("Result", after)
+            inspection["afterResultSelector"] = result
+            inspection["afterResultPath"] = payload.result_path(
+                run.state.get("ResultPath", "$"), run.state_input, result
+            )
+    except StatesError:
+        pass  # the run itself reports the error
+
+
+def _engine_handler(interpreter: Interpreter, state_type: str) -> Any:
+    """The engine's handler of one state type, run once with no Retry (TestState reports RETRIABLE)."""
+    hook = getattr(interpreter, "handler_for", None)
+    if hook is not None:
+        return hook(state_type)
+    return interpreter._handlers[state_type]  # until the engine publishes a hook
+
+
+def _integrations(integrations: Integration | None) -> Integration:
+    return integrations if integrations is not None else IntegrationRegistry()
+
+
+def test_state(request: dict[str, Any], *, integrations: Integration | None = None) -> dict[str, Any]:
+    """Run one state as the TestState API does and return the API's response fields.
+    Raises `TestStateError` for a request the API would refuse."""
+    parsed = _parse(request)
+    clock = VirtualClock(DEFAULT_VIRTUAL_START)
+    base_context = _default_context(parsed.name, parsed.state_input, clock)
+    runtime = Runtime(
+        clock=clock,
+        integrations=_integrations(integrations),
+        callbacks=CallbackStore(),
+        history=History(clock.now),
+        execution_arn=TEST_EXECUTION_ARN,
+        state_machine_arn=TEST_STATE_MACHINE_ARN,
+        context=base_context,
+    )
+    interpreter = Interpreter(runtime)
+    machine = Machine(
+        start_at=parsed.name, states={parsed.name: parsed.state}, query_language=parsed.language
+    )
+    context = (
+        parsed.context if parsed.context is not None else interpreter.state_context(parsed.name, 0, None)
+    )
+    run = StateRun(
+        parsed.name, parsed.state, machine, parsed.state_input, Scope(dict(parsed.variables)), context, 1, 1
+    )
+    if parsed.mock:
+        handler = _mocked_handler(parsed)
+    else:
+        handler = _engine_handler(interpreter, parsed.state["Type"])
+        if parsed.inspection_level != "INFO":
+            _inspect_unmocked(interpreter, run, parsed.inspection)
+    response = _run(interpreter, run, handler, parsed)
+    if parsed.inspection_level != "INFO":
+        response["inspectionData"] = _inspection_data(parsed, run)
+    return response
+
+
+test_state.__test__ = False  # type: ignore[attr-defined]
+
+
+def _run(interpreter: Interpreter, run: StateRun, handler: Any, parsed: _Request) -> dict[str, Any]:
+    try:
+        step = handler(interpreter, run)
+    except ExecutionFailed as failed:
+        return _drop_none({"status": "FAILED", "error": failed.error, "cause": failed.cause})
+    except ExecutionStopped:
+        return {"status": "FAILED", "error": "States.Runtime", "cause": "The state was stopped"}
+    except StatesError as err:
+        return _failure(interpreter, run, err, parsed)
+    if step.assigned:
+        run.scope.variables.update(step.assigned)
+    return _drop_none(
+        {"status": "SUCCEEDED", "output": payload_text(step.output), "nextState": step.next_state}
+    )
+
+
+def _failure(interpreter: Interpreter, run: StateRun, err: StatesError, parsed: _Request) -> dict[str, Any]:
+    retriers = run.state.get("Retry") or []
+    index = first_match(retriers, err.error) if retriers else None
+    retry_count = int(parsed.configuration.get("retrierRetryCount", 0))
+    details: dict[str, Any] = {}
+    if index is not None:
+        details["retryIndex"] = index
+        if retry_count < max_attempts(retriers[index]):
+            delay = retry_delay(
+                {**retriers[index], "JitterStrategy": "NONE"}, retry_count, interpreter.runtime.rng
+            )
+            details["retryBackoffIntervalSeconds"] = int(delay) if float(delay).is_integer() else delay
+            parsed.inspection["errorDetails"] = details
+            return {"status": "RETRIABLE", "error": err.error, "cause": err.cause}
+    catchers = run.state.get("Catch") or []
+    catch_index = first_match(catchers, err.error) if catchers else None
+    if catch_index is not None:
+        details["catchIndex"] = catch_index
+        parsed.inspection["errorDetails"] = details
+        try:
+            step = interpreter.catch(run, err)
+        except ExecutionFailed as failed:
+            return _drop_none({"status": "FAILED", "error": failed.error, "cause": failed.cause})
+        if step.assigned:
+            run.scope.variables.update(step.assigned)
+        return _drop_none(
+            {
+                "status": "CAUGHT_ERROR",
+                "output": payload_text(step.output),
+                "nextState": step.next_state,
+                "error": err.error,
+                "cause": err.cause,
+            }
+        )
+    if details:
+        parsed.inspection["errorDetails"] = details
+    return _drop_none({"status": "FAILED", "error": err.error, "cause": err.cause})
+
+
+def _inspection_data(parsed: _Request, run: StateRun) -> dict[str, Any]:
+    data: dict[str, Any] = {"input": payload_text(parsed.state_input)}
+    for key, value in parsed.inspection.items():
+        data[key] = value if key == "errorDetails" else payload_text(value)
+    if parsed.state.get("Type") == "Map":
+        data["maxConcurrency"] = int(parsed.state.get("MaxConcurrency", 0) or 0)
+    if run.scope.variables:
+        data["variables"] = payload_text(run.scope.variables)
+    return data
+
+
+def _drop_none(response: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in response.items() if value is not None}
