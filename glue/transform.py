@@ -1,0 +1,1182 @@
+"""Tributary's Glue job: the raw objects of one run become validated, partitioned, snappy Parquet.
+
+The same file runs on AWS Glue 5.x (Spark 3.5, Python 3.11) and on a local SparkSession:
+
+    python glue/transform.py --run_id R --manifest_uri URI --contract_uri URI --output_uri URI \
+        --rejects_uri URI --result_uri URI [--ingest_ts ISO-8601] [--rows_per_file N] \
+        [--spark_path_prefix PREFIX]
+
+Arguments are Glue's `--name value` pairs (`--name=value` works too); names this job does not know
+(Glue passes its own, such as `--JOB_ID` or `--TempDir`) are ignored. A missing or malformed argument
+prints one line on stderr and exits with status 2.
+
+- `--manifest_uri` is the validated manifest, `--contract_uri` the normalized contract (JSON; a
+  `.yaml`/`.yml` contract file is accepted too for local use), `--result_uri` where the result
+  document goes. These small documents are read and written with boto3 when the URI is `s3://`
+  (boto3 honours `AWS_ENDPOINT_URL`, so locally they reach a moto server), otherwise as local files
+  (`file://` URI or plain path).
+- `--output_uri` is the dataset's curated location; the job writes
+  `<output_uri>/<partition_column>=<yyyy-MM-dd>/run_id=<run_id>/part-*.snappy.parquet`, after deleting
+  whatever an earlier attempt of the same run left under `*/run_id=<run_id>/` (no other run is touched).
+- `--rejects_uri` receives the refused rows as JSON Lines (replaced on every attempt).
+- `--ingest_ts` is the ingest timestamp of the run (lineage column `ingested_at`, and the partition
+  value when the contract partitions by `ingest_date`). Pass a stable one (the execution's start time)
+  so that a retried run writes the same partitions; it defaults to now.
+- `--rows_per_file` caps the rows of one Parquet file; by default it is derived from the average
+  input row size so that a file holds about 256 MiB of raw input.
+
+Data (inputs, curated output, rejects) is read and written by Spark. On AWS Glue Spark reads `s3://`
+natively. Elsewhere, `to_spark_path` is the only place where a URI becomes a Spark path: when
+`--spark_path_prefix` (or, if that argument is absent, the environment variable
+`TRIBUTARY_SPARK_PATH_PREFIX`) is set, `s3://<bucket>/<key>` becomes `<prefix>/<bucket>/<key>`, for
+example `file:///home/me/.tributary/s3/<bucket>/<key>` for a local mirror of the buckets. Neither is
+set on AWS, so the bridge is inert there. Locations in the result document stay `s3://` URIs.
+
+The job sets these Spark SQL options on the session it is given: session time zone UTC, ANSI mode off
+(a failed cast is a reject, not a crash), the Spark 3 datetime parser (`timeParserPolicy=CORRECTED`),
+and Parquet timestamps as INT64 microseconds.
+
+Known limits: a quoted CSV field cannot span lines (each line is one record; such a record is
+rejected as malformed); a JSON array file is parsed whole by one task (prefer JSON Lines for large
+files); gzip is recognised by the `.gz` suffix, as Hadoop does; object names whose last segment starts
+with `_` or `.` are refused because Spark's file sources skip them silently.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import logging
+import math
+import os
+import re
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+LOGGER = logging.getLogger("tributary.glue.transform")
+
+REQUIRED_ARGS = ("run_id", "manifest_uri", "contract_uri", "output_uri", "rejects_uri", "result_uri")
+OPTIONAL_ARGS = ("ingest_ts", "rows_per_file", "spark_path_prefix")
+SPARK_PATH_PREFIX_ENV = "TRIBUTARY_SPARK_PATH_PREFIX"
+# Step Functions execution names are the run ids; this subset keeps paths and SQL literals safe.
+RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
+COLUMN_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+DECIMAL_PATTERN = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
+SIMPLE_TYPES = ("string", "int", "bigint", "double", "boolean", "date", "timestamp")
+RULES = ("not_null", "unique", "min", "max", "allowed_values", "regex")
+LINEAGE_COLUMNS = ("source_object_key", "source_object_version", "run_id", "ingested_at")
+INGEST_DATE = "ingest_date"
+PARTITION_VALUE_FORMAT = "yyyy-MM-dd"
+TARGET_RAW_BYTES_PER_FILE = 256 * 1024 * 1024
+MIN_ROWS_PER_FILE = 10_000
+MAX_ROWS_PER_FILE = 20_000_000
+REJECT_ROWS_PER_FILE = 1_000_000
+# A malformed JSON array file is rejected as one record; keep its raw text bounded.
+MAX_RAW_CHARS_OF_FILE_REJECT = 10_000
+# Spark's file sources silently skip these names, even when a file is named explicitly.
+SPARK_HIDDEN_NAME = re.compile(r"(^[_.])|(\._COPYING_$)")
+JAVA_CHARSETS = {
+    "utf-8": "UTF-8",
+    "utf-8-sig": "UTF-8",
+    "ascii": "US-ASCII",
+    "latin-1": "ISO-8859-1",
+    "iso8859-15": "ISO-8859-15",
+    "cp1252": "windows-1252",
+}
+UTF8_CHARSETS = ("UTF-8", "US-ASCII")
+
+
+class ArgumentError(ValueError):
+    """A job argument is missing or malformed (exit status 2)."""
+
+
+class ContractError(ValueError):
+    """The contract cannot drive the job."""
+
+
+class ManifestError(ValueError):
+    """The manifest lists something the job cannot read."""
+
+
+# --------------------------------------------------------------------------------------------- logs
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line, so that CloudWatch Logs Insights can filter on fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "timestamp": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging() -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonLogFormatter())
+    LOGGER.handlers[:] = [handler]
+    LOGGER.setLevel(logging.INFO)
+    LOGGER.propagate = False
+
+
+def log_event(message: str, **fields: Any) -> None:
+    """Counts, URIs and durations only: row data never reaches the logs."""
+    LOGGER.info(message, extra={"fields": fields})
+
+
+# ---------------------------------------------------------------------------------------- arguments
+
+
+@dataclass(frozen=True)
+class JobArgs:
+    run_id: str
+    manifest_uri: str
+    contract_uri: str
+    output_uri: str
+    rejects_uri: str
+    result_uri: str
+    ingest_ts: datetime
+    rows_per_file: int | None = None
+    spark_path_prefix: str | None = None
+
+
+def parse_glue_args(argv: Sequence[str]) -> dict[str, str]:
+    """`--name value` and `--name=value` pairs; a name followed by another name has the value ''."""
+    values: dict[str, str] = {}
+    position = 0
+    while position < len(argv):
+        token = argv[position]
+        position += 1
+        if not token.startswith("--") or len(token) == 2:
+            continue
+        name, has_inline_value, inline_value = token[2:].partition("=")
+        if has_inline_value:
+            values[name] = inline_value
+        elif position < len(argv) and not argv[position].startswith("--"):
+            values[name] = argv[position]
+            position += 1
+        else:
+            values[name] = ""
+    return values
+
+
+def parse_ingest_ts(text: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+    except ValueError as error:
+        raise ArgumentError(f"--ingest_ts must be an ISO-8601 timestamp, got {text!r}") from error
+    # A timestamp without an offset is taken as UTC, the time zone of the whole pipeline.
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def parse_rows_per_file(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise ArgumentError(f"--rows_per_file must be a positive integer, got {text!r}")
+    return int(text)
+
+
+def job_args_from_argv(argv: Sequence[str], now: datetime) -> JobArgs:
+    values = parse_glue_args(argv)
+    missing = [f"--{name}" for name in REQUIRED_ARGS if not values.get(name)]
+    if missing:
+        raise ArgumentError(f"missing required argument(s): {', '.join(missing)}")
+    if not RUN_ID_PATTERN.match(values["run_id"]):
+        raise ArgumentError(f"--run_id must match {RUN_ID_PATTERN.pattern}, got {values['run_id']!r}")
+    ingest_text = values.get("ingest_ts")
+    rows_text = values.get("rows_per_file")
+    prefix = values.get("spark_path_prefix") or os.environ.get(SPARK_PATH_PREFIX_ENV) or None
+    return JobArgs(
+        run_id=values["run_id"],
+        manifest_uri=values["manifest_uri"],
+        contract_uri=values["contract_uri"],
+        output_uri=values["output_uri"],
+        rejects_uri=values["rejects_uri"],
+        result_uri=values["result_uri"],
+        ingest_ts=parse_ingest_ts(ingest_text) if ingest_text else now,
+        rows_per_file=parse_rows_per_file(rows_text) if rows_text else None,
+        spark_path_prefix=prefix,
+    )
+
+
+# ------------------------------------------------------------------------------- documents and paths
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri[len("s3://") :].partition("/")
+    return bucket, key
+
+
+def local_path_of(uri: str) -> str:
+    return uri[len("file://") :] if uri.startswith("file://") else uri
+
+
+@cache
+def s3_client() -> Any:
+    import boto3  # imported lazily: a run on local files needs no AWS SDK set-up
+
+    return boto3.client("s3")
+
+
+def read_document(uri: str) -> bytes:
+    if uri.startswith("s3://"):
+        bucket, key = split_s3_uri(uri)
+        return s3_client().get_object(Bucket=bucket, Key=key)["Body"].read()
+    with open(local_path_of(uri), "rb") as document:
+        return document.read()
+
+
+def write_document(uri: str, body: bytes) -> None:
+    if uri.startswith("s3://"):
+        bucket, key = split_s3_uri(uri)
+        s3_client().put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+        return
+    path = local_path_of(uri)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "wb") as document:
+        document.write(body)
+
+
+def to_spark_path(uri: str, spark_path_prefix: str | None) -> str:
+    """The one place where a URI becomes a path Spark reads or writes (see the module docstring)."""
+    if spark_path_prefix and uri.startswith("s3://"):
+        return spark_path_prefix.rstrip("/") + "/" + uri[len("s3://") :]
+    return uri
+
+
+def escape_glob(path: str) -> str:
+    """Spark expands glob characters in input paths; S3 keys may contain them literally."""
+    return re.sub(r"([\\{}\[\]*?])", r"\\\1", path)
+
+
+def path_identity(path: str, percent_encoded: bool) -> str:
+    """`authority|path` of a URI or local path, comparable between what we pass and what Spark reports."""
+    match = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*):(//([^/]*))?(/.*)$", path)
+    authority, file_path = (match.group(3) or "", match.group(4)) if match else ("", os.path.abspath(path))
+    if percent_encoded:
+        from urllib.parse import unquote
+
+        file_path = unquote(file_path)
+    return f"{authority}|{file_path}"
+
+
+def spark_path_identity(path_column: Column) -> Column:
+    """Spark-side twin of `path_identity(..., percent_encoded=True)` for `input_file_name()`."""
+    pattern = r"^[A-Za-z][A-Za-z0-9+.-]*:(//([^/]*))?(/.*)$"
+    authority = F.regexp_extract(path_column, pattern, 2)
+    encoded_path = F.regexp_extract(path_column, pattern, 3)
+    # url_decode is form decoding ('+' means space); a '+' in a path is literal.
+    decoded_path = F.call_function("url_decode", F.replace(encoded_path, F.lit("+"), F.lit("%2B")))
+    return F.concat(authority, F.lit("|"), decoded_path)
+
+
+def hadoop_fs(spark: SparkSession, spark_path: str) -> tuple[Any, Any]:
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(spark_path)
+    return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), path
+
+
+def delete_spark_path(spark: SparkSession, spark_path: str) -> None:
+    filesystem, path = hadoop_fs(spark, spark_path)
+    if filesystem.exists(path):
+        filesystem.delete(path, True)
+
+
+def delete_run_partitions(spark: SparkSession, spark_output: str, run_id: str) -> int:
+    """Remove `*/run_id=<run_id>` under the output: an earlier attempt's output, and only that."""
+    filesystem, pattern = hadoop_fs(spark, f"{spark_output.rstrip('/')}/*/run_id={run_id}")
+    statuses = filesystem.globStatus(pattern) or []
+    for status in statuses:
+        filesystem.delete(status.getPath(), True)
+    return len(statuses)
+
+
+def list_part_files(spark: SparkSession, spark_directory: str) -> list[str]:
+    filesystem, path = hadoop_fs(spark, spark_directory)
+    if not filesystem.exists(path):
+        return []
+    names = [status.getPath().getName() for status in filesystem.listStatus(path)]
+    return sorted(name for name in names if name.startswith("part-"))
+
+
+# ----------------------------------------------------------------------------------------- contract
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    name: str
+    type: str
+    nullable: bool = True
+    format: str | None = None
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    column: str
+    rule: str
+    value: Any = None
+    values: tuple[Any, ...] = ()
+    pattern: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.rule}:{self.column}"
+
+
+@dataclass(frozen=True)
+class CsvSpec:
+    delimiter: str = ","
+    quote: str = '"'
+    escape: str = '"'
+    header: bool = True
+    encoding: str = "utf-8"
+
+
+@dataclass(frozen=True)
+class ContractSpec:
+    dataset: str
+    format: str
+    columns: tuple[ColumnSpec, ...]
+    partition_column: str
+    partition_source: str
+    max_reject_ratio: float
+    rules: tuple[RuleSpec, ...] = ()
+    csv: CsvSpec = field(default_factory=CsvSpec)
+
+    def column(self, name: str) -> ColumnSpec:
+        return next(spec for spec in self.columns if spec.name == name)
+
+
+def parse_contract_text(uri: str, body: bytes) -> dict[str, Any]:
+    if uri.endswith((".yaml", ".yml")):
+        import yaml  # only for a contract file given directly, in local use
+
+        return yaml.safe_load(body)
+    return json.loads(body)
+
+
+def check_column_type(column_type: str) -> None:
+    if column_type not in SIMPLE_TYPES and not DECIMAL_PATTERN.match(column_type):
+        raise ContractError(f"unsupported column type {column_type!r}")
+    decimal = DECIMAL_PATTERN.match(column_type)
+    if decimal and not 0 <= int(decimal.group(2)) <= int(decimal.group(1)) <= 38:
+        raise ContractError(f"bad decimal precision/scale in {column_type!r}")
+
+
+def column_spec_from(item: dict[str, Any]) -> ColumnSpec:
+    name = str(item.get("name", ""))
+    if not COLUMN_NAME_PATTERN.match(name):
+        raise ContractError(f"bad column name {name!r}")
+    column_type = str(item.get("type", "string")).replace(" ", "").lower()
+    check_column_type(column_type)
+    nullable = item.get("nullable")
+    return ColumnSpec(name, column_type, True if nullable is None else bool(nullable), item.get("format"))
+
+
+def rule_spec_from(item: dict[str, Any], column_names: set[str]) -> RuleSpec:
+    rule = RuleSpec(
+        column=str(item.get("column")),
+        rule=str(item.get("rule")),
+        value=item.get("value"),
+        values=tuple(item.get("values") or ()),
+        pattern=item.get("pattern"),
+    )
+    if rule.rule not in RULES:
+        raise ContractError(f"unknown quality rule {rule.rule!r} (known: {', '.join(RULES)})")
+    if rule.column not in column_names:
+        raise ContractError(f"quality rule {rule.label} names an unknown column")
+    if rule.rule in ("min", "max") and rule.value is None:
+        raise ContractError(f"quality rule {rule.label} needs a value")
+    if rule.rule == "allowed_values" and not rule.values:
+        raise ContractError(f"quality rule {rule.label} needs values")
+    if rule.rule == "regex" and not rule.pattern:
+        raise ContractError(f"quality rule {rule.label} needs a pattern")
+    return rule
+
+
+def csv_spec_from(item: dict[str, Any] | None) -> CsvSpec:
+    given = {key: value for key, value in (item or {}).items() if value is not None}
+    known = {
+        key: given[key] for key in ("delimiter", "quote", "escape", "header", "encoding") if key in given
+    }
+    return CsvSpec(**known)
+
+
+def check_partitioning(columns: tuple[ColumnSpec, ...], partition_column: str, source: str) -> None:
+    if not COLUMN_NAME_PATTERN.match(partition_column):
+        raise ContractError(f"bad partition column name {partition_column!r}")
+    names = {column.name for column in columns}
+    reserved = {*LINEAGE_COLUMNS, partition_column} & names
+    if reserved:
+        raise ContractError(f"reserved column name(s) in columns: {', '.join(sorted(reserved))}")
+    if source == INGEST_DATE:
+        return
+    if source not in names:
+        raise ContractError(f"partitioning source {source!r} is not a column")
+    if next(c for c in columns if c.name == source).type not in ("date", "timestamp"):
+        raise ContractError(f"partitioning source {source!r} must be a date or timestamp column")
+
+
+def contract_from_document(document: dict[str, Any]) -> ContractSpec:
+    columns = tuple(column_spec_from(item) for item in document.get("columns") or [])
+    if not columns:
+        raise ContractError("the contract has no columns")
+    if len({column.name for column in columns}) != len(columns):
+        raise ContractError("duplicate column names in the contract")
+    data_format = str(document.get("format", "csv"))
+    if data_format not in ("csv", "jsonl", "json"):
+        raise ContractError(f"unsupported format {data_format!r}")
+    partitioning = document.get("partitioning") or {}
+    partition_column = str(partitioning.get("column") or INGEST_DATE)
+    partition_source = str(partitioning.get("source") or INGEST_DATE)
+    check_partitioning(columns, partition_column, partition_source)
+    quality = document.get("quality") or {}
+    names = {column.name for column in columns}
+    ratio = quality.get("max_reject_ratio")
+    return ContractSpec(
+        dataset=str(document.get("dataset", "")),
+        format=data_format,
+        columns=columns,
+        partition_column=partition_column,
+        partition_source=partition_source,
+        max_reject_ratio=float(0.0 if ratio is None else ratio),
+        rules=tuple(rule_spec_from(item, names) for item in quality.get("rules") or []),
+        csv=csv_spec_from(document.get("csv")),
+    )
+
+
+def check_regex_patterns(spark: SparkSession, rules: Iterable[RuleSpec]) -> None:
+    """Patterns run as Java regular expressions; a bad one fails here, not in the middle of the job."""
+    for rule in rules:
+        if rule.rule != "regex":
+            continue
+        try:
+            spark.sparkContext._jvm.java.util.regex.Pattern.compile(rule.pattern)
+        except Exception as error:
+            raise ContractError(f"quality rule {rule.label}: invalid regular expression") from error
+
+
+# ----------------------------------------------------------------------------------------- manifest
+
+
+@dataclass(frozen=True)
+class SourceObject:
+    index: int
+    bucket: str
+    key: str
+    version_id: str | None
+    charset: str
+    spark_path: str
+
+    @property
+    def identity(self) -> str:
+        return path_identity(self.spark_path, percent_encoded=False)
+
+
+def java_charset(encoding: str) -> str:
+    try:
+        python_name = codecs.lookup(encoding).name
+    except LookupError as error:
+        raise ManifestError(f"unknown encoding {encoding!r}") from error
+    if python_name not in JAVA_CHARSETS:
+        raise ManifestError(f"encoding {encoding!r} is not supported (supported: {sorted(JAVA_CHARSETS)})")
+    return JAVA_CHARSETS[python_name]
+
+
+def check_readable_name(key: str, compression: str | None) -> None:
+    name = key.rsplit("/", 1)[-1]
+    if SPARK_HIDDEN_NAME.search(name):
+        raise ManifestError(f"object {key!r}: Spark skips file names starting with '_' or '.'")
+    # Hadoop picks the codec from the suffix, so the suffix must tell the truth.
+    if compression == "gzip" and not name.endswith(".gz"):
+        raise ManifestError(f"object {key!r} is gzip-compressed but its name does not end with .gz")
+    if compression == "none" and name.endswith(".gz"):
+        raise ManifestError(f"object {key!r} ends with .gz but is not gzip-compressed")
+
+
+def source_objects_from(
+    manifest: dict[str, Any], contract: ContractSpec, spark_path_prefix: str | None
+) -> list[SourceObject]:
+    objects = []
+    for index, item in enumerate(manifest.get("objects") or []):
+        bucket, key = str(item["bucket"]), str(item["key"])
+        check_readable_name(key, item.get("compression"))
+        uri = f"s3://{bucket}/{key}"
+        objects.append(
+            SourceObject(
+                index=index,
+                bucket=bucket,
+                key=key,
+                version_id=item.get("version_id"),
+                charset=java_charset(item.get("encoding") or contract.csv.encoding),
+                spark_path=to_spark_path(uri, spark_path_prefix),
+            )
+        )
+    return objects
+
+
+def objects_frame(spark: SparkSession, objects: Sequence[SourceObject]) -> DataFrame:
+    schema = (
+        "source_identity string, object_index int, source_object_key string, source_object_version string"
+    )
+    rows = [(item.identity, item.index, item.key, item.version_id) for item in objects]
+    return spark.createDataFrame(rows, schema)
+
+
+# ------------------------------------------------------------------------------------------ reading
+
+RECORD_COLUMNS = (
+    "object_index",
+    "source_object_key",
+    "source_object_version",
+    "line_number",
+    "record_number",
+)
+
+
+def decoded_text(value: Column, objects: Sequence[SourceObject]) -> Column:
+    """Spark's text source keeps the bytes as they are; decode the objects that are not UTF-8."""
+    decoded = value
+    for charset in sorted({item.charset for item in objects} - set(UTF8_CHARSETS)):
+        indexes = [item.index for item in objects if item.charset == charset]
+        as_charset = F.decode(value.cast("binary"), charset)
+        decoded = F.when(F.col("object_index").isin(indexes), as_charset).otherwise(decoded)
+    return F.regexp_replace(decoded, "^\ufeff", "")  # a byte order mark is not data
+
+
+def line_offsets(lines: DataFrame, objects: Sequence[SourceObject]) -> list[tuple[str, int, int, int]]:
+    """Per (object, Spark partition): first row id and the count of the object's lines before it.
+
+    A file's splits are read in order, each by one partition, so line number = position in the
+    partition + lines of the same file in earlier partitions (zipWithIndex, without leaving SQL).
+    """
+    stats = (
+        lines.groupBy("source_identity", F.shiftright("row_id", 33).alias("partition_id"))
+        .agg(F.min("row_id").alias("first_row_id"), F.count(F.lit(1)).alias("lines"))
+        .collect()
+    )
+    known = {item.identity for item in objects}
+    unknown = sorted({row["source_identity"] for row in stats} - known)
+    if unknown:
+        raise ManifestError(f"Spark read {len(unknown)} file(s) that the manifest does not list")
+    offsets: list[tuple[str, int, int, int]] = []
+    lines_before: dict[str, int] = {}
+    for row in sorted(stats, key=lambda row: (row["source_identity"], row["partition_id"])):
+        identity = row["source_identity"]
+        offsets.append((identity, row["partition_id"], row["first_row_id"], lines_before.get(identity, 0)))
+        lines_before[identity] = lines_before.get(identity, 0) + row["lines"]
+    return offsets
+
+
+def read_text_lines(spark: SparkSession, objects: Sequence[SourceObject], skip_header: bool) -> DataFrame:
+    """One row per non-blank data line of every object (CSV, JSON Lines), with its line number."""
+    lines = spark.read.text([escape_glob(item.spark_path) for item in objects]).select(
+        spark_path_identity(F.input_file_name()).alias("source_identity"),
+        F.monotonically_increasing_id().alias("row_id"),
+        "value",
+    )
+    offsets = spark.createDataFrame(
+        line_offsets(lines, objects),
+        "source_identity string, partition_id long, first_row_id long, lines_before long",
+    )
+    numbered = (
+        lines.withColumn("partition_id", F.shiftright("row_id", 33))
+        .join(F.broadcast(offsets), ["source_identity", "partition_id"])
+        .join(F.broadcast(objects_frame(spark, objects)), "source_identity")
+        .withColumn("line_number", F.col("row_id") - F.col("first_row_id") + F.col("lines_before") + 1)
+        .withColumn("raw", decoded_text(F.col("value"), objects))
+        .withColumn("record_number", F.lit(None).cast("long"))
+    )
+    data_lines = numbered.where(F.trim("raw") != "")
+    if skip_header:
+        data_lines = data_lines.where(F.col("line_number") > 1)
+    return data_lines.select(*RECORD_COLUMNS, "raw", F.lit(False).alias("malformed_file"))
+
+
+def read_json_array_records(spark: SparkSession, objects: Sequence[SourceObject]) -> DataFrame:
+    """One row per element of each file's top-level JSON array; a file that is no array is one row."""
+    files = (
+        spark.read.text([escape_glob(item.spark_path) for item in objects], wholetext=True)
+        .select(spark_path_identity(F.input_file_name()).alias("source_identity"), "value")
+        .join(F.broadcast(objects_frame(spark, objects)), "source_identity")
+        .withColumn("text", decoded_text(F.col("value"), objects))
+        .withColumn("elements", F.from_json("text", T.ArrayType(T.StringType())))
+    )
+    elements = files.select("*", F.posexplode_outer("elements").alias("position", "element"))
+    malformed_file = F.col("elements").isNull()
+    return elements.where(malformed_file | F.col("element").isNotNull()).select(
+        "object_index",
+        "source_object_key",
+        "source_object_version",
+        F.lit(None).cast("long").alias("line_number"),
+        F.when(~malformed_file, F.col("position") + 1).cast("long").alias("record_number"),
+        F.when(malformed_file, F.substring("text", 1, MAX_RAW_CHARS_OF_FILE_REJECT))
+        .otherwise(F.col("element"))
+        .alias("raw"),
+        malformed_file.alias("malformed_file"),
+    )
+
+
+def read_records(spark: SparkSession, objects: Sequence[SourceObject], contract: ContractSpec) -> DataFrame:
+    if contract.format == "json":
+        return read_json_array_records(spark, objects)
+    return read_text_lines(spark, objects, skip_header=contract.format == "csv" and contract.csv.header)
+
+
+# ------------------------------------------------------------------------------------------ parsing
+
+CORRUPT_RECORD = "_corrupt_record"
+
+
+def string_schema(contract: ContractSpec) -> T.StructType:
+    fields = [T.StructField(column.name, T.StringType()) for column in contract.columns]
+    return T.StructType([*fields, T.StructField(CORRUPT_RECORD, T.StringType())])
+
+
+def parsed_fields(raw: Column, contract: ContractSpec) -> Column:
+    """Every contract column as text (never inferred); JSON values that are not strings keep their JSON."""
+    options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECORD}
+    if contract.format == "csv":
+        csv = contract.csv
+        csv_options = {"sep": csv.delimiter, "quote": csv.quote, "escape": csv.escape}
+        return F.from_csv(raw, string_schema(contract).simpleString(), {**options, **csv_options})
+    return F.from_json(raw, string_schema(contract), options)
+
+
+def malformed_message(contract: ContractSpec) -> str:
+    if contract.format == "csv":
+        return f"malformed CSV record: expected {len(contract.columns)} fields"
+    return "malformed JSON record: not a JSON object"
+
+
+def parse_records(records: DataFrame, contract: ContractSpec) -> DataFrame:
+    parsed = records.withColumn("_fields", parsed_fields(F.col("raw"), contract))
+    malformed = F.col("malformed_file") | F.col(f"_fields.{CORRUPT_RECORD}").isNotNull()
+    parsed = parsed.withColumn("malformed", malformed)
+    # A malformed record's fields are guesses: keep none, so that it fails one check only.
+    texts = [
+        F.when(~F.col("malformed"), F.col(f"_fields.{c.name}")).alias(f"_text_{c.name}")
+        for c in contract.columns
+    ]
+    return parsed.select(*RECORD_COLUMNS, "raw", "malformed", *texts)
+
+
+# -------------------------------------------------------------------------------------------- types
+
+
+def text_column(column: ColumnSpec) -> Column:
+    """The value as written: null when empty, trimmed unless the column is a string."""
+    text = F.col(f"_text_{column.name}")
+    if column.type == "string":
+        return text
+    trimmed = F.trim(text)
+    return F.when(F.length(trimmed) > 0, trimmed)
+
+
+def decimal_value(text: Column, column_type: str) -> Column:
+    precision, scale = (int(group) for group in DECIMAL_PATTERN.match(column_type).groups())  # type: ignore[union-attr]
+    fraction = rf"(\.\d{{0,{scale}}})?" if scale else r"\.?"
+    # More fraction digits than the scale would be rounded silently: refuse them instead.
+    shape = rf"^[+-]?(\d+{fraction}|\.\d{{1,{max(scale, 1)}}})$"
+    return F.when(text.rlike(shape), text.cast(f"decimal({precision},{scale})"))
+
+
+def typed_value(text: Column, column: ColumnSpec) -> Column:
+    """The value in the contract's type; null when it does not convert (ANSI off: no exception)."""
+    if column.type in ("int", "bigint"):
+        # Spark's own cast would truncate "1.5" to 1; an integer column takes integers only.
+        return F.when(text.rlike(r"^[+-]?\d+$"), text.cast(column.type))
+    if column.type == "double":
+        return F.when(text.rlike(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"), text.cast("double"))
+    if column.type.startswith("decimal"):
+        return decimal_value(text, column.type)
+    if column.type == "date":
+        return F.to_date(text, column.format or PARTITION_VALUE_FORMAT)
+    if column.type == "timestamp":
+        return F.to_timestamp(text, column.format) if column.format else text.cast("timestamp")
+    return text.cast(column.type)
+
+
+def describe_type(column: ColumnSpec) -> str:
+    return f"{column.type} ({column.format})" if column.format else column.type
+
+
+# ------------------------------------------------------------------------------------------- checks
+
+
+@dataclass(frozen=True)
+class Check:
+    """One reason a row can be refused: `failed` is true for the rows it refuses."""
+
+    column: str | None
+    rule: str
+    failed: Column
+    message: Column
+
+    def reason(self) -> Column:
+        return F.when(
+            self.failed,
+            F.struct(
+                F.lit(self.column).cast("string").alias("column"),
+                F.lit(self.rule).alias("rule"),
+                self.message.alias("message"),
+            ),
+        )
+
+
+def quote_value(text: Column) -> Column:
+    return F.concat(F.lit("'"), F.substring(text, 1, 200), F.lit("'"))
+
+
+def column_checks(column: ColumnSpec) -> list[Check]:
+    text, typed = F.col(f"_text_{column.name}"), F.col(column.name)
+    checks = [
+        Check(
+            column.name,
+            "type",
+            text.isNotNull() & typed.isNull(),
+            F.concat(quote_value(text), F.lit(f" is not a {describe_type(column)}")),
+        )
+    ]
+    if not column.nullable:
+        checks.append(Check(column.name, "required", text.isNull(), F.lit("required value is missing")))
+    return checks
+
+
+def literal_of(value: Any, column: ColumnSpec) -> Column:
+    return F.lit(str(value) if isinstance(value, bool) else value).cast(
+        "string" if column.type == "string" else column.type
+    )
+
+
+def rule_check(rule: RuleSpec, contract: ContractSpec) -> Check:
+    column = contract.column(rule.column)
+    text, typed = F.col(f"_text_{column.name}"), F.col(column.name)
+    present = typed.isNotNull()
+    if rule.rule == "not_null":
+        return Check(column.name, rule.rule, text.isNull(), F.lit("value is null"))
+    if rule.rule == "unique":
+        return Check(
+            column.name, rule.rule, F.col(unique_flag(rule)), F.lit("value occurs more than once in the run")
+        )
+    if rule.rule in ("min", "max"):
+        bound = literal_of(rule.value, column)
+        outside = typed < bound if rule.rule == "min" else typed > bound
+        word = "below the minimum" if rule.rule == "min" else "above the maximum"
+        return Check(column.name, rule.rule, present & outside, F.lit(f"value is {word} {rule.value}"))
+    if rule.rule == "allowed_values":
+        allowed = [literal_of(value, column) for value in rule.values]
+        return Check(
+            column.name, rule.rule, present & ~typed.isin(allowed), F.lit("value is not an allowed value")
+        )
+    matches = text_column(column).rlike(str(rule.pattern))
+    return Check(column.name, rule.rule, present & ~matches, F.lit(f"value does not match {rule.pattern}"))
+
+
+def partition_check(contract: ContractSpec) -> list[Check]:
+    if contract.partition_source == INGEST_DATE or not contract.column(contract.partition_source).nullable:
+        return []  # the ingest date always exists; a required source already has the "required" check
+    source = contract.partition_source
+    empty_source = F.col(f"_text_{source}").isNull()
+    return [Check(source, "partition", empty_source, F.lit(f"partition source {source} is empty"))]
+
+
+def unique_flag(rule: RuleSpec) -> str:
+    return f"_duplicate_{rule.column}"
+
+
+def add_duplicate_flags(typed: DataFrame, rules: Sequence[RuleSpec]) -> DataFrame:
+    """unique = within the run: every row whose value occurs more than once is refused."""
+    flagged = typed
+    for rule in rules:
+        if rule.rule != "unique":
+            continue
+        duplicates = (
+            typed.where(F.col(rule.column).isNotNull())
+            .groupBy(rule.column)
+            .count()
+            .where(F.col("count") > 1)
+            .select(rule.column, F.lit(True).alias(unique_flag(rule)))
+        )
+        flagged = flagged.join(duplicates, rule.column, "left").fillna(False, subset=[unique_flag(rule)])
+    return flagged
+
+
+def all_checks(contract: ContractSpec) -> list[Check]:
+    checks = [check for column in contract.columns for check in column_checks(column)]
+    checks.extend(rule_check(rule, contract) for rule in contract.rules)
+    return checks + partition_check(contract)
+
+
+def reasons_column(contract: ContractSpec) -> Column:
+    malformed = Check(None, "format", F.col("malformed"), F.lit(malformed_message(contract))).reason()
+    per_column = F.array_compact(F.array(*[check.reason() for check in all_checks(contract)]))
+    return F.when(F.col("malformed"), F.array(malformed)).otherwise(per_column)
+
+
+# --------------------------------------------------------------------------------------- pipeline
+
+
+def partition_value(contract: ContractSpec, ingest_ts: datetime) -> Column:
+    if contract.partition_source == INGEST_DATE:
+        return F.lit(ingest_ts.strftime("%Y-%m-%d"))
+    return F.date_format(F.col(contract.partition_source), PARTITION_VALUE_FORMAT)
+
+
+def typed_records(records: DataFrame, contract: ContractSpec, ingest_ts: datetime) -> DataFrame:
+    parsed = parse_records(records, contract)
+    typed_columns = [typed_value(text_column(c), c).alias(c.name) for c in contract.columns]
+    typed = parsed.select("*", *typed_columns)
+    return typed.withColumn("_partition_value", partition_value(contract, ingest_ts))
+
+
+def validated_records(typed: DataFrame, contract: ContractSpec) -> DataFrame:
+    flagged = add_duplicate_flags(typed, contract.rules)
+    with_reasons = flagged.withColumn("reasons", reasons_column(contract))
+    return with_reasons.withColumn("rejected", F.size("reasons") > 0)
+
+
+def configure_session(spark: SparkSession) -> None:
+    spark.conf.set("spark.sql.session.timeZone", "UTC")
+    spark.conf.set("spark.sql.ansi.enabled", "false")
+    spark.conf.set("spark.sql.legacy.timeParserPolicy", "CORRECTED")
+    spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+
+
+# ------------------------------------------------------------------------------------------ metrics
+
+
+@dataclass
+class RunCounts:
+    objects: dict[int, dict[str, int]]
+    partitions: dict[str, int]
+    rule_failures: dict[str, int]
+    valid_raw_chars: int
+
+    @property
+    def rows_read(self) -> int:
+        return sum(counts["rows_read"] for counts in self.objects.values())
+
+    @property
+    def rows_rejected(self) -> int:
+        return sum(counts["rows_rejected"] for counts in self.objects.values())
+
+
+def rule_failed(rule: RuleSpec) -> Column:
+    return F.exists(
+        "reasons", lambda reason: (reason["rule"] == rule.rule) & (reason["column"] == rule.column)
+    )
+
+
+def count_run(validated: DataFrame, rules: Sequence[RuleSpec]) -> RunCounts:
+    """Every count of the result document in one aggregation over (object, partition value)."""
+    rule_sums = [F.sum(rule_failed(rule).cast("long")).alias(f"rule_{i}") for i, rule in enumerate(rules)]
+    rows = (
+        validated.groupBy("object_index", F.when(~F.col("rejected"), F.col("_partition_value")).alias("pv"))
+        .agg(
+            F.count(F.lit(1)).alias("rows"),
+            F.sum(F.col("rejected").cast("long")).alias("rejected"),
+            F.sum(F.when(~F.col("rejected"), F.length("raw"))).alias("raw_chars"),
+            *rule_sums,
+        )
+        .collect()
+    )
+    counts = RunCounts(
+        objects={}, partitions={}, rule_failures={rule.label: 0 for rule in rules}, valid_raw_chars=0
+    )
+    for row in rows:
+        per_object = counts.objects.setdefault(row["object_index"], {"rows_read": 0, "rows_rejected": 0})
+        per_object["rows_read"] += row["rows"]
+        per_object["rows_rejected"] += row["rejected"]
+        if row["pv"] is not None:
+            counts.partitions[row["pv"]] = counts.partitions.get(row["pv"], 0) + row["rows"] - row["rejected"]
+        counts.valid_raw_chars += row["raw_chars"] or 0
+        for i, rule in enumerate(rules):
+            counts.rule_failures[rule.label] += row[f"rule_{i}"] or 0
+    return counts
+
+
+def rows_per_file_for(counts: RunCounts, requested: int | None) -> int:
+    if requested:
+        return requested
+    valid_rows = sum(counts.partitions.values())
+    average_chars = counts.valid_raw_chars / valid_rows if valid_rows else 1.0
+    estimate = int(TARGET_RAW_BYTES_PER_FILE / max(average_chars, 1.0))
+    return max(MIN_ROWS_PER_FILE, min(MAX_ROWS_PER_FILE, estimate))
+
+
+# ------------------------------------------------------------------------------------------ writing
+
+
+def write_rejects(spark: SparkSession, validated: DataFrame, rejected_rows: int, spark_rejects: str) -> None:
+    delete_spark_path(spark, spark_rejects)  # an earlier attempt's rejects are replaced, never added to
+    if rejected_rows == 0:
+        return
+    rejects = validated.where("rejected").select(
+        "run_id",
+        "source_object_key",
+        "source_object_version",
+        "line_number",
+        "record_number",
+        "raw",
+        "reasons",
+    )
+    files = max(1, math.ceil(rejected_rows / REJECT_ROWS_PER_FILE))
+    rejects.repartition(files).write.mode("overwrite").option("ignoreNullFields", "false").json(spark_rejects)
+
+
+def curated_rows(validated: DataFrame, contract: ContractSpec, ingest_ts: datetime) -> DataFrame:
+    return validated.where(~F.col("rejected")).select(
+        *[F.col(column.name) for column in contract.columns],
+        "source_object_key",
+        "source_object_version",
+        F.lit(ingest_ts).cast("timestamp").alias("ingested_at"),
+        F.col("_partition_value").alias(contract.partition_column),
+        "run_id",
+        "object_index",
+        "line_number",
+        "record_number",
+    )
+
+
+def files_per_partition(partitions: dict[str, int], rows_per_file: int) -> dict[str, int]:
+    return {value: max(1, math.ceil(rows / rows_per_file)) for value, rows in partitions.items() if rows}
+
+
+def write_curated(
+    curated: DataFrame, contract: ContractSpec, files: dict[str, int], rows_per_file: int, spark_output: str
+) -> None:
+    """One task per planned file: rows of a partition value spread over its files by a stable hash."""
+    partition_column = contract.partition_column
+    files_of_value = F.create_map(*[F.lit(item) for pair in files.items() for item in pair])
+    bucket = F.pmod(
+        F.hash("object_index", "line_number", "record_number"), files_of_value[F.col(partition_column)]
+    )
+    planned = curated.withColumn("_file", bucket).repartition(sum(files.values()), partition_column, "_file")
+    (
+        planned.drop("_file", "object_index", "line_number", "record_number")
+        .write.mode("overwrite")
+        .option("partitionOverwriteMode", "dynamic")  # replaces this run's partitions only
+        .option("maxRecordsPerFile", rows_per_file)
+        .option("compression", "snappy")
+        .partitionBy(partition_column, "run_id")
+        .parquet(spark_output)
+    )
+
+
+# ------------------------------------------------------------------------------------------- result
+
+
+def sql_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def partition_entries(
+    spark: SparkSession, args: JobArgs, contract: ContractSpec, counts: RunCounts
+) -> list[dict[str, Any]]:
+    entries = []
+    output_uri = args.output_uri.rstrip("/")
+    spark_output = to_spark_path(output_uri, args.spark_path_prefix).rstrip("/")
+    for value in sorted(value for value, rows in counts.partitions.items() if rows):
+        relative = f"{contract.partition_column}={value}/run_id={args.run_id}"
+        files = list_part_files(spark, f"{spark_output}/{relative}")
+        entries.append(
+            {
+                "values": {contract.partition_column: value, "run_id": args.run_id},
+                "location": f"{output_uri}/{relative}/",
+                "rows": counts.partitions[value],
+                "files": len(files),
+                "_files": files,
+            }
+        )
+    return entries
+
+
+def partition_clause(entries: Sequence[dict[str, Any]]) -> str:
+    clauses = []
+    for entry in entries:
+        values = ", ".join(f"{name}={sql_literal(value)}" for name, value in entry["values"].items())
+        clauses.append(f"PARTITION ({values}) LOCATION {sql_literal(entry['location'])}")
+    return " ".join(clauses)
+
+
+def object_entries(objects: Sequence[SourceObject], counts: RunCounts) -> list[dict[str, Any]]:
+    entries = []
+    for item in objects:
+        per_object = counts.objects.get(item.index, {"rows_read": 0, "rows_rejected": 0})
+        entries.append(
+            {
+                "key": item.key,
+                "version_id": item.version_id,
+                "rows_read": per_object["rows_read"],
+                "rows_written": per_object["rows_read"] - per_object["rows_rejected"],
+                "rows_rejected": per_object["rows_rejected"],
+            }
+        )
+    return entries
+
+
+def iso_utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def result_document(
+    args: JobArgs,
+    contract: ContractSpec,
+    objects: Sequence[SourceObject],
+    counts: RunCounts,
+    partitions: list[dict[str, Any]],
+    timing: tuple[datetime, float],
+) -> dict[str, Any]:
+    rows_read, rows_rejected = counts.rows_read, counts.rows_rejected
+    ratio = round(rows_rejected / rows_read, 6) if rows_read else 0.0
+    started_at, started_clock = timing
+    rules = [
+        {"column": rule.column, "rule": rule.rule, "failed_rows": counts.rule_failures[rule.label]}
+        for rule in contract.rules
+    ]
+    return {
+        "run_id": args.run_id,
+        "dataset": contract.dataset,
+        "status": "SUCCEEDED",
+        "rows_read": rows_read,
+        "rows_written": rows_read - rows_rejected,
+        "rows_rejected": rows_rejected,
+        "reject_ratio": ratio,
+        "objects": object_entries(objects, counts),
+        "partitions": [{k: v for k, v in entry.items() if k != "_files"} for entry in partitions],
+        "partition_clause": partition_clause(partitions),
+        "rejects_uri": args.rejects_uri,
+        "outputs": [entry["location"] + name for entry in partitions for name in entry["_files"]],
+        "quality": {
+            "passed": ratio <= contract.max_reject_ratio,
+            "max_reject_ratio": contract.max_reject_ratio,
+            "reject_ratio": ratio,
+            "rules": rules,
+        },
+        "timing": {
+            "started_at": iso_utc(started_at),
+            "finished_at": iso_utc(datetime.now(UTC)),
+            "seconds": round(time.monotonic() - started_clock, 3),
+        },
+    }
+
+
+# --------------------------------------------------------------------------------------------- job
+
+
+def load_inputs(args: JobArgs) -> tuple[ContractSpec, dict[str, Any]]:
+    contract = contract_from_document(
+        parse_contract_text(args.contract_uri, read_document(args.contract_uri))
+    )
+    manifest = json.loads(read_document(args.manifest_uri))
+    if manifest.get("run_id") not in (None, args.run_id):
+        raise ManifestError(f"the manifest belongs to run {manifest.get('run_id')!r}, not {args.run_id!r}")
+    return contract, manifest
+
+
+def empty_counts(contract: ContractSpec) -> RunCounts:
+    return RunCounts(
+        objects={}, partitions={}, rule_failures={r.label: 0 for r in contract.rules}, valid_raw_chars=0
+    )
+
+
+def transform(spark: SparkSession, args: JobArgs) -> dict[str, Any]:
+    """Run the job on `spark` and return the result document (also written to `args.result_uri`)."""
+    timing = (datetime.now(UTC), time.monotonic())
+    configure_session(spark)
+    contract, manifest = load_inputs(args)
+    check_regex_patterns(spark, contract.rules)
+    objects = source_objects_from(manifest, contract, args.spark_path_prefix)
+    log_event("run started", run_id=args.run_id, dataset=contract.dataset, objects=len(objects))
+    spark_output = to_spark_path(args.output_uri, args.spark_path_prefix)
+    removed = delete_run_partitions(spark, spark_output, args.run_id)
+    log_event("earlier output of this run removed", run_id=args.run_id, partitions=removed)
+    counts = empty_counts(contract)
+    if objects:
+        counts = convert(spark, args, contract, objects, spark_output)
+    else:
+        delete_spark_path(spark, to_spark_path(args.rejects_uri, args.spark_path_prefix))
+    partitions = partition_entries(spark, args, contract, counts)
+    result = result_document(args, contract, objects, counts, partitions, timing)
+    write_document(args.result_uri, json.dumps(result, indent=1).encode())
+    log_event(
+        "run finished",
+        run_id=args.run_id,
+        rows_read=result["rows_read"],
+        rows_written=result["rows_written"],
+        rows_rejected=result["rows_rejected"],
+        partitions=len(partitions),
+        quality_passed=result["quality"]["passed"],
+        seconds=result["timing"]["seconds"],
+    )
+    return result
+
+
+def convert(
+    spark: SparkSession,
+    args: JobArgs,
+    contract: ContractSpec,
+    objects: Sequence[SourceObject],
+    spark_output: str,
+) -> RunCounts:
+    records = read_records(spark, objects, contract).withColumn("run_id", F.lit(args.run_id))
+    typed = typed_records(records, contract, args.ingest_ts).persist()
+    try:
+        validated = validated_records(typed, contract)
+        counts = count_run(validated, contract.rules)
+        log_event(
+            "rows checked", run_id=args.run_id, rows_read=counts.rows_read, rows_rejected=counts.rows_rejected
+        )
+        write_rejects(
+            spark, validated, counts.rows_rejected, to_spark_path(args.rejects_uri, args.spark_path_prefix)
+        )
+        rows_per_file = rows_per_file_for(counts, args.rows_per_file)
+        files = files_per_partition(counts.partitions, rows_per_file)
+        if files:
+            curated = curated_rows(validated, contract, args.ingest_ts)
+            write_curated(curated, contract, files, rows_per_file, spark_output)
+        log_event(
+            "curated data written", run_id=args.run_id, partitions=len(files), rows_per_file=rows_per_file
+        )
+        return counts
+    finally:
+        typed.unpersist()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    configure_logging()
+    try:
+        args = job_args_from_argv(sys.argv[1:] if argv is None else argv, datetime.now(UTC))
+    except ArgumentError as error:
+        print(f"transform.py: {error}", file=sys.stderr)
+        return 2
+    spark = SparkSession.builder.appName("tributary-transform").getOrCreate()
+    try:
+        transform(spark, args)
+    except Exception as error:
+        LOGGER.error(
+            "run failed",
+            exc_info=True,
+            extra={"fields": {"run_id": args.run_id, "error": type(error).__name__}},
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
