@@ -33,3 +33,15 @@ RESULT_WRITER_FAILED = "States.ResultWriterFailed"
 RUNTIME = "States.Runtime"
 TASK_FAILED = "States.TaskFailed"
 TIMEOUT = "States.Timeout"
+
+
+class NestedFailure(StatesError):
+    """A Parallel branch or Map iteration that failed, as an error its state can retry or catch.
+
+    A Fail state may name no error or cause (null in AWS's answer), which `original_error` and
+    `original_cause` keep; `error` and `cause` hold "" for matching."""
+
+    def __init__(self, error: str | None, cause: str | None) -> None:
+        super().__init__(error or "", cause or "")
+        self.original_error = error
+        self.original_cause = cause

@@ -178,6 +178,8 @@ class PendingTask:
     state_name: str
     answered: threading.Event = field(default_factory=threading.Event)
     heartbeat: threading.Event = field(default_factory=threading.Event)
+    # Set on an answer, a heartbeat, or a stop of the execution: what the waiting task wakes on.
+    signal: threading.Event = field(default_factory=threading.Event)
     output: Any = None
     error: str | None = None
     cause: str | None = None
@@ -215,19 +217,31 @@ class CallbackStore:
             return pending
 
     def send_task_success(self, token: str, output: Any) -> None:
+        """`output` is the JSON value (the endpoint parses SendTaskSuccess's output text)."""
         pending = self._take(token)
         pending.output, pending.succeeded = output, True
         self.close(token)
         pending.answered.set()
+        pending.signal.set()
 
     def send_task_failure(self, token: str, error: str | None = None, cause: str | None = None) -> None:
         pending = self._take(token)
         pending.error, pending.cause, pending.succeeded = error, cause, False
         self.close(token)
         pending.answered.set()
+        pending.signal.set()
 
     def send_task_heartbeat(self, token: str) -> None:
-        self._take(token).heartbeat.set()
+        pending = self._take(token)
+        pending.heartbeat.set()
+        pending.signal.set()
+
+    def wake_execution(self, execution_arn: str) -> None:
+        """Wake the tasks of an execution that is being stopped."""
+        with self._lock:
+            waiting = [p for p in self._open.values() if p.execution_arn == execution_arn]
+        for pending in waiting:
+            pending.signal.set()
 
     def is_open(self, token: str) -> bool:
         with self._lock:

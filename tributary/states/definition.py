@@ -1,0 +1,52 @@
+"""The definition model: a state machine (or a Parallel branch, or a Map's ItemProcessor) as its
+start state, its states and its query language."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+JSONPATH = "JSONPath"
+JSONATA = "JSONata"
+
+
+@dataclass(frozen=True)
+class Machine:
+    """A set of states run from `start_at`: the whole state machine or a nested one."""
+
+    start_at: str
+    states: dict[str, dict[str, Any]]
+    query_language: str = JSONPATH
+    timeout_seconds: float | None = None
+
+    @classmethod
+    def from_definition(cls, definition: dict[str, Any] | str, inherited: str = JSONPATH) -> Machine:
+        """A machine from its definition (object or JSON text). Nested machines inherit the query
+        language of the state machine unless they name their own."""
+        if isinstance(definition, str):
+            definition = json.loads(definition)
+        assert isinstance(definition, dict)
+        timeout = definition.get("TimeoutSeconds")
+        return cls(
+            start_at=definition["StartAt"],
+            states=definition["States"],
+            query_language=definition.get("QueryLanguage", inherited),
+            timeout_seconds=float(timeout) if isinstance(timeout, int | float) else None,
+        )
+
+    def query_language_of(self, state: dict[str, Any]) -> str:
+        return str(state.get("QueryLanguage", self.query_language))
+
+
+def map_processor(state: dict[str, Any]) -> dict[str, Any]:
+    """The nested machine of a Map state (`ItemProcessor`, or the legacy `Iterator`)."""
+    processor = state.get("ItemProcessor") or state.get("Iterator")
+    if not isinstance(processor, dict):
+        raise KeyError("ItemProcessor")
+    return processor
+
+
+def is_distributed(state: dict[str, Any]) -> bool:
+    config = map_processor(state).get("ProcessorConfig") or {}
+    return config.get("Mode") == "DISTRIBUTED"

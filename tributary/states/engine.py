@@ -1,0 +1,510 @@
+"""The interpreter: runs a machine's states one after the other, with each state's input and output
+processing (JSONPath or JSONata), variables and their scopes, Retry and Catch, and history.
+
+Needs from the expressions layer (tributary/states/jsonata.py): `evaluate(..., field=...)` so that a
+QueryEvaluationError's cause can name the field ("Output/result"); until it takes `field`, the
+field is left out. Causes of States.Runtime and States.QueryEvaluationError raised there should not
+carry AWS's "An error occurred while executing the state ..." prefix: the engine adds it (it knows
+the state and the event id)."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from tributary.states import errors, jsonata, jsonpath, payload
+from tributary.states.choice import evaluate_choice_rule
+from tributary.states.clock import Clock
+from tributary.states.definition import JSONATA, Machine
+from tributary.states.errors import StatesError
+from tributary.states.history import History, payload_text
+from tributary.states.integrations import CallbackStore, Integration
+from tributary.states.retry import first_match, max_attempts, retry_delay
+
+PAYLOAD_LIMIT_BYTES = 256 * 1024
+_PREFIXED_ERRORS = frozenset({errors.RUNTIME, errors.QUERY_EVALUATION_ERROR})
+_PREFIX_START = "An error occurred while executing the state"
+
+
+class ExecutionFailed(Exception):
+    """A machine ended in failure: a Fail state, or an error no Catch handled."""
+
+    def __init__(self, error: str | None, cause: str | None) -> None:
+        super().__init__(f"{error}: {cause}")
+        self.error = error
+        self.cause = cause
+
+
+class ExecutionStopped(Exception):
+    """StopExecution (or the execution's own TimeoutSeconds) ended the run."""
+
+
+def iso_time(moment: datetime) -> str:
+    """Timestamps in the context object: ISO-8601 UTC with milliseconds, as AWS writes them."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+@dataclass
+class Runtime:
+    """What one execution shares across its states, branches and iterations."""
+
+    clock: Clock
+    integrations: Integration
+    callbacks: CallbackStore
+    history: History
+    execution_arn: str
+    state_machine_arn: str
+    context: dict[str, Any]  # the context object's Execution and StateMachine parts
+    stop: threading.Event = field(default_factory=threading.Event)
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
+    payload_limit: int = PAYLOAD_LIMIT_BYTES
+    map_run_counter: int = 0
+
+
+@dataclass
+class Scope:
+    """The variables visible to the states of one machine. A Parallel branch or Map iteration gets a
+    copy of its parent's: it reads the outer values, and what it assigns stays inside it."""
+
+    variables: dict[str, Any]
+
+    def child(self) -> Scope:
+        return Scope(dict(self.variables))
+
+
+@dataclass
+class Step:
+    """Where a state's run has got to: its output, the next state (None at the end), and the
+    variables it assigns (applied only once the state's output is computed)."""
+
+    output: Any
+    next_state: str | None
+    assigned: dict[str, Any] | None = None
+
+
+@dataclass
+class StateRun:
+    """One state being run: the state's definition and what its expressions can see."""
+
+    name: str
+    state: dict[str, Any]
+    machine: Machine
+    state_input: Any
+    scope: Scope
+    context: dict[str, Any]
+    entered_id: int
+    previous_id: int  # the latest history event of this run, for previousEventId
+    extra_context: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def jsonata(self) -> bool:
+        return self.machine.query_language_of(self.state) == JSONATA
+
+    @property
+    def variables(self) -> dict[str, Any]:
+        return self.scope.variables
+
+
+_JSONATA_TAKES_FIELD = "field" in inspect.signature(jsonata.evaluate).parameters
+
+
+def evaluate_jsonata(value: Any, *, states: dict[str, Any], variables: dict[str, Any], field: str) -> Any:
+    if _JSONATA_TAKES_FIELD:
+        return jsonata.evaluate(value, states=states, variables=variables, field=field)  # type: ignore[call-arg]
+    return jsonata.evaluate(value, states=states, variables=variables)
+
+
+def json_type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def expression_text(value: Any) -> str:
+    """`{% expr %}` → `expr`, as AWS quotes an expression in its causes."""
+    if isinstance(value, str) and value.startswith("{%") and value.endswith("%}"):
+        return value[2:-2].strip()
+    return json.dumps(value)
+
+
+class Interpreter:
+    """Runs machines for one execution. State types beyond the simple ones live in their own
+    modules (task_state, parallel_state, map_state) and are called with this interpreter."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        from tributary.states import map_state, parallel_state, task_state
+
+        self._handlers: dict[str, Callable[[Interpreter, StateRun], Step]] = {
+            "Pass": run_pass,
+            "Choice": run_choice,
+            "Wait": run_wait,
+            "Succeed": run_succeed,
+            "Fail": run_fail,
+            "Task": task_state.run_task,
+            "Parallel": parallel_state.run_parallel,
+            "Map": map_state.run_map,
+        }
+
+    # --- the loop ---------------------------------------------------------------------------------
+
+    def run_machine(
+        self,
+        machine: Machine,
+        value: Any,
+        scope: Scope,
+        previous_id: int,
+        extra_context: dict[str, Any] | None = None,
+    ) -> tuple[Any, int]:
+        """Run `machine` on `value`; return its output and the id of its last history event.
+        Raises ExecutionFailed / ExecutionStopped."""
+        name: str | None = machine.start_at
+        while name is not None:
+            if self.runtime.stop.is_set():
+                raise ExecutionStopped()
+            state = machine.states[name]
+            step, previous_id = self.run_state(machine, name, state, value, scope, previous_id, extra_context)
+            value, name = step.output, step.next_state
+        return value, previous_id
+
+    def run_state(
+        self,
+        machine: Machine,
+        name: str,
+        state: dict[str, Any],
+        value: Any,
+        scope: Scope,
+        previous_id: int,
+        extra_context: dict[str, Any] | None,
+    ) -> tuple[Step, int]:
+        state_type = state["Type"]
+        history = self.runtime.history
+        entered_id = history.add(
+            f"{state_type}StateEntered",
+            previous_id,
+            {"name": name, "input": payload_text(value), "inputDetails": {"truncated": False}},
+        )
+        run = StateRun(
+            name,
+            state,
+            machine,
+            value,
+            scope,
+            self.state_context(name, 0, extra_context),
+            entered_id,
+            entered_id,
+            dict(extra_context or {}),
+        )
+        try:
+            step = self.with_retries(run)
+        except StatesError as err:
+            failure = self.with_state_prefix(err, run)
+            step = self.catch(run, failure)
+        self.check_size(run, step.output)
+        if step.assigned:
+            scope.variables.update(step.assigned)
+        exited: dict[str, Any] = {
+            "name": name,
+            "output": payload_text(step.output),
+            "outputDetails": {"truncated": False},
+        }
+        if step.assigned:
+            exited["assignedVariables"] = {k: payload_text(v) for k, v in step.assigned.items()}
+            exited["assignedVariablesDetails"] = {"truncated": False}
+        exit_id = history.add(f"{state_type}StateExited", run.previous_id, exited)
+        return step, exit_id
+
+    def with_retries(self, run: StateRun) -> Step:
+        handler = self._handlers.get(run.state["Type"])
+        if handler is None:
+            raise StatesError(errors.RUNTIME, f"Unsupported state type '{run.state['Type']}'")
+        retriers = run.state.get("Retry") or []
+        retries_done = [0] * len(retriers)
+        total = 0
+        while True:
+            try:
+                return handler(self, run)
+            except StatesError as err:
+                index = first_match(retriers, err.error) if retriers else None
+                if index is None or retries_done[index] >= max_attempts(retriers[index]):
+                    raise
+                delay = retry_delay(retriers[index], retries_done[index], self.runtime.rng)
+                retries_done[index] += 1
+                total += 1
+                if self.runtime.clock.wait(self.runtime.stop, delay):
+                    raise ExecutionStopped() from None
+                run.context = self.state_context(run.name, total, run.extra_context)
+
+    def catch(self, run: StateRun, failure: StatesError) -> Step:
+        catchers = run.state.get("Catch") or []
+        index = first_match(catchers, failure.error) if catchers else None
+        if index is None:
+            raise ExecutionFailed(failure.error, failure.cause) from None
+        catcher = catchers[index]
+        error_output = {"Error": failure.error, "Cause": failure.cause}
+        if run.jsonata:
+            states = self.jsonata_states(run, errorOutput=error_output)
+            output = (
+                self.jsonata_field(run, catcher["Output"], states, "Output")
+                if "Output" in catcher
+                else error_output
+            )
+            assigned = (
+                self.jsonata_field(run, catcher["Assign"], states, "Assign") if "Assign" in catcher else None
+            )
+        else:
+            assigned = (
+                self.payload_template(run, catcher["Assign"], error_output, "Assign")
+                if "Assign" in catcher
+                else None
+            )
+            try:
+                output = payload.result_path(catcher.get("ResultPath", "$"), run.state_input, error_output)
+            except StatesError as err:
+                raise ExecutionFailed(err.error, self.with_state_prefix(err, run).cause) from None
+        return Step(output, catcher["Next"], assigned)
+
+    # --- helpers for state types ------------------------------------------------------------------
+
+    def state_context(self, name: str, retry_count: int, extra: dict[str, Any] | None) -> dict[str, Any]:
+        context = dict(self.runtime.context)
+        context["State"] = {
+            "EnteredTime": iso_time(self.runtime.clock.now()),
+            "Name": name,
+            "RetryCount": retry_count,
+        }
+        if extra:
+            context.update(extra)
+        return context
+
+    def with_state_prefix(self, err: StatesError, run: StateRun) -> StatesError:
+        if err.error in _PREFIXED_ERRORS and not err.cause.startswith(_PREFIX_START):
+            return StatesError(
+                err.error,
+                f"{_PREFIX_START} '{run.name}' (entered at the event id #{run.entered_id}). {err.cause}",
+            )
+        return err
+
+    def check_size(self, run: StateRun, output: Any) -> None:
+        if len(payload_text(output).encode()) > self.runtime.payload_limit:
+            raise ExecutionFailed(
+                errors.DATA_LIMIT_EXCEEDED,
+                f"The state/task '{run.name}' returned a result with a size exceeding "
+                "the maximum number of bytes service limit.",
+            )
+
+    def jsonata_states(self, run: StateRun, **more: Any) -> dict[str, Any]:
+        return {"input": run.state_input, "context": run.context, **more}
+
+    def jsonata_field(self, run: StateRun, value: Any, states: dict[str, Any], field: str) -> Any:
+        return evaluate_jsonata(value, states=states, variables=run.variables, field=field)
+
+    def payload_template(self, run: StateRun, template: Any, value: Any, field: str) -> Any:
+        return payload.payload_template(
+            template, value, context=run.context, variables=run.variables, field=field
+        )
+
+    def input_of(self, run: StateRun) -> Any:
+        """JSONPath: the effective input after InputPath."""
+        return payload.input_path(
+            run.state.get("InputPath", "$"), run.state_input, context=run.context, variables=run.variables
+        )
+
+    def output_of(self, run: StateRun, value: Any) -> Any:
+        """JSONPath: the output after OutputPath."""
+        return payload.output_path(
+            run.state.get("OutputPath", "$"), value, context=run.context, variables=run.variables
+        )
+
+    def select(self, run: StateRun, value: Any, path: str) -> Any:
+        try:
+            return jsonpath.select(value, path, context=run.context, variables=run.variables)
+        except jsonpath.PathError as exc:
+            raise StatesError(errors.RUNTIME, str(exc)) from None
+
+    def finish(self, run: StateRun, result: Any, next_state: str | None) -> Step:
+        """The common tail of Task, Parallel and Map: ResultSelector, ResultPath, OutputPath and
+        Assign (JSONPath), or Output and Assign (JSONata), from the state's result."""
+        state = run.state
+        if run.jsonata:
+            states = self.jsonata_states(run, result=result)
+            output = (
+                self.jsonata_field(run, state["Output"], states, "Output") if "Output" in state else result
+            )
+            assigned = (
+                self.jsonata_field(run, state["Assign"], states, "Assign") if "Assign" in state else None
+            )
+            return Step(output, next_state, assigned)
+        if "ResultSelector" in state:
+            result = self.payload_template(run, state["ResultSelector"], result, "ResultSelector")
+        assigned = (
+            self.payload_template(run, state["Assign"], result, "Assign") if "Assign" in state else None
+        )
+        combined = payload.result_path(state.get("ResultPath", "$"), run.state_input, result)
+        return Step(self.output_of(run, combined), next_state, assigned)
+
+    def event(self, run: StateRun, event_type: str, details: dict[str, Any] | None = None) -> int:
+        run.previous_id = self.runtime.history.add(event_type, run.previous_id, details)
+        return run.previous_id
+
+
+# --- the simple state types ------------------------------------------------------------------------
+
+
+def run_pass(engine: Interpreter, run: StateRun) -> Step:
+    state = run.state
+    next_state = state.get("Next")
+    if run.jsonata:
+        states = engine.jsonata_states(run)
+        output = (
+            engine.jsonata_field(run, state["Output"], states, "Output")
+            if "Output" in state
+            else run.state_input
+        )
+        assigned = engine.jsonata_field(run, state["Assign"], states, "Assign") if "Assign" in state else None
+        return Step(output, next_state, assigned)
+    effective = engine.input_of(run)
+    if "Parameters" in state:
+        effective = engine.payload_template(run, state["Parameters"], effective, "Parameters")
+    result = state.get("Result", effective)
+    assigned = engine.payload_template(run, state["Assign"], result, "Assign") if "Assign" in state else None
+    combined = payload.result_path(state.get("ResultPath", "$"), run.state_input, result)
+    return Step(engine.output_of(run, combined), next_state, assigned)
+
+
+def run_succeed(engine: Interpreter, run: StateRun) -> Step:
+    if run.jsonata:
+        state = run.state
+        output = (
+            engine.jsonata_field(run, state["Output"], engine.jsonata_states(run), "Output")
+            if "Output" in state
+            else run.state_input
+        )
+        return Step(output, None)
+    return Step(engine.output_of(run, engine.input_of(run)), None)
+
+
+def run_fail(engine: Interpreter, run: StateRun) -> Step:
+    state = run.state
+    error: Any = state.get("Error")
+    cause: Any = state.get("Cause")
+    if run.jsonata:
+        states = engine.jsonata_states(run)
+        if "Error" in state:
+            error = engine.jsonata_field(run, state["Error"], states, "Error")
+        if "Cause" in state:
+            cause = engine.jsonata_field(run, state["Cause"], states, "Cause")
+    else:
+        for key, path_key in (("Error", "ErrorPath"), ("Cause", "CausePath")):
+            if path_key in state:
+                value = _path_or_intrinsic(engine, run, state[path_key], run.state_input)
+                if key == "Error":
+                    error = value
+                else:
+                    cause = value
+    raise ExecutionFailed(
+        None if error is None else _as_text(error),
+        None if cause is None else _as_text(cause),
+    )
+
+
+def _as_text(value: Any) -> str:
+    return value if isinstance(value, str) else payload_text(value)
+
+
+def _path_or_intrinsic(engine: Interpreter, run: StateRun, expression: str, value: Any) -> Any:
+    from tributary.states.intrinsics import evaluate_intrinsic
+
+    if expression.startswith("States."):
+        return evaluate_intrinsic(expression, value, context=run.context, variables=run.variables)
+    return engine.select(run, value, expression)
+
+
+def run_choice(engine: Interpreter, run: StateRun) -> Step:
+    state = run.state
+    if run.jsonata:
+        states = engine.jsonata_states(run)
+        for index, rule in enumerate(state.get("Choices", [])):
+            field_name = f"Choices[{index}].Condition"
+            condition = engine.jsonata_field(run, rule["Condition"], states, field_name)
+            if not isinstance(condition, bool):
+                raise StatesError(
+                    errors.QUERY_EVALUATION_ERROR,
+                    f"The JSONata expression '{expression_text(rule['Condition'])}' specified for the field "
+                    f"'Condition' returned an unexpected result type. Expected 'boolean', but was "
+                    f"'{json_type_name(condition)}' for value: {payload_text(condition)}",
+                )
+            if condition:
+                return _choice_taken_jsonata(engine, run, rule, states, rule["Next"])
+        if "Default" in state:
+            return _choice_taken_jsonata(engine, run, state, states, state["Default"])
+        raise StatesError(errors.NO_CHOICE_MATCHED, "No Matches!")
+    effective = engine.input_of(run)
+    for rule in state.get("Choices", []):
+        if evaluate_choice_rule(rule, effective, context=run.context, variables=run.variables):
+            assigned = (
+                engine.payload_template(run, rule["Assign"], effective, "Assign")
+                if "Assign" in rule
+                else None
+            )
+            return Step(engine.output_of(run, effective), rule["Next"], assigned)
+    if "Default" in state:
+        assigned = (
+            engine.payload_template(run, state["Assign"], effective, "Assign") if "Assign" in state else None
+        )
+        return Step(engine.output_of(run, effective), state["Default"], assigned)
+    raise StatesError(errors.NO_CHOICE_MATCHED, "No Matches!")
+
+
+def _choice_taken_jsonata(
+    engine: Interpreter, run: StateRun, holder: dict[str, Any], states: dict[str, Any], next_state: str
+) -> Step:
+    output_source = holder if "Output" in holder else run.state
+    output = (
+        engine.jsonata_field(run, output_source["Output"], states, "Output")
+        if "Output" in output_source
+        else run.state_input
+    )
+    assigned = engine.jsonata_field(run, holder["Assign"], states, "Assign") if "Assign" in holder else None
+    return Step(output, next_state, assigned)
+
+
+def run_wait(engine: Interpreter, run: StateRun) -> Step:
+    from tributary.states.wait_state import seconds_to_wait
+
+    state = run.state
+    if run.jsonata:
+        seconds = seconds_to_wait(engine, run, run.state_input)
+        states = engine.jsonata_states(run)
+        output = (
+            engine.jsonata_field(run, state["Output"], states, "Output")
+            if "Output" in state
+            else run.state_input
+        )
+        assigned = engine.jsonata_field(run, state["Assign"], states, "Assign") if "Assign" in state else None
+    else:
+        effective = engine.input_of(run)
+        seconds = seconds_to_wait(engine, run, effective)
+        assigned = (
+            engine.payload_template(run, state["Assign"], effective, "Assign") if "Assign" in state else None
+        )
+        output = engine.output_of(run, effective)
+    if seconds > 0 and engine.runtime.clock.wait(engine.runtime.stop, seconds):
+        raise ExecutionStopped()
+    return Step(output, state.get("Next"), assigned)

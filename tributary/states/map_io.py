@@ -1,0 +1,170 @@
+"""A distributed Map's ItemReader and ResultWriter, through the task integrations (S3 is whatever
+integration serves the `s3` service).
+
+ItemReader calls its Resource (`arn:aws:states:::s3:getObject` or `...:s3:listObjectsV2`) with the
+reader's Parameters / Arguments. What the integration answers is read as:
+- `s3:listObjectsV2`: `{"Contents": [...]}`, each entry an item (every page, already joined);
+- `s3:getObject`: the object's text (a string, or `{"Body": text}`), read per ReaderConfig.InputType:
+  JSON (an array), JSONL (one value a line), CSV (rows as objects keyed by the headers), or already
+  parsed items (a list).
+ResultWriter puts `<Prefix>/<map run id>/manifest.json` and `SUCCEEDED_0.json` / `FAILED_0.json`
+through `s3:putObject` (Bucket, Key, Body)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import TYPE_CHECKING, Any
+
+from tributary.states import errors
+from tributary.states.errors import StatesError
+from tributary.states.history import payload_text
+from tributary.states.integrations import ResourceError, TaskCall, parse_resource
+
+if TYPE_CHECKING:
+    from tributary.states.engine import Interpreter, StateRun
+    from tributary.states.map_state import IterationOutcome
+
+
+def _request(engine: Interpreter, run: StateRun, block: dict[str, Any], effective: Any, field: str) -> Any:
+    if run.jsonata:
+        arguments = block.get("Arguments", {})
+        return engine.jsonata_field(run, arguments, engine.jsonata_states(run), f"{field}/Arguments")
+    return engine.payload_template(run, block.get("Parameters", {}), effective, f"{field}.Parameters")
+
+
+def _call(engine: Interpreter, run: StateRun, resource_arn: str, arguments: Any, error: str) -> Any:
+    try:
+        resource = parse_resource(resource_arn)
+    except ResourceError as exc:
+        raise StatesError(error, str(exc)) from None
+    call = TaskCall(
+        resource=resource,
+        arguments=arguments,
+        state_name=run.name,
+        execution_arn=engine.runtime.execution_arn,
+        state_machine_arn=engine.runtime.state_machine_arn,
+        clock=engine.runtime.clock,
+        context=run.context,
+    )
+    try:
+        return engine.runtime.integrations.invoke(call)
+    except StatesError as exc:
+        raise StatesError(error, f"{exc.error}: {exc.cause}") from None
+
+
+def read_items(engine: Interpreter, run: StateRun, effective: Any) -> list[Any]:
+    reader = run.state["ItemReader"]
+    arguments = _request(engine, run, reader, effective, "ItemReader")
+    answer = _call(engine, run, reader["Resource"], arguments, errors.ITEM_READER_FAILED)
+    config = reader.get("ReaderConfig", {})
+    try:
+        items = _parse_items(answer, config)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise StatesError(errors.ITEM_READER_FAILED, f"Could not read the items: {exc}") from None
+    max_items = config.get("MaxItems")
+    if isinstance(max_items, int) and max_items > 0:
+        items = items[:max_items]
+    return items
+
+
+def _parse_items(answer: Any, config: dict[str, Any]) -> list[Any]:
+    if isinstance(answer, dict) and "Contents" in answer:
+        return list(answer["Contents"])
+    if isinstance(answer, list):
+        return answer
+    body = answer.get("Body") if isinstance(answer, dict) else answer
+    if isinstance(body, bytes):
+        body = body.decode()
+    if not isinstance(body, str):
+        raise ValueError(f"expected the object's text, got {json_type(body)}")
+    input_type = config.get("InputType", "JSON")
+    if input_type == "JSON":
+        items = json.loads(body)
+        if not isinstance(items, list):
+            raise ValueError("the JSON object does not hold an array")
+        return items
+    if input_type == "JSONL":
+        return [json.loads(line) for line in body.splitlines() if line.strip()]
+    if input_type == "CSV":
+        return _csv_items(body, config)
+    raise ValueError(f"unsupported InputType {input_type}")
+
+
+def _csv_items(body: str, config: dict[str, Any]) -> list[dict[str, str]]:
+    delimiter = {"COMMA": ",", "PIPE": "|", "SEMICOLON": ";", "SPACE": " ", "TAB": "\t"}.get(
+        config.get("CSVDelimiter", "COMMA"), ","
+    )
+    rows = list(csv.reader(io.StringIO(body), delimiter=delimiter))
+    if config.get("CSVHeaderLocation", "FIRST_ROW") == "GIVEN":
+        headers = list(config.get("CSVHeaders", []))
+    else:
+        headers, rows = (rows[0], rows[1:]) if rows else ([], [])
+    return [dict(zip(headers, row, strict=False)) for row in rows if row]
+
+
+def json_type(value: Any) -> str:
+    return type(value).__name__
+
+
+def write_results(
+    engine: Interpreter,
+    run: StateRun,
+    map_run_arn: str,
+    inputs: list[Any],
+    outcomes: list[IterationOutcome],
+) -> dict[str, Any]:
+    """Put the results and the manifest; the Map's result is where they are."""
+    writer = run.state["ResultWriter"]
+    target = _request(engine, run, writer, run.state_input, "ResultWriter")
+    bucket = target.get("Bucket")
+    prefix = str(target.get("Prefix", "")).rstrip("/")
+    run_id = map_run_arn.rsplit(":", 1)[-1]
+    base = f"{prefix}/{run_id}" if prefix else run_id
+    resource = writer["Resource"]
+    succeeded = [
+        {"Input": payload_text(inputs[o.index]), "Output": payload_text(o.output), "Status": "SUCCEEDED"}
+        for o in outcomes
+        if o.failure is None
+    ]
+    failed = [
+        {
+            "Input": payload_text(inputs[o.index]),
+            "Error": o.failure.error,
+            "Cause": o.failure.cause,
+            "Status": "FAILED",
+        }
+        for o in outcomes
+        if o.failure is not None
+    ]
+    files = []
+    for name, entries in (("SUCCEEDED_0.json", succeeded), ("FAILED_0.json", failed)):
+        if entries:
+            key = f"{base}/{name}"
+            _call(
+                engine,
+                run,
+                resource,
+                {"Bucket": bucket, "Key": key, "Body": payload_text(entries)},
+                errors.RESULT_WRITER_FAILED,
+            )
+            files.append({"Key": key, "Size": len(payload_text(entries))})
+    manifest = {
+        "DestinationBucket": bucket,
+        "MapRunArn": map_run_arn,
+        "ResultFiles": {
+            "FAILED": [f for f in files if "FAILED" in f["Key"]],
+            "PENDING": [],
+            "SUCCEEDED": [f for f in files if "SUCCEEDED" in f["Key"]],
+        },
+    }
+    manifest_key = f"{base}/manifest.json"
+    _call(
+        engine,
+        run,
+        resource,
+        {"Bucket": bucket, "Key": manifest_key, "Body": payload_text(manifest)},
+        errors.RESULT_WRITER_FAILED,
+    )
+    return {"MapRunArn": map_run_arn, "ResultWriterDetails": {"Bucket": bucket, "Key": manifest_key}}

@@ -1,0 +1,251 @@
+"""The Map state, inline and distributed: the items (ItemsPath / Items / ItemReader), each item's input
+(ItemSelector or the legacy Parameters), ItemBatcher, the iterations through the ItemProcessor (or
+the legacy Iterator), MaxConcurrency, tolerated failures and ResultWriter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tributary.states import errors
+from tributary.states.definition import Machine, is_distributed, map_processor
+from tributary.states.engine import ExecutionFailed, expression_text, json_type_name
+from tributary.states.errors import NestedFailure, StatesError
+from tributary.states.fan_out import run_all
+from tributary.states.history import payload_text
+from tributary.states.map_io import read_items, write_results
+
+if TYPE_CHECKING:
+    from tributary.states.engine import Interpreter, StateRun, Step
+
+
+@dataclass
+class IterationOutcome:
+    index: int
+    output: Any = None
+    failure: ExecutionFailed | None = None
+    last_event_id: int = 0
+
+
+def run_map(engine: Interpreter, run: StateRun) -> Step:
+    state = run.state
+    distributed = is_distributed(state)
+    effective = run.state_input if run.jsonata else engine.input_of(run)
+    items = _items(engine, run, effective)
+    max_concurrency = _max_concurrency(engine, run, effective)
+    tolerated_count, tolerated_percentage = _tolerated(engine, run, effective)
+    inputs = [_item_input(engine, run, effective, index, item) for index, item in enumerate(items)]
+    inputs = _batched(engine, run, effective, inputs)
+    processor = Machine.from_definition(map_processor(state), run.machine.query_language)
+
+    engine.event(run, "MapStateStarted", {"length": len(inputs)})
+    map_run_arn = None
+    if distributed:
+        engine.runtime.map_run_counter += 1
+        map_run_arn = (
+            engine.runtime.execution_arn.replace(":execution:", ":mapRun:", 1)
+            + f"/{run.name}:{engine.runtime.map_run_counter}"
+        )
+        engine.event(run, "MapRunStarted", {"mapRunArn": map_run_arn})
+    started_id = run.previous_id
+
+    def iteration(index: int, value: Any) -> Any:
+        def job() -> IterationOutcome:
+            details = {"name": run.name, "index": index}
+            begun = engine.runtime.history.add("MapIterationStarted", started_id, details)
+            try:
+                output, last = engine.run_machine(processor, value, run.scope.child(), begun)
+            except ExecutionFailed as failed:
+                last = engine.runtime.history.add("MapIterationFailed", begun, details)
+                if not distributed:
+                    raise
+                return IterationOutcome(index, failure=failed, last_event_id=last)
+            last = engine.runtime.history.add("MapIterationSucceeded", last, details)
+            return IterationOutcome(index, output=output, last_event_id=last)
+
+        return job
+
+    try:
+        outcomes = run_all(engine, [iteration(i, v) for i, v in enumerate(inputs)], max_concurrency)
+    except ExecutionFailed as failed:
+        run.previous_id = engine.runtime.history.last_id
+        engine.event(run, "MapStateFailed")
+        raise NestedFailure(failed.error, failed.cause) from None
+    run.previous_id = max([started_id, *(o.last_event_id for o in outcomes)])
+    failures = [o for o in outcomes if o.failure is not None]
+    if failures and not _tolerated_enough(
+        len(failures), len(outcomes), tolerated_count, tolerated_percentage
+    ):
+        if map_run_arn:
+            engine.event(run, "MapRunFailed", {"error": errors.EXCEED_TOLERATED_FAILURE_THRESHOLD})
+        engine.event(run, "MapStateFailed")
+        raise StatesError(
+            errors.EXCEED_TOLERATED_FAILURE_THRESHOLD,
+            "The specified tolerated failure threshold was exceeded",
+        )
+    if map_run_arn:
+        engine.event(run, "MapRunSucceeded")
+    engine.event(run, "MapStateSucceeded")
+    if "ResultWriter" in state and map_run_arn:
+        result: Any = write_results(engine, run, map_run_arn, inputs, outcomes)
+    else:
+        result = [
+            o.output if o.failure is None else {"Error": o.failure.error, "Cause": o.failure.cause}
+            for o in outcomes
+        ]
+    return engine.finish(run, result, state.get("Next"))
+
+
+def _items(engine: Interpreter, run: StateRun, effective: Any) -> list[Any]:
+    state = run.state
+    if "ItemReader" in state:
+        return read_items(engine, run, effective)
+    if run.jsonata:
+        if "Items" not in state:
+            items = run.state_input
+        else:
+            items = engine.jsonata_field(run, state["Items"], engine.jsonata_states(run), "Items")
+            if not isinstance(items, list):
+                raise StatesError(
+                    errors.QUERY_EVALUATION_ERROR,
+                    f"The JSONata expression '{expression_text(state['Items'])}' specified for the field "
+                    f"'Items' returned an unexpected result type. Expected 'array', but was "
+                    f"'{json_type_name(items)}' for value: {payload_text(items)}",
+                )
+    else:
+        items = engine.select(run, effective, state["ItemsPath"]) if "ItemsPath" in state else effective
+    if not isinstance(items, list):
+        raise StatesError(errors.RUNTIME, f"Map state input must be an array but was: {payload_text(items)}")
+    return items
+
+
+def _item_input(engine: Interpreter, run: StateRun, effective: Any, index: int, item: Any) -> Any:
+    state = run.state
+    selector_key = (
+        "ItemSelector" if "ItemSelector" in state else "Parameters" if "Parameters" in state else None
+    )
+    if selector_key is None:
+        return item
+    context = {**run.context, "Map": {"Item": {"Index": index, "Value": item}}}
+    if run.jsonata:
+        states = {"input": run.state_input, "context": context}
+        return engine.jsonata_field(run, state[selector_key], states, selector_key)
+    saved = run.context
+    run.context = context
+    try:
+        return engine.payload_template(run, state[selector_key], effective, selector_key)
+    finally:
+        run.context = saved
+
+
+def _number_field(
+    engine: Interpreter, run: StateRun, effective: Any, name: str, kind: str
+) -> float | int | None:
+    """A numeric Map field given literally, by `<name>Path` (JSONPath) or as an expression
+    (JSONata); text holding a number is accepted, as AWS does."""
+    state = run.state
+    if name in state:
+        value = state[name]
+        if run.jsonata and isinstance(value, str):
+            value = engine.jsonata_field(run, value, engine.jsonata_states(run), name)
+        source = None
+    elif f"{name}Path" in state:
+        source = state[f"{name}Path"]
+        value = engine.select(run, effective, source)
+    else:
+        return None
+    parsed = _parse_number(value, kind)
+    if parsed is None:
+        where = f"{name}Path" if source else name
+        raise StatesError(
+            errors.RUNTIME,
+            f"The {where} field refers to value {payload_text(value)} which is not a valid {kind}: {source}",
+        )
+    return parsed
+
+
+def _parse_number(value: Any, kind: str) -> float | int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = int(value) if kind == "integer" else float(value)
+        except ValueError:
+            return None
+    if kind == "integer":
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value if isinstance(value, int) else None
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _max_concurrency(engine: Interpreter, run: StateRun, effective: Any) -> int:
+    value = _number_field(engine, run, effective, "MaxConcurrency", "integer")
+    return int(value or 0)
+
+
+def _tolerated(engine: Interpreter, run: StateRun, effective: Any) -> tuple[int | None, float | None]:
+    count = _number_field(engine, run, effective, "ToleratedFailureCount", "integer")
+    if count is not None and count < 0:
+        raise StatesError(errors.RUNTIME, "ToleratedFailureCount cannot be negative.")
+    percentage = _number_field(engine, run, effective, "ToleratedFailurePercentage", "float")
+    if percentage is not None and not 0 <= percentage <= 100:
+        raise StatesError(errors.RUNTIME, "ToleratedFailurePercentage must be between 0 and 100.")
+    return (None if count is None else int(count)), percentage
+
+
+def _tolerated_enough(failed: int, total: int, count: int | None, percentage: float | None) -> bool:
+    """Whether `failed` of `total` iterations stay within the tolerated failures (none by default)."""
+    if count is None and percentage is None:
+        return False
+    if count is not None and failed <= count:
+        return True
+    return percentage is not None and total > 0 and failed * 100.0 / total <= percentage
+
+
+def _batched(engine: Interpreter, run: StateRun, effective: Any, inputs: list[Any]) -> list[Any]:
+    batcher = run.state.get("ItemBatcher")
+    if not batcher:
+        return inputs
+    size_field = _batcher_number(engine, run, effective, batcher, "MaxItemsPerBatch")
+    bytes_field = _batcher_number(engine, run, effective, batcher, "MaxInputBytesPerBatch")
+    batch_input = batcher.get("BatchInput", {})
+    if run.jsonata and isinstance(batch_input, str | dict):
+        batch_input = engine.jsonata_field(run, batch_input, engine.jsonata_states(run), "BatchInput")
+    elif batch_input:
+        batch_input = engine.payload_template(run, batch_input, effective, "BatchInput")
+    batches: list[dict[str, Any]] = []
+    current: list[Any] = []
+    for item in inputs:
+        too_many = size_field is not None and len(current) >= size_field
+        too_big = (
+            bytes_field is not None
+            and current
+            and (len(payload_text({"Items": [*current, item], **(batch_input or {})}).encode()) > bytes_field)
+        )
+        if current and (too_many or too_big):
+            batches.append({**(batch_input or {}), "Items": current})
+            current = []
+        current.append(item)
+    if current:
+        batches.append({**(batch_input or {}), "Items": current})
+    return batches
+
+
+def _batcher_number(
+    engine: Interpreter, run: StateRun, effective: Any, batcher: dict[str, Any], name: str
+) -> int | None:
+    if name in batcher:
+        value = batcher[name]
+        if run.jsonata and isinstance(value, str):
+            value = engine.jsonata_field(run, value, engine.jsonata_states(run), f"ItemBatcher/{name}")
+    elif f"{name}Path" in batcher:
+        value = engine.select(run, effective, batcher[f"{name}Path"])
+    else:
+        return None
+    parsed = _parse_number(value, "integer")
+    if parsed is None or parsed <= 0:
+        raise StatesError(
+            errors.RUNTIME, f"The ItemBatcher field {name} must be a positive integer: {value!r}"
+        )
+    return int(parsed)

@@ -1,0 +1,45 @@
+"""The Parallel state: every branch on the same input, the outputs in branch order; the first
+branch to fail fails the state with that branch's error."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from tributary.states.definition import Machine
+from tributary.states.engine import ExecutionFailed
+from tributary.states.errors import NestedFailure
+from tributary.states.fan_out import run_all
+
+if TYPE_CHECKING:
+    from tributary.states.engine import Interpreter, StateRun, Step
+
+
+def run_parallel(engine: Interpreter, run: StateRun) -> Step:
+    state = run.state
+    if run.jsonata:
+        value = (
+            engine.jsonata_field(run, state["Arguments"], engine.jsonata_states(run), "Arguments")
+            if "Arguments" in state
+            else run.state_input
+        )
+    else:
+        value = engine.input_of(run)
+        if "Parameters" in state:
+            value = engine.payload_template(run, state["Parameters"], value, "Parameters")
+    started_id = engine.event(run, "ParallelStateStarted")
+    branches = [Machine.from_definition(b, run.machine.query_language) for b in state.get("Branches", [])]
+
+    def branch_job(machine: Machine) -> Any:
+        def job() -> tuple[Any, int]:
+            return engine.run_machine(machine, value, run.scope.child(), started_id)
+
+        return job
+
+    try:
+        outcomes = run_all(engine, [branch_job(m) for m in branches], max_concurrency=0)
+    except ExecutionFailed as failed:
+        engine.event(run, "ParallelStateFailed", {"error": failed.error, "cause": failed.cause})
+        raise NestedFailure(failed.error, failed.cause) from None
+    run.previous_id = max([started_id, *(last for _, last in outcomes)])
+    engine.event(run, "ParallelStateSucceeded")
+    return engine.finish(run, [output for output, _ in outcomes], state.get("Next"))

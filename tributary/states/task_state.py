@@ -1,0 +1,232 @@
+"""The Task state: the request it makes (Parameters / Arguments), the call through the integrations
+passed in, the three patterns (request-response, `.sync` inside the integration, `.waitForTaskToken`
+and activities through the callback store), TimeoutSeconds(Path), HeartbeatSeconds(Path), and the
+Task* / LambdaFunction* history events."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from tributary.states import errors
+from tributary.states.clock import RealClock
+from tributary.states.errors import StatesError
+from tributary.states.history import payload_text
+from tributary.states.integrations import PendingTask, Resource, ResourceError, TaskCall, parse_resource
+
+if TYPE_CHECKING:
+    from tributary.states.engine import Interpreter, StateRun, Step
+
+DEFAULT_TIMEOUT_SECONDS = 99999999  # AWS's default for a Task without TimeoutSeconds
+
+
+def run_task(engine: Interpreter, run: StateRun) -> Step:
+    state = run.state
+    try:
+        resource = parse_resource(state["Resource"])
+    except ResourceError as exc:
+        raise StatesError(errors.RUNTIME, str(exc)) from None
+    pending: PendingTask | None = None
+    if resource.pattern == "waitForTaskToken" or resource.kind == "activity":
+        pending = engine.runtime.callbacks.open(engine.runtime.execution_arn, run.name)
+        run.context = {**run.context, "Task": {"Token": pending.token}}
+    try:
+        arguments = _arguments(engine, run)
+        timeout = _seconds(engine, run, "TimeoutSeconds")
+        heartbeat = _seconds(engine, run, "HeartbeatSeconds")
+        call = TaskCall(
+            resource=resource,
+            arguments=arguments,
+            state_name=run.name,
+            execution_arn=engine.runtime.execution_arn,
+            state_machine_arn=engine.runtime.state_machine_arn,
+            clock=engine.runtime.clock,
+            task_token=pending.token if pending else None,
+            timeout_seconds=timeout,
+            heartbeat_seconds=heartbeat,
+            attempt=int(run.context["State"]["RetryCount"]),
+            credentials=state.get("Credentials"),
+            context=run.context,
+        )
+        result = _call(engine, run, call, pending)
+    finally:
+        if pending is not None:
+            engine.runtime.callbacks.close(pending.token)
+    return engine.finish(run, result, state.get("Next"))
+
+
+def _arguments(engine: Interpreter, run: StateRun) -> Any:
+    state = run.state
+    if run.jsonata:
+        if "Arguments" not in state:
+            return run.state_input
+        return engine.jsonata_field(run, state["Arguments"], engine.jsonata_states(run), "Arguments")
+    effective = engine.input_of(run)
+    if "Parameters" in state:
+        return engine.payload_template(run, state["Parameters"], effective, "Parameters")
+    return effective
+
+
+def _seconds(engine: Interpreter, run: StateRun, name: str) -> float | None:
+    """TimeoutSeconds / HeartbeatSeconds: a number, a `...Path` (JSONPath) or an expression (JSONata)."""
+    state = run.state
+    value: Any = None
+    if name in state:
+        value = state[name]
+        if run.jsonata and isinstance(value, str):
+            value = engine.jsonata_field(run, value, engine.jsonata_states(run), name)
+    elif f"{name}Path" in state:
+        path = state[f"{name}Path"]
+        value = engine.select(run, engine.input_of(run), path)
+    else:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise StatesError(errors.RUNTIME, f"The {name} value must be a positive integer, but was {value!r}")
+    return float(value)
+
+
+def _history_names(resource: Resource) -> tuple[str, str]:
+    """(resourceType, resource) as TaskScheduled names them."""
+    suffix = "" if resource.pattern == "request-response" else "." + resource.pattern
+    service = f"aws-sdk:{resource.service}" if resource.sdk else resource.service
+    return service, resource.action + suffix
+
+
+def _call(engine: Interpreter, run: StateRun, call: TaskCall, pending: PendingTask | None) -> Any:
+    if call.resource.kind == "lambda-function":
+        return _call_lambda_function(engine, run, call)
+    resource_type, resource_name = _history_names(call.resource)
+    names = {"resourceType": resource_type, "resource": resource_name}
+    scheduled: dict[str, Any] = {
+        **names,
+        "region": call.resource.region or "us-east-1",
+        "parameters": payload_text(call.arguments),
+    }
+    if call.timeout_seconds is not None:
+        scheduled["timeoutInSeconds"] = int(call.timeout_seconds)
+    if call.heartbeat_seconds is not None:
+        scheduled["heartbeatInSeconds"] = int(call.heartbeat_seconds)
+    engine.event(run, "TaskScheduled", scheduled)
+    engine.event(run, "TaskStarted", names)
+    started = engine.runtime.clock.now()
+    try:
+        result = _invoke_within_timeout(engine, call)
+        if pending is not None:
+            engine.event(run, "TaskSubmitted", {**names, "output": payload_text(result)})
+            remaining = None
+            if call.timeout_seconds is not None:
+                elapsed = (engine.runtime.clock.now() - started).total_seconds()
+                remaining = max(0.0, call.timeout_seconds - elapsed)
+            result = _wait_for_callback(engine, pending, remaining, call.heartbeat_seconds)
+    except StatesError as err:
+        if err.error in (errors.TIMEOUT, errors.HEARTBEAT_TIMEOUT):
+            engine.event(run, "TaskTimedOut", {**names, "error": err.error, "cause": err.cause})
+        else:
+            engine.event(run, "TaskFailed", {**names, "error": err.error, "cause": err.cause})
+        raise
+    engine.event(
+        run, "TaskSucceeded", {**names, "output": payload_text(result), "outputDetails": {"truncated": False}}
+    )
+    return result
+
+
+def _call_lambda_function(engine: Interpreter, run: StateRun, call: TaskCall) -> Any:
+    """A Lambda function ARN as Resource: LambdaFunction* events, the function's output as result."""
+    scheduled: dict[str, Any] = {
+        "resource": call.resource.arn,
+        "input": payload_text(call.arguments),
+        "inputDetails": {"truncated": False},
+    }
+    if call.timeout_seconds is not None:
+        scheduled["timeoutInSeconds"] = int(call.timeout_seconds)
+    engine.event(run, "LambdaFunctionScheduled", scheduled)
+    engine.event(run, "LambdaFunctionStarted")
+    try:
+        result = _invoke_within_timeout(engine, call)
+    except StatesError as err:
+        if err.error == errors.TIMEOUT:
+            engine.event(run, "LambdaFunctionTimedOut", {"error": err.error, "cause": err.cause})
+        else:
+            engine.event(run, "LambdaFunctionFailed", {"error": err.error, "cause": err.cause})
+        raise
+    engine.event(
+        run,
+        "LambdaFunctionSucceeded",
+        {"output": payload_text(result), "outputDetails": {"truncated": False}},
+    )
+    return result
+
+
+def _invoke(engine: Interpreter, call: TaskCall) -> Any:
+    try:
+        return engine.runtime.integrations.invoke(call)
+    except StatesError:
+        raise
+    except Exception as exc:  # an integration's own bug or an unexpected service answer
+        raise StatesError(errors.TASK_FAILED, f"{type(exc).__name__}: {exc}") from exc
+
+
+def _invoke_within_timeout(engine: Interpreter, call: TaskCall) -> Any:
+    """Call the integration; States.Timeout once TimeoutSeconds have passed on the clock.
+
+    On the real clock the call runs in a worker thread so that the state can time out while it is
+    still going; on a virtual clock it runs inline and the virtual time it took is compared."""
+    clock = engine.runtime.clock
+    timeout = call.timeout_seconds
+    if not isinstance(clock, RealClock):
+        started = clock.now()
+        result = _invoke(engine, call)
+        if timeout is not None and (clock.now() - started).total_seconds() > timeout:
+            raise StatesError(errors.TIMEOUT, "")
+        return result
+    outcome: dict[str, Any] = {}
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            outcome["result"] = _invoke(engine, call)
+        except BaseException as exc:  # handed over to the state's thread
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=work, name=f"task-{call.state_name}", daemon=True).start()
+    finished = clock.wait(done, timeout)
+    if not finished:
+        call.cancelled.set()
+        raise StatesError(errors.TIMEOUT, "")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
+
+
+def _wait_for_callback(
+    engine: Interpreter, pending: PendingTask, remaining: float | None, heartbeat: float | None
+) -> Any:
+    """Wait for SendTaskSuccess / SendTaskFailure, within the task's timeout and heartbeat."""
+    clock = engine.runtime.clock
+    while True:
+        window = (
+            remaining
+            if heartbeat is None
+            else (heartbeat if remaining is None else min(heartbeat, remaining))
+        )
+        before = clock.now()
+        clock.wait(pending.signal, window)
+        pending.signal.clear()
+        if engine.runtime.stop.is_set():
+            from tributary.states.engine import ExecutionStopped
+
+            raise ExecutionStopped()
+        if pending.answered.is_set():
+            if pending.succeeded:
+                return pending.output
+            raise StatesError(pending.error or "", pending.cause or "")
+        if remaining is not None:
+            remaining -= (clock.now() - before).total_seconds()
+            if remaining <= 0:
+                raise StatesError(errors.TIMEOUT, "")
+        if pending.heartbeat.is_set():
+            pending.heartbeat.clear()
+            continue
+        raise StatesError(errors.HEARTBEAT_TIMEOUT, "")

@@ -1,0 +1,78 @@
+"""How long a Wait state waits: Seconds, SecondsPath, Timestamp, TimestampPath (JSONPath) or
+Seconds / Timestamp as JSONata expressions, validated as AWS does."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from tributary.states import errors
+from tributary.states.choice import parse_timestamp
+from tributary.states.errors import StatesError
+from tributary.states.history import payload_text
+
+if TYPE_CHECKING:
+    from tributary.states.engine import Interpreter, StateRun
+
+
+def seconds_to_wait(engine: Interpreter, run: StateRun, value: Any) -> float:
+    """Seconds from now until the Wait state is over (0 for a timestamp in the past)."""
+    state = run.state
+    if run.jsonata:
+        states = engine.jsonata_states(run)
+        if "Seconds" in state:
+            seconds = engine.jsonata_field(run, state["Seconds"], states, "Seconds")
+            if not _is_whole(seconds) or seconds < 0:
+                raise StatesError(
+                    errors.QUERY_EVALUATION_ERROR,
+                    f"The JSONata expression '{_text(state['Seconds'])}' specified for the field 'Seconds' "
+                    f"returned an unexpected result type. Expected 'integer', but was "
+                    f"'{payload_text(seconds)}'",
+                )
+            return float(seconds)
+        if "Timestamp" in state:
+            stamp = engine.jsonata_field(run, state["Timestamp"], states, "Timestamp")
+            return _until(engine, stamp, errors.QUERY_EVALUATION_ERROR, f"field 'Timestamp': {stamp!r}")
+        return 0.0
+    if "Seconds" in state:
+        return float(state["Seconds"])
+    if "SecondsPath" in state:
+        path = state["SecondsPath"]
+        seconds = engine.select(run, value, path)
+        if not _is_whole(seconds):
+            raise StatesError(
+                errors.RUNTIME,
+                "The SecondsPath parameter cannot be parsed as a long value: "
+                f"{path} == {payload_text(seconds)}",
+            )
+        if seconds < 0:
+            raise StatesError(
+                errors.RUNTIME,
+                f"The SecondsPath parameter references a negative value: {path} == {payload_text(seconds)}",
+            )
+        return float(seconds)
+    if "Timestamp" in state:
+        return _until(engine, state["Timestamp"], errors.RUNTIME, "Timestamp")
+    if "TimestampPath" in state:
+        path = state["TimestampPath"]
+        stamp = engine.select(run, value, path)
+        return _until(engine, stamp, errors.RUNTIME, f"TimestampPath {path} == {payload_text(stamp)}")
+    return 0.0
+
+
+def _is_whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str) and value.startswith("{%") and value.endswith("%}"):
+        return value[2:-2].strip()
+    return payload_text(value)
+
+
+def _until(engine: Interpreter, stamp: Any, error: str, what: str) -> float:
+    parsed = parse_timestamp(stamp)
+    if parsed is None:
+        raise StatesError(error, f"The {what} is not a valid timestamp")
+    moment, nanoseconds = parsed
+    remaining = (moment - engine.runtime.clock.now()).total_seconds() + nanoseconds / 1e9
+    return max(0.0, remaining)
