@@ -12,7 +12,6 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from etl_common.aws import dynamodb_resource
 from pydantic import BaseModel
 
 # Fixed prefix: the idempotency key must not change when this module or function is renamed.
@@ -34,9 +33,7 @@ def _claim_for(version: ObjectVersion, run_id: str) -> dict[str, str]:
 
 class ObjectClaims:
     def __init__(self, table_name: str, ttl_seconds: int):
-        self._persistence = DynamoDBPersistenceLayer(
-            table_name=table_name, boto3_client=dynamodb_resource().meta.client
-        )
+        self._persistence = DynamoDBPersistenceLayer(table_name=table_name)
         self._config = IdempotencyConfig(event_key_jmespath="object_id", expires_after_seconds=ttl_seconds)
         self._claim = idempotent_function(
             _claim_for,
