@@ -115,7 +115,8 @@ def _items(engine: Interpreter, run: StateRun, effective: Any) -> list[Any]:
     else:
         items = engine.select(run, effective, state["ItemsPath"]) if "ItemsPath" in state else effective
     if not isinstance(items, list):
-        raise StatesError(errors.RUNTIME, f"Map state input must be an array but was: {payload_text(items)}")
+        error = errors.QUERY_EVALUATION_ERROR if run.jsonata else errors.RUNTIME
+        raise StatesError(error, f"Map state input must be an array but was: {payload_text(items)}")
     return items
 
 
@@ -159,9 +160,13 @@ def _number_field(
         where = f"{name}Path" if source else name
         raise StatesError(
             errors.RUNTIME,
-            f"The {where} field refers to value {payload_text(value)} which is not a valid {kind}: {source}",
+            f'The {where} field refers to value "{_as_text(value)}" which is not a valid {kind}: {source}',
         )
     return parsed
+
+
+def _as_text(value: Any) -> str:
+    return value if isinstance(value, str) else payload_text(value)
 
 
 def _parse_number(value: Any, kind: str) -> float | int | None:
