@@ -1,15 +1,12 @@
 """The interpreter: runs a machine's states one after the other, with each state's input and output
 processing (JSONPath or JSONata), variables and their scopes, Retry and Catch, and history.
 
-Needs from the expressions layer (tributary/states/jsonata.py): `evaluate(..., field=...)` so that a
-QueryEvaluationError's cause can name the field ("Output/result"); until it takes `field`, the
-field is left out. Causes of States.Runtime and States.QueryEvaluationError raised there should not
-carry AWS's "An error occurred while executing the state ..." prefix: the engine adds it (it knows
-the state and the event id)."""
+Causes of States.Runtime and States.QueryEvaluationError raised by the expressions layer carry no
+"An error occurred while executing the state ..." prefix: the engine adds it, since only it knows
+the state and the event id it was entered at."""
 
 from __future__ import annotations
 
-import inspect
 import json
 import random
 import threading
@@ -111,13 +108,8 @@ class StateRun:
         return self.scope.variables
 
 
-_JSONATA_TAKES_FIELD = "field" in inspect.signature(jsonata.evaluate).parameters
-
-
 def evaluate_jsonata(value: Any, *, states: dict[str, Any], variables: dict[str, Any], field: str) -> Any:
-    if _JSONATA_TAKES_FIELD:
-        return jsonata.evaluate(value, states=states, variables=variables, field=field)  # type: ignore[call-arg]
-    return jsonata.evaluate(value, states=states, variables=variables)
+    return jsonata.evaluate(value, states=states, variables=variables, field=field)
 
 
 def json_type_name(value: Any) -> str:

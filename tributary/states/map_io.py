@@ -138,7 +138,7 @@ def write_results(
         for o in outcomes
         if o.failure is not None
     ]
-    files = []
+    files: list[dict[str, Any]] = []
     for name, entries in (("SUCCEEDED_0.json", succeeded), ("FAILED_0.json", failed)):
         if entries:
             key = f"{base}/{name}"
