@@ -1,0 +1,255 @@
+"""The local Step Functions endpoint, through boto3 against a server started on a free port."""
+
+from __future__ import annotations
+
+import json
+import queue
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from tributary.states.integrations import FunctionIntegration, IntegrationRegistry, TaskCall
+from tributary.states.server import StepFunctionsBackend, serve_in_background
+
+ROLE = "arn:aws:iam::123456789012:role/test"
+PASS_MACHINE = {
+    "StartAt": "Hello",
+    "States": {
+        "Hello": {"Type": "Pass", "Result": "world", "ResultPath": "$.hello", "Next": "Done"},
+        "Done": {"Type": "Succeed"},
+    },
+}
+CALLBACK_MACHINE = {
+    "StartAt": "Ask",
+    "States": {
+        "Ask": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+            "Parameters": {"QueueUrl": "q", "MessageBody": {"token.$": "$$.Task.Token"}},
+            "End": True,
+        }
+    },
+}
+
+
+class Endpoint:
+    def __init__(self, backend: StepFunctionsBackend, client: Any, tokens: queue.Queue[str]) -> None:
+        self.backend = backend
+        self.client = client
+        self.tokens = tokens
+
+    def create(self, name: str, definition: dict[str, Any], machine_type: str = "STANDARD") -> str:
+        response = self.client.create_state_machine(
+            name=name, definition=json.dumps(definition), roleArn=ROLE, type=machine_type
+        )
+        return str(response["stateMachineArn"])
+
+    def wait_done(self, execution_arn: str, timeout: float = 10.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            described: dict[str, Any] = self.client.describe_execution(executionArn=execution_arn)
+            if described["status"] != "RUNNING":
+                return described
+            time.sleep(0.02)
+        raise AssertionError(f"{execution_arn} still running after {timeout} s")
+
+
+@pytest.fixture
+def endpoint() -> Iterator[Endpoint]:
+    tokens: queue.Queue[str] = queue.Queue()
+
+    def send_message(call: TaskCall) -> Any:
+        if call.task_token:
+            tokens.put(call.task_token)
+        return {"MessageId": "m-1"}
+
+    backend = StepFunctionsBackend(IntegrationRegistry({"sqs": FunctionIntegration(send_message)}))
+    server = serve_in_background(backend)
+    client = boto3.client(
+        "stepfunctions",
+        endpoint_url=f"http://127.0.0.1:{server.server_port}",
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        # StartSyncExecution's `sync-` host prefix cannot resolve on 127.0.0.1.
+        config=Config(inject_host_prefix=False, retries={"max_attempts": 1}),
+    )
+    yield Endpoint(backend, client, tokens)
+    server.shutdown()
+    server.server_close()
+
+
+def _code(exc: pytest.ExceptionInfo[ClientError]) -> str:
+    return str(exc.value.response["Error"]["Code"])
+
+
+def test_state_machine_lifecycle(endpoint: Endpoint) -> None:
+    client = endpoint.client
+    arn = endpoint.create("lifecycle", PASS_MACHINE)
+    assert arn == "arn:aws:states:us-east-1:123456789012:stateMachine:lifecycle"
+    described = client.describe_state_machine(stateMachineArn=arn)
+    assert (described["name"], described["type"], described["status"]) == ("lifecycle", "STANDARD", "ACTIVE")
+    assert json.loads(described["definition"]) == PASS_MACHINE
+    assert [m["name"] for m in client.list_state_machines()["stateMachines"]] == ["lifecycle"]
+    updated = {**PASS_MACHINE, "Comment": "updated"}
+    client.update_state_machine(stateMachineArn=arn, definition=json.dumps(updated))
+    assert json.loads(client.describe_state_machine(stateMachineArn=arn)["definition"]) == updated
+    client.delete_state_machine(stateMachineArn=arn)
+    with pytest.raises(ClientError) as missing:
+        client.describe_state_machine(stateMachineArn=arn)
+    assert _code(missing) == "StateMachineDoesNotExist"
+
+
+def test_create_refuses_invalid_definitions_and_names(endpoint: Endpoint) -> None:
+    broken = {"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "Nowhere"}}}
+    with pytest.raises(ClientError) as invalid:
+        endpoint.create("broken", broken)
+    assert _code(invalid) == "InvalidDefinition"
+    assert "/States/A/Next" in invalid.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as bad_name:
+        endpoint.create("no spaces allowed", PASS_MACHINE)
+    assert _code(bad_name) == "InvalidName"
+
+
+def test_execution_runs_to_success_with_history_paging(endpoint: Endpoint) -> None:
+    client = endpoint.client
+    arn = endpoint.create("hello", PASS_MACHINE)
+    started = client.start_execution(stateMachineArn=arn, name="run-1", input='{"a": 1}')
+    described = endpoint.wait_done(started["executionArn"])
+    assert described["status"] == "SUCCEEDED"
+    assert json.loads(described["output"]) == {"a": 1, "hello": "world"}
+    events = client.get_execution_history(executionArn=started["executionArn"])["events"]
+    types = [e["type"] for e in events]
+    assert types[0] == "ExecutionStarted" and types[-1] == "ExecutionSucceeded"
+    assert "PassStateEntered" in types and "SucceedStateExited" in types
+    first = client.get_execution_history(executionArn=started["executionArn"], maxResults=2)
+    assert [e["id"] for e in first["events"]] == [1, 2]
+    second = client.get_execution_history(
+        executionArn=started["executionArn"], maxResults=2, nextToken=first["nextToken"]
+    )
+    assert [e["id"] for e in second["events"]] == [3, 4]
+    backwards = client.get_execution_history(executionArn=started["executionArn"], reverseOrder=True)[
+        "events"
+    ]
+    assert [e["id"] for e in backwards] == [e["id"] for e in reversed(events)]
+
+
+def test_execution_names_follow_aws_rules(endpoint: Endpoint) -> None:
+    client = endpoint.client
+    arn = endpoint.create("callbacks", CALLBACK_MACHINE)
+    first = client.start_execution(stateMachineArn=arn, name="same", input='{"n": 1}')
+    again = client.start_execution(stateMachineArn=arn, name="same", input='{"n": 1}')
+    assert again["executionArn"] == first["executionArn"]
+    with pytest.raises(ClientError) as other_input:
+        client.start_execution(stateMachineArn=arn, name="same", input='{"n": 2}')
+    assert _code(other_input) == "ExecutionAlreadyExists"
+    client.send_task_success(taskToken=endpoint.tokens.get(timeout=5), output='{"ok": true}')
+    assert endpoint.wait_done(first["executionArn"])["status"] == "SUCCEEDED"
+    with pytest.raises(ClientError) as finished:
+        client.start_execution(stateMachineArn=arn, name="same", input='{"n": 1}')
+    assert _code(finished) == "ExecutionAlreadyExists"
+
+
+def test_callbacks_success_and_failure(endpoint: Endpoint) -> None:
+    client = endpoint.client
+    arn = endpoint.create("answers", CALLBACK_MACHINE)
+    ok = client.start_execution(stateMachineArn=arn, name="ok")
+    client.send_task_success(taskToken=endpoint.tokens.get(timeout=5), output='{"answer": 42}')
+    described = endpoint.wait_done(ok["executionArn"])
+    assert json.loads(described["output"]) == {"answer": 42}
+    failing = client.start_execution(stateMachineArn=arn, name="fails")
+    token = endpoint.tokens.get(timeout=5)
+    client.send_task_heartbeat(taskToken=token)
+    client.send_task_failure(taskToken=token, error="Denied", cause="no")
+    described = endpoint.wait_done(failing["executionArn"])
+    assert (described["status"], described["error"], described["cause"]) == ("FAILED", "Denied", "no")
+    with pytest.raises(ClientError) as answered:
+        client.send_task_success(taskToken=token, output="{}")
+    assert _code(answered) in ("TaskTimedOut", "TaskDoesNotExist")
+    with pytest.raises(ClientError) as unknown:
+        client.send_task_success(taskToken="0" * 64, output="{}")
+    assert _code(unknown) == "TaskDoesNotExist"
+    with pytest.raises(ClientError) as garbage:
+        client.send_task_success(taskToken="not-a-token", output="{}")
+    assert _code(garbage) == "InvalidToken"
+
+
+def test_stop_and_list_executions_by_status(endpoint: Endpoint) -> None:
+    client = endpoint.client
+    arn = endpoint.create("stoppable", CALLBACK_MACHINE)
+    running = client.start_execution(stateMachineArn=arn, name="to-stop")
+    endpoint.tokens.get(timeout=5)
+    assert [
+        e["name"] for e in client.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]
+    ] == ["to-stop"]
+    client.stop_execution(executionArn=running["executionArn"], error="Stopped", cause="by test")
+    described = client.describe_execution(executionArn=running["executionArn"])
+    assert (described["status"], described["error"]) == ("ABORTED", "Stopped")
+    assert client.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"] == []
+    aborted = client.list_executions(stateMachineArn=arn, statusFilter="ABORTED")["executions"]
+    assert [e["name"] for e in aborted] == ["to-stop"]
+    history = client.get_execution_history(executionArn=running["executionArn"], reverseOrder=True)["events"]
+    assert history[0]["type"] == "ExecutionAborted"
+    with pytest.raises(ClientError) as missing:
+        client.describe_execution(executionArn=running["executionArn"] + "-nope")
+    assert _code(missing) == "ExecutionDoesNotExist"
+
+
+def test_sync_execution_only_for_express(endpoint: Endpoint) -> None:
+    client = endpoint.client
+    express = endpoint.create("fast", PASS_MACHINE, machine_type="EXPRESS")
+    result = client.start_sync_execution(stateMachineArn=express, input='{"b": 2}')
+    assert result["status"] == "SUCCEEDED"
+    assert json.loads(result["output"]) == {"b": 2, "hello": "world"}
+    standard = endpoint.create("slow", PASS_MACHINE)
+    with pytest.raises(ClientError) as refused:
+        client.start_sync_execution(stateMachineArn=standard)
+    assert _code(refused) == "StateMachineTypeNotSupported"
+
+
+def test_validate_and_test_state_operations(endpoint: Endpoint) -> None:
+    client = endpoint.client
+    ok = client.validate_state_machine_definition(definition=json.dumps(PASS_MACHINE), type="STANDARD")
+    assert (ok["result"], ok["diagnostics"]) == ("OK", [])
+    bad = client.validate_state_machine_definition(definition="{}", type="STANDARD")
+    assert bad["result"] == "FAIL"
+    assert bad["diagnostics"][0]["code"] == "SCHEMA_VALIDATION_FAILED"
+    tested = client.test_state(
+        definition=json.dumps(PASS_MACHINE["States"]["Hello"]),
+        roleArn=ROLE,
+        input='{"c": 3}',
+        inspectionLevel="DEBUG",
+    )
+    assert tested["status"] == "SUCCEEDED"
+    assert tested["nextState"] == "Done"
+    assert json.loads(tested["output"]) == {"c": 3, "hello": "world"}
+    assert json.loads(tested["inspectionData"]["input"]) == {"c": 3}
+
+
+def test_mock_config_test_case_from_the_arn(tmp_path: Path) -> None:
+    machine = {
+        "StartAt": "Call",
+        "States": {"Call": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": True}},
+    }
+    mock_config = {
+        "StateMachines": {"mocked": {"TestCases": {"Happy": {"Call": "Answer"}, "Sad": {"Call": "Boom"}}}},
+        "MockedResponses": {
+            "Answer": {"0": {"Return": {"Payload": "hi"}}},
+            "Boom": {"0": {"Throw": {"Error": "Lambda.Unknown", "Cause": "mocked"}}},
+        },
+    }
+    path = tmp_path / "mocks.json"
+    path.write_text(json.dumps(mock_config))
+    backend = StepFunctionsBackend(mock_config=path)
+    arn = backend.create_state_machine("mocked", json.dumps(machine), ROLE).arn
+    happy = backend.start_execution(arn + "#Happy", name="happy")
+    sad = backend.start_execution(arn + "#Sad", name="sad")
+    assert backend.wait_for_execution(happy.arn, 5).output == '{"Payload":"hi"}'
+    finished = backend.wait_for_execution(sad.arn, 5)
+    assert (finished.status, finished.error, finished.cause) == ("FAILED", "Lambda.Unknown", "mocked")

@@ -1,0 +1,47 @@
+"""`python -m tributary.states.server [--port N] [--mock-config F] [--real-time]`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from tributary.states.server.backend import StepFunctionsBackend
+from tributary.states.server.protocol import make_server
+
+DEFAULT_PORT = 8083
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 picks one)"
+    )
+    parser.add_argument("--mock-config", help="a Step Functions Local MockConfigFile answering Task states")
+    parser.add_argument("--test-case", help="the mock config's test case when the ARN has no #TestCase")
+    parser.add_argument("--real-time", action="store_true", help="Wait states and retries take real time")
+
+
+def serve(args: argparse.Namespace) -> int:
+    backend = StepFunctionsBackend(
+        mock_config=args.mock_config, test_case=args.test_case, real_time=args.real_time
+    )
+    server = make_server(backend, args.host, args.port)
+    print(f"Step Functions endpoint on http://{args.host}:{server.server_port}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tributary.states.server", description=__doc__)
+    add_arguments(parser)
+    return serve(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,461 @@
+"""The service behind the local Step Functions endpoint: state machines and their executions, held
+in memory, executions run by the engine on threads of their own. The wire protocol is in
+`protocol.py`; this module knows nothing of HTTP."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tributary.states.clock import Clock, RealClock, VirtualClock
+from tributary.states.integrations import CallbackStore, Integration, TaskTokenError
+from tributary.states.mock_config import MockConfig, MockIntegration, split_test_case
+from tributary.states.server import errors
+from tributary.states.server.runner import ExecutionOutcome, run_execution
+from tributary.states.validation import Diagnostic, diagnose, invalid_definition_message
+
+DEFAULT_REGION = "us-east-1"
+DEFAULT_ACCOUNT = "123456789012"
+STATE_MACHINE_TYPES = ("STANDARD", "EXPRESS")
+EXECUTION_STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE")
+MAX_NAME_LENGTH = 80
+# Characters AWS refuses in state machine and execution names.
+_INVALID_NAME = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def check_name(name: Any) -> str:
+    if not isinstance(name, str) or not 1 <= len(name) <= MAX_NAME_LENGTH or _INVALID_NAME.search(name):
+        raise errors.InvalidName(f"Invalid Name: '{name}'")
+    return name
+
+
+def _page(items: list[Any], max_results: int | None, next_token: str | None) -> tuple[list[Any], str | None]:
+    """One page of `items` and the token of the next page (an opaque offset)."""
+    start = 0
+    if next_token:
+        try:
+            start = int(base64.urlsafe_b64decode(next_token.encode()).decode())
+        except ValueError:
+            raise errors.ValidationException(f"Invalid nextToken: {next_token}") from None
+    size = max_results if max_results and max_results > 0 else 100
+    end = start + min(size, 1000)
+    token = base64.urlsafe_b64encode(str(end).encode()).decode() if end < len(items) else None
+    return items[start:end], token
+
+
+@dataclass
+class StateMachine:
+    arn: str
+    name: str
+    definition: str
+    role_arn: str
+    machine_type: str
+    creation_date: datetime
+    tags: list[dict[str, str]] = field(default_factory=list)
+    update_date: datetime | None = None
+    revision_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "stateMachineArn": self.arn,
+            "name": self.name,
+            "status": "ACTIVE",
+            "definition": self.definition,
+            "roleArn": self.role_arn,
+            "type": self.machine_type,
+            "creationDate": self.creation_date,
+            "loggingConfiguration": {"level": "OFF", "includeExecutionData": False},
+            "tracingConfiguration": {"enabled": False},
+            "revisionId": self.revision_id,
+        }
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "stateMachineArn": self.arn,
+            "name": self.name,
+            "type": self.machine_type,
+            "creationDate": self.creation_date,
+        }
+
+
+@dataclass
+class Execution:
+    arn: str
+    name: str
+    state_machine: StateMachine
+    requested_arn: str  # as StartExecution named it, `#TestCase` suffix included
+    input: str
+    start_date: datetime
+    status: str = "RUNNING"
+    stop_date: datetime | None = None
+    output: str | None = None
+    error: str | None = None
+    cause: str | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+    stop_requested: threading.Event = field(default_factory=threading.Event)
+    finished: threading.Event = field(default_factory=threading.Event)
+
+    def describe(self, *, sync: bool = False) -> dict[str, Any]:
+        described: dict[str, Any] = {
+            "executionArn": self.arn,
+            "stateMachineArn": self.state_machine.arn,
+            "name": self.name,
+            "status": self.status,
+            "startDate": self.start_date,
+            "stopDate": self.stop_date,
+            "input": self.input,
+            "inputDetails": {"included": True},
+            "output": self.output,
+            "outputDetails": {"included": True} if self.output is not None else None,
+            "error": self.error,
+            "cause": self.cause,
+        }
+        if sync:
+            described["billingDetails"] = {"billedMemoryUsedInMB": 64, "billedDurationInMilliseconds": 100}
+        else:
+            described["redriveCount"] = 0
+            described["redriveStatus"] = "NOT_REDRIVABLE"
+        return described
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "executionArn": self.arn,
+            "stateMachineArn": self.state_machine.arn,
+            "name": self.name,
+            "status": self.status,
+            "startDate": self.start_date,
+            "stopDate": self.stop_date,
+        }
+
+
+class StepFunctionsBackend:
+    """State machines and executions of one local account and region.
+
+    `integrations` serves Task states (the local stack passes real ones); with `mock_config`, the
+    states its test case names are answered from the MockConfigFile instead, the rest fall through
+    to `integrations`. The test case is the `#TestCase` suffix of the ARN given to StartExecution,
+    or `test_case`. Executions run on a virtual clock unless `real_time`; `patience` is how long
+    (real seconds) a virtual-clock execution waits for a callback before time jumps to its timeout.
+    """
+
+    def __init__(
+        self,
+        integrations: Integration | None = None,
+        *,
+        mock_config: MockConfig | str | Path | None = None,
+        test_case: str | None = None,
+        real_time: bool = False,
+        patience: float = 0.0,
+        region: str = DEFAULT_REGION,
+        account: str = DEFAULT_ACCOUNT,
+    ) -> None:
+        if isinstance(mock_config, str | Path):
+            mock_config = MockConfig.load(mock_config)
+        self.mock_config = mock_config
+        self.test_case = test_case
+        self.integrations = integrations
+        self.real_time = real_time
+        self.patience = patience
+        self.region = region
+        self.account = account
+        self.callbacks = CallbackStore()
+        self._lock = threading.RLock()
+        self._machines: dict[str, StateMachine] = {}
+        self._executions: dict[str, Execution] = {}
+
+    # -- state machines ---------------------------------------------------------------------------
+
+    def _machine_arn(self, name: str) -> str:
+        return f"arn:aws:states:{self.region}:{self.account}:stateMachine:{name}"
+
+    def validate_definition(self, definition: str, machine_type: str = "STANDARD") -> list[Diagnostic]:
+        return diagnose(definition, machine_type)
+
+    def _check_definition(self, definition: Any, machine_type: str) -> None:
+        if not isinstance(definition, str):
+            raise errors.InvalidDefinition("Invalid State Machine Definition: definition must be a string")
+        diagnostics = diagnose(definition, machine_type)
+        if diagnostics:
+            raise errors.InvalidDefinition(invalid_definition_message(diagnostics))
+
+    def create_state_machine(
+        self, name: str, definition: str, role_arn: str = "", machine_type: str = "STANDARD", tags: Any = ()
+    ) -> StateMachine:
+        check_name(name)
+        if machine_type not in STATE_MACHINE_TYPES:
+            raise errors.ValidationException(f"Invalid type: {machine_type}")
+        self._check_definition(definition, machine_type)
+        arn = self._machine_arn(name)
+        with self._lock:
+            existing = self._machines.get(arn)
+            if existing is not None:
+                # AWS: the same request again is idempotent, a different one is refused.
+                if (existing.definition, existing.role_arn, existing.machine_type) == (
+                    definition,
+                    role_arn,
+                    machine_type,
+                ):
+                    return existing
+                raise errors.StateMachineAlreadyExists(f"State Machine Already Exists: '{arn}'")
+            machine = StateMachine(arn, name, definition, role_arn, machine_type, _now(), list(tags or []))
+            self._machines[arn] = machine
+            return machine
+
+    def describe_state_machine(self, arn: str) -> StateMachine:
+        with self._lock:
+            machine = self._machines.get(split_test_case(arn)[0])
+        if machine is None:
+            self._check_arn(arn, "stateMachine")
+            raise errors.StateMachineDoesNotExist(f"State Machine Does Not Exist: '{arn}'")
+        return machine
+
+    def list_state_machines(
+        self, max_results: int | None = None, next_token: str | None = None
+    ) -> tuple[list[StateMachine], str | None]:
+        with self._lock:
+            machines = sorted(self._machines.values(), key=lambda m: m.creation_date)
+        return _page(machines, max_results, next_token)
+
+    def update_state_machine(
+        self, arn: str, *, definition: str | None = None, role_arn: str | None = None
+    ) -> StateMachine:
+        machine = self.describe_state_machine(arn)
+        if definition is None and role_arn is None:
+            raise errors.ValidationException("Either the definition or the roleArn must be specified")
+        if definition is not None:
+            self._check_definition(definition, machine.machine_type)
+        with self._lock:
+            if definition is not None:
+                machine.definition = definition
+            if role_arn is not None:
+                machine.role_arn = role_arn
+            machine.update_date = _now()
+            machine.revision_id = uuid.uuid4().hex
+        return machine
+
+    def delete_state_machine(self, arn: str) -> None:
+        self._check_arn(arn, "stateMachine")
+        with self._lock:
+            self._machines.pop(split_test_case(arn)[0], None)
+
+    def _check_arn(self, arn: str, resource: str) -> None:
+        if not isinstance(arn, str) or not re.match(rf"^arn:aws[\w-]*:states:[\w-]*:\d*:{resource}:", arn):
+            raise errors.InvalidArn(f"Invalid Arn: '{arn}'")
+
+    # -- executions -------------------------------------------------------------------------------
+
+    def start_execution(
+        self, state_machine_arn: str, *, name: str | None = None, execution_input: str | None = None
+    ) -> Execution:
+        execution, created = self._new_execution(state_machine_arn, name, execution_input)
+        if not created:
+            return execution  # the running execution this request repeats
+        threading.Thread(
+            target=self._run, args=(execution,), name=f"execution-{execution.name}", daemon=True
+        ).start()
+        return execution
+
+    def start_sync_execution(
+        self, state_machine_arn: str, *, name: str | None = None, execution_input: str | None = None
+    ) -> Execution:
+        machine = self.describe_state_machine(state_machine_arn)
+        if machine.machine_type != "EXPRESS":
+            raise errors.StateMachineTypeNotSupported(
+                "This operation is not supported by this type of state machine"
+            )
+        execution, created = self._new_execution(state_machine_arn, name, execution_input)
+        if created:
+            self._run(execution)
+        execution.finished.wait()
+        return execution
+
+    def _new_execution(
+        self, state_machine_arn: str, name: str | None, execution_input: str | None
+    ) -> tuple[Execution, bool]:
+        machine = self.describe_state_machine(state_machine_arn)
+        name = check_name(name) if name is not None else str(uuid.uuid4())
+        text = "{}" if execution_input is None else execution_input
+        try:
+            json.loads(text)
+        except (TypeError, ValueError):
+            raise errors.InvalidExecutionInput(f"Invalid execution input: {text!r}") from None
+        if machine.machine_type == "EXPRESS":
+            arn = f"arn:aws:states:{self.region}:{self.account}:express:{machine.name}:{name}:{uuid.uuid4()}"
+        else:
+            arn = f"arn:aws:states:{self.region}:{self.account}:execution:{machine.name}:{name}"
+        with self._lock:
+            existing = self._executions.get(arn)
+            if existing is not None:
+                # AWS: the same name and input while the first still runs gives back that execution.
+                if existing.status == "RUNNING" and existing.input == text:
+                    return existing, False
+                raise errors.ExecutionAlreadyExists(f"Execution Already Exists: '{arn}'")
+            execution = Execution(arn, name, machine, state_machine_arn, text, _now())
+            self._executions[arn] = execution
+        return execution, True
+
+    def _clock(self, start: datetime) -> Clock:
+        return RealClock() if self.real_time else VirtualClock(start, patience=self.patience)
+
+    def _integrations(self) -> Integration | None:
+        if self.mock_config is None:
+            return self.integrations
+        return MockIntegration(self.mock_config, test_case=self.test_case, fallback=self.integrations)
+
+    def _run(self, execution: Execution) -> None:
+        outcome: ExecutionOutcome
+        try:
+            outcome = run_execution(
+                definition=json.loads(execution.state_machine.definition),
+                execution_input=json.loads(execution.input),
+                execution_arn=execution.arn,
+                execution_name=execution.name,
+                state_machine_arn=execution.requested_arn,
+                state_machine_name=execution.state_machine.name,
+                start=execution.start_date,
+                clock=self._clock(execution.start_date),
+                integrations=self._integrations(),
+                callbacks=self.callbacks,
+                stop=execution.stop_requested,
+                on_event=execution.events.append,
+            )
+        except Exception as exc:  # an engine bug must not leave the execution RUNNING forever
+            outcome = ExecutionOutcome("FAILED", None, "States.Runtime", f"Internal error: {exc}", _now())
+        with self._lock:
+            if execution.status == "RUNNING":
+                execution.status = outcome.status
+                execution.output = outcome.output
+                execution.error = outcome.error
+                execution.cause = outcome.cause
+                execution.stop_date = outcome.stop_date
+        execution.finished.set()
+
+    def _execution(self, arn: str) -> Execution:
+        with self._lock:
+            execution = self._executions.get(arn)
+        if execution is None:
+            self._check_arn(arn, "(execution|express)")
+            raise errors.ExecutionDoesNotExist(f"Execution Does Not Exist: '{arn}'")
+        return execution
+
+    def describe_execution(self, arn: str) -> Execution:
+        return self._execution(arn)
+
+    def wait_for_execution(self, arn: str, timeout: float | None = None) -> Execution:
+        """The execution once it has finished (for tests and the CLI)."""
+        execution = self._execution(arn)
+        execution.finished.wait(timeout)
+        return execution
+
+    def stop_execution(self, arn: str, *, error: str | None = None, cause: str | None = None) -> Execution:
+        execution = self._execution(arn)
+        with self._lock:
+            if execution.status == "RUNNING":
+                execution.status = "ABORTED"
+                execution.error, execution.cause = error, cause
+                execution.stop_date = _now()
+                previous = execution.events[-1]["id"] if execution.events else 0
+                details = {k: v for k, v in (("error", error), ("cause", cause)) if v is not None}
+                execution.events.append(
+                    {
+                        "timestamp": execution.stop_date,
+                        "type": "ExecutionAborted",
+                        "id": previous + 1,
+                        "previousEventId": previous,
+                        "executionAbortedEventDetails": details,
+                    }
+                )
+        execution.stop_requested.set()
+        return execution
+
+    def list_executions(
+        self,
+        state_machine_arn: str,
+        *,
+        status_filter: str | None = None,
+        max_results: int | None = None,
+        next_token: str | None = None,
+    ) -> tuple[list[Execution], str | None]:
+        machine = self.describe_state_machine(state_machine_arn)
+        if status_filter is not None and status_filter not in EXECUTION_STATUSES:
+            raise errors.ValidationException(f"Invalid statusFilter: {status_filter}")
+        with self._lock:
+            executions = [
+                e
+                for e in self._executions.values()
+                if e.state_machine.arn == machine.arn and status_filter in (None, e.status)
+            ]
+        executions.sort(key=lambda e: e.start_date, reverse=True)  # newest first, as AWS lists them
+        return _page(executions, max_results, next_token)
+
+    def get_execution_history(
+        self,
+        arn: str,
+        *,
+        max_results: int | None = None,
+        reverse_order: bool = False,
+        next_token: str | None = None,
+        include_execution_data: bool = True,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        execution = self._execution(arn)
+        with self._lock:
+            events = list(reversed(execution.events)) if reverse_order else list(execution.events)
+        if not include_execution_data:
+            events = [_without_data(event) for event in events]
+        return _page(events, max_results, next_token)
+
+    # -- callbacks --------------------------------------------------------------------------------
+
+    def _answer(self, send: Callable[[], None], token: str) -> None:
+        try:
+            send()
+        except TaskTokenError as exc:
+            if exc.code == "TaskTimedOut":
+                raise errors.TaskTimedOut("Task Timed Out: 'Provided task does not exist anymore'") from None
+            if re.fullmatch(r"[0-9a-f]{64}", token or ""):
+                raise errors.TaskDoesNotExist("Task Does Not Exist: 'Provided task does not exist'") from None
+            raise errors.InvalidToken(f"Invalid Token: '{token}'") from None
+
+    def send_task_success(self, token: str, output: str) -> None:
+        try:
+            parsed = json.loads(output)
+        except (TypeError, ValueError):
+            raise errors.InvalidOutput(f"Invalid Output: '{output}'") from None
+        self._answer(lambda: self.callbacks.send_task_success(token, parsed), token)
+
+    def send_task_failure(self, token: str, error: str | None = None, cause: str | None = None) -> None:
+        self._answer(lambda: self.callbacks.send_task_failure(token, error, cause), token)
+
+    def send_task_heartbeat(self, token: str) -> None:
+        self._answer(lambda: self.callbacks.send_task_heartbeat(token), token)
+
+    # -- TestState --------------------------------------------------------------------------------
+
+    def test_state(self, request: dict[str, Any]) -> dict[str, Any]:
+        from tributary.states.test_state import TestStateError, test_state
+
+        try:
+            return test_state(request, integrations=self.integrations)
+        except TestStateError as exc:
+            raise errors.ValidationException(str(exc)) from None
+
+
+def _without_data(event: dict[str, Any]) -> dict[str, Any]:
+    """An event with its input and output left out (includeExecutionData false)."""
+    stripped = dict(event)
+    for key, details in event.items():
+        if key.endswith("EventDetails") and isinstance(details, dict):
+            stripped[key] = {k: v for k, v in details.items() if k not in ("input", "output")}
+    return stripped
