@@ -42,6 +42,10 @@ class ExecutionStopped(Exception):
     """StopExecution (or the execution's own TimeoutSeconds) ended the run."""
 
 
+class ExecutionTimedOut(ExecutionStopped):
+    """The state machine's TimeoutSeconds passed on the clock."""
+
+
 def iso_time(moment: datetime) -> str:
     """Timestamps in the context object: ISO-8601 UTC with milliseconds, as AWS writes them."""
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
@@ -62,6 +66,7 @@ class Runtime:
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     payload_limit: int = PAYLOAD_LIMIT_BYTES
     map_run_counter: int = 0
+    deadline: datetime | None = None  # start + the state machine's TimeoutSeconds
 
 
 @dataclass
@@ -168,8 +173,7 @@ class Interpreter:
         Raises ExecutionFailed / ExecutionStopped."""
         name: str | None = machine.start_at
         while name is not None:
-            if self.runtime.stop.is_set():
-                raise ExecutionStopped()
+            self.check_running()
             state = machine.states[name]
             step, previous_id = self.run_state(machine, name, state, value, scope, previous_id, extra_context)
             value, name = step.output, step.next_state
@@ -239,8 +243,7 @@ class Interpreter:
                 delay = retry_delay(retriers[index], retries_done[index], self.runtime.rng)
                 retries_done[index] += 1
                 total += 1
-                if self.runtime.clock.wait(self.runtime.stop, delay):
-                    raise ExecutionStopped() from None
+                self.sleep(delay)
                 run.context = self.state_context(run.name, total, run.extra_context)
 
     def catch(self, run: StateRun, failure: StatesError) -> Step:
@@ -273,6 +276,26 @@ class Interpreter:
             except StatesError as err:
                 raise ExecutionFailed(err.error, self.with_state_prefix(err, run).cause) from None
         return Step(output, catcher["Next"], assigned)
+
+    def check_running(self) -> None:
+        """Raise if the execution was stopped or its TimeoutSeconds have passed."""
+        if self.runtime.stop.is_set():
+            raise ExecutionStopped()
+        deadline = self.runtime.deadline
+        if deadline is not None and self.runtime.clock.now() >= deadline:
+            raise ExecutionTimedOut()
+
+    def sleep(self, seconds: float) -> None:
+        """Let time pass (a Wait state, a retry's back-off), unless a stop or the deadline ends it."""
+        runtime = self.runtime
+        if runtime.deadline is not None:
+            remaining = (runtime.deadline - runtime.clock.now()).total_seconds()
+            if remaining < seconds:
+                if not runtime.clock.wait(runtime.stop, max(0.0, remaining)):
+                    raise ExecutionTimedOut()
+                raise ExecutionStopped()
+        if seconds > 0 and runtime.clock.wait(runtime.stop, seconds):
+            raise ExecutionStopped()
 
     # --- helpers for state types ------------------------------------------------------------------
 
@@ -499,6 +522,5 @@ def run_wait(engine: Interpreter, run: StateRun) -> Step:
             engine.payload_template(run, state["Assign"], effective, "Assign") if "Assign" in state else None
         )
         output = engine.output_of(run, effective)
-    if seconds > 0 and engine.runtime.clock.wait(engine.runtime.stop, seconds):
-        raise ExecutionStopped()
+    engine.sleep(seconds)
     return Step(output, state.get("Next"), assigned)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from tributary.states import errors
@@ -24,6 +24,7 @@ from tributary.states.engine import (
     PAYLOAD_LIMIT_BYTES,
     ExecutionFailed,
     ExecutionStopped,
+    ExecutionTimedOut,
     Interpreter,
     Runtime,
     Scope,
@@ -115,6 +116,8 @@ class Execution:
             },
         )
         self.runtime.rng.seed(seed)
+        if self.machine.timeout_seconds is not None:
+            self.runtime.deadline = self.start_date + timedelta(seconds=self.machine.timeout_seconds)
         self.role_arn = role_arn
 
     # --- running ----------------------------------------------------------------------------------
@@ -176,10 +179,11 @@ class Execution:
             output, last = interpreter.run_machine(self.machine, self.input, Scope({}), started)
         except ExecutionFailed as failed:
             self._fail(failed.error, failed.cause)
-        except ExecutionStopped:
-            if self._stop_request is None:
+        except ExecutionStopped as stopped:
+            if self._stop_request is None or isinstance(stopped, ExecutionTimedOut):
                 self.status = "TIMED_OUT"
-                history.add("ExecutionTimedOut", history.last_id, {})
+                self.error, self.cause = errors.TIMEOUT, None
+                history.add("ExecutionTimedOut", history.last_id, {"error": errors.TIMEOUT})
             else:
                 self.status = "ABORTED"
                 self.error, self.cause = self._stop_request
