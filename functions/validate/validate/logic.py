@@ -1,0 +1,168 @@
+"""Checks each object of a manifest against the dataset contract and writes the run's documents."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger
+from botocore.exceptions import ClientError
+from etl_common.artifacts import get_document, put_document, put_json
+from etl_common.contracts import Contract
+from etl_common.models import (
+    ExecutionInput,
+    Manifest,
+    ManifestObject,
+    RejectedList,
+    RejectedObject,
+    Rejection,
+    ValidatedManifest,
+    ValidatedObject,
+    ValidateResult,
+)
+from etl_common.s3_uri import run_artifact_key
+
+from validate import sniffing
+from validate.sniffing import Sample, SniffError
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+logger = Logger(child=True)
+
+MAX_PARALLEL_OBJECTS = 8
+_MISSING = {"404", "NoSuchKey", "NoSuchVersion", "NotFound"}
+
+
+class ObjectValidator:
+    def __init__(self, s3: S3Client, contract: Contract):
+        self._s3 = s3
+        self._contract = contract
+
+    def validate(self, obj: ManifestObject) -> ValidatedObject | RejectedObject:
+        try:
+            return self._validate(obj)
+        except SniffError as exc:
+            logger.info("Object rejected", extra={"key": obj.key, "code": exc.code, "reason": str(exc)})
+            rejection = Rejection(code=exc.code, message=str(exc))  # type: ignore[arg-type]
+            return RejectedObject(**obj.model_dump(), reasons=[rejection])
+
+    def _version(self, obj: ManifestObject) -> dict[str, Any]:
+        return {"VersionId": obj.version_id} if obj.version_id else {}
+
+    def _validate(self, obj: ManifestObject) -> ValidatedObject:
+        contract = self._contract
+        try:
+            head = self._s3.head_object(Bucket=obj.bucket, Key=obj.key, **self._version(obj))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in _MISSING:
+                raise SniffError("not_found", "the object version no longer exists") from exc
+            raise
+        if not obj.version_id and obj.etag and head["ETag"].strip('"') != obj.etag:
+            # Unversioned bucket: the object was overwritten after the event; that upload has its own event.
+            raise SniffError("not_found", f"the object changed since the event (ETag {head['ETag']})")
+        size = head["ContentLength"]
+        if size == 0:
+            raise SniffError("empty", "the object is empty")
+        if size > contract.limits.max_object_bytes:
+            raise SniffError(
+                "too_large",
+                f"{size} bytes exceeds the contract's limit of {contract.limits.max_object_bytes}",
+            )
+
+        body = self._s3.get_object(
+            Bucket=obj.bucket, Key=obj.key, Range=f"bytes=0-{sniffing.SAMPLE_BYTES - 1}", **self._version(obj)
+        )["Body"].read()
+        sample = Sample(body, complete=size <= sniffing.SAMPLE_BYTES)
+
+        gzipped = sniffing.is_gzip(sample.data)
+        if contract.compression == "gzip" and not gzipped:
+            raise SniffError(
+                "compression_mismatch", "the contract says gzip, the object is not gzip-compressed"
+            )
+        if contract.compression == "none" and gzipped:
+            raise SniffError("compression_mismatch", "the contract says no compression, the object is gzip")
+        if gzipped:
+            sample = sniffing.gunzip(sample)
+
+        text = sniffing.decode(sample, contract.encoding)
+        if not text.strip():
+            raise SniffError("empty", "the object holds no data")
+        found = sniffing.sniff_format(text)
+        if found != contract.format:
+            raise SniffError(
+                "format_mismatch", f"the contract says {contract.format}, the object looks like {found}"
+            )
+        self._check_columns(text, sample.complete)
+
+        return ValidatedObject(
+            **obj.model_dump(),
+            compression="gzip" if gzipped else "none",
+            encoding=contract.encoding,
+            format=contract.format,
+        )
+
+    def _check_columns(self, text: str, complete: bool) -> None:
+        contract = self._contract
+        names = contract.column_names
+        required = [column.name for column in contract.columns if not column.nullable]
+        if contract.format == "csv":
+            assert contract.csv is not None  # filled in by the model for csv
+            options = contract.csv
+            sniffing.check_csv(
+                text,
+                complete,
+                delimiter=options.delimiter,
+                quote=options.quote,
+                escape=options.escape,
+                header=options.header,
+                columns=names,
+            )
+        elif contract.format == "jsonl":
+            sniffing.check_json_lines(text, complete, required=required, columns=names)
+        else:
+            sniffing.check_json_array(text, complete, required=required, columns=names)
+
+
+def validate_run(
+    request: ExecutionInput, contract: Contract, *, s3: S3Client, artifacts_bucket: str
+) -> ValidateResult:
+    manifest = get_document(request.manifest_uri, Manifest)
+    if manifest.run_id != request.run_id or manifest.dataset != request.dataset:
+        raise ValueError(f"{request.manifest_uri} belongs to run {manifest.run_id} ({manifest.dataset})")
+
+    validator = ObjectValidator(s3, contract)
+    with ThreadPoolExecutor(max_workers=MAX_PARALLEL_OBJECTS) as pool:
+        outcomes = list(pool.map(validator.validate, manifest.objects))
+    accepted = [outcome for outcome in outcomes if isinstance(outcome, ValidatedObject)]
+    rejected = [outcome for outcome in outcomes if isinstance(outcome, RejectedObject)]
+
+    run_id = request.run_id
+    contract_uri = put_json(
+        artifacts_bucket, run_artifact_key(run_id, "contract.json"), contract.model_dump(mode="json")
+    )
+    validated_uri = put_document(
+        artifacts_bucket,
+        run_artifact_key(run_id, "validated.json"),
+        ValidatedManifest(
+            run_id=run_id,
+            dataset=manifest.dataset,
+            created_at=manifest.created_at,
+            source=manifest.source,
+            contract_uri=contract_uri,
+            objects=accepted,
+        ),
+    )
+    rejected_uri = put_document(
+        artifacts_bucket,
+        run_artifact_key(run_id, "rejected.json"),
+        RejectedList(run_id=run_id, dataset=manifest.dataset, objects=rejected),
+    )
+    return ValidateResult(
+        validated_manifest_uri=validated_uri,
+        rejected_uri=rejected_uri,
+        contract_uri=contract_uri,
+        accepted=len(accepted),
+        rejected=len(rejected),
+        table=contract.dataset,
+    )

@@ -1,0 +1,151 @@
+"""What a file's first bytes say about it: compression, text encoding, format and header.
+
+Pure functions over a sample (the first ``SAMPLE_BYTES`` of the object), so a 5 GB upload costs one
+ranged GET. ``complete`` tells whether the sample is the whole object, i.e. whether its end is real.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import zlib
+from dataclasses import dataclass
+from typing import Literal
+
+GZIP_MAGIC = b"\x1f\x8b"
+SAMPLE_BYTES = 256 * 1024
+# Decompressed text examined at most (a gzip sample can inflate a lot).
+MAX_TEXT_BYTES = 1024 * 1024
+JSON_LINES_EXAMINED = 20
+
+Format = Literal["csv", "jsonl", "json"]
+
+
+class SniffError(Exception):
+    """The sample contradicts the contract; ``code`` is a ``Rejection.code``."""
+
+    def __init__(self, code: str, message: str):
+        self.code = code
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Sample:
+    data: bytes
+    complete: bool
+
+
+def is_gzip(data: bytes) -> bool:
+    return data.startswith(GZIP_MAGIC)
+
+
+def gunzip(sample: Sample) -> Sample:
+    """Inflate the start of a gzip stream; a truncated stream is expected, a corrupt one is not."""
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        data = inflater.decompress(sample.data, MAX_TEXT_BYTES)
+    except zlib.error as exc:
+        raise SniffError("corrupt_gzip", f"gzip data is corrupt: {exc}") from exc
+    complete = sample.complete and inflater.eof and not inflater.unconsumed_tail
+    if sample.complete and not inflater.eof and not inflater.unconsumed_tail:
+        raise SniffError("corrupt_gzip", "gzip stream ends before its end-of-stream marker")
+    return Sample(data, complete)
+
+
+def decode(sample: Sample, encoding: str) -> str:
+    """Decode the sample; a multi-byte character cut by the sample's end is not an error."""
+    if codecs.lookup(encoding).name == "utf-8":
+        encoding = "utf-8-sig"  # tolerate (and drop) a byte-order mark
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    try:
+        return decoder.decode(sample.data, final=sample.complete)
+    except UnicodeDecodeError as exc:
+        raise SniffError(
+            "encoding",
+            f"not valid {encoding}: byte {exc.object[exc.start : exc.start + 1]!r} at offset {exc.start}",
+        ) from exc
+
+
+def sniff_format(text: str) -> Format:
+    """JSON array if the text opens with '[', JSON Lines if with '{', CSV otherwise."""
+    first = text.lstrip()[:1]
+    if first == "[":
+        return "json"
+    if first == "{":
+        return "jsonl"
+    return "csv"
+
+
+def check_csv(
+    text: str, complete: bool, *, delimiter: str, quote: str, escape: str, header: bool, columns: list[str]
+) -> None:
+    reader = csv.reader(
+        io.StringIO(text),
+        delimiter=delimiter,
+        quotechar=quote,
+        doublequote=escape == quote,
+        escapechar=None if escape == quote else escape,
+    )
+    if not complete and "\n" not in text:
+        raise SniffError("columns_mismatch", "the first line is longer than the sample examined")
+    try:
+        first = next(reader, None)
+    except csv.Error as exc:
+        raise SniffError("columns_mismatch", f"the first line is not valid CSV: {exc}") from exc
+    if not first:
+        raise SniffError("empty", "the file has no rows")
+    if header:
+        found = [name.strip() for name in first]
+        if found != columns:
+            missing = [name for name in columns if name not in found]
+            unexpected = [name for name in found if name not in columns]
+            detail = (
+                f"missing {missing}, unexpected {unexpected}" if missing or unexpected else "order differs"
+            )
+            raise SniffError("columns_mismatch", f"header {found} does not match the contract ({detail})")
+    elif len(first) != len(columns):
+        raise SniffError(
+            "columns_mismatch", f"first row has {len(first)} fields, the contract {len(columns)}"
+        )
+
+
+def check_json_lines(text: str, complete: bool, *, required: list[str], columns: list[str]) -> None:
+    lines = text.split("\n")
+    if not complete:
+        lines = lines[:-1]  # the last line may be cut by the sample's end
+    examined = [line for line in lines if line.strip()][:JSON_LINES_EXAMINED]
+    if not examined:
+        raise SniffError("empty", "no complete JSON line in the sample")
+    for line in examined:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a malformed row is the Glue job's to reject, not a reason to refuse the file
+        if isinstance(record, dict):
+            _check_record_keys(record, required, columns)
+            return
+    raise SniffError("format_mismatch", f"none of the first {len(examined)} lines is a JSON object")
+
+
+def check_json_array(text: str, complete: bool, *, required: list[str], columns: list[str]) -> None:
+    if not complete:
+        return  # an array cannot be parsed from its beginning alone; the job checks the rest
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SniffError("format_mismatch", f"not a JSON document: {exc}") from exc
+    if not isinstance(document, list) or not all(isinstance(item, dict) for item in document):
+        raise SniffError("format_mismatch", "expected a JSON array of objects")
+    if not document:
+        raise SniffError("empty", "the JSON array is empty")
+    _check_record_keys(document[0], required, columns)
+
+
+def _check_record_keys(record: dict[str, object], required: list[str], columns: list[str]) -> None:
+    missing = [name for name in required if name not in record]
+    if missing:
+        raise SniffError("columns_mismatch", f"first record lacks required fields {missing}")
+    if not any(name in record for name in columns):
+        raise SniffError("columns_mismatch", f"first record has none of the contract's fields {columns}")
