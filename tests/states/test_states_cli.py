@@ -1,0 +1,166 @@
+"""`tributary states ...`: results, exit codes, and one-line errors instead of tracebacks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tributary.cli import main
+
+MACHINE = {
+    "StartAt": "Greet",
+    "States": {
+        "Greet": {
+            "Type": "Pass",
+            "Parameters": {"greeting.$": "States.Format('hi {}', $.who)"},
+            "Next": "Nap",
+        },
+        "Nap": {"Type": "Wait", "Seconds": 3600, "Next": "Call"},
+        "Call": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::lambda:invoke",
+            "Retry": [
+                {"ErrorEquals": ["Lambda.TooManyRequestsException"], "IntervalSeconds": 5, "MaxAttempts": 2}
+            ],
+            "ResultPath": "$.call",
+            "End": True,
+        },
+    },
+}
+MOCKS = {
+    "StateMachines": {"greeter": {"TestCases": {"Busy": {"Call": "BusyThenOk"}, "Down": {"Call": "Down"}}}},
+    "MockedResponses": {
+        "BusyThenOk": {
+            "0": {"Throw": {"Error": "Lambda.TooManyRequestsException", "Cause": "slow down"}},
+            "1": {"Return": {"Payload": "done"}},
+        },
+        "Down": {"0-2": {"Throw": {"Error": "Lambda.ServiceException", "Cause": "down"}}},
+    },
+}
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    paths = {
+        "machine": tmp_path / "greeter.asl.json",
+        "mocks": tmp_path / "mocks.json",
+        "input": tmp_path / "in.json",
+    }
+    paths["machine"].write_text(json.dumps(MACHINE))
+    paths["mocks"].write_text(json.dumps(MOCKS))
+    paths["input"].write_text('{"who": "file"}')
+    return paths
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["states", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_execute_with_mock_config_shows_progress_and_result(files: dict[str, Path], capsys: Any) -> None:
+    code, out, err = _run(
+        capsys,
+        "execute",
+        str(files["machine"]),
+        "--input",
+        '{"who": "you"}',
+        "--mock-config",
+        str(files["mocks"]),
+        "--test-case",
+        "Busy",
+    )
+    assert code == 0
+    assert json.loads(out) == {"greeting": "hi you", "call": {"Payload": "done"}}
+    assert "→ Nap (Wait)" in err
+    assert "← Nap 3600.000 s" in err  # virtual time: an hour on the clock, not in the test
+    assert "SUCCEEDED" in err
+
+
+def test_execute_reads_input_from_a_file_and_reports_failure(files: dict[str, Path], capsys: Any) -> None:
+    code, out, _ = _run(
+        capsys,
+        "execute",
+        str(files["machine"]),
+        "--input",
+        f"@{files['input']}",
+        "--mock-config",
+        str(files["mocks"]),
+        "--test-case",
+        "Down",
+        "--quiet",
+    )
+    assert code == 1
+    assert json.loads(out) == {"status": "FAILED", "error": "Lambda.ServiceException", "cause": "down"}
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["execute", "missing.asl.json"], "missing.asl.json: no such file"),
+        (["execute", "{machine}", "--input", "{{not json"], "--input is not valid JSON"),
+        (["execute", "{machine}", "--mock-config", "{mocks}"], "--mock-config and --test-case go together"),
+        (["execute", "{machine}", "--mock-config", "{mocks}", "--test-case", "Nope"], "no test case 'Nope'"),
+        (["test-state", "--definition", "{machine}"], "'stateName' is required"),
+        (["test-state", "--definition", "{machine}", "--state-name", "Ghost"], "State 'Ghost' is not in"),
+    ],
+)
+def test_mistakes_are_one_line_errors(
+    files: dict[str, Path], capsys: Any, argv: list[str], message: str
+) -> None:
+    argv = [a.format(machine=files["machine"], mocks=files["mocks"]) for a in argv]
+    code, _, err = _run(capsys, *argv)
+    assert code == 2
+    assert err.startswith("tributary: error: ") and message in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_validate_reports_each_problem_and_exits_1(
+    files: dict[str, Path], tmp_path: Path, capsys: Any
+) -> None:
+    broken = tmp_path / "broken.asl.json"
+    broken.write_text(json.dumps({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"}}}))
+    code, out, _ = _run(capsys, "validate", str(files["machine"]), str(broken))
+    assert code == 1
+    assert f"{files['machine']}: valid" in out
+    assert f"{broken}: /States/A/Next: Missing 'Next' target: B" in out
+    assert _run(capsys, "validate", str(files["machine"]))[0] == 0
+
+
+def test_test_state_runs_one_state_with_a_mock(files: dict[str, Path], capsys: Any) -> None:
+    code, out, _ = _run(
+        capsys,
+        "test-state",
+        "--definition",
+        str(files["machine"]),
+        "--state-name",
+        "Call",
+        "--input",
+        '{"x": 1}',
+        "--mock",
+        '{"errorOutput": {"error": "Lambda.TooManyRequestsException", "cause": "busy"}}',
+        "--inspection-level",
+        "DEBUG",
+    )
+    response = json.loads(out)
+    assert code == 1
+    assert (response["status"], response["error"]) == ("RETRIABLE", "Lambda.TooManyRequestsException")
+    assert response["inspectionData"]["errorDetails"] == {"retryIndex": 0, "retryBackoffIntervalSeconds": 5}
+
+
+def test_test_state_takes_a_bare_result_as_mock(files: dict[str, Path], capsys: Any) -> None:
+    code, out, _ = _run(
+        capsys,
+        "test-state",
+        "--definition",
+        str(files["machine"]),
+        "--state-name",
+        "Call",
+        "--mock",
+        '{"Payload": 7}',
+    )
+    assert code == 0
+    assert json.loads(out)["output"] == {"call": {"Payload": 7}}

@@ -1,0 +1,288 @@
+"""`tributary states ...`: run, validate and test state machines from the command line, and serve
+the local Step Functions endpoint.
+
+    tributary states execute FILE [--input JSON|@file] [--mock-config F --test-case NAME] [--real-time]
+    tributary states validate FILE... [--type STANDARD|EXPRESS]
+    tributary states test-state --definition FILE [--state-name S] [--input ...] [--mock ...]
+    tributary states serve [--port N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from tributary.cli import UsageError
+
+LOCAL_ACCOUNT = "123456789012"
+
+
+def register(subparsers: Any) -> None:
+    states = subparsers.add_parser(
+        "states", help="run, validate and test Step Functions state machines locally"
+    )
+    commands = states.add_subparsers(dest="states_command", metavar="COMMAND")
+    states.set_defaults(func=lambda args: _help(states))
+
+    execute = commands.add_parser("execute", help="run a state machine and show its progress and result")
+    execute.add_argument("file", help="the state machine definition (.asl.json)")
+    execute.add_argument("--input", default="{}", help="execution input: JSON text, or @file")
+    execute.add_argument("--name", default="local", help="execution name (default: local)")
+    execute.add_argument("--mock-config", help="a Step Functions Local MockConfigFile answering Task states")
+    execute.add_argument("--test-case", help="the test case of the mock config to use")
+    execute.add_argument("--real-time", action="store_true", help="Wait states and retries take real time")
+    execute.add_argument("--quiet", action="store_true", help="print only the result")
+    execute.set_defaults(func=execute_command)
+
+    validate = commands.add_parser("validate", help="check definitions as CreateStateMachine does")
+    validate.add_argument("files", nargs="+", metavar="FILE")
+    validate.add_argument(
+        "--type", default="STANDARD", choices=("STANDARD", "EXPRESS"), help="state machine type"
+    )
+    validate.set_defaults(func=validate_command)
+
+    test_state = commands.add_parser("test-state", help="run one state as the TestState API does")
+    test_state.add_argument(
+        "--definition", required=True, help="a state, or a whole machine with --state-name"
+    )
+    test_state.add_argument("--state-name", help="the state to test inside a whole state machine")
+    test_state.add_argument("--input", default="{}", help="the state's input: JSON text, or @file")
+    test_state.add_argument(
+        "--mock", help='the mocked result (JSON, or @file), or {"result": ...} / {"errorOutput": {...}}'
+    )
+    test_state.add_argument("--variables", help="variables visible to the state: JSON object, or @file")
+    test_state.add_argument("--context", help="the context object ($$): JSON object, or @file")
+    test_state.add_argument("--inspection-level", default="INFO", choices=("INFO", "DEBUG", "TRACE"))
+    test_state.set_defaults(func=test_state_command)
+
+    serve = commands.add_parser("serve", help="serve the local Step Functions endpoint (AWS JSON 1.0)")
+    from tributary.states.server.__main__ import add_arguments
+
+    add_arguments(serve)
+    serve.set_defaults(func=serve_command)
+
+
+def _help(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+# -- reading what the user gave ----------------------------------------------------------------------
+
+
+def _read_file(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: {exc.strerror or exc}") from None
+
+
+def _json_argument(value: str, what: str) -> Any:
+    """JSON text, or `@file` holding it."""
+    text = _read_file(value[1:]) if value.startswith("@") else value
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"{what} is not valid JSON: {exc}") from None
+
+
+def _definition(path: str) -> dict[str, Any]:
+    try:
+        definition = json.loads(_read_file(path))
+    except ValueError as exc:
+        raise UsageError(f"{path}: not valid JSON: {exc}") from None
+    if not isinstance(definition, dict):
+        raise UsageError(f"{path}: a definition must be a JSON object")
+    return definition
+
+
+# -- execute ------------------------------------------------------------------------------------------
+
+
+class Progress:
+    """Prints each state as it is entered and left, with how long it took on the execution's clock."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.entered: dict[str, datetime] = {}
+        self.lock = threading.Lock()
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        event_type: str = event["type"]
+        details = event.get("stateEnteredEventDetails") or event.get("stateExitedEventDetails")
+        if details is None:
+            return
+        name = details["name"]
+        with self.lock:
+            if event_type.endswith("StateEntered"):
+                self.entered[name] = event["timestamp"]
+                print(f"  → {name} ({event_type[: -len('StateEntered')]})", file=self.out, flush=True)
+            else:
+                began = self.entered.pop(name, event["timestamp"])
+                seconds = (event["timestamp"] - began).total_seconds()
+                print(f"  ← {name} {seconds:.3f} s", file=self.out, flush=True)
+
+
+def execute_command(args: argparse.Namespace) -> int:
+    from tributary.states.clock import RealClock, VirtualClock
+    from tributary.states.integrations import CallbackStore
+    from tributary.states.mock_config import MockConfig, MockConfigError, MockIntegration
+    from tributary.states.server.runner import run_execution
+    from tributary.states.validation import validate
+
+    definition = _definition(args.file)
+    problems = validate(json.dumps(definition), "STANDARD")
+    if problems:
+        raise UsageError(f"{args.file}: invalid definition: " + "; ".join(problems))
+    execution_input = _json_argument(args.input, "--input")
+    machine_name = Path(args.file).name.split(".")[0] or "local"
+    integrations = None
+    if args.mock_config or args.test_case:
+        if not (args.mock_config and args.test_case):
+            raise UsageError("--mock-config and --test-case go together")
+        try:
+            config = MockConfig.load(args.mock_config)
+        except FileNotFoundError:
+            raise UsageError(f"{args.mock_config}: no such file") from None
+        except (ValueError, MockConfigError) as exc:
+            raise UsageError(f"{args.mock_config}: {exc}") from None
+        if machine_name not in config.test_cases:
+            # A config for one machine applies whatever the file is called.
+            if len(config.test_cases) != 1:
+                names = ", ".join(sorted(config.test_cases)) or "none"
+                raise UsageError(
+                    f"{args.mock_config} has no state machine '{machine_name}' (it has: {names})"
+                )
+            machine_name = next(iter(config.test_cases))
+        if args.test_case not in config.test_cases[machine_name]:
+            raise UsageError(f"{args.mock_config} has no test case '{args.test_case}' for '{machine_name}'")
+        integrations = MockIntegration(config, test_case=args.test_case, state_machine=machine_name)
+    start = datetime.now(UTC)
+    clock = RealClock() if args.real_time else VirtualClock(start)
+    arn = f"arn:aws:states:us-east-1:{LOCAL_ACCOUNT}:stateMachine:{machine_name}"
+    out = sys.stderr
+    if not args.quiet:
+        print(f"Execution {args.name} of {machine_name}", file=out, flush=True)
+    began = time.perf_counter()
+    try:
+        outcome = run_execution(
+            definition=definition,
+            execution_input=execution_input,
+            execution_arn=f"arn:aws:states:us-east-1:{LOCAL_ACCOUNT}:execution:{machine_name}:{args.name}",
+            execution_name=args.name,
+            state_machine_arn=arn,
+            state_machine_name=machine_name,
+            start=start,
+            clock=clock,
+            integrations=integrations,
+            callbacks=CallbackStore(),
+            stop=threading.Event(),
+            on_event=(lambda event: None) if args.quiet else Progress(out),
+        )
+    except MockConfigError as exc:
+        raise UsageError(f"{args.mock_config}: {exc}") from None
+    elapsed = time.perf_counter() - began
+    if not args.quiet:
+        clock_seconds = (outcome.stop_date - start).total_seconds()
+        print(
+            f"{outcome.status} in {elapsed:.3f} s ({clock_seconds:.3f} s on the execution's clock)",
+            file=out,
+            flush=True,
+        )
+    if outcome.status == "SUCCEEDED":
+        print(json.dumps(json.loads(outcome.output or "null"), indent=2))
+        return 0
+    print(json.dumps({"status": outcome.status, "error": outcome.error, "cause": outcome.cause}, indent=2))
+    return 1
+
+
+# -- validate -----------------------------------------------------------------------------------------
+
+
+def validate_command(args: argparse.Namespace) -> int:
+    from tributary.states.validation import validate
+
+    invalid = 0
+    for path in args.files:
+        problems = validate(_read_file(path), args.type)
+        if problems:
+            invalid += 1
+            for problem in problems:
+                print(f"{path}: {problem}")
+        else:
+            print(f"{path}: valid")
+    return 1 if invalid else 0
+
+
+# -- test-state ---------------------------------------------------------------------------------------
+
+
+def test_state_command(args: argparse.Namespace) -> int:
+    from tributary.states.test_state import TestStateError, test_state
+
+    request: dict[str, Any] = {
+        "definition": json.dumps(_definition(args.definition)),
+        "input": json.dumps(_json_argument(args.input, "--input")),
+        "inspectionLevel": args.inspection_level,
+    }
+    if args.state_name:
+        request["stateName"] = args.state_name
+    if args.mock:
+        mock = _json_argument(args.mock, "--mock")
+        if isinstance(mock, dict) and mock.keys() & {"result", "errorOutput"}:
+            if "result" in mock and not isinstance(mock["result"], str):
+                mock["result"] = json.dumps(mock["result"])
+            request["mock"] = mock
+        else:
+            request["mock"] = {"result": json.dumps(mock)}
+    for name in ("variables", "context"):
+        value = getattr(args, name)
+        if value:
+            request[name] = json.dumps(_json_argument(value, f"--{name}"))
+    try:
+        response = test_state(request)
+    except TestStateError as exc:
+        raise UsageError(str(exc)) from None
+    print(json.dumps(_readable(response), indent=2))
+    return 0 if response["status"] in ("SUCCEEDED", "CAUGHT_ERROR") else 1
+
+
+test_state_command.__test__ = False  # type: ignore[attr-defined]
+
+
+def _readable(response: dict[str, Any]) -> dict[str, Any]:
+    """The response with its JSON-text fields shown as JSON."""
+    shown = dict(response)
+    if isinstance(shown.get("output"), str):
+        shown["output"] = json.loads(shown["output"])
+    inspection = shown.get("inspectionData")
+    if isinstance(inspection, dict):
+        shown["inspectionData"] = {
+            key: json.loads(value) if isinstance(value, str) else value for key, value in inspection.items()
+        }
+    return shown
+
+
+# -- serve --------------------------------------------------------------------------------------------
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    from tributary.states.mock_config import MockConfigError
+    from tributary.states.server.__main__ import serve
+
+    try:
+        return serve(args)
+    except FileNotFoundError as exc:
+        raise UsageError(f"{exc.filename}: no such file") from None
+    except (ValueError, MockConfigError) as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
