@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -42,7 +43,7 @@ def machine(*states: tuple[str, dict[str, Any]], **top: Any) -> dict[str, Any]:
     """A definition from (name, state) pairs; the first is StartAt, each goes to the next, the last ends."""
     named = dict(states)
     names = list(named)
-    for here, after in zip(names, names[1:], strict=False):
+    for here, after in itertools.pairwise(names):
         named[here].setdefault("Next", after)
     last = named[names[-1]]
     if last["Type"] not in ("Choice", "Succeed", "Fail") and "Next" not in last:

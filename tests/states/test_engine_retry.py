@@ -3,6 +3,7 @@ the States.ALL / States.TaskFailed wildcards, and what a Catch hands on."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 
@@ -13,7 +14,7 @@ from tributary.states.retry import error_matches, retry_delay
 
 
 def gaps(times: list[float]) -> list[float]:
-    return [round(b - a, 6) for a, b in zip(times, times[1:], strict=False)]
+    return [round(b - a, 6) for a, b in itertools.pairwise(times)]
 
 
 def test_backoff_multiplies_the_interval_on_the_virtual_clock(kit):
