@@ -133,9 +133,8 @@ class Progress:
 
 def execute_command(args: argparse.Namespace) -> int:
     from tributary.states.clock import RealClock, VirtualClock
-    from tributary.states.integrations import CallbackStore
+    from tributary.states.execution import Execution
     from tributary.states.mock_config import MockConfig, MockConfigError, MockIntegration
-    from tributary.states.server.runner import run_execution
     from tributary.states.validation import validate
 
     definition = _definition(args.file)
@@ -171,27 +170,24 @@ def execute_command(args: argparse.Namespace) -> int:
     out = sys.stderr
     if not args.quiet:
         print(f"Execution {args.name} of {machine_name}", file=out, flush=True)
+    execution = Execution(
+        definition,
+        execution_input,
+        name=args.name,
+        state_machine_arn=arn,
+        integrations=integrations,
+        clock=clock,
+    )
+    if not args.quiet:
+        execution.history.listeners.append(Progress(out))
     began = time.perf_counter()
     try:
-        outcome = run_execution(
-            definition=definition,
-            execution_input=execution_input,
-            execution_arn=f"arn:aws:states:us-east-1:{LOCAL_ACCOUNT}:execution:{machine_name}:{args.name}",
-            execution_name=args.name,
-            state_machine_arn=arn,
-            state_machine_name=machine_name,
-            start=start,
-            clock=clock,
-            integrations=integrations,
-            callbacks=CallbackStore(),
-            stop=threading.Event(),
-            on_event=(lambda event: None) if args.quiet else Progress(out),
-        )
+        outcome = execution.run()
     except MockConfigError as exc:
         raise UsageError(f"{args.mock_config}: {exc}") from None
     elapsed = time.perf_counter() - began
     if not args.quiet:
-        clock_seconds = (outcome.stop_date - start).total_seconds()
+        clock_seconds = (clock.now() - execution.start_date).total_seconds()
         print(
             f"{outcome.status} in {elapsed:.3f} s ({clock_seconds:.3f} s on the execution's clock)",
             file=out,

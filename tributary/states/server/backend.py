@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from tributary.states.clock import Clock, RealClock, VirtualClock
+from tributary.states.execution import Execution as EngineExecution
 from tributary.states.integrations import CallbackStore, Integration, TaskTokenError
 from tributary.states.mock_config import MockConfig, MockIntegration, split_test_case
 from tributary.states.server import errors
-from tributary.states.server.runner import ExecutionOutcome, run_execution
 from tributary.states.validation import Diagnostic, diagnose, invalid_definition_message
 
 DEFAULT_REGION = "us-east-1"
@@ -27,6 +27,7 @@ DEFAULT_ACCOUNT = "123456789012"
 STATE_MACHINE_TYPES = ("STANDARD", "EXPRESS")
 EXECUTION_STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE")
 MAX_NAME_LENGTH = 80
+STOP_GRACE_SECONDS = 5.0
 # Characters AWS refuses in state machine and execution names.
 _INVALID_NAME = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]")
 
@@ -92,20 +93,47 @@ class StateMachine:
 
 @dataclass
 class Execution:
-    arn: str
-    name: str
+    """An execution as the API shows it: the engine's run and what StartExecution was given."""
+
+    run: EngineExecution
     state_machine: StateMachine
-    requested_arn: str  # as StartExecution named it, `#TestCase` suffix included
-    input: str
-    start_date: datetime
-    status: str = "RUNNING"
-    stop_date: datetime | None = None
-    output: str | None = None
-    error: str | None = None
-    cause: str | None = None
-    events: list[dict[str, Any]] = field(default_factory=list)
-    stop_requested: threading.Event = field(default_factory=threading.Event)
-    finished: threading.Event = field(default_factory=threading.Event)
+    input: str  # the input text as given, compared when the same name is started again
+
+    @property
+    def arn(self) -> str:
+        return self.run.arn
+
+    @property
+    def name(self) -> str:
+        return self.run.name
+
+    @property
+    def status(self) -> str:
+        return self.run.status
+
+    @property
+    def start_date(self) -> datetime:
+        return self.run.start_date
+
+    @property
+    def stop_date(self) -> datetime | None:
+        return self.run.stop_date if self.run.done else None
+
+    @property
+    def output(self) -> str | None:
+        return self.run.output
+
+    @property
+    def error(self) -> str | None:
+        return self.run.error
+
+    @property
+    def cause(self) -> str | None:
+        return self.run.cause
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        return list(self.run.history.events)
 
     def describe(self, *, sync: bool = False) -> dict[str, Any]:
         described: dict[str, Any] = {
@@ -260,12 +288,9 @@ class StepFunctionsBackend:
         self, state_machine_arn: str, *, name: str | None = None, execution_input: str | None = None
     ) -> Execution:
         execution, created = self._new_execution(state_machine_arn, name, execution_input)
-        if not created:
-            return execution  # the running execution this request repeats
-        threading.Thread(
-            target=self._run, args=(execution,), name=f"execution-{execution.name}", daemon=True
-        ).start()
-        return execution
+        if created:
+            execution.run.start()
+        return execution  # when not created: the running execution this request repeats
 
     def start_sync_execution(
         self, state_machine_arn: str, *, name: str | None = None, execution_input: str | None = None
@@ -277,8 +302,8 @@ class StepFunctionsBackend:
             )
         execution, created = self._new_execution(state_machine_arn, name, execution_input)
         if created:
-            self._run(execution)
-        execution.finished.wait()
+            execution.run.run()
+        execution.run.wait()
         return execution
 
     def _new_execution(
@@ -291,19 +316,25 @@ class StepFunctionsBackend:
             json.loads(text)
         except (TypeError, ValueError):
             raise errors.InvalidExecutionInput(f"Invalid execution input: {text!r}") from None
-        if machine.machine_type == "EXPRESS":
-            arn = f"arn:aws:states:{self.region}:{self.account}:express:{machine.name}:{name}:{uuid.uuid4()}"
-        else:
-            arn = f"arn:aws:states:{self.region}:{self.account}:execution:{machine.name}:{name}"
+        run = EngineExecution(
+            json.loads(machine.definition),
+            json.loads(text),
+            name=name,
+            state_machine_arn=state_machine_arn,  # with its #TestCase, for the mock integration
+            state_machine_type=machine.machine_type,
+            integrations=self._integrations(),
+            clock=self._clock(_now()),
+            callbacks=self.callbacks,
+        )
         with self._lock:
-            existing = self._executions.get(arn)
+            existing = self._executions.get(run.arn)
             if existing is not None:
                 # AWS: the same name and input while the first still runs gives back that execution.
                 if existing.status == "RUNNING" and existing.input == text:
                     return existing, False
-                raise errors.ExecutionAlreadyExists(f"Execution Already Exists: '{arn}'")
-            execution = Execution(arn, name, machine, state_machine_arn, text, _now())
-            self._executions[arn] = execution
+                raise errors.ExecutionAlreadyExists(f"Execution Already Exists: '{run.arn}'")
+            execution = Execution(run, machine, text)
+            self._executions[run.arn] = execution
         return execution, True
 
     def _clock(self, start: datetime) -> Clock:
@@ -313,34 +344,6 @@ class StepFunctionsBackend:
         if self.mock_config is None:
             return self.integrations
         return MockIntegration(self.mock_config, test_case=self.test_case, fallback=self.integrations)
-
-    def _run(self, execution: Execution) -> None:
-        outcome: ExecutionOutcome
-        try:
-            outcome = run_execution(
-                definition=json.loads(execution.state_machine.definition),
-                execution_input=json.loads(execution.input),
-                execution_arn=execution.arn,
-                execution_name=execution.name,
-                state_machine_arn=execution.requested_arn,
-                state_machine_name=execution.state_machine.name,
-                start=execution.start_date,
-                clock=self._clock(execution.start_date),
-                integrations=self._integrations(),
-                callbacks=self.callbacks,
-                stop=execution.stop_requested,
-                on_event=execution.events.append,
-            )
-        except Exception as exc:  # an engine bug must not leave the execution RUNNING forever
-            outcome = ExecutionOutcome("FAILED", None, "States.Runtime", f"Internal error: {exc}", _now())
-        with self._lock:
-            if execution.status == "RUNNING":
-                execution.status = outcome.status
-                execution.output = outcome.output
-                execution.error = outcome.error
-                execution.cause = outcome.cause
-                execution.stop_date = outcome.stop_date
-        execution.finished.set()
 
     def _execution(self, arn: str) -> Execution:
         with self._lock:
@@ -356,28 +359,14 @@ class StepFunctionsBackend:
     def wait_for_execution(self, arn: str, timeout: float | None = None) -> Execution:
         """The execution once it has finished (for tests and the CLI)."""
         execution = self._execution(arn)
-        execution.finished.wait(timeout)
+        execution.run.wait(timeout)
         return execution
 
     def stop_execution(self, arn: str, *, error: str | None = None, cause: str | None = None) -> Execution:
         execution = self._execution(arn)
-        with self._lock:
-            if execution.status == "RUNNING":
-                execution.status = "ABORTED"
-                execution.error, execution.cause = error, cause
-                execution.stop_date = _now()
-                previous = execution.events[-1]["id"] if execution.events else 0
-                details = {k: v for k, v in (("error", error), ("cause", cause)) if v is not None}
-                execution.events.append(
-                    {
-                        "timestamp": execution.stop_date,
-                        "type": "ExecutionAborted",
-                        "id": previous + 1,
-                        "previousEventId": previous,
-                        "executionAbortedEventDetails": details,
-                    }
-                )
-        execution.stop_requested.set()
+        execution.run.stop(error, cause)
+        # AWS reports ABORTED as soon as StopExecution returns; the engine ends at its next step.
+        execution.run.wait(STOP_GRACE_SECONDS)
         return execution
 
     def list_executions(
@@ -410,8 +399,9 @@ class StepFunctionsBackend:
         include_execution_data: bool = True,
     ) -> tuple[list[dict[str, Any]], str | None]:
         execution = self._execution(arn)
-        with self._lock:
-            events = list(reversed(execution.events)) if reverse_order else list(execution.events)
+        events = execution.events
+        if reverse_order:
+            events.reverse()
         if not include_execution_data:
             events = [_without_data(event) for event in events]
         return _page(events, max_results, next_token)
