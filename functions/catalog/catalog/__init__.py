@@ -1,0 +1,1 @@
+"""Catalog: the Glue table of a dataset, created or updated from its contract."""
