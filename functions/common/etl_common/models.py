@@ -191,3 +191,23 @@ class JobResult(ForeignDocument):
     objects: list[ObjectResult] = Field(default_factory=list)
     partitions: list[PartitionResult] = Field(default_factory=list)
     outputs: list[str] = Field(default_factory=list)
+
+
+class ObjectView(ForeignDocument):
+    """An object of a manifest or of a validated manifest, whichever the state machine passes."""
+
+    bucket: str
+    key: str
+    version_id: str | None = None
+    etag: str | None = None
+    size: NonNegativeInt = 0
+
+    @property
+    def object_id(self) -> str:
+        return object_id(self.bucket, self.key, self.version_id or self.etag)
+
+
+class ManifestView(ForeignDocument):
+    run_id: str
+    dataset: str
+    objects: list[ObjectView]

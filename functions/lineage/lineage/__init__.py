@@ -1,0 +1,1 @@
+"""Lineage: one item per object version of a successful run, pointing at the partitions it wrote."""
