@@ -88,7 +88,7 @@ JAVA_CHARSETS = {
     "utf-8": "UTF-8",
     "utf-8-sig": "UTF-8",
     "ascii": "US-ASCII",
-    "latin-1": "ISO-8859-1",
+    "iso8859-1": "ISO-8859-1",
     "iso8859-15": "ISO-8859-15",
     "cp1252": "windows-1252",
 }
@@ -672,7 +672,8 @@ def parse_records(records: DataFrame, contract: ContractSpec) -> DataFrame:
         F.when(~F.col("malformed"), F.col(f"_fields.{c.name}")).alias(f"_text_{c.name}")
         for c in contract.columns
     ]
-    return parsed.select(*RECORD_COLUMNS, "raw", "malformed", *texts)
+    kept = [name for name in records.columns if name != "malformed_file"]
+    return parsed.select(*kept, "malformed", *texts)
 
 
 # -------------------------------------------------------------------------------------------- types
@@ -749,7 +750,7 @@ def column_checks(column: ColumnSpec) -> list[Check]:
             column.name,
             "type",
             text.isNotNull() & typed.isNull(),
-            F.concat(quote_value(text), F.lit(f" is not a {describe_type(column)}")),
+            F.concat(quote_value(text), F.lit(f" is not a valid {describe_type(column)}")),
         )
     ]
     if not column.nullable:
