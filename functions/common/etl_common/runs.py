@@ -46,25 +46,25 @@ class RunRepository:
             raise
         return True
 
-    def mark_failed_to_start(self, run_id: str, error: str, cause: str) -> None:
-        """Record why a QUEUED run never started; only a QUEUED record is touched."""
+    def mark_quarantined(self, run_id: str, quarantine_uri: str) -> bool:
+        """Set QUARANTINED on an existing record (the state machine has recorded FAILED, error and cause)."""
         try:
             self._table.update_item(
                 Key={"run_id": run_id},
-                UpdateExpression="SET #status = :failed, #error = :error, #cause = :cause, updated_at = :now",
-                ConditionExpression="#status = :queued",
-                ExpressionAttributeNames={"#status": "status", "#error": "error", "#cause": "cause"},
+                UpdateExpression="SET #status = :quarantined, quarantine_uri = :uri, updated_at = :now",
+                ConditionExpression="attribute_exists(run_id)",
+                ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues={
-                    ":failed": "FAILED",
-                    ":queued": "QUEUED",
-                    ":error": error,
-                    ":cause": cause[:4000],
+                    ":quarantined": "QUARANTINED",
+                    ":uri": quarantine_uri,
                     ":now": _iso(utc_now()),
                 },
             )
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def get(self, run_id: str) -> dict[str, Any] | None:
         return self._table.get_item(Key={"run_id": run_id}, ConsistentRead=True).get("Item")
