@@ -13,9 +13,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from pyspark.sql import SparkSession
-
 import transform
+from pyspark.sql import SparkSession
 
 INGEST_TS = datetime(2026, 11, 24, 10, 15, tzinfo=UTC)
 

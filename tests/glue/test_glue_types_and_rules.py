@@ -7,9 +7,8 @@ from decimal import Decimal
 
 import pyarrow as pa
 import pytest
-from pyspark.sql import SparkSession
-
 import transform
+from pyspark.sql import SparkSession
 
 from .conftest import GlueRun, contract_document
 
