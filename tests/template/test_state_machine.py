@@ -1,0 +1,291 @@
+"""statemachine/pipeline.asl.json against template.yaml: substitutions, names, retries, catches, IAM."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.template import cfn
+
+LAMBDA_TRANSIENT = {
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+}
+# What each integration the definition uses needs from the execution role (AWS's IAM policy pages for
+# Step Functions integrations; .sync patterns poll and stop the job or query).
+INTEGRATION_ACTIONS = {
+    "arn:aws:states:::lambda:invoke": ["lambda:InvokeFunction"],
+    "arn:aws:states:::dynamodb:updateItem": ["dynamodb:UpdateItem"],
+    "arn:aws:states:::glue:startJobRun.sync": [
+        "glue:StartJobRun",
+        "glue:GetJobRun",
+        "glue:GetJobRuns",
+        "glue:BatchStopJobRun",
+    ],
+    "arn:aws:states:::athena:startQueryExecution.sync": [
+        "athena:StartQueryExecution",
+        "athena:GetQueryExecution",
+        "athena:StopQueryExecution",
+        "athena:GetDataCatalog",
+        "glue:GetTable",
+        "glue:BatchCreatePartition",
+        "s3:PutObject",
+    ],
+    "arn:aws:states:::sns:publish": ["sns:Publish"],
+    "arn:aws:states:::aws-sdk:s3:getObject": ["s3:GetObject", "kms:Decrypt"],
+}
+
+
+def tasks(definition: dict[str, Any]) -> list[tuple[str, dict[str, Any], str | None]]:
+    return [item for item in cfn.iter_states(definition["States"]) if item[1]["Type"] == "Task"]
+
+
+# ---------------------------------------------------------------- substitutions
+
+
+def test_every_placeholder_has_a_substitution_and_every_substitution_is_used(
+    template: dict[str, Any], definition_text: str
+) -> None:
+    missing, unused = cfn.substitution_problems(template, definition_text)
+    assert not missing, f"placeholders in the ASL without a DefinitionSubstitution: {sorted(missing)}"
+    assert not unused, f"DefinitionSubstitutions no placeholder uses: {sorted(unused)}"
+
+
+def test_every_substitution_names_something_the_template_declares(template: dict[str, Any]) -> None:
+    declared = set(template["Resources"]) | set(template.get("Parameters", {}))
+    substitutions = cfn.state_machine_resource(template)["Properties"]["DefinitionSubstitutions"]
+    for name, value in substitutions.items():
+        targets = cfn.references(value)
+        assert targets, f"{name} is a literal; every ARN/name must come from the template"
+        assert targets <= declared, f"{name} refers to undeclared {sorted(targets - declared)}"
+
+
+def _copy_project(tmp_path: Path, template: dict[str, Any]) -> Path:
+    """template.yaml and the state machine file in a scratch directory, ready to be mutated."""
+    shutil.copy(cfn.template_path(), tmp_path / "template.yaml")
+    source = cfn.definition_path(template)
+    target = tmp_path / cfn.state_machine_resource(template)["Properties"]["DefinitionUri"]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(source, target)
+    return tmp_path / "template.yaml"
+
+
+def _remove_substitution(path: Path, name: str) -> None:
+    # Line-based so that the CloudFormation short tags (!Ref, !GetAtt) survive the edit untouched.
+    lines = path.read_text().splitlines(keepends=True)
+    start = next(i for i, line in enumerate(lines) if line.strip() == "DefinitionSubstitutions:")
+    indent = len(lines[start + 1]) - len(lines[start + 1].lstrip())
+    end = start + 1
+    while len(lines[end]) - len(lines[end].lstrip()) == indent:
+        end += 1
+    block = [line for line in lines[start + 1 : end] if not line.strip().startswith(f"{name}:")]
+    assert len(block) == end - start - 2, f"{name} is not a substitution of {path}"
+    path.write_text("".join(lines[: start + 1] + block + lines[end:]))
+
+
+def test_removing_any_substitution_is_reported(template: dict[str, Any], tmp_path: Path) -> None:
+    substitutions = cfn.state_machine_resource(template)["Properties"]["DefinitionSubstitutions"]
+    for name in substitutions:
+        mutated = cfn.load_template()
+        del cfn.state_machine_resource(mutated)["Properties"]["DefinitionSubstitutions"][name]
+        missing, _ = cfn.substitution_problems(mutated, cfn.definition_path(template).read_text())
+        assert missing == {name}
+
+
+def test_the_substitution_test_fails_on_a_template_missing_one(
+    template: dict[str, Any], tmp_path: Path
+) -> None:
+    """Runs the real test above, in a separate pytest, against a copy with RunsTableName removed."""
+    copied = _copy_project(tmp_path, template)
+    _remove_substitution(copied, "RunsTableName")
+    mutated = cfn.state_machine_resource(cfn.load_template(copied))["Properties"]["DefinitionSubstitutions"]
+    assert "RunsTableName" not in mutated and len(mutated) > 1
+    test_name = test_every_placeholder_has_a_substitution_and_every_substitution_is_used.__name__
+    test_id = f"{Path(__file__).resolve()}::{test_name}"
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", test_id],
+        cwd=cfn.REPO,
+        env={**os.environ, "TRIBUTARY_TEMPLATE": str(copied)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "RunsTableName" in result.stdout
+
+
+# ---------------------------------------------------------------- shape of the flow
+
+
+def test_the_state_machine_is_standard_logged_and_traced(template: dict[str, Any]) -> None:
+    properties = cfn.state_machine_resource(template)["Properties"]
+    assert properties["Type"] == "STANDARD"  # .sync integrations need STANDARD
+    assert properties["Tracing"] == {"Enabled": True}
+    logging = properties["Logging"]
+    assert logging["Level"] == {"Ref": "StateMachineLogLevel"}
+    assert logging["IncludeExecutionData"] == {"Ref": "StateMachineIncludeExecutionData"}
+    log_group = cfn.references(logging["Destinations"])
+    assert log_group == {"PipelineLogGroup"}
+    group = template["Resources"]["PipelineLogGroup"]["Properties"]
+    assert "RetentionInDays" in group and cfn.references(group["KmsKeyId"]) == {"DataKey"}
+
+
+def test_every_transition_target_exists(definition: dict[str, Any]) -> None:
+    def check(states: dict[str, Any]) -> None:
+        for name, state in states.items():
+            targets = [state.get("Next"), state.get("Default")]
+            targets += [rule.get("Next") for rule in state.get("Choices", [])]
+            targets += [catcher["Next"] for catcher in state.get("Catch", [])]
+            for target in filter(None, targets):
+                assert target in states, f"{name} -> {target}, which is not in its scope"
+            for branch in state.get("Branches", []):
+                assert branch["StartAt"] in branch["States"]
+                check(branch["States"])
+
+    assert definition["StartAt"] in definition["States"]
+    check(definition["States"])
+
+
+def test_every_task_that_waits_has_a_timeout(definition: dict[str, Any]) -> None:
+    for name, state, _ in tasks(definition):
+        assert "TimeoutSeconds" in state or "TimeoutSecondsPath" in state, name
+
+
+def test_every_task_is_caught_into_the_failure_path(definition: dict[str, Any]) -> None:
+    top = definition["States"]
+    failure_path = {"RecordFailure", "QuarantineInputs", "NotifyFailure", "RunFailed"}
+    assert top["RunFailed"]["Type"] == "Fail"
+    for name, state, parent in tasks(definition):
+        if name in failure_path:
+            continue
+        # A task inside a Parallel branch fails the Parallel, whose own Catch applies.
+        catcher_owner = top[parent] if parent else state
+        catchers = catcher_owner.get("Catch", [])
+        assert any(
+            "States.ALL" in catcher["ErrorEquals"] and catcher["Next"] == "RecordFailure"
+            for catcher in catchers
+        ), f"{name} is not caught into RecordFailure"
+
+
+def test_the_failure_path_always_reaches_the_fail_state(definition: dict[str, Any]) -> None:
+    states = definition["States"]
+    name = "RecordFailure"
+    seen = []
+    while states[name]["Type"] != "Fail":
+        state = states[name]
+        seen.append(name)
+        # Each step goes on whether it worked or not, so the alert and the Fail always happen.
+        assert [catcher["Next"] for catcher in state["Catch"]] == [state["Next"]], name
+        name = state["Next"]
+    assert seen == ["RecordFailure", "QuarantineInputs", "NotifyFailure"]
+
+
+def test_transient_errors_are_retried_with_capped_jittered_backoff(definition: dict[str, Any]) -> None:
+    for name, state, _ in tasks(definition):
+        retriers = state.get("Retry", [])
+        assert retriers, f"{name} has no Retry"
+        for retrier in retriers:
+            assert "States.ALL" not in retrier["ErrorEquals"], f"{name} retries every error"
+            assert retrier.get("BackoffRate", 1) > 1, name
+            assert retrier.get("MaxDelaySeconds"), name
+            assert retrier.get("JitterStrategy") == "FULL", name
+        retried = {error for retrier in retriers for error in retrier["ErrorEquals"]}
+        resource = state["Resource"]
+        if resource.startswith("arn:aws:states:::lambda:"):
+            assert retried >= LAMBDA_TRANSIENT, name
+        if resource.startswith("arn:aws:states:::glue:"):
+            assert {"Glue.ConcurrentRunsExceededException", "Glue.AWSGlueException"} <= retried, name
+        if resource.startswith("arn:aws:states:::athena:"):
+            assert "Athena.TooManyRequestsException" in retried, name
+        if resource.startswith("arn:aws:states:::dynamodb:"):
+            assert {
+                "DynamoDB.ProvisionedThroughputExceededException",
+                "DynamoDB.ThrottlingException",
+            } <= retried
+
+
+def test_the_glue_task_passes_the_documented_arguments(definition: dict[str, Any]) -> None:
+    branch = definition["States"]["TransformAndCatalog"]["Branches"][0]["States"]
+    arguments = branch["RunTransformJob"]["Arguments"]
+    assert arguments["JobName"] == "${TransformJobName}"
+    assert set(arguments["Arguments"]) >= {
+        "--run_id",
+        "--manifest_uri",
+        "--contract_uri",
+        "--output_uri",
+        "--rejects_uri",
+        "--result_uri",
+    }
+
+
+def test_partitions_are_registered_with_add_if_not_exists_in_the_workgroup(
+    definition: dict[str, Any],
+) -> None:
+    state = definition["States"]["RegisterPartitions"]
+    assert state["Resource"] == "arn:aws:states:::athena:startQueryExecution.sync"
+    assert "ADD IF NOT EXISTS" in state["Arguments"]["QueryString"]
+    assert "partition_clause" in state["Arguments"]["QueryString"]
+    assert state["Arguments"]["WorkGroup"] == "${AthenaWorkGroupName}"
+
+
+def test_the_quality_gate_decides_on_the_result_document(definition: dict[str, Any]) -> None:
+    gate = definition["States"]["QualityGate"]
+    assert gate["Type"] == "Choice"
+    assert any("quality.passed" in rule["Condition"] for rule in gate["Choices"])
+    assert gate["Default"] != "RegisterPartitions"
+
+
+# ---------------------------------------------------------------- IAM
+
+
+def _allows(statements: list[dict[str, Any]], action: str) -> list[dict[str, Any]]:
+    return [
+        statement
+        for statement in statements
+        if statement["Effect"] == "Allow"
+        and any(
+            fnmatch.fnmatchcase(action.lower(), granted.lower())
+            for granted in cfn.as_list(statement["Action"])
+        )
+    ]
+
+
+def test_the_state_machine_role_covers_every_task(
+    translated: dict[str, Any], definition: dict[str, Any]
+) -> None:
+    role = translated["Resources"]["PipelineStateMachineRole"]
+    granted = cfn.statements(role)
+    for name, state, _ in tasks(definition):
+        needed = INTEGRATION_ACTIONS.get(state["Resource"])
+        assert needed is not None, f"{name}: no known IAM mapping for {state['Resource']}"
+        for action in needed:
+            assert _allows(granted, action), f"{name} needs {action}"
+
+
+def test_the_state_machine_may_invoke_exactly_the_functions_it_calls(
+    template: dict[str, Any], translated: dict[str, Any], definition: dict[str, Any]
+) -> None:
+    substitutions = cfn.state_machine_resource(template)["Properties"]["DefinitionSubstitutions"]
+    called = set()
+    for _, state, _ in tasks(definition):
+        if state["Resource"] == "arn:aws:states:::lambda:invoke":
+            placeholder = cfn.PLACEHOLDER.fullmatch(state["Arguments"]["FunctionName"])
+            assert placeholder, "FunctionName must be a substitution"
+            called |= cfn.references(substitutions[placeholder.group(1)])
+    invocable = set()
+    for statement in _allows(
+        cfn.statements(translated["Resources"]["PipelineStateMachineRole"]), "lambda:InvokeFunction"
+    ):
+        invocable |= cfn.references(statement["Resource"])
+    assert (
+        called
+        == invocable
+        == {"ValidateFunction", "CatalogFunction", "LineageFunction", "QuarantineFunction"}
+    )
