@@ -1,0 +1,125 @@
+"""Lists raw objects, keeps those with no lineage, and enqueues an "Object Created" event for each."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import islice
+from typing import TYPE_CHECKING
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
+from etl_common.lineage import LineageRepository
+from etl_common.objects import is_folder_marker, object_id
+
+from sweep.models import SweepRequest
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sqs import SQSClient
+
+logger = Logger(child=True)
+
+SWEEP_SOURCE = "tributary.sweep"  # the trigger records such runs with source "sweep"
+SQS_BATCH = 10
+
+
+@dataclass(frozen=True)
+class RawObject:
+    bucket: str
+    key: str
+    version_id: str | None
+    etag: str
+    size: int
+    last_modified: datetime
+
+    @property
+    def object_id(self) -> str:
+        return object_id(self.bucket, self.key, self.version_id or self.etag)
+
+
+def latest_objects(s3: S3Client, bucket: str, request: SweepRequest) -> Iterator[RawObject]:
+    """Current versions under the prefix (ListObjectVersions gives the version ids ListObjectsV2 lacks)."""
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=request.prefix):
+        for version in page.get("Versions", []):
+            key, size = version["Key"], version["Size"]
+            if not version["IsLatest"] or is_folder_marker(key) or size == 0:
+                continue
+            if request.since is not None and version["LastModified"] < request.since:
+                continue
+            version_id = version.get("VersionId")
+            yield RawObject(
+                bucket=bucket,
+                key=key,
+                # "null" is the version id S3 lists for objects written while versioning was off.
+                version_id=None if version_id in (None, "null") else version_id,
+                etag=version["ETag"].strip('"'),
+                size=size,
+                last_modified=version["LastModified"],
+            )
+
+
+def object_created_event(obj: RawObject, *, account: str, region: str) -> str:
+    """The message S3 would have sent through EventBridge, built from the same model the trigger parses."""
+    detail_object: dict[str, object] = {"key": obj.key, "size": obj.size, "etag": obj.etag}
+    if obj.version_id:
+        detail_object["version-id"] = obj.version_id
+    event = S3EventNotificationEventBridgeModel.model_validate(
+        {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Object Created",
+            "source": SWEEP_SOURCE,
+            "account": account,
+            # The object's time, not now: a repeated sweep then yields the same run name.
+            "time": obj.last_modified,
+            "region": region,
+            "resources": [f"arn:aws:s3:::{obj.bucket}"],
+            "detail": {
+                "version": "0",
+                "bucket": {"name": obj.bucket},
+                "object": detail_object,
+                "request-id": str(uuid.uuid4()),
+                "requester": SWEEP_SOURCE,
+                "reason": "Sweep",
+            },
+        }
+    )
+    return json.dumps(event.model_dump(mode="json", by_alias=True, exclude_none=True), ensure_ascii=False)
+
+
+class Sweeper:
+    def __init__(self, *, s3: S3Client, sqs: SQSClient, lineage: LineageRepository, queue_url: str):
+        self._s3 = s3
+        self._sqs = sqs
+        self._lineage = lineage
+        self._queue_url = queue_url
+
+    def unprocessed(self, bucket: str, request: SweepRequest) -> Iterator[RawObject]:
+        # Objects claimed by a run still in flight are enqueued too; the trigger ignores them as duplicates.
+        candidates = (
+            obj
+            for obj in latest_objects(self._s3, bucket, request)
+            if not self._lineage.has_lineage(obj.object_id)
+        )
+        return islice(candidates, request.max_objects)
+
+    def sweep(self, bucket: str, request: SweepRequest, *, account: str, region: str) -> int:
+        enqueued = 0
+        pending = self.unprocessed(bucket, request)
+        while batch := list(islice(pending, SQS_BATCH)):
+            entries = [
+                {"Id": str(index), "MessageBody": object_created_event(obj, account=account, region=region)}
+                for index, obj in enumerate(batch)
+            ]
+            response = self._sqs.send_message_batch(QueueUrl=self._queue_url, Entries=entries)  # type: ignore[arg-type]
+            failed = response.get("Failed", [])
+            if failed:
+                keys = [batch[int(entry["Id"])].key for entry in failed]
+                raise RuntimeError(f"could not enqueue {len(failed)} objects: {keys}")
+            enqueued += len(batch)
+            logger.info("Enqueued", extra={"keys": [obj.key for obj in batch]})
+        return enqueued
