@@ -52,6 +52,8 @@ def _call(engine: Interpreter, run: StateRun, resource_arn: str, arguments: Any,
         return engine.runtime.integrations.invoke(call)
     except StatesError as exc:
         raise StatesError(error, f"{exc.error}: {exc.cause}") from None
+    except Exception as exc:  # an integration's own failure (a missing object, a bug)
+        raise StatesError(error, f"{type(exc).__name__}: {exc}") from exc
 
 
 def read_items(engine: Interpreter, run: StateRun, effective: Any) -> list[Any]:
