@@ -168,6 +168,12 @@ def test_uuid_is_a_version_4_uuid() -> None:
         ({"k": ["{% $nothing %}"]}, "$nothing", "Output/k/0", "returned nothing (undefined)."),
         ("{% function($x){$x} %}", "function($x){$x}", "Output", "returned an unsupported result type."),
         (
+            "{% $eval('1') %}",
+            "$eval('1')",
+            "Output",
+            "threw an error during evaluation. T1006: Attempted to invoke a non-function",
+        ),
+        (
             "{% $nope(1) %}",
             "$nope(1)",
             "Output",

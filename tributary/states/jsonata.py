@@ -136,6 +136,8 @@ def _compiled(text: str) -> Jsonata:
 def _bindings(states: dict[str, Any], variables: dict[str, Any]) -> dict[str, Any]:
     bindings: dict[str, Any] = {name: _to_jsonata(item) for name, item in variables.items()}
     bindings.update(_AWS_FUNCTIONS)
+    # AWS removes $eval (use $parse): calling it is calling a non-function.
+    bindings["eval"] = None
     bindings["states"] = states
     return bindings
 
