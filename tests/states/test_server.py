@@ -253,3 +253,40 @@ def test_mock_config_test_case_from_the_arn(tmp_path: Path) -> None:
     assert backend.wait_for_execution(happy.arn, 5).output == '{"Payload":"hi"}'
     finished = backend.wait_for_execution(sad.arn, 5)
     assert (finished.status, finished.error, finished.cause) == ("FAILED", "Lambda.Unknown", "mocked")
+
+
+def test_module_entry_point_serves_on_the_given_port() -> None:
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tributary.states.server", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1).read()
+                break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        client = boto3.client(
+            "stepfunctions",
+            endpoint_url=f"http://127.0.0.1:{port}",
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        assert client.list_state_machines()["stateMachines"] == []
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -164,3 +164,14 @@ def test_test_state_takes_a_bare_result_as_mock(files: dict[str, Path], capsys: 
     )
     assert code == 0
     assert json.loads(out)["output"] == {"call": {"Payload": 7}}
+
+
+def test_serve_on_a_busy_port_is_a_one_line_error(capsys: Any) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        code, _, err = _run(capsys, "serve", "--port", str(busy.getsockname()[1]))
+    assert code == 2
+    assert err.startswith("tributary: error: cannot listen on 127.0.0.1:")
