@@ -1,0 +1,139 @@
+"""The execution runtime: history shapes and ids, the context object, Wait on the virtual clock,
+background runs, StopExecution, the state machine's TimeoutSeconds and the payload limit."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from tributary.states import Execution, RealClock, VirtualClock, execute
+
+
+def test_history_of_a_task_run(kit):
+    definition = kit.machine(
+        ("P", {"Type": "Pass", "Result": {"a": 1}}), ("T", kit.task(Parameters={"x.$": "$.a"}))
+    )
+    execution = Execution(definition, {"in": True}, integrations=kit.Scripted({"ok": 1}))
+    execution.run()
+    events = execution.history.events
+    assert [e["type"] for e in events] == [
+        "ExecutionStarted",
+        "PassStateEntered",
+        "PassStateExited",
+        "TaskStateEntered",
+        "TaskScheduled",
+        "TaskStarted",
+        "TaskSucceeded",
+        "TaskStateExited",
+        "ExecutionSucceeded",
+    ]
+    assert [e["id"] for e in events] == list(range(1, 10))
+    assert [e["previousEventId"] for e in events] == list(range(0, 9))
+    assert json.loads(events[0]["executionStartedEventDetails"]["input"]) == {"in": True}
+    assert events[1]["stateEnteredEventDetails"]["name"] == "P"
+    scheduled = events[4]["taskScheduledEventDetails"]
+    assert (scheduled["resourceType"], scheduled["resource"]) == ("lambda", "invoke")
+    assert json.loads(scheduled["parameters"]) == {"x": 1}
+    assert json.loads(events[6]["taskSucceededEventDetails"]["output"]) == {"ok": 1}
+    assert json.loads(events[-1]["executionSucceededEventDetails"]["output"]) == {"ok": 1}
+    assert all(isinstance(e["timestamp"], datetime) for e in events)
+
+
+def test_failure_history_and_assigned_variables(kit):
+    definition = kit.machine(
+        ("A", {"Type": "Pass", "Assign": {"v": 1}}), ("F", {"Type": "Fail", "Error": "E", "Cause": "C"})
+    )
+    execution = Execution(definition, {})
+    result = execution.run()
+    assert (result.status, result.error, result.cause) == ("FAILED", "E", "C")
+    exited = execution.history.events[2]
+    assert exited["stateExitedEventDetails"]["assignedVariables"] == {"v": "1"}
+    assert execution.history.events[-1] == {
+        **execution.history.events[-1],
+        "type": "ExecutionFailed",
+        "executionFailedEventDetails": {"error": "E", "cause": "C"},
+    }
+
+
+def test_context_object(kit):
+    state = {
+        "Type": "Pass",
+        "Parameters": {
+            "name.$": "$$.Execution.Name",
+            "input.$": "$$.Execution.Input",
+            "state.$": "$$.State.Name",
+            "machine.$": "$$.StateMachine.Name",
+            "entered.$": "$$.State.EnteredTime",
+        },
+    }
+    arn = "arn:aws:states:us-east-1:123456789012:stateMachine:Orders"
+    clock = VirtualClock(datetime(2026, 3, 4, 5, 6, 7, 891000, tzinfo=UTC))
+    result = execute(kit.machine(("S", state)), {"k": 1}, state_machine_arn=arn, name="run-1", clock=clock)
+    assert json.loads(result.output) == {
+        "name": "run-1",
+        "input": {"k": 1},
+        "state": "S",
+        "machine": "Orders",
+        "entered": "2026-03-04T05:06:07.891Z",
+    }
+
+
+def test_wait_moves_the_virtual_clock_only(kit):
+    clock = VirtualClock(datetime(2026, 1, 1, tzinfo=UTC))
+    definition = kit.machine(
+        ("W1", {"Type": "Wait", "Seconds": 86400}),
+        ("W2", {"Type": "Wait", "Timestamp": "2026-01-03T00:00:00Z"}),
+        ("W3", {"Type": "Wait", "Timestamp": "2025-01-01T00:00:00Z"}),  # in the past: no wait
+        ("Now", {"Type": "Pass", "Parameters": {"t.$": "$$.State.EnteredTime"}}),
+    )
+    result = execute(definition, {}, clock=clock)
+    assert json.loads(result.output) == {"t": "2026-01-03T00:00:00.000Z"}
+
+
+def test_state_machine_timeout_on_the_virtual_clock(kit):
+    definition = kit.machine(
+        ("W", {"Type": "Wait", "Seconds": 100}), ("P", {"Type": "Pass"}), TimeoutSeconds=60
+    )
+    execution = Execution(definition, {})
+    result = execution.run()
+    assert (result.status, result.error) == ("TIMED_OUT", "States.Timeout")
+    assert execution.history.events[-1]["type"] == "ExecutionTimedOut"
+    assert (execution.clock.now() - execution.start_date).total_seconds() == 60
+
+
+def test_background_run_and_stop_on_the_real_clock(kit):
+    definition = kit.machine(("W", {"Type": "Wait", "Seconds": 3600}))
+    execution = Execution(definition, {}, clock=RealClock()).start()
+    assert execution.status == "RUNNING"
+    execution.stop()
+    assert execution.wait(5)
+    assert execution.status == "ABORTED"
+    assert execution.history.events[-1]["type"] == "ExecutionAborted"
+
+
+def test_payload_limit(kit):
+    big = {"Type": "Pass", "Result": "x" * (256 * 1024)}
+    catcher = {"ErrorEquals": ["States.ALL"], "Next": "After"}
+    definition = kit.machine(("Big", {**big, "Catch": [catcher]}), ("After", {"Type": "Pass"}))
+    result = execute(definition, {})
+    assert (result.status, result.error) == ("FAILED", "States.DataLimitExceeded")
+    assert result.cause == (
+        "The state/task 'Big' returned a result with a size exceeding "
+        "the maximum number of bytes service limit."
+    )
+    small = execute(kit.machine(("Ok", {"Type": "Pass", "Result": "x" * (256 * 1024 - 10)})), {})
+    assert small.status == "SUCCEEDED"
+
+
+def test_execution_arn_and_names(kit):
+    arn = "arn:aws:states:us-east-1:123456789012:stateMachine:Orders#HappyPath"
+    execution = Execution(kit.machine(("P", {"Type": "Pass"})), {}, state_machine_arn=arn, name="n1")
+    assert execution.arn == "arn:aws:states:us-east-1:123456789012:execution:Orders:n1"
+    express = Execution(
+        kit.machine(("P", {"Type": "Pass"})),
+        {},
+        state_machine_arn=arn,
+        name="n1",
+        state_machine_type="EXPRESS",
+    )
+    assert express.arn == "arn:aws:states:us-east-1:123456789012:express:Orders:n1"
