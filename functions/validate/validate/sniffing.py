@@ -56,9 +56,9 @@ def gunzip(sample: Sample) -> Sample:
 
 def decode(sample: Sample, encoding: str) -> str:
     """Decode the sample; a multi-byte character cut by the sample's end is not an error."""
-    if codecs.lookup(encoding).name == "utf-8":
-        encoding = "utf-8-sig"  # tolerate (and drop) a byte-order mark
-    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    # For UTF-8, tolerate (and drop) a byte-order mark.
+    codec = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+    decoder = codecs.getincrementaldecoder(codec)(errors="strict")
     try:
         return decoder.decode(sample.data, final=sample.complete)
     except UnicodeDecodeError as exc:

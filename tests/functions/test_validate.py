@@ -1,0 +1,220 @@
+"""Validate: sniffing of samples, and the task against objects in (moto) S3."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from typing import Any
+
+import boto3
+import pytest
+from etl_common.contracts import Contract, load_contract
+from validate import sniffing
+from validate.sniffing import Sample, SniffError
+
+from .conftest import REPO, Stack
+
+ORDERS_HEADER = "order_id,customer_id,amount,quantity,status,ordered_at"
+ORDERS_CSV = (REPO / "events" / "data" / "orders-sample.csv").read_bytes()
+CLICKS_JSONL = (REPO / "events" / "data" / "clicks-sample.jsonl").read_bytes()
+ORDERS_COLUMNS = ORDERS_HEADER.split(",")
+
+
+def csv_check(text: str, complete: bool = True, header: bool = True) -> None:
+    sniffing.check_csv(
+        text, complete, delimiter=",", quote='"', escape='"', header=header, columns=ORDERS_COLUMNS
+    )
+
+
+class TestSniffing:
+    def test_gzip_is_recognised_by_its_magic_bytes_and_inflated(self):
+        packed = gzip.compress(b"a,b\n1,2\n")
+        assert sniffing.is_gzip(packed) and not sniffing.is_gzip(b"a,b\n")
+        assert sniffing.gunzip(Sample(packed, complete=True)) == Sample(b"a,b\n1,2\n", complete=True)
+
+    def test_a_truncated_sample_of_gzip_is_fine_but_a_truncated_object_is_corrupt(self):
+        packed = gzip.compress(ORDERS_CSV * 20)
+        head = sniffing.gunzip(Sample(packed[:200], complete=False))
+        assert not head.complete and ORDERS_CSV.startswith(head.data[:20])
+        with pytest.raises(SniffError) as error:
+            sniffing.gunzip(Sample(packed[:200], complete=True))
+        assert error.value.code == "corrupt_gzip"
+        with pytest.raises(SniffError):
+            sniffing.gunzip(Sample(b"\x1f\x8b\x08\x00garbage-garbage", complete=True))
+
+    def test_decoding_tolerates_a_character_cut_by_the_sample_end_and_a_bom(self):
+        text = "id,name\n1,Zoë\n".encode()
+        assert sniffing.decode(Sample(text[:-2], complete=False), "utf-8") == "id,name\n1,Zo"
+        assert sniffing.decode(Sample(b"\xef\xbb\xbfid\n", complete=True), "utf-8") == "id\n"
+        with pytest.raises(SniffError) as error:
+            sniffing.decode(Sample(text[:-2], complete=True), "utf-8")
+        assert error.value.code == "encoding"
+
+    def test_latin1_bytes_are_not_utf8(self):
+        with pytest.raises(SniffError, match=r"not valid utf-8: byte b'\\xeb' at offset 12"):
+            sniffing.decode(Sample("id,name\n1,Zoë\n".encode("latin-1"), complete=True), "utf-8")
+        assert sniffing.decode(Sample("Zoë".encode("latin-1"), complete=True), "latin-1") == "Zoë"
+
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [("a,b\n1,2", "csv"), (' \n[{"a": 1}]', "json"), ('{"a": 1}\n{"a": 2}', "jsonl"), ("", "csv")],
+    )
+    def test_format_is_sniffed_from_the_first_character(self, text, expected):
+        assert sniffing.sniff_format(text) == expected
+
+    def test_csv_header_must_match_the_contract_columns_in_order(self):
+        csv_check(ORDERS_HEADER + "\n")
+        csv_check(" order_id , customer_id,amount,quantity,status,ordered_at\r\nORD-1,...")
+        with pytest.raises(SniffError, match=r"missing \['ordered_at'\], unexpected \['created'\]"):
+            csv_check(ORDERS_HEADER.replace("ordered_at", "created") + "\n")
+        with pytest.raises(SniffError, match="order differs"):
+            csv_check("customer_id,order_id,amount,quantity,status,ordered_at\n")
+
+    def test_csv_without_header_is_checked_by_field_count(self):
+        csv_check('ORD-1,C1,"1,5",1,NEW,2026-11-24 10:00:00\n', header=False)
+        with pytest.raises(SniffError, match="5 fields"):
+            csv_check("ORD-1,C1,1,NEW,2026-11-24 10:00:00\n", header=False)
+
+    def test_csv_whose_first_line_exceeds_the_sample_is_refused(self):
+        with pytest.raises(SniffError, match="longer than the sample"):
+            csv_check("x" * 100, complete=False)
+
+    def test_json_lines_skip_malformed_rows_but_need_an_object_with_required_fields(self):
+        columns, required = ["id", "v"], ["id"]
+        sniffing.check_json_lines('{"id": 1, "v"\n{"id": 2}\n', True, required=required, columns=columns)
+        # The last line of an incomplete sample is ignored, however it ends.
+        sniffing.check_json_lines('{"id": 1}\n{"id": 2, "v": "cut', False, required=required, columns=columns)
+        with pytest.raises(SniffError, match=r"lacks required fields \['id'\]"):
+            sniffing.check_json_lines('{"v": 1}\n', True, required=required, columns=columns)
+        with pytest.raises(SniffError) as error:
+            sniffing.check_json_lines("[1]\nnot json\n", True, required=required, columns=columns)
+        assert error.value.code == "format_mismatch"
+
+    def test_json_arrays_must_hold_objects(self):
+        sniffing.check_json_array('[{"id": 1}]', True, required=["id"], columns=["id"])
+        sniffing.check_json_array('[{"id": 1}, {"id"', False, required=["id"], columns=["id"])
+        with pytest.raises(SniffError, match="array of objects"):
+            sniffing.check_json_array("[1, 2]", True, required=["id"], columns=["id"])
+
+
+def put_manifest(stack: Stack, run_id: str, dataset: str, objects: list[dict[str, Any]]) -> str:
+    key = f"runs/{run_id}/manifest.json"
+    manifest = {
+        "run_id": run_id,
+        "dataset": dataset,
+        "created_at": "2026-11-24T10:15:00Z",
+        "source": "eventbridge",
+        "objects": objects,
+    }
+    boto3.client("s3").put_object(Bucket=stack.artifacts_bucket, Key=key, Body=json.dumps(manifest))
+    return f"s3://{stack.artifacts_bucket}/{key}"
+
+
+def upload(stack: Stack, key: str, body: bytes) -> dict[str, Any]:
+    response = boto3.client("s3").put_object(Bucket=stack.raw_bucket, Key=key, Body=body)
+    return {
+        "bucket": stack.raw_bucket,
+        "key": key,
+        "version_id": response["VersionId"],
+        "etag": response["ETag"].strip('"'),
+        "size": len(body),
+        "event_time": "2026-11-24T10:14:58Z",
+    }
+
+
+def read_json(stack: Stack, uri: str) -> Any:
+    key = uri.removeprefix(f"s3://{stack.artifacts_bucket}/")
+    return json.loads(boto3.client("s3").get_object(Bucket=stack.artifacts_bucket, Key=key)["Body"].read())
+
+
+def test_validate_accepts_good_objects_and_rejects_bad_ones_with_reasons(stack, load_handler, lambda_context):
+    handler = load_handler("validate")
+    plain = upload(stack, "incoming/orders/a b+c.csv", ORDERS_CSV)
+    packed = upload(stack, "incoming/orders/2026/export.csv.gz", gzip.compress(ORDERS_CSV))
+    wrong_header = upload(stack, "incoming/orders/wrong.csv", ORDERS_CSV.replace(b"status", b"state", 1))
+    json_file = upload(stack, "incoming/orders/oops.jsonl", CLICKS_JSONL)
+    latin1 = upload(
+        stack, "incoming/orders/latin1.csv", f"{ORDERS_HEADER}\nORD-1,Zoë,1,1,NEW,x\n".encode("latin-1")
+    )
+    gone = upload(stack, "incoming/orders/gone.csv", ORDERS_CSV)
+    boto3.client("s3").delete_object(Bucket=stack.raw_bucket, Key=gone["key"], VersionId=gone["version_id"])
+    run_id = "orders-20261124T101458Z-0123456789"
+    manifest_uri = put_manifest(
+        stack, run_id, "orders", [plain, packed, wrong_header, json_file, latin1, gone]
+    )
+
+    request = {"run_id": run_id, "dataset": "orders", "manifest_uri": manifest_uri, "object_count": 6}
+    result = handler.lambda_handler(request, lambda_context)
+
+    prefix = f"s3://{stack.artifacts_bucket}/runs/{run_id}"
+    assert result == {
+        "validated_manifest_uri": f"{prefix}/validated.json",
+        "rejected_uri": f"{prefix}/rejected.json",
+        "contract_uri": f"{prefix}/contract.json",
+        "accepted": 2,
+        "rejected": 4,
+        "table": "orders",
+    }
+    assert read_json(stack, result["contract_uri"]) == load_contract("orders", REPO / "contracts").model_dump(
+        mode="json"
+    )
+    validated = read_json(stack, result["validated_manifest_uri"])
+    assert validated["contract_uri"] == result["contract_uri"]
+    assert [(obj["key"], obj["compression"], obj["encoding"]) for obj in validated["objects"]] == [
+        ("incoming/orders/a b+c.csv", "none", "utf-8"),
+        ("incoming/orders/2026/export.csv.gz", "gzip", "utf-8"),
+    ]
+    rejected = {
+        obj["key"]: [reason["code"] for reason in obj["reasons"]]
+        for obj in read_json(stack, result["rejected_uri"])["objects"]
+    }
+    assert rejected == {
+        "incoming/orders/wrong.csv": ["columns_mismatch"],
+        "incoming/orders/oops.jsonl": ["format_mismatch"],
+        "incoming/orders/latin1.csv": ["encoding"],
+        "incoming/orders/gone.csv": ["not_found"],
+    }
+
+
+def test_clicks_json_lines_with_malformed_rows_are_accepted(stack, load_handler, lambda_context):
+    handler = load_handler("validate")
+    run_id = "clicks-20261124T101458Z-0123456789"
+    manifest_uri = put_manifest(
+        stack, run_id, "clicks", [upload(stack, "incoming/clicks/été.jsonl.gz", gzip.compress(CLICKS_JSONL))]
+    )
+
+    result = handler.lambda_handler(
+        {"run_id": run_id, "dataset": "clicks", "manifest_uri": manifest_uri, "object_count": 1},
+        lambda_context,
+    )
+
+    assert (result["accepted"], result["rejected"]) == (1, 0)
+
+
+def test_size_limit_and_declared_compression_are_enforced(stack):
+    from etl_common.aws import s3_client
+    from etl_common.models import ManifestObject
+    from validate.logic import ObjectValidator
+
+    document = load_contract("orders", REPO / "contracts").model_dump(mode="json")
+    small = Contract.model_validate({**document, "limits": {"max_object_bytes": 100}})
+    gzip_only = Contract.model_validate({**document, "compression": "gzip"})
+    obj = ManifestObject.model_validate(upload(stack, "incoming/orders/a.csv", ORDERS_CSV))
+
+    [too_large] = ObjectValidator(s3_client(), small).validate(obj).reasons  # type: ignore[union-attr]
+    [not_gzip] = ObjectValidator(s3_client(), gzip_only).validate(obj).reasons  # type: ignore[union-attr]
+
+    assert too_large.code == "too_large" and str(len(ORDERS_CSV)) in too_large.message
+    assert not_gzip.code == "compression_mismatch"
+
+
+def test_a_manifest_of_another_run_is_refused(stack, load_handler, lambda_context):
+    handler = load_handler("validate")
+    manifest_uri = put_manifest(
+        stack, "orders-other", "orders", [upload(stack, "incoming/orders/a.csv", ORDERS_CSV)]
+    )
+    with pytest.raises(ValueError, match="belongs to run orders-other"):
+        handler.lambda_handler(
+            {"run_id": "orders-mine", "dataset": "orders", "manifest_uri": manifest_uri, "object_count": 1},
+            lambda_context,
+        )
