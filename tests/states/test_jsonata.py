@@ -153,6 +153,13 @@ def test_evaluate(value: Any, expected: Any) -> None:
     assert _evaluate(value, {"v": None, "w": {"k": 1}}) == expected
 
 
+def test_now_and_millis_follow_the_clock_given() -> None:
+    moment = 1_700_000_000_123
+    text = "{% [$now(), $millis(), $now('[Y0001]-[M01]-[D01]')] %}"
+    outcome = evaluate(text, states=_STATES, variables={}, field="Output", now_millis=moment)
+    assert outcome == ["2023-11-14T22:13:20.123Z", moment, "2023-11-14"]
+
+
 def test_random_without_seed_is_between_zero_and_one() -> None:
     assert 0 <= _evaluate("{% $random() %}") < 1
 

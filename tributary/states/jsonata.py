@@ -21,6 +21,7 @@ import uuid
 from typing import Any
 
 from jsonata import Jsonata
+from jsonata.functions import Functions
 from jsonata.jexception import JException
 from jsonata.utils import Utils
 
@@ -47,33 +48,53 @@ def expression_text(value: str) -> str:
     return value[len(_OPEN) : -len(_CLOSE)].strip()
 
 
-def evaluate(value: Any, *, states: dict[str, Any], variables: dict[str, Any], field: str = "") -> Any:
+def evaluate(
+    value: Any,
+    *,
+    states: dict[str, Any],
+    variables: dict[str, Any],
+    field: str = "",
+    now_millis: int | None = None,
+) -> Any:
     """`value` with every JSONata expression in it (walked through objects and arrays) replaced by
     its result. `field` names the state field (`Output`, `Arguments`, `Assign`, ...): nested
-    values are reported as `Output/key`, as AWS does. Raises
-    `StatesError("States.QueryEvaluationError", cause)`."""
+    values are reported as `Output/key`, as AWS does. `now_millis` (epoch milliseconds) is what
+    `$now()` and `$millis()` see, so that they follow the engine's clock (the real time if None).
+    Raises `StatesError("States.QueryEvaluationError", cause)`."""
     if is_expression(value):
-        return evaluate_expression(expression_text(value), states=states, variables=variables, field=field)
+        text = expression_text(value)
+        return evaluate_expression(
+            text, states=states, variables=variables, field=field, now_millis=now_millis
+        )
     if isinstance(value, dict):
         return {
-            key: evaluate(item, states=states, variables=variables, field=_child(field, key))
+            key: evaluate(
+                item, states=states, variables=variables, field=_child(field, key), now_millis=now_millis
+            )
             for key, item in value.items()
         }
     if isinstance(value, list):
         return [
-            evaluate(item, states=states, variables=variables, field=_child(field, str(index)))
-            for index, item in enumerate(value)
+            evaluate(
+                item, states=states, variables=variables, field=_child(field, str(at)), now_millis=now_millis
+            )
+            for at, item in enumerate(value)
         ]
     return value
 
 
 def evaluate_expression(
-    text: str, *, states: dict[str, Any], variables: dict[str, Any], field: str = ""
+    text: str,
+    *,
+    states: dict[str, Any],
+    variables: dict[str, Any],
+    field: str = "",
+    now_millis: int | None = None,
 ) -> Any:
     """The JSON value of the JSONata expression `text` (without its `{% %}`)."""
     prefix = f"The JSONata expression '{text}' specified for the field '{field}'"
     try:
-        result = _compiled(text).evaluate(None, _bindings(states, variables))
+        result = _compiled(text).evaluate(None, _bindings(states, variables, now_millis))
     except JException as error:
         raise StatesError(
             errors.QUERY_EVALUATION_ERROR, f"{prefix} threw an error during evaluation. {_describe(error)}"
@@ -133,13 +154,22 @@ def _compiled(text: str) -> Jsonata:
     return expression
 
 
-def _bindings(states: dict[str, Any], variables: dict[str, Any]) -> dict[str, Any]:
+def _bindings(states: dict[str, Any], variables: dict[str, Any], now_millis: int | None) -> dict[str, Any]:
     bindings: dict[str, Any] = {name: _to_jsonata(item) for name, item in variables.items()}
     bindings.update(_AWS_FUNCTIONS)
     # AWS removes $eval (use $parse): calling it is calling a non-function.
     bindings["eval"] = None
+    if now_millis is not None:
+        bindings.update(_clock_functions(now_millis))
     bindings["states"] = states
     return bindings
+
+
+def _clock_functions(now_millis: int) -> dict[str, Any]:
+    def now(picture: Any = None, timezone: Any = None) -> Any:
+        return Functions.datetime_from_millis(now_millis, _plain(picture), _plain(timezone))
+
+    return {"now": Jsonata.JLambda(now), "millis": Jsonata.JLambda(lambda: now_millis)}
 
 
 def _to_jsonata(value: Any) -> Any:
