@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any
 
 from tributary.states import errors, jsonata, jsonpath, payload
-from tributary.states.choice import evaluate_choice_rule
 from tributary.states.clock import Clock
 from tributary.states.definition import JSONATA, Machine
 from tributary.states.errors import NestedFailure, StatesError
@@ -146,14 +145,15 @@ class Interpreter:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        from tributary.states import map_state, parallel_state, task_state
+        # The state types' modules import this one, so they are imported when first needed.
+        from tributary.states import map_state, parallel_state, simple_states, task_state
 
         self._handlers: dict[str, Callable[[Interpreter, StateRun], Step]] = {
-            "Pass": run_pass,
-            "Choice": run_choice,
-            "Wait": run_wait,
-            "Succeed": run_succeed,
-            "Fail": run_fail,
+            "Pass": simple_states.run_pass,
+            "Choice": simple_states.run_choice,
+            "Wait": simple_states.run_wait,
+            "Succeed": simple_states.run_succeed,
+            "Fail": simple_states.run_fail,
             "Task": task_state.run_task,
             "Parallel": parallel_state.run_parallel,
             "Map": map_state.run_map,
@@ -226,10 +226,15 @@ class Interpreter:
         exit_id = history.add(f"{state_type}StateExited", run.previous_id, exited)
         return step, exit_id
 
-    def with_retries(self, run: StateRun) -> Step:
-        handler = self._handlers.get(run.state["Type"])
+    def handler_for(self, state_type: str) -> Callable[[Interpreter, StateRun], Step]:
+        """The function that runs one attempt of a state of `state_type` (no Retry, no Catch)."""
+        handler = self._handlers.get(state_type)
         if handler is None:
-            raise StatesError(errors.RUNTIME, f"Unsupported state type '{run.state['Type']}'")
+            raise StatesError(errors.RUNTIME, f"Unsupported state type '{state_type}'")
+        return handler
+
+    def with_retries(self, run: StateRun) -> Step:
+        handler = self.handler_for(run.state["Type"])
         retriers = run.state.get("Retry") or []
         retries_done = [0] * len(retriers)
         total = 0
@@ -379,148 +384,3 @@ class Interpreter:
     def event(self, run: StateRun, event_type: str, details: dict[str, Any] | None = None) -> int:
         run.previous_id = self.runtime.history.add(event_type, run.previous_id, details)
         return run.previous_id
-
-
-# --- the simple state types ------------------------------------------------------------------------
-
-
-def run_pass(engine: Interpreter, run: StateRun) -> Step:
-    state = run.state
-    next_state = state.get("Next")
-    if run.jsonata:
-        states = engine.jsonata_states(run)
-        output = (
-            engine.jsonata_field(run, state["Output"], states, "Output")
-            if "Output" in state
-            else run.state_input
-        )
-        assigned = engine.jsonata_field(run, state["Assign"], states, "Assign") if "Assign" in state else None
-        return Step(output, next_state, assigned)
-    effective = engine.input_of(run)
-    if "Parameters" in state:
-        effective = engine.payload_template(run, state["Parameters"], effective, "Parameters")
-    result = state.get("Result", effective)
-    assigned = engine.payload_template(run, state["Assign"], result, "Assign") if "Assign" in state else None
-    combined = payload.result_path(state.get("ResultPath", "$"), run.state_input, result)
-    return Step(engine.output_of(run, combined), next_state, assigned)
-
-
-def run_succeed(engine: Interpreter, run: StateRun) -> Step:
-    if run.jsonata:
-        state = run.state
-        output = (
-            engine.jsonata_field(run, state["Output"], engine.jsonata_states(run), "Output")
-            if "Output" in state
-            else run.state_input
-        )
-        return Step(output, None)
-    return Step(engine.output_of(run, engine.input_of(run)), None)
-
-
-def run_fail(engine: Interpreter, run: StateRun) -> Step:
-    state = run.state
-    error: Any = state.get("Error")
-    cause: Any = state.get("Cause")
-    if run.jsonata:
-        states = engine.jsonata_states(run)
-        if "Error" in state:
-            error = engine.jsonata_field(run, state["Error"], states, "Error")
-        if "Cause" in state:
-            cause = engine.jsonata_field(run, state["Cause"], states, "Cause")
-    else:
-        for key, path_key in (("Error", "ErrorPath"), ("Cause", "CausePath")):
-            if path_key in state:
-                value = _path_or_intrinsic(engine, run, state[path_key], run.state_input)
-                if key == "Error":
-                    error = value
-                else:
-                    cause = value
-    raise ExecutionFailed(
-        None if error is None else _as_text(error),
-        None if cause is None else _as_text(cause),
-    )
-
-
-def _as_text(value: Any) -> str:
-    return value if isinstance(value, str) else payload_text(value)
-
-
-def _path_or_intrinsic(engine: Interpreter, run: StateRun, expression: str, value: Any) -> Any:
-    from tributary.states.intrinsics import evaluate_intrinsic
-
-    if expression.startswith("States."):
-        return evaluate_intrinsic(expression, value, context=run.context, variables=run.variables)
-    return engine.select(run, value, expression)
-
-
-def run_choice(engine: Interpreter, run: StateRun) -> Step:
-    state = run.state
-    if run.jsonata:
-        states = engine.jsonata_states(run)
-        for index, rule in enumerate(state.get("Choices", [])):
-            field_name = f"Choices[{index}].Condition"
-            condition = engine.jsonata_field(run, rule["Condition"], states, field_name)
-            if not isinstance(condition, bool):
-                raise StatesError(
-                    errors.QUERY_EVALUATION_ERROR,
-                    f"The JSONata expression '{expression_text(rule['Condition'])}' specified for the field "
-                    f"'Condition' returned an unexpected result type. Expected 'boolean', but was "
-                    f"'{json_type_name(condition)}' for value: {payload_text(condition)}",
-                )
-            if condition:
-                return _choice_taken_jsonata(engine, run, rule, states, rule["Next"])
-        if "Default" in state:
-            return _choice_taken_jsonata(engine, run, state, states, state["Default"])
-        raise StatesError(errors.NO_CHOICE_MATCHED, "No Matches!")
-    effective = engine.input_of(run)
-    for rule in state.get("Choices", []):
-        if evaluate_choice_rule(rule, effective, context=run.context, variables=run.variables):
-            assigned = (
-                engine.payload_template(run, rule["Assign"], effective, "Assign")
-                if "Assign" in rule
-                else None
-            )
-            return Step(engine.output_of(run, effective), rule["Next"], assigned)
-    if "Default" in state:
-        assigned = (
-            engine.payload_template(run, state["Assign"], effective, "Assign") if "Assign" in state else None
-        )
-        return Step(engine.output_of(run, effective), state["Default"], assigned)
-    raise StatesError(errors.NO_CHOICE_MATCHED, "No Matches!")
-
-
-def _choice_taken_jsonata(
-    engine: Interpreter, run: StateRun, holder: dict[str, Any], states: dict[str, Any], next_state: str
-) -> Step:
-    output_source = holder if "Output" in holder else run.state
-    output = (
-        engine.jsonata_field(run, output_source["Output"], states, "Output")
-        if "Output" in output_source
-        else run.state_input
-    )
-    assigned = engine.jsonata_field(run, holder["Assign"], states, "Assign") if "Assign" in holder else None
-    return Step(output, next_state, assigned)
-
-
-def run_wait(engine: Interpreter, run: StateRun) -> Step:
-    from tributary.states.wait_state import seconds_to_wait
-
-    state = run.state
-    if run.jsonata:
-        seconds = seconds_to_wait(engine, run, run.state_input)
-        states = engine.jsonata_states(run)
-        output = (
-            engine.jsonata_field(run, state["Output"], states, "Output")
-            if "Output" in state
-            else run.state_input
-        )
-        assigned = engine.jsonata_field(run, state["Assign"], states, "Assign") if "Assign" in state else None
-    else:
-        effective = engine.input_of(run)
-        seconds = seconds_to_wait(engine, run, effective)
-        assigned = (
-            engine.payload_template(run, state["Assign"], effective, "Assign") if "Assign" in state else None
-        )
-        output = engine.output_of(run, effective)
-    engine.sleep(seconds)
-    return Step(output, state.get("Next"), assigned)
