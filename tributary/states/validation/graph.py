@@ -42,13 +42,17 @@ class MachineChecker:
         if top:
             self._top_fields(node)
         start = node["StartAt"]
-        if start not in states:
+        if not isinstance(start, str):
+            self.report.add(f"{location}/StartAt", "The value for 'StartAt' must be a string")
+            start = ""
+        elif start not in states:
             self.report.add(
                 f"{location}/StartAt", f"Missing 'Next' target: {start}", MISSING_TRANSITION_TARGET
             )
         for name, state in states.items():
             self._state(name, state, f"{location}/States/{name}", states)
-        self._reachability(states, start, location)
+        if start in states:  # otherwise every state would be reported unreachable as well
+            self._reachability(states, start, location)
         if not any(isinstance(s, dict) and _is_terminal(s) for s in states.values()):
             self.report.add(where, "Workflow has no terminal state", MISSING_END_STATE)
 
