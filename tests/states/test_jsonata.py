@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import time
 import uuid
 from typing import Any
 
@@ -158,6 +159,15 @@ def test_now_and_millis_follow_the_clock_given() -> None:
     text = "{% [$now(), $millis(), $now('[Y0001]-[M01]-[D01]')] %}"
     outcome = evaluate(text, states=_STATES, variables={}, field="Output", now_millis=moment)
     assert outcome == ["2023-11-14T22:13:20.123Z", moment, "2023-11-14"]
+
+
+def test_now_is_the_time_of_the_evaluation_even_for_a_cached_expression(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _evaluate("{% $millis() %}")
+    _evaluate("{% 'another expression, compiled later' %}")
+    monkeypatch.setattr(time, "time_ns", lambda: 1_000_000_000_000 * 1_000_000)
+    assert _evaluate("{% $millis() %}") == 1_000_000_000_000
 
 
 def test_random_without_seed_is_between_zero_and_one() -> None:

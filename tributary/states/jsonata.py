@@ -17,6 +17,7 @@ import hashlib
 import json
 import math
 import random
+import time
 import uuid
 from typing import Any
 
@@ -159,8 +160,9 @@ def _bindings(states: dict[str, Any], variables: dict[str, Any], now_millis: int
     bindings.update(_AWS_FUNCTIONS)
     # AWS removes $eval (use $parse): calling it is calling a non-function.
     bindings["eval"] = None
-    if now_millis is not None:
-        bindings.update(_clock_functions(now_millis))
+    # Always bound here: jsonata-python's own $now() reads the timestamp of whichever expression
+    # was compiled last in the thread, which is stale once compiled expressions are cached.
+    bindings.update(_clock_functions(now_millis if now_millis is not None else time.time_ns() // 1_000_000))
     bindings["states"] = states
     return bindings
 
