@@ -50,9 +50,7 @@ class Quarantiner:
             version_id=obj.version_id,
             etag=obj.etag,
             error=request.error,
-            cause=request.cause
-            if copied
-            else f"input missing at quarantine time; run failed with: {request.cause}",
+            cause=request.cause if copied else _missing_cause(request.cause),
             quarantined_at=utc_now(),
         )
         self._s3.put_object(
@@ -62,3 +60,8 @@ class Quarantiner:
             ContentType="application/json",
         )
         return copied
+
+
+def _missing_cause(run_cause: str | None) -> str:
+    note = "input missing at quarantine time"
+    return f"{note}; the run failed with: {run_cause}" if run_cause else note

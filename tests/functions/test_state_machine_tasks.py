@@ -1,0 +1,266 @@
+"""The catalog, lineage and quarantine tasks against moto."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+from etl_common.contracts import load_contract
+
+from .conftest import REPO, Stack
+
+RUN_ID = "orders-20261124T101458Z-0123456789"
+
+
+def put_json(stack: Stack, key: str, document: Any) -> str:
+    boto3.client("s3").put_object(Bucket=stack.artifacts_bucket, Key=key, Body=json.dumps(document))
+    return f"s3://{stack.artifacts_bucket}/{key}"
+
+
+def put_contract(stack: Stack, dataset: str = "orders", **changes: Any) -> str:
+    document = {**load_contract(dataset, REPO / "contracts").model_dump(mode="json"), **changes}
+    return put_json(stack, f"runs/{RUN_ID}/contract.json", document)
+
+
+class TestCatalog:
+    def create_database(self, stack: Stack) -> None:
+        boto3.client("glue").create_database(DatabaseInput={"Name": stack.glue_database})
+
+    def test_creates_the_table_from_the_contract(self, stack, load_handler, lambda_context):
+        self.create_database(stack)
+        handler = load_handler("catalog")
+        request = {"run_id": RUN_ID, "dataset": "orders", "contract_uri": put_contract(stack)}
+
+        result = handler.lambda_handler(request, lambda_context)
+
+        assert result == {
+            "database": stack.glue_database,
+            "table": "orders",
+            "location": f"s3://{stack.curated_bucket}/orders/",
+            "created": True,
+            "updated": False,
+        }
+        table = boto3.client("glue").get_table(DatabaseName=stack.glue_database, Name="orders")["Table"]
+        descriptor = table["StorageDescriptor"]
+        assert [(column["Name"], column["Type"]) for column in descriptor["Columns"]] == [
+            ("order_id", "string"),
+            ("customer_id", "string"),
+            ("amount", "decimal(10,2)"),
+            ("quantity", "int"),
+            ("status", "string"),
+            ("ordered_at", "timestamp"),
+            ("source_object_key", "string"),
+            ("source_object_version", "string"),
+            ("ingested_at", "timestamp"),
+        ]
+        assert [(key["Name"], key["Type"]) for key in table["PartitionKeys"]] == [
+            ("order_date", "string"),
+            ("run_id", "string"),
+        ]
+        assert descriptor["Location"] == f"s3://{stack.curated_bucket}/orders/"
+        assert descriptor["SerdeInfo"]["SerializationLibrary"].endswith("ParquetHiveSerDe")
+        assert descriptor["InputFormat"].endswith("MapredParquetInputFormat")
+        assert table["TableType"] == "EXTERNAL_TABLE"
+        assert table["Parameters"]["classification"] == "parquet"
+
+    def test_leaves_a_matching_table_alone_and_updates_a_stale_one(self, stack, load_handler, lambda_context):
+        self.create_database(stack)
+        handler = load_handler("catalog")
+        request = {"run_id": RUN_ID, "dataset": "orders", "contract_uri": put_contract(stack)}
+        handler.lambda_handler(request, lambda_context)
+
+        assert handler.lambda_handler(request, lambda_context)["updated"] is False
+
+        contract = load_contract("orders", REPO / "contracts").model_dump(mode="json")
+        wider = [*contract["columns"], {"name": "channel", "type": "string"}]
+        request["contract_uri"] = put_contract(stack, columns=wider)
+        assert handler.lambda_handler(request, lambda_context) == {
+            "database": stack.glue_database,
+            "table": "orders",
+            "location": f"s3://{stack.curated_bucket}/orders/",
+            "created": False,
+            "updated": True,
+        }
+        table = boto3.client("glue").get_table(DatabaseName=stack.glue_database, Name="orders")["Table"]
+        assert "channel" in [column["Name"] for column in table["StorageDescriptor"]["Columns"]]
+
+    def test_clicks_partition_by_ingest_date(self, stack, load_handler, lambda_context):
+        self.create_database(stack)
+        handler = load_handler("catalog")
+        request = {"run_id": RUN_ID, "dataset": "clicks", "contract_uri": put_contract(stack, "clicks")}
+
+        handler.lambda_handler(request, lambda_context)
+
+        table = boto3.client("glue").get_table(DatabaseName=stack.glue_database, Name="clicks")["Table"]
+        assert [key["Name"] for key in table["PartitionKeys"]] == ["ingest_date", "run_id"]
+        types = {column["Name"]: column["Type"] for column in table["StorageDescriptor"]["Columns"]}
+        assert (types["duration_ms"], types["is_bot"]) == ("bigint", "boolean")
+
+
+def validated_manifest(stack: Stack, objects: list[dict[str, Any]]) -> str:
+    return put_json(
+        stack,
+        f"runs/{RUN_ID}/validated.json",
+        {
+            "run_id": RUN_ID,
+            "dataset": "orders",
+            "created_at": "2026-11-24T10:15:00Z",
+            "source": "eventbridge",
+            "contract_uri": f"s3://{stack.artifacts_bucket}/runs/{RUN_ID}/contract.json",
+            "objects": objects,
+        },
+    )
+
+
+def test_lineage_records_one_item_per_object_version(stack, load_handler, lambda_context):
+    handler = load_handler("lineage")
+    objects = [
+        {
+            "bucket": stack.raw_bucket,
+            "key": "incoming/orders/a b+c.csv",
+            "version_id": "v1",
+            "etag": "e1",
+            "size": 10,
+            "event_time": "2026-11-24T10:14:58Z",
+            "compression": "none",
+            "encoding": "utf-8",
+            "format": "csv",
+        },
+        {
+            "bucket": stack.raw_bucket,
+            "key": "incoming/orders/d.csv",
+            "version_id": None,
+            "etag": "e2",
+            "size": 10,
+            "event_time": "2026-11-24T10:14:58Z",
+            "compression": "none",
+            "encoding": "utf-8",
+            "format": "csv",
+        },
+    ]
+    location = f"s3://{stack.curated_bucket}/orders/order_date=2026-11-24/run_id={RUN_ID}/"
+    result_uri = put_json(
+        stack,
+        f"runs/{RUN_ID}/result.json",
+        {
+            "run_id": RUN_ID,
+            "dataset": "orders",
+            "status": "SUCCEEDED",
+            "rows_written": 7,
+            "objects": [
+                {"key": "incoming/orders/a b+c.csv", "version_id": "v1", "rows_read": 5, "rows_written": 4},
+                {"key": "incoming/orders/d.csv", "version_id": None, "rows_read": 3, "rows_written": 3},
+            ],
+            "partitions": [{"values": {"order_date": "2026-11-24", "run_id": RUN_ID}, "location": location}],
+            "future_field": "ignored",
+        },
+    )
+    request = {
+        "run_id": RUN_ID,
+        "dataset": "orders",
+        "manifest_uri": validated_manifest(stack, objects),
+        "result_uri": result_uri,
+    }
+
+    assert handler.lambda_handler(request, lambda_context) == {"objects": 2}
+    # A retried task rewrites the same items.
+    assert handler.lambda_handler(request, lambda_context) == {"objects": 2}
+
+    table = boto3.resource("dynamodb").Table(stack.lineage_table)
+    items = sorted(table.scan()["Items"], key=lambda item: item["object_id"])
+    assert [(item["object_id"], item["run_id"], item["rows_written"], item["outputs"]) for item in items] == [
+        (f"s3://{stack.raw_bucket}/incoming/orders/a b+c.csv#v1", RUN_ID, 4, [location]),
+        (f"s3://{stack.raw_bucket}/incoming/orders/d.csv#e2", RUN_ID, 3, [location]),
+    ]
+
+
+class TestQuarantine:
+    def test_copies_inputs_and_writes_reasons_keeping_the_originals(
+        self, stack, load_handler, lambda_context
+    ):
+        handler = load_handler("quarantine")
+        s3 = boto3.client("s3")
+        keys = ["incoming/orders/a b+c.csv", "incoming/orders/ünï/d.csv"]
+        objects = []
+        for key in keys:
+            version = s3.put_object(Bucket=stack.raw_bucket, Key=key, Body=b"first")["VersionId"]
+            objects.append(
+                {
+                    "bucket": stack.raw_bucket,
+                    "key": key,
+                    "version_id": version,
+                    "etag": "e",
+                    "size": 5,
+                    "event_time": "2026-11-24T10:14:58Z",
+                }
+            )
+        # A newer upload of the first key must not be what gets quarantined.
+        s3.put_object(Bucket=stack.raw_bucket, Key=keys[0], Body=b"second")
+        manifest_uri = put_json(
+            stack,
+            f"runs/{RUN_ID}/manifest.json",
+            {"run_id": RUN_ID, "dataset": "orders", "created_at": "2026-11-24T10:15:00Z", "objects": objects},
+        )
+        boto3.resource("dynamodb").Table(stack.runs_table).put_item(
+            Item={"run_id": RUN_ID, "status": "FAILED"}
+        )
+        request = {
+            "run_id": RUN_ID,
+            "dataset": "orders",
+            "manifest_uri": manifest_uri,
+            "error": "States.TaskFailed",
+            "cause": "Glue job failed",
+        }
+
+        result = handler.lambda_handler(request, lambda_context)
+
+        prefix = f"quarantine/orders/{RUN_ID}/"
+        assert result == {"quarantined": 2, "quarantine_uri": f"s3://{stack.artifacts_bucket}/{prefix}"}
+        for key in keys:
+            copy = s3.get_object(Bucket=stack.artifacts_bucket, Key=f"{prefix}{key}")["Body"].read()
+            assert copy == b"first"
+            reason = json.loads(
+                s3.get_object(Bucket=stack.artifacts_bucket, Key=f"{prefix}{key}.reason.json")["Body"].read()
+            )
+            assert reason["source"] == f"s3://{stack.raw_bucket}/{key}"
+            assert (reason["error"], reason["cause"]) == ("States.TaskFailed", "Glue job failed")
+        # Copies, never moves: the originals (both versions) are still there.
+        assert s3.get_object(Bucket=stack.raw_bucket, Key=keys[0])["Body"].read() == b"second"
+        versions = s3.list_object_versions(Bucket=stack.raw_bucket, Prefix=keys[0])["Versions"]
+        assert len(versions) == 2
+        assert s3.get_object(Bucket=stack.raw_bucket, Key=keys[1])["Body"].read() == b"first"
+        record = boto3.resource("dynamodb").Table(stack.runs_table).get_item(Key={"run_id": RUN_ID})["Item"]
+        assert record["status"] == "QUARANTINED"
+        assert record["quarantine_uri"] == result["quarantine_uri"]
+
+    def test_a_vanished_input_still_gets_its_reason(self, stack, load_handler, lambda_context):
+        handler = load_handler("quarantine")
+        objects = [
+            {
+                "bucket": stack.raw_bucket,
+                "key": "incoming/orders/gone.csv",
+                "version_id": "nope",
+                "size": 5,
+                "event_time": "2026-11-24T10:14:58Z",
+            }
+        ]
+        manifest_uri = put_json(
+            stack,
+            f"runs/{RUN_ID}/manifest.json",
+            {"run_id": RUN_ID, "dataset": "orders", "created_at": "2026-11-24T10:15:00Z", "objects": objects},
+        )
+        request = {
+            "run_id": RUN_ID,
+            "dataset": "orders",
+            "manifest_uri": manifest_uri,
+            "error": None,
+            "cause": None,
+        }
+
+        assert handler.lambda_handler(request, lambda_context)["quarantined"] == 0
+        reason_key = f"quarantine/orders/{RUN_ID}/incoming/orders/gone.csv.reason.json"
+        reason = json.loads(
+            boto3.client("s3").get_object(Bucket=stack.artifacts_bucket, Key=reason_key)["Body"].read()
+        )
+        assert reason["cause"] == "input missing at quarantine time"
