@@ -31,7 +31,7 @@ from tributary.states.errors import StatesError
 from tributary.states.history import History, payload_text
 from tributary.states.integrations import CallbackStore, Integration, IntegrationRegistry
 from tributary.states.retry import first_match, max_attempts, retry_delay
-from tributary.states.validation import diagnose
+from tributary.states.validation import diagnose, diagnose_state
 
 INSPECTION_LEVELS = ("INFO", "DEBUG", "TRACE")
 TEST_EXECUTION_ARN = "arn:aws:states:us-east-1:123456789012:execution:TestStateMachine:test-state"
@@ -116,6 +116,9 @@ def _parse(request: dict[str, Any]) -> _Request:
             raise TestStateError("The state definition needs a 'Type'")
         state, language = definition, definition.get("QueryLanguage", JSONPATH)
         state_name = state_name or "TestState"
+        problems = diagnose_state(state_name, state)
+        if problems:
+            raise TestStateError("Invalid State Definition: " + "; ".join(str(p) for p in problems))
     level = request.get("inspectionLevel") or "INFO"
     if level not in INSPECTION_LEVELS:
         raise TestStateError(f"inspectionLevel must be one of {', '.join(INSPECTION_LEVELS)}")
@@ -365,7 +368,8 @@ def _inspection_data(parsed: _Request, run: StateRun) -> dict[str, Any]:
     for key, value in parsed.inspection.items():
         data[key] = value if key == "errorDetails" else payload_text(value)
     if parsed.state.get("Type") == "Map":
-        data["maxConcurrency"] = int(parsed.state.get("MaxConcurrency", 0) or 0)
+        concurrency = parsed.state.get("MaxConcurrency", 0)
+        data["maxConcurrency"] = concurrency if isinstance(concurrency, int) else 0
     if run.scope.variables:
         data["variables"] = payload_text(run.scope.variables)
     return data

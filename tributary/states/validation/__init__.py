@@ -7,6 +7,7 @@ endpoint returns."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from tributary.states.validation.diagnostics import (
     INVALID_JSON_DESCRIPTION,
@@ -14,12 +15,12 @@ from tributary.states.validation.diagnostics import (
     Report,
     invalid_definition_message,
 )
-from tributary.states.validation.graph import MachineChecker
+from tributary.states.validation.graph import MachineChecker, transition_targets
 from tributary.states.validation.schema import JSONATA, JSONPATH
 
 STATE_MACHINE_TYPES = ("STANDARD", "EXPRESS")
 
-__all__ = ["Diagnostic", "diagnose", "invalid_definition_message", "validate"]
+__all__ = ["Diagnostic", "diagnose", "diagnose_state", "invalid_definition_message", "validate"]
 
 
 def diagnose(definition: str, state_machine_type: str = "STANDARD") -> list[Diagnostic]:
@@ -47,3 +48,18 @@ def diagnose(definition: str, state_machine_type: str = "STANDARD") -> list[Diag
 def validate(definition: str, state_machine_type: str = "STANDARD") -> list[str]:
     """The problems of `definition` (a JSON string), one message each with its path; empty when valid."""
     return [str(d) for d in diagnose(definition, state_machine_type)]
+
+
+def diagnose_state(name: str, state: dict[str, Any]) -> list[Diagnostic]:
+    """The problems of one state on its own (TestState): its schema and its nested machines; the
+    states it names as targets are taken to exist."""
+    states: dict[str, Any] = {name: state}
+    for target in transition_targets(state):
+        states.setdefault(target, {"Type": "Succeed"})
+    machine = {"StartAt": name, "States": states}
+    if state.get("QueryLanguage") == JSONATA:
+        machine["QueryLanguage"] = JSONATA
+    report = Report()
+    MachineChecker(report, "STANDARD", machine.get("QueryLanguage", JSONPATH)).machine(machine, "", top=True)
+    # The stand-in targets make nothing unreachable or unterminated that the state itself did not.
+    return [d for d in report.diagnostics if d.location is None or d.location.startswith(f"/States/{name}")]

@@ -144,3 +144,8 @@ def _targets(state: dict[str, Any], location: str) -> Iterator[tuple[str, Any]]:
     for index, catcher in enumerate(catchers if isinstance(catchers, list) else []):
         if isinstance(catcher, dict) and "Next" in catcher:
             yield f"{location}/Catch[{index}]/Next", catcher["Next"]
+
+
+def transition_targets(state: dict[str, Any]) -> list[str]:
+    """The names of the states `state` may go to (Next, Default, Choices, Catch)."""
+    return [target for _, target in _targets(state, "") if isinstance(target, str)]
