@@ -56,10 +56,9 @@ def diagnose_state(name: str, state: dict[str, Any]) -> list[Diagnostic]:
     states: dict[str, Any] = {name: state}
     for target in transition_targets(state):
         states.setdefault(target, {"Type": "Succeed"})
-    machine = {"StartAt": name, "States": states}
-    if state.get("QueryLanguage") == JSONATA:
-        machine["QueryLanguage"] = JSONATA
+    language = JSONATA if state.get("QueryLanguage") == JSONATA else JSONPATH
+    machine = {"StartAt": name, "States": states, "QueryLanguage": language}
     report = Report()
-    MachineChecker(report, "STANDARD", machine.get("QueryLanguage", JSONPATH)).machine(machine, "", top=True)
+    MachineChecker(report, "STANDARD", language).machine(machine, "", top=True)
     # The stand-in targets make nothing unreachable or unterminated that the state itself did not.
     return [d for d in report.diagnostics if d.location is None or d.location.startswith(f"/States/{name}")]
