@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from tributary.states import Execution, IntegrationRegistry, VirtualClock, execute
+from tributary.states import Execution, IntegrationRegistry, RealClock, VirtualClock, execute
 from tributary.states.clock import sleep
 from tributary.states.integrations import CallbackStore, ResourceError, TaskTokenError, parse_resource
 from tributary.states.mock_config import MockConfig, MockConfigError, MockIntegration
@@ -323,3 +323,23 @@ def test_mock_config_errors_name_what_is_missing():
         config.answer("ValidateOk", 1)
     with pytest.raises(MockConfigError, match="'N' or 'N-M'"):
         MockConfig({"MockedResponses": {"X": {"first": {"Return": 1}}}})
+
+
+def test_stop_cancels_a_sync_integration_that_is_polling(kit):
+    polls = []
+
+    def poll_until_cancelled(call):
+        while not call.clock.wait(call.cancelled, 0.01):
+            polls.append(1)
+        return {"JobRunState": "STOPPED"}
+
+    state = kit.task("arn:aws:states:::glue:startJobRun.sync")
+    execution = Execution(
+        kit.machine(("T", state)), {}, integrations=kit.Scripted(poll_until_cancelled), clock=RealClock()
+    ).start()
+    while not polls:
+        threading.Event().wait(0.01)
+    execution.stop()
+    assert execution.wait(5)
+    assert execution.status == "ABORTED"
+    assert "TaskSucceeded" not in [e["type"] for e in execution.history.events]

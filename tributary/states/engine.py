@@ -66,6 +66,30 @@ class Runtime:
     payload_limit: int = PAYLOAD_LIMIT_BYTES
     map_run_counter: int = 0
     deadline: datetime | None = None  # start + the state machine's TimeoutSeconds
+    # The `cancelled` events of the task calls under way, set by request_stop so that a `.sync`
+    # integration polling through `clock.wait(call.cancelled, ...)` ends its wait.
+    _calls_under_way: list[threading.Event] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def request_stop(self) -> None:
+        """StopExecution or the execution's timeout: every wait under way ends."""
+        self.stop.set()
+        with self._lock:
+            under_way = list(self._calls_under_way)
+        for cancelled in under_way:
+            cancelled.set()
+        self.callbacks.wake_execution(self.execution_arn)
+
+    def call_started(self, cancelled: threading.Event) -> None:
+        with self._lock:
+            self._calls_under_way.append(cancelled)
+        if self.stop.is_set():
+            cancelled.set()
+
+    def call_ended(self, cancelled: threading.Event) -> None:
+        with self._lock:
+            if cancelled in self._calls_under_way:
+                self._calls_under_way.remove(cancelled)
 
 
 @dataclass

@@ -150,8 +150,7 @@ class Execution:
         if self.done:
             return
         self._stop_request = (error, cause)
-        self.runtime.stop.set()
-        self.callbacks.wake_execution(self.arn)
+        self.runtime.request_stop()
 
     @property
     def result(self) -> ExecutionResult:
@@ -213,7 +212,7 @@ class Execution:
         seconds = self.machine.timeout_seconds
         if seconds is None or not isinstance(self.clock, RealClock):
             return None
-        timer = threading.Timer(seconds, self.runtime.stop.set)
+        timer = threading.Timer(seconds, self.runtime.request_stop)
         timer.daemon = True
         timer.start()
         return timer

@@ -48,7 +48,11 @@ def run_task(engine: Interpreter, run: StateRun) -> Step:
             credentials=state.get("Credentials"),
             context=run.context,
         )
-        result = _call(engine, run, call, pending)
+        engine.runtime.call_started(call.cancelled)
+        try:
+            result = _call(engine, run, call, pending)
+        finally:
+            engine.runtime.call_ended(call.cancelled)
     finally:
         if pending is not None:
             engine.runtime.callbacks.close(pending.token)
@@ -111,6 +115,10 @@ def _call(engine: Interpreter, run: StateRun, call: TaskCall, pending: PendingTa
     started = engine.runtime.clock.now()
     try:
         result = _invoke_within_timeout(engine, call)
+        if engine.runtime.stop.is_set():
+            from tributary.states.engine import ExecutionStopped
+
+            raise ExecutionStopped()
         if pending is not None:
             engine.event(run, "TaskSubmitted", {**names, "output": payload_text(result)})
             remaining = None
