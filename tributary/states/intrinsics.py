@@ -110,7 +110,7 @@ class _Parser:
         while not self.at_end() and (self.peek().isalnum() or self.peek() in "._"):
             self.position += 1
         name = self.text[start : self.position]
-        if not name.startswith("States.") or name not in _FUNCTIONS:
+        if name != _FORMAT and name not in _FUNCTIONS:
             raise self.error(f"unknown function '{name}'")
         self.expect("(")
         arguments: list[Argument] = []
@@ -203,11 +203,10 @@ class _Parser:
 
 def _evaluate(call: Call, value: Any, context: Any, variables: dict[str, Any]) -> Any:
     arguments = [_argument(argument, value, context, variables) for argument in call.arguments]
-    function = _FUNCTIONS[call.name]
     try:
-        if call.name == "States.Format":
+        if call.name == _FORMAT:
             return _format(call, arguments)
-        return function(*arguments)
+        return _FUNCTIONS[call.name](*arguments)
     except StatesError:
         raise
     except (TypeError, ValueError, IndexError, KeyError, OverflowError) as error:
@@ -441,8 +440,9 @@ def _uuid() -> str:
     return str(uuid.uuid4())
 
 
+# States.Format is apart: it reads its template literal with the escapes kept (see _format).
+_FORMAT = "States.Format"
 _FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "States.Format": lambda *arguments: None,  # needs the template's escapes: see _format
     "States.StringToJson": _string_to_json,
     "States.JsonToString": _json_to_string,
     "States.Array": _array,
