@@ -3,6 +3,8 @@
 from typing import Final
 
 INCOMING_PREFIX: Final = "incoming/"
+# EventBridge-shaped events the sweep enqueues carry this source instead of "aws.s3".
+SWEEP_SOURCE: Final = "tributary.sweep"
 # Longest first, so that ".csv.gz" is recognised before ".gz".
 SUPPORTED_SUFFIXES: Final = (
     ".csv.gz",

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
 from etl_common.lineage import LineageRepository
-from etl_common.objects import is_folder_marker, object_id
+from etl_common.objects import SWEEP_SOURCE, is_folder_marker, object_id
 
 from sweep.models import SweepRequest
 
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 
 logger = Logger(child=True)
 
-SWEEP_SOURCE = "tributary.sweep"  # the trigger records such runs with source "sweep"
 SQS_BATCH = 10
 
 

@@ -12,7 +12,6 @@ from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEve
 from pydantic import Json
 
 OBJECT_CREATED = "Object Created"
-SWEEP_SOURCE = "tributary.sweep"
 
 
 class ObjectCreatedEvent(S3EventNotificationEventBridgeModel):

@@ -14,12 +14,12 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAl
 from etl_common.artifacts import put_document
 from etl_common.contracts import ContractNotFoundError, load_contract
 from etl_common.models import ExecutionInput, Manifest, ManifestObject
-from etl_common.objects import dataset_of, is_folder_marker, supported_suffix
+from etl_common.objects import SWEEP_SOURCE, dataset_of, is_folder_marker, supported_suffix
 from etl_common.runs import RunRepository
 from etl_common.s3_uri import run_artifact_key
 
 from trigger.claims import ObjectClaims
-from trigger.events import OBJECT_CREATED, SWEEP_SOURCE, ObjectCreatedEvent
+from trigger.events import OBJECT_CREATED, ObjectCreatedEvent
 
 logger = Logger(child=True)
 
