@@ -184,9 +184,20 @@ def _has_step(value: Any, step: Step) -> bool:
     return isinstance(value, dict) and step in value
 
 
+# Jayway's regex filter, `=~ /pattern/flags`, which must match the whole string.
+_REGEX_FILTER = re.compile(r"=~\s*/((?:[^/\\]|\\.)*)/([a-z]*)")
+
+
+def _jsonpath_ng_regex(match: re.Match[str]) -> str:
+    pattern, flags = match.group(1).replace("\\/", "/"), match.group(2)
+    inline = f"(?{flags.replace('g', '')})" if flags.replace("g", "") else ""
+    quoted = (inline + "^(?:" + pattern + ")$").replace("\\", "\\\\").replace('"', '\\"')
+    return f'=~ "{quoted}"'
+
+
 @functools.lru_cache(maxsize=1024)
 def _compiled(path: str, rest: str) -> Any:
     try:
-        return parse_jsonpath("$" + rest)
+        return parse_jsonpath("$" + _REGEX_FILTER.sub(_jsonpath_ng_regex, rest))
     except (JsonPathLexerError, JsonPathParserError, Exception) as error:
         raise PathError(path, f"Invalid path '{path}': {error}") from error
