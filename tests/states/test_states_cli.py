@@ -175,3 +175,14 @@ def test_serve_on_a_busy_port_is_a_one_line_error(capsys: Any) -> None:
         code, _, err = _run(capsys, "serve", "--port", str(busy.getsockname()[1]))
     assert code == 2
     assert err.startswith("tributary: error: cannot listen on 127.0.0.1:")
+
+
+def test_substitutions_fill_placeholders_as_sam_does(tmp_path: Path, capsys: Any) -> None:
+    machine = tmp_path / "subst.asl.json"
+    machine.write_text(
+        json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": "${Bucket}", "End": True}}})
+    )
+    code, out, _ = _run(capsys, "execute", str(machine), "--quiet", "-s", "Bucket=artifacts")
+    assert (code, json.loads(out)) == (0, "artifacts")
+    code, _, err = _run(capsys, "execute", str(machine), "-s", "no-equals-sign")
+    assert code == 2 and "is not KEY=VALUE" in err

@@ -38,6 +38,7 @@ def register(subparsers: Any) -> None:
     execute.add_argument("--test-case", help="the test case of the mock config to use")
     execute.add_argument("--real-time", action="store_true", help="Wait states and retries take real time")
     execute.add_argument("--quiet", action="store_true", help="print only the result")
+    _add_substitutions(execute)
     execute.set_defaults(func=execute_command)
 
     validate = commands.add_parser("validate", help="check definitions as CreateStateMachine does")
@@ -45,6 +46,7 @@ def register(subparsers: Any) -> None:
     validate.add_argument(
         "--type", default="STANDARD", choices=("STANDARD", "EXPRESS"), help="state machine type"
     )
+    _add_substitutions(validate)
     validate.set_defaults(func=validate_command)
 
     test_state = commands.add_parser("test-state", help="run one state as the TestState API does")
@@ -59,6 +61,7 @@ def register(subparsers: Any) -> None:
     test_state.add_argument("--variables", help="variables visible to the state: JSON object, or @file")
     test_state.add_argument("--context", help="the context object ($$): JSON object, or @file")
     test_state.add_argument("--inspection-level", default="INFO", choices=("INFO", "DEBUG", "TRACE"))
+    _add_substitutions(test_state)
     test_state.set_defaults(func=test_state_command)
 
     serve = commands.add_parser("serve", help="serve the local Step Functions endpoint (AWS JSON 1.0)")
@@ -66,6 +69,33 @@ def register(subparsers: Any) -> None:
 
     add_arguments(serve)
     serve.set_defaults(func=serve_command)
+
+
+def _add_substitutions(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--substitution",
+        "-s",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="replace ${KEY} in the definition, as SAM's DefinitionSubstitutions do (repeatable)",
+    )
+
+
+def _substitutions(pairs: list[str]) -> dict[str, str]:
+    values = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--substitution {pair!r} is not KEY=VALUE")
+        values[key] = value
+    return values
+
+
+def _substitute(text: str, values: dict[str, str]) -> str:
+    for key, value in values.items():
+        text = text.replace("${" + key + "}", value)
+    return text
 
 
 def _help(parser: argparse.ArgumentParser) -> int:
@@ -94,9 +124,9 @@ def _json_argument(value: str, what: str) -> Any:
         raise UsageError(f"{what} is not valid JSON: {exc}") from None
 
 
-def _definition(path: str) -> dict[str, Any]:
+def _definition(path: str, substitutions: list[str] | None = None) -> dict[str, Any]:
     try:
-        definition = json.loads(_read_file(path))
+        definition = json.loads(_substitute(_read_file(path), _substitutions(substitutions or [])))
     except ValueError as exc:
         raise UsageError(f"{path}: not valid JSON: {exc}") from None
     if not isinstance(definition, dict):
@@ -137,7 +167,7 @@ def execute_command(args: argparse.Namespace) -> int:
     from tributary.states.mock_config import MockConfig, MockConfigError, MockIntegration
     from tributary.states.validation import validate
 
-    definition = _definition(args.file)
+    definition = _definition(args.file, args.substitution)
     problems = validate(json.dumps(definition), "STANDARD")
     if problems:
         raise UsageError(f"{args.file}: invalid definition: " + "; ".join(problems))
@@ -208,7 +238,7 @@ def validate_command(args: argparse.Namespace) -> int:
 
     invalid = 0
     for path in args.files:
-        problems = validate(_read_file(path), args.type)
+        problems = validate(_substitute(_read_file(path), _substitutions(args.substitution)), args.type)
         if problems:
             invalid += 1
             for problem in problems:
@@ -225,7 +255,7 @@ def test_state_command(args: argparse.Namespace) -> int:
     from tributary.states.test_state import TestStateError, test_state
 
     request: dict[str, Any] = {
-        "definition": json.dumps(_definition(args.definition)),
+        "definition": json.dumps(_definition(args.definition, args.substitution)),
         "input": json.dumps(_json_argument(args.input, "--input")),
         "inspectionLevel": args.inspection_level,
     }
