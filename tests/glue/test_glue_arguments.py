@@ -1,0 +1,131 @@
+"""Argument parsing and contract checks of the Glue job: no Spark needed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import transform
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+REQUIRED = [
+    "--run_id",
+    "orders-r1",
+    "--manifest_uri",
+    "s3://artifacts/runs/orders-r1/validated.json",
+    "--contract_uri",
+    "s3://artifacts/runs/orders-r1/contract.json",
+    "--output_uri",
+    "s3://curated/orders/",
+    "--rejects_uri",
+    "s3://artifacts/rejects/orders/run_id=orders-r1/",
+    "--result_uri",
+    "s3://artifacts/runs/orders-r1/result.json",
+]
+
+
+def test_glue_passes_its_own_arguments_and_they_are_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(transform.SPARK_PATH_PREFIX_ENV, raising=False)
+    glue_extras = ["--JOB_ID", "j_1", "--enable-metrics", "--job-bookmark-option", "job-bookmark-disable"]
+    args = transform.job_args_from_argv(["script.py", *glue_extras, *REQUIRED, "--TempDir=s3://tmp/"], NOW)
+
+    assert args.run_id == "orders-r1" and args.output_uri == "s3://curated/orders/"
+    assert args.ingest_ts == NOW and args.rows_per_file is None and args.spark_path_prefix is None
+
+
+def test_optional_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(transform.SPARK_PATH_PREFIX_ENV, "file:///from-env")
+    from_env = transform.job_args_from_argv([*REQUIRED, "--ingest_ts", "2026-11-24T10:15:00Z"], NOW)
+    explicit = transform.job_args_from_argv(
+        [
+            *REQUIRED,
+            "--ingest_ts=2026-11-24T11:15:00+01:00",
+            "--rows_per_file",
+            "5",
+            "--spark_path_prefix",
+            "/m",
+        ],
+        NOW,
+    )
+
+    assert from_env.spark_path_prefix == "file:///from-env"
+    assert from_env.ingest_ts == datetime(2026, 11, 24, 10, 15, tzinfo=UTC) == explicit.ingest_ts
+    assert explicit.rows_per_file == 5 and explicit.spark_path_prefix == "/m"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (REQUIRED[2:], "missing required argument(s): --run_id"),
+        (REQUIRED[:-2], "missing required argument(s): --result_uri"),
+        ([*REQUIRED[:-1], "--x"], "missing required argument(s): --result_uri"),
+        ([*REQUIRED, "--ingest_ts", "yesterday"], "--ingest_ts must be an ISO-8601 timestamp"),
+        ([*REQUIRED, "--rows_per_file", "0"], "--rows_per_file must be a positive integer"),
+        ([*REQUIRED, "--run_id", "a b/c"], "--run_id must match"),
+    ],
+)
+def test_missing_or_bad_arguments_are_refused(argv: list[str], message: str) -> None:
+    with pytest.raises(transform.ArgumentError) as refused:
+        transform.job_args_from_argv(argv, NOW)
+    assert str(refused.value).startswith(message)
+
+
+def test_main_exits_2_with_one_line_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    assert transform.main(REQUIRED[2:]) == 2
+    assert capsys.readouterr().err == "transform.py: missing required argument(s): --run_id\n"
+
+
+def test_s3_uris_become_spark_paths_only_with_a_prefix() -> None:
+    assert transform.to_spark_path("s3://b/k/x.csv", None) == "s3://b/k/x.csv"
+    assert transform.to_spark_path("s3://b/k/x.csv", "file:///mirror/") == "file:///mirror/b/k/x.csv"
+    assert transform.to_spark_path("/tmp/out", "file:///mirror") == "/tmp/out"
+
+
+def test_the_path_spark_reports_is_matched_to_the_path_given() -> None:
+    given = transform.path_identity("file:///m/raw/incoming/a b+c%20é.csv", percent_encoded=False)
+    reported = transform.path_identity("file:/m/raw/incoming/a%20b+c%2520é.csv", percent_encoded=True)
+    assert given == reported == "|/m/raw/incoming/a b+c%20é.csv"
+    assert transform.path_identity("s3://bucket/k", percent_encoded=False) == "bucket|/k"
+
+
+COLUMNS = [{"name": "id", "type": "string"}, {"name": "at", "type": "timestamp"}]
+
+
+def contract(**changes: Any) -> dict[str, Any]:
+    return {
+        "dataset": "orders",
+        "format": "csv",
+        "columns": COLUMNS,
+        "partitioning": {"column": "order_date", "source": "at"},
+        "quality": {"max_reject_ratio": 0.1, "rules": []},
+        **changes,
+    }
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"columns": [{"name": "id", "type": "varchar"}]}, "unsupported column type"),
+        ({"columns": [{"name": "id", "type": "decimal(4,6)"}]}, "bad decimal"),
+        ({"columns": [*COLUMNS, {"name": "run_id", "type": "string"}]}, "reserved column"),
+        ({"columns": [*COLUMNS, {"name": "order_date", "type": "date"}]}, "reserved column"),
+        ({"partitioning": {"column": "order_date", "source": "id"}}, "must be a date or timestamp"),
+        ({"partitioning": {"column": "order_date", "source": "nope"}}, "is not a column"),
+        ({"quality": {"rules": [{"column": "id", "rule": "shiny"}]}}, "unknown quality rule"),
+        ({"quality": {"rules": [{"column": "zz", "rule": "unique"}]}}, "unknown column"),
+        ({"quality": {"rules": [{"column": "id", "rule": "min", "value": None}]}}, "needs a value"),
+        ({"format": "xml"}, "unsupported format"),
+    ],
+)
+def test_contracts_the_job_cannot_follow_are_refused(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(transform.ContractError, match=message):
+        transform.contract_from_document(contract(**changes))
+
+
+def test_contract_defaults_are_filled_in() -> None:
+    spec = transform.contract_from_document(contract(csv=None, quality=None))
+
+    assert spec.csv == transform.CsvSpec(",", '"', '"', True, "utf-8")
+    assert spec.max_reject_ratio == 0.0 and spec.rules == ()
+    assert spec.columns[0] == transform.ColumnSpec("id", "string", True, None)
