@@ -343,3 +343,21 @@ def test_stop_cancels_a_sync_integration_that_is_polling(kit):
     assert execution.wait(5)
     assert execution.status == "ABORTED"
     assert "TaskSucceeded" not in [e["type"] for e in execution.history.events]
+
+
+def test_a_sync_integration_reports_submission_then_polls_on_the_clock(kit):
+    def glue_sync(call):
+        call.submitted({"JobRunId": "jr_1"})
+        for _ in range(3):  # three polls of 30 s on the virtual clock
+            sleep(call.clock, 30)
+        return {"JobRunId": "jr_1", "JobRunState": "SUCCEEDED"}
+
+    state = kit.task("arn:aws:states:::glue:startJobRun.sync", Parameters={"JobName": "transform"})
+    execution = Execution(kit.machine(("T", state)), {}, integrations=kit.Scripted(glue_sync))
+    result = execution.run()
+    assert json.loads(result.output)["JobRunState"] == "SUCCEEDED"
+    events = {e["type"]: e for e in execution.history.events}
+    assert json.loads(events["TaskSubmitted"]["taskSubmittedEventDetails"]["output"]) == {"JobRunId": "jr_1"}
+    assert events["TaskScheduled"]["taskScheduledEventDetails"]["resource"] == "startJobRun.sync"
+    waited = events["TaskSucceeded"]["timestamp"] - events["TaskSubmitted"]["timestamp"]
+    assert waited.total_seconds() == 90

@@ -235,6 +235,10 @@ class Interpreter:
             step = self.with_retries(run)
         except StatesError as err:
             failure = self.with_state_prefix(err, run)
+            if failure.error == errors.QUERY_EVALUATION_ERROR:
+                self.event(
+                    run, "EvaluationFailed", {"error": failure.error, "cause": failure.cause, "state": name}
+                )
             step = self.catch(run, failure)
         self.check_size(run, step.output)
         if step.assigned:

@@ -4,9 +4,11 @@
 - An integration implements `Integration.invoke(call: TaskCall) -> result`. It raises `StatesError`
   with AWS's error names (`Lambda.ServiceException`, `Glue.ConcurrentRunsExceededException`,
   `States.TaskFailed`, ...). For `.sync` it starts the job and polls it to completion itself, waiting
-  through `call.clock` (instant on the virtual clock). For `.waitForTaskToken` it only makes the
-  request (the token is in `call.task_token` and already substituted into the arguments by the
-  state's `$$.Task.Token` path); the engine then waits for the answer in the `CallbackStore`.
+  through `call.clock` (instant on the virtual clock), and calls `call.submitted(response)` once the
+  job is started (history's TaskSubmitted); it should end early when `call.cancelled` is set.
+  For `.waitForTaskToken` it only makes the request (the token is in `call.task_token` and already
+  substituted into the arguments by the state's `$$.Task.Token` path); the engine then waits for
+  the answer in the `CallbackStore`.
 - `IntegrationRegistry` routes a call to an integration by service name (`lambda`, `glue`, `s3`, ...),
   with an optional fallback for anything not registered.
 - `CallbackStore` holds the open task tokens: SendTaskSuccess / SendTaskFailure / SendTaskHeartbeat.
@@ -113,6 +115,14 @@ class TaskCall:
     context: Mapping[str, Any] = field(default_factory=dict)  # the context object ($$)
     # Set when the execution is being stopped (or the task timed out): long waits should end.
     cancelled: threading.Event = field(default_factory=threading.Event)
+    # For `.sync`: the engine records TaskSubmitted when the integration reports the start request's
+    # response through `submitted(...)`, before it polls the job to its end.
+    on_submitted: Callable[[Any], None] | None = None
+
+    def submitted(self, response: Any) -> None:
+        """A `.sync` integration calls this once the job is started, with the start API's response."""
+        if self.on_submitted is not None:
+            self.on_submitted(response)
 
 
 class Integration(Protocol):

@@ -4,19 +4,19 @@ the legacy Iterator), MaxConcurrency, tolerated failures and ResultWriter."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from tributary.states import errors
 from tributary.states.definition import Machine, is_distributed, map_processor
-from tributary.states.engine import ExecutionFailed, expression_text, json_type_name
+from tributary.states.engine import ExecutionFailed, Interpreter, expression_text, json_type_name
 from tributary.states.errors import NestedFailure, StatesError
 from tributary.states.fan_out import run_all
-from tributary.states.history import payload_text
+from tributary.states.history import History, payload_text
 from tributary.states.map_io import read_items, write_results
 
 if TYPE_CHECKING:
-    from tributary.states.engine import Interpreter, StateRun, Step
+    from tributary.states.engine import StateRun, Step
 
 
 @dataclass
@@ -49,18 +49,28 @@ def run_map(engine: Interpreter, run: StateRun) -> Step:
         engine.event(run, "MapRunStarted", {"mapRunArn": map_run_arn})
     started_id = run.previous_id
 
+    # A distributed Map's iterations are child executions: their events are not the parent's.
+    child_engine = (
+        Interpreter(replace(engine.runtime, history=History(engine.runtime.clock.now)))
+        if distributed
+        else engine
+    )
+
     def iteration(index: int, value: Any) -> Any:
         def job() -> IterationOutcome:
+            history = child_engine.runtime.history
             details = {"name": run.name, "index": index}
-            begun = engine.runtime.history.add("MapIterationStarted", started_id, details)
+            begun = history.add("MapIterationStarted", started_id, details) if not distributed else 0
             try:
-                output, last = engine.run_machine(processor, value, run.scope.child(), begun)
+                output, last = child_engine.run_machine(processor, value, run.scope.child(), begun)
             except ExecutionFailed as failed:
-                last = engine.runtime.history.add("MapIterationFailed", begun, details)
                 if not distributed:
+                    history.add("MapIterationFailed", history.last_id, details)
                     raise
-                return IterationOutcome(index, failure=failed, last_event_id=last)
-            last = engine.runtime.history.add("MapIterationSucceeded", last, details)
+                return IterationOutcome(index, failure=failed, last_event_id=started_id)
+            if distributed:
+                return IterationOutcome(index, output=output, last_event_id=started_id)
+            last = history.add("MapIterationSucceeded", last, details)
             return IterationOutcome(index, output=output, last_event_id=last)
 
         return job

@@ -112,6 +112,13 @@ def _call(engine: Interpreter, run: StateRun, call: TaskCall, pending: PendingTa
         scheduled["heartbeatInSeconds"] = int(call.heartbeat_seconds)
     engine.event(run, "TaskScheduled", scheduled)
     engine.event(run, "TaskStarted", names)
+    if call.resource.pattern in ("sync", "sync:2"):
+
+        def record_submitted(response: Any) -> None:
+            details = {**names, "output": payload_text(response), "outputDetails": {"truncated": False}}
+            engine.event(run, "TaskSubmitted", details)
+
+        call.on_submitted = record_submitted
     started = engine.runtime.clock.now()
     try:
         result = _invoke_within_timeout(engine, call)
@@ -120,7 +127,11 @@ def _call(engine: Interpreter, run: StateRun, call: TaskCall, pending: PendingTa
 
             raise ExecutionStopped()
         if pending is not None:
-            engine.event(run, "TaskSubmitted", {**names, "output": payload_text(result)})
+            engine.event(
+                run,
+                "TaskSubmitted",
+                {**names, "output": payload_text(result), "outputDetails": {"truncated": False}},
+            )
             remaining = None
             if call.timeout_seconds is not None:
                 elapsed = (engine.runtime.clock.now() - started).total_seconds()
