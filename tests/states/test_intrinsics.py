@@ -135,6 +135,7 @@ def test_uuid_is_a_version_4_uuid() -> None:
         "States.Format('{} {}', 1)",
         "States.Format('{}', 1, 2)",
         "States.StringToJson('{')",
+        "States.StringToJson('NaN')",
         "States.Base64Decode('%%%')",
         "States.ArrayRange(0, 2000, 1)",
         "States.MathAdd('1', 2)",

@@ -209,7 +209,15 @@ def test_failures_have_aws_causes(value: Any, expression: str, field: str, endin
 
 
 @pytest.mark.parametrize(
-    "text", ["$partition('a', 1)", "$range(1, 2, 0)", "$hash('x', 'MD4')", "$parse('{')", "1/0"]
+    "text",
+    [
+        "$partition('a', 1)",
+        "$range(1, 2, 0)",
+        "$hash('x', 'MD4')",
+        "$parse('{')",
+        "$parse('Infinity')",
+        "1/0",
+    ],
 )
 def test_bad_arguments_are_query_evaluation_errors(text: str) -> None:
     with pytest.raises(StatesError) as raised:

@@ -249,6 +249,15 @@ def json_equal(left: Any, right: Any) -> bool:
     return type(left) is type(right) and bool(left == right)
 
 
+def parse_json(text: str) -> Any:
+    """Strict JSON, as Jackson reads it: NaN and Infinity are not numbers of JSON."""
+    return json.loads(text, parse_constant=_reject_constant)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def to_json_string(value: Any) -> str:
     """Compact JSON, as AWS writes values into strings."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
@@ -391,7 +400,7 @@ def _string_to_json(text: Any) -> Any:
     if not text.strip():
         return None
     try:
-        return json.loads(text)
+        return parse_json(text)
     except ValueError as error:
         raise _failure("States.StringToJson", f"the argument is not JSON: {error}") from error
 

@@ -28,7 +28,7 @@ from jsonata.utils import Utils
 
 from tributary.states import errors
 from tributary.states.errors import StatesError
-from tributary.states.intrinsics import HASH_ALGORITHMS
+from tributary.states.intrinsics import HASH_ALGORITHMS, parse_json
 
 _OPEN, _CLOSE = "{%", "%}"
 # Integral numbers beyond this are not exact in JavaScript, so AWS would not print them as integers.
@@ -259,7 +259,7 @@ def _parse(text: Any) -> Any:
     if not isinstance(text, str):
         raise _failure("$parse expects a string")
     try:
-        return json.loads(text)
+        return parse_json(text)
     except ValueError as error:
         raise _failure(f"$parse could not parse the string as JSON: {error}") from error
 

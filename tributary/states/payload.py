@@ -35,13 +35,14 @@ def payload_template(
 
     Keys ending in `.$` lose the suffix and take the value of their path (`$...` in `value`, `$$...`
     in the context object, `$name...` a variable) or intrinsic function; other values are kept,
-    with objects and arrays walked. `field` names the state field, for causes.
+    with objects and arrays walked. `field` names the state field, for causes (AWS's cause for a
+    path that selects nothing names only the key).
     """
     if isinstance(template, dict):
         resolved: dict[str, Any] = {}
         for key, item in template.items():
             if key.endswith(".$"):
-                resolved[key[:-2]] = _dynamic_value(key, item, value, context, variables)
+                resolved[key[:-2]] = _dynamic_value(field, key, item, value, context, variables)
             else:
                 resolved[key] = payload_template(
                     item, value, context=context, variables=variables, field=field
@@ -86,11 +87,14 @@ def _apply_path(path: str | None, value: Any, context: Any, variables: dict[str,
         raise StatesError(errors.RUNTIME, error.message) from error
 
 
-def _dynamic_value(key: str, expression: Any, value: Any, context: Any, variables: dict[str, Any]) -> Any:
+def _dynamic_value(
+    field: str, key: str, expression: Any, value: Any, context: Any, variables: dict[str, Any]
+) -> Any:
     if not isinstance(expression, str):
         raise StatesError(
             errors.RUNTIME,
-            f"The value for the field '{key}' must be a valid JSONPath or a valid intrinsic function call",
+            f"The value for the field '{key}' in {field} "
+            "must be a valid JSONPath or a valid intrinsic function call",
         )
     if is_intrinsic(expression):
         return evaluate_intrinsic(expression, value, context=context, variables=variables)
