@@ -1,0 +1,93 @@
+"""Each function's role allows the calls its code makes (read from functions/), and little else."""
+
+from __future__ import annotations
+
+import fnmatch
+from typing import Any
+
+import pytest
+
+from tests.template import cfn
+from tests.template.code_calls import FUNCTIONS_DIR, required_actions
+
+FUNCTIONS = {
+    "TriggerFunction": "trigger",
+    "ValidateFunction": "validate",
+    "CatalogFunction": "catalog",
+    "LineageFunction": "lineage",
+    "QuarantineFunction": "quarantine",
+    "SweepFunction": "sweep",
+}
+# Granted without a matching call in the code, each for a reason the code cannot show.
+ENCRYPTION = {
+    "kms:Decrypt": "reading SSE-KMS objects, queue messages and the key's data keys",
+    "kms:GenerateDataKey": "writing SSE-KMS objects and queue messages",
+}
+JUSTIFIED_EXTRAS = {
+    "TriggerFunction": ENCRYPTION,
+    "ValidateFunction": {
+        **ENCRYPTION,
+        "s3:GetObjectVersion": "reads name the object version the event carried",
+        "s3:ListBucket": "a missing upload must answer 404, not 403",
+    },
+    "CatalogFunction": ENCRYPTION,
+    "LineageFunction": ENCRYPTION,
+    "QuarantineFunction": {
+        **ENCRYPTION,
+        "s3:GetObjectVersion": "copies name the object version of the run",
+        "s3:GetObjectTagging": "CopyObject copies the source's tags",
+        "s3:GetObjectVersionTagging": "CopyObject copies the source version's tags",
+        "s3:PutObjectTagging": "CopyObject copies the source's tags",
+        "s3:ListBucket": "a deleted upload must answer 404, not 403",
+    },
+    "SweepFunction": ENCRYPTION,
+}
+
+
+def granted_actions(translated: dict[str, Any], function: str) -> set[str]:
+    """Actions of the role's inline policies (SAM's managed logging/X-Ray/SQS-poller policies aside)."""
+    role = translated["Resources"][f"{function}Role"]
+    return {
+        action
+        for statement in cfn.statements(role)
+        if statement["Effect"] == "Allow"
+        for action in cfn.as_list(statement["Action"])
+    }
+
+
+def is_granted(action: str, granted: set[str]) -> bool:
+    return any(fnmatch.fnmatchcase(action.lower(), pattern.lower()) for pattern in granted)
+
+
+def code_of(function: str) -> str:
+    folder = FUNCTIONS[function]
+    if not (FUNCTIONS_DIR / folder / folder / "handler.py").is_file():
+        pytest.fail(f"functions/{folder}/{folder}/handler.py is missing")
+    return folder
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_the_role_covers_every_call_of_the_code(translated: dict[str, Any], function: str) -> None:
+    needed = required_actions(code_of(function))
+    assert needed, f"no AWS call found in functions/{FUNCTIONS[function]}/: the analysis is broken"
+    granted = granted_actions(translated, function)
+    missing = {action: sorted(calls) for action, calls in needed.items() if not is_granted(action, granted)}
+    assert not missing, f"{function} lacks {missing}"
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_the_role_grants_nothing_the_code_does_not_use(translated: dict[str, Any], function: str) -> None:
+    needed = set(required_actions(code_of(function)))
+    extras = granted_actions(translated, function) - needed - set(JUSTIFIED_EXTRAS[function])
+    assert not extras, f"{function} is granted {sorted(extras)} that its code never calls"
+
+
+def test_the_analysis_sees_calls_made_through_the_shared_layer() -> None:
+    # The trigger writes manifests through etl_common.artifacts and run records through etl_common.runs.
+    trigger = required_actions("trigger")
+    assert "s3.put_object" in trigger["s3:PutObject"]
+    assert "dynamodb.put_item" in trigger["dynamodb:PutItem"]
+    assert "DynamoDBPersistenceLayer" in trigger["dynamodb:DeleteItem"]
+    assert "states:StartExecution" in trigger
+    # and does not count layer code the function never reaches (lineage writes, for the sweep)
+    assert "dynamodb:BatchWriteItem" not in required_actions("sweep")
