@@ -290,3 +290,30 @@ def test_module_entry_point_serves_on_the_given_port() -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.mark.parametrize(
+    "target, body, error_type",
+    [
+        ("AWSStepFunctions.Dispatch", b"{}", "UnknownOperationException"),
+        ("Other.ListStateMachines", b"{}", "UnknownOperationException"),
+        ("AWSStepFunctions.ListStateMachines", b"{not json", "ValidationException"),
+        ("AWSStepFunctions.DescribeStateMachine", b"{}", "ValidationException"),
+    ],
+)
+def test_protocol_errors_have_aws_shape(
+    endpoint: Endpoint, target: str, body: bytes, error_type: str
+) -> None:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(
+        endpoint.client.meta.endpoint_url + "/",
+        data=body,
+        headers={"X-Amz-Target": target, "Content-Type": "application/x-amz-json-1.0"},
+        method="POST",
+    )
+    with pytest.raises(urllib.error.HTTPError) as failed:
+        urllib.request.urlopen(request, timeout=5)
+    assert failed.value.code == 400
+    assert json.loads(failed.value.read())["__type"] == error_type

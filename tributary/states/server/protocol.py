@@ -19,6 +19,27 @@ from tributary.states.server.backend import StepFunctionsBackend
 from tributary.states.server.errors import ServiceError, UnknownOperation, ValidationException
 
 TARGET_PREFIX = "AWSStepFunctions."
+# The API operations served; each is the method of `Operations` named in snake case.
+OPERATIONS = frozenset(
+    {
+        "CreateStateMachine",
+        "DescribeStateMachine",
+        "ListStateMachines",
+        "UpdateStateMachine",
+        "DeleteStateMachine",
+        "StartExecution",
+        "StartSyncExecution",
+        "DescribeExecution",
+        "StopExecution",
+        "ListExecutions",
+        "GetExecutionHistory",
+        "SendTaskSuccess",
+        "SendTaskFailure",
+        "SendTaskHeartbeat",
+        "TestState",
+        "ValidateStateMachineDefinition",
+    }
+)
 CONTENT_TYPE = "application/x-amz-json-1.0"
 logger = logging.getLogger(__name__)
 
@@ -49,9 +70,9 @@ class Operations:
         self.backend = backend
 
     def dispatch(self, operation: str, body: dict[str, Any]) -> dict[str, Any]:
-        handler: Callable[[dict[str, Any]], dict[str, Any]] | None = getattr(self, _snake(operation), None)
-        if handler is None or operation[:1].islower():
+        if operation not in OPERATIONS:
             raise UnknownOperation(f"Unknown operation {operation}")
+        handler: Callable[[dict[str, Any]], dict[str, Any]] = getattr(self, _snake(operation))
         return _wire(handler(body))
 
     def create_state_machine(self, body: dict[str, Any]) -> dict[str, Any]:
