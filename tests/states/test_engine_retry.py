@@ -183,3 +183,16 @@ def test_retry_waits_do_not_take_real_time(kit):
         clock=clock,
     )
     assert (clock.now() - start).total_seconds() == 7200
+
+
+def test_a_failing_catcher_fails_the_execution(kit):
+    catcher = {"ErrorEquals": ["States.ALL"], "Output": "{% $nope %}", "Next": "After"}
+    definition = kit.machine(
+        ("T", kit.task(Catch=[catcher])), ("After", {"Type": "Pass"}), QueryLanguage="JSONata"
+    )
+    definition["States"]["T"].pop("Next")
+    result = execute(definition, {}, integrations=kit.Scripted(kit.fail("Boom")))
+    assert (result.status, result.error) == ("FAILED", "States.QueryEvaluationError")
+    assert result.cause.startswith(
+        "An error occurred while executing the state 'T' (entered at the event id #2)."
+    )

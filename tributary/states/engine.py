@@ -239,7 +239,11 @@ class Interpreter:
                 self.event(
                     run, "EvaluationFailed", {"error": failure.error, "cause": failure.cause, "state": name}
                 )
-            step = self.catch(run, failure)
+            try:
+                step = self.catch(run, failure)
+            except StatesError as in_catcher:  # a catcher's own Output / Assign / ResultPath failed
+                in_catcher = self.with_state_prefix(in_catcher, run)
+                raise ExecutionFailed(in_catcher.error, in_catcher.cause) from None
         self.check_size(run, step.output)
         if step.assigned:
             scope.variables.update(step.assigned)
@@ -280,6 +284,7 @@ class Interpreter:
                 run.context = self.state_context(run.name, total, run.extra_context)
 
     def catch(self, run: StateRun, failure: StatesError) -> Step:
+        """The step a matching catcher takes, or ExecutionFailed when none matches."""
         catchers = run.state.get("Catch") or []
         index = first_match(catchers, failure.error) if catchers else None
         if index is None:
@@ -304,10 +309,7 @@ class Interpreter:
                 if "Assign" in catcher
                 else None
             )
-            try:
-                output = payload.result_path(catcher.get("ResultPath", "$"), run.state_input, error_output)
-            except StatesError as err:
-                raise ExecutionFailed(err.error, self.with_state_prefix(err, run).cause) from None
+            output = payload.result_path(catcher.get("ResultPath", "$"), run.state_input, error_output)
         return Step(output, catcher["Next"], assigned)
 
     def check_running(self) -> None:

@@ -11,6 +11,7 @@ SendTaskSuccess finds the task whatever execution it belongs to."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ from tributary.states.engine import (
 )
 from tributary.states.history import History, payload_text
 from tributary.states.integrations import CallbackStore, Integration, IntegrationRegistry
+
+logger = logging.getLogger(__name__)
 
 Status = Literal["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"]
 
@@ -188,6 +191,9 @@ class Execution:
                 self.error, self.cause = self._stop_request
                 details = {k: v for k, v in (("error", self.error), ("cause", self.cause)) if v is not None}
                 history.add("ExecutionAborted", history.last_id, details)
+        except Exception as exc:  # an engine bug must end the execution, not leave it RUNNING
+            logger.exception("execution %s crashed", self.arn)
+            self._fail(errors.RUNTIME, f"Internal error in the local engine: {type(exc).__name__}: {exc}")
         else:
             self.status = "SUCCEEDED"
             self.output = payload_text(output)
