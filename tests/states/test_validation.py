@@ -141,3 +141,23 @@ def test_create_state_machine_message_shape() -> None:
         "'MISSING_TRANSITION_TARGET: Missing 'Next' target: X at /States/A/Next, "
         'MISSING_TRANSITION_TARGET: State "B" is not reachable at /States/B\''
     )
+
+
+def test_heartbeat_must_be_shorter_than_timeout_and_not_given_twice() -> None:
+    task = {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": True}
+    too_long = _machine({"T": {**task, "TimeoutSeconds": 10, "HeartbeatSeconds": 10}})
+    assert validate(too_long) == [
+        "/States/T/HeartbeatSeconds: HeartbeatSeconds must be smaller than TimeoutSeconds"
+    ]
+    twice = _machine({"T": {**task, "TimeoutSeconds": 10, "TimeoutSecondsPath": "$.t"}})
+    assert validate(twice) == [
+        "/States/T: The fields 'TimeoutSeconds' and 'TimeoutSecondsPath' cannot both be set"
+    ]
+
+
+def test_single_state_diagnosis_takes_its_targets_as_existing() -> None:
+    from tributary.states.validation import diagnose_state
+
+    assert diagnose_state("Ask", {"Type": "Pass", "Next": "Elsewhere"}) == []
+    [problem] = diagnose_state("Ask", {"Type": "Pass", "Next": "Elsewhere", "Bogus": 1})
+    assert str(problem) == "/States/Ask: The field 'Bogus' is not supported by Step Functions"

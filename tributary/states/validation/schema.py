@@ -73,6 +73,14 @@ REFERENCE_PATH_FIELDS = {
     "ToleratedFailureCountPath",
     "ToleratedFailurePercentagePath",
 }
+# Fields that hold a value or, with a `Path` suffix, where to find it: never both.
+_EXCLUSIVE_PAIRS = (
+    "TimeoutSeconds",
+    "HeartbeatSeconds",
+    "MaxConcurrency",
+    "ToleratedFailureCount",
+    "ToleratedFailurePercentage",
+)
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 CHOICE_OPERATORS = (
     {
@@ -149,6 +157,9 @@ class StateSchema:
                 self.report.add(
                     location, f"The field '{name}' is not supported for the JSONPath query language"
                 )
+        for name in _EXCLUSIVE_PAIRS:
+            if name in state and f"{name}Path" in state:
+                self.report.add(location, f"The fields '{name}' and '{name}Path' cannot both be set")
         self._io(state, location, language)
         checker: Callable[[dict[str, Any], str, str], None] | None = getattr(
             self, f"_{state_type.lower()}", None
@@ -336,6 +347,11 @@ class StateSchema:
                 self.report.add(f"{location}/Resource", problem)
         for name in ("TimeoutSeconds", "HeartbeatSeconds"):
             self.number_field(state, name, location, language, minimum=1)
+        timeout, heartbeat = state.get("TimeoutSeconds"), state.get("HeartbeatSeconds")
+        if isinstance(timeout, int) and isinstance(heartbeat, int) and heartbeat >= timeout:
+            self.report.add(
+                f"{location}/HeartbeatSeconds", "HeartbeatSeconds must be smaller than TimeoutSeconds"
+            )
         if "Credentials" in state:
             credentials = state["Credentials"]
             if not isinstance(credentials, dict) or not ({"RoleArn", "RoleArn.$"} & credentials.keys()):
