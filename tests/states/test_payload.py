@@ -9,8 +9,11 @@ import pathlib
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tributary.states.errors import StatesError
+from tributary.states.jsonpath import normalized, select
 from tributary.states.payload import input_path, output_path, payload_template, result_path
 
 CASES = pathlib.Path(__file__).resolve().parents[3] / "shared" / "asl-conformance" / "executions"
@@ -164,3 +167,39 @@ def test_input_and_output_paths(apply: Any) -> None:
         apply("$.NoSuchPath", {"a": 1}, context=_CONTEXT, variables=_VARIABLES)
     assert raised.value.error == "States.Runtime"
     assert raised.value.cause == "Invalid path '$.NoSuchPath' : No results for path: $['NoSuchPath']"
+
+
+_names = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="'\\"), min_size=1, max_size=8
+)
+_json_leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=5))
+_objects = st.recursive(
+    st.dictionaries(_names, _json_leaf, max_size=3),
+    lambda children: st.dictionaries(_names, children, max_size=3),
+    max_leaves=10,
+)
+
+
+def _blocked(state_input: Any, steps: list[str]) -> bool:
+    """Whether a value that is not an object stands where the path needs an object."""
+    current = state_input
+    for step in steps:
+        if not isinstance(current, dict):
+            return True
+        if step not in current:
+            return False
+        current = current[step]
+    return False
+
+
+@given(_objects, st.lists(_names, min_size=1, max_size=4), _json_leaf)
+def test_result_path_puts_the_result_where_the_same_path_selects_it(
+    state_input: dict[str, Any], steps: list[str], result: Any
+) -> None:
+    path = normalized(steps)
+    if _blocked(state_input, steps):
+        with pytest.raises(StatesError) as raised:
+            result_path(path, state_input, result)
+        assert raised.value.error == "States.ResultPathMatchFailure"
+    else:
+        assert select(result_path(path, state_input, result), path) == result
