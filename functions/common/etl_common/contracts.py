@@ -229,7 +229,7 @@ class Contract(_Strict):
                 problems.append(f"{where}: unknown column {rule.column!r}")
             elif isinstance(rule, MinRule | MaxRule) and not column.is_numeric:
                 problems.append(
-                    f"{where}: {rule.rule} needs a number column, {rule.column!r} is {column.type}"
+                    f"{where}: {rule.rule} needs a numeric column, {rule.column!r} is {column.type}"
                 )
             elif isinstance(rule, RegexRule) and column.type != "string":
                 problems.append(f"{where}: regex needs a string column, {rule.column!r} is {column.type}")
