@@ -244,12 +244,13 @@ class Interpreter:
             except StatesError as in_catcher:  # a catcher's own Output / Assign / ResultPath failed
                 in_catcher = self.with_state_prefix(in_catcher, run)
                 raise ExecutionFailed(in_catcher.error, in_catcher.cause) from None
-        self.check_size(run, step.output)
+        output_text = payload_text(step.output)
+        self.check_size(run, output_text)
         if step.assigned:
             scope.variables.update(step.assigned)
         exited: dict[str, Any] = {
             "name": name,
-            "output": payload_text(step.output),
+            "output": output_text,
             "outputDetails": {"truncated": False},
         }
         if step.assigned:
@@ -353,8 +354,11 @@ class Interpreter:
             )
         return err
 
-    def check_size(self, run: StateRun, output: Any) -> None:
-        if len(payload_text(output).encode()) > self.runtime.payload_limit:
+    def check_size(self, run: StateRun, output_text: str) -> None:
+        """States.DataLimitExceeded for an output over the limit (UTF-8 bytes), which no Catch handles."""
+        limit = self.runtime.payload_limit
+        # A character is at most 4 bytes: most outputs are decided without encoding them.
+        if len(output_text) * 4 > limit and len(output_text.encode()) > limit:
             raise ExecutionFailed(
                 errors.DATA_LIMIT_EXCEEDED,
                 f"The state/task '{run.name}' returned a result with a size exceeding "

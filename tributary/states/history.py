@@ -45,8 +45,8 @@ class History:
             if details is not None:
                 event[event_details_key(event_type)] = details
             self.events.append(event)
-            listeners = list(self.listeners)
-        for listener in listeners:
+            listeners = list(self.listeners) if self.listeners else None
+        for listener in listeners or ():
             listener(event)
         return int(event["id"])
 
