@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import pathlib
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tributary.states.choice import evaluate_choice_rule, parse_timestamp, string_matches
 from tributary.states.errors import StatesError
@@ -115,3 +118,36 @@ def test_missing_variable_is_a_runtime_error() -> None:
 def test_parse_timestamp_normalizes_offsets() -> None:
     assert parse_timestamp("2012-10-09T20:00:55+01:00") == parse_timestamp("2012-10-09T19:00:55Z")
     assert parse_timestamp(12) is None
+
+
+_moments = st.datetimes(
+    min_value=datetime.datetime(1970, 1, 1),
+    max_value=datetime.datetime(2100, 1, 1),
+    timezones=st.just(datetime.UTC),
+)
+_offsets = st.integers(min_value=-14 * 60, max_value=14 * 60).map(
+    lambda minutes: datetime.timedelta(minutes=minutes)
+)
+
+
+def _rfc3339(moment: datetime.datetime, offset: datetime.timedelta) -> str:
+    local = moment.astimezone(datetime.timezone(offset))
+    text = local.strftime("%Y-%m-%dT%H:%M:%S") + (f".{local.microsecond:06d}" if local.microsecond else "")
+    return text + ("Z" if not offset else local.strftime("%z")[:3] + ":" + local.strftime("%z")[3:])
+
+
+@given(_moments, _offsets, _moments, _offsets)
+def test_timestamp_comparisons_order_instants_whatever_the_offsets(
+    first: datetime.datetime,
+    first_offset: datetime.timedelta,
+    second: datetime.datetime,
+    second_offset: datetime.timedelta,
+) -> None:
+    value = {"v": _rfc3339(first, first_offset)}
+    other = _rfc3339(second, second_offset)
+    for name, expected in [
+        ("TimestampEquals", first == second),
+        ("TimestampLessThan", first < second),
+        ("TimestampGreaterThanEquals", first >= second),
+    ]:
+        assert evaluate_choice_rule(_rule(**{name: other}), value, context={}, variables={}) is expected
