@@ -36,6 +36,10 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
 }
 
 
+EVENT_FILES = sorted(EVENTS.rglob("*.json"))
+SINGLE_EVENTS = ("object-created-csv.json", "object-created-space-plus.json", "object-created-non-ascii.json")
+
+
 def parser_for(path: Path) -> Callable[[Any], Any] | None:
     relative = path.relative_to(EVENTS)
     return next((parse for pattern, parse in PARSERS.items() if relative.match(pattern)), None)
@@ -45,9 +49,7 @@ def load(relative: str) -> Any:
     return json.loads((EVENTS / relative).read_text(encoding="utf-8"))
 
 
-@pytest.mark.parametrize(
-    "path", sorted(EVENTS.rglob("*.json")), ids=lambda path: str(path.relative_to(EVENTS))
-)
+@pytest.mark.parametrize("path", EVENT_FILES, ids=lambda path: str(path.relative_to(EVENTS)))
 def test_every_event_file_parses_with_its_handlers_model(path):
     parse = parser_for(path)
     assert parse is not None, f"{path} has no parser: add it to PARSERS"
@@ -65,7 +67,7 @@ def test_every_function_has_a_sample_event():
 @pytest.mark.parametrize(
     ("name", "key"),
     [
-        ("object-created-csv.json", "incoming/orders/2026/11/24/orders-sample.csv"),
+        (SINGLE_EVENTS[0], "incoming/orders/2026/11/24/orders-sample.csv"),
         ("object-created-space-plus.json", "incoming/orders/exports/Q4 report+final (v2).csv"),
         ("object-created-non-ascii.json", "incoming/clicks/région/clics d'été 東京.jsonl"),
     ],
@@ -82,14 +84,7 @@ def test_the_sqs_batch_carries_the_three_object_created_events():
     batch = load("trigger/sqs-batch.json")
     SqsModel.model_validate(batch)
     bodies = [IngestQueueRecord.model_validate(record).body for record in batch["Records"]]
-    singles = [
-        ObjectCreatedEvent.model_validate(load(f"trigger/{name}"))
-        for name in (
-            "object-created-csv.json",
-            "object-created-space-plus.json",
-            "object-created-non-ascii.json",
-        )
-    ]
+    singles = [ObjectCreatedEvent.model_validate(load(f"trigger/{name}")) for name in SINGLE_EVENTS]
     assert bodies == singles
 
 
