@@ -230,6 +230,9 @@ def test_validate_and_test_state_operations(endpoint: Endpoint) -> None:
     assert tested["nextState"] == "Done"
     assert json.loads(tested["output"]) == {"c": 3, "hello": "world"}
     assert json.loads(tested["inspectionData"]["input"]) == {"c": 3}
+    with pytest.raises(ClientError) as invalid:
+        client.test_state(definition=json.dumps({"Type": "Pass", "Bogus": 1, "End": True}), roleArn=ROLE)
+    assert _code(invalid) == "InvalidDefinition"
 
 
 def test_mock_config_test_case_from_the_arn(tmp_path: Path) -> None:

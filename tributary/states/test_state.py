@@ -31,7 +31,7 @@ from tributary.states.errors import StatesError
 from tributary.states.history import History, payload_text
 from tributary.states.integrations import CallbackStore, Integration, IntegrationRegistry
 from tributary.states.retry import first_match, max_attempts, retry_delay
-from tributary.states.validation import diagnose, diagnose_state
+from tributary.states.validation import diagnose, diagnose_state, invalid_definition_message
 
 INSPECTION_LEVELS = ("INFO", "DEBUG", "TRACE")
 TEST_EXECUTION_ARN = "arn:aws:states:us-east-1:123456789012:execution:TestStateMachine:test-state"
@@ -40,9 +40,13 @@ _MOCKABLE = ("Task", "Parallel", "Map")
 
 
 class TestStateError(ValueError):
-    """A request TestState refuses (AWS: ValidationException / InvalidDefinition)."""
+    """A request TestState refuses; `code` is the API error (ValidationException, InvalidDefinition)."""
 
     __test__ = False  # not a pytest test class, whatever its name
+
+    def __init__(self, message: str, code: str = "ValidationException") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass
@@ -104,7 +108,7 @@ def _parse(request: dict[str, Any]) -> _Request:
     if "States" in definition:
         problems = diagnose(json.dumps(definition))
         if problems:
-            raise TestStateError("Invalid State Machine Definition: " + "; ".join(str(p) for p in problems))
+            raise TestStateError(invalid_definition_message(problems), "InvalidDefinition")
         if not state_name:
             raise TestStateError("'stateName' is required when the definition is a whole state machine")
         found = _find_state(definition, state_name, definition.get("QueryLanguage", JSONPATH))
@@ -118,7 +122,7 @@ def _parse(request: dict[str, Any]) -> _Request:
         state_name = state_name or "TestState"
         problems = diagnose_state(state_name, state)
         if problems:
-            raise TestStateError("Invalid State Definition: " + "; ".join(str(p) for p in problems))
+            raise TestStateError(invalid_definition_message(problems), "InvalidDefinition")
     level = request.get("inspectionLevel") or "INFO"
     if level not in INSPECTION_LEVELS:
         raise TestStateError(f"inspectionLevel must be one of {', '.join(INSPECTION_LEVELS)}")

@@ -439,6 +439,8 @@ class StepFunctionsBackend:
         try:
             return test_state(request, integrations=self.integrations)
         except TestStateError as exc:
+            if exc.code == "InvalidDefinition":
+                raise errors.InvalidDefinition(str(exc)) from None
             raise errors.ValidationException(str(exc)) from None
 
 
