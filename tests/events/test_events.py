@@ -67,7 +67,7 @@ def test_every_function_has_a_sample_event():
 @pytest.mark.parametrize(
     ("name", "key"),
     [
-        (SINGLE_EVENTS[0], "incoming/orders/2026/11/24/orders-sample.csv"),
+        ("object-created-csv.json", "incoming/orders/2026/11/24/orders-sample.csv"),
         ("object-created-space-plus.json", "incoming/orders/exports/Q4 report+final (v2).csv"),
         ("object-created-non-ascii.json", "incoming/clicks/région/clics d'été 東京.jsonl"),
     ],
