@@ -77,6 +77,7 @@ def test_execute_with_mock_config_shows_progress_and_result(files: dict[str, Pat
     assert json.loads(out) == {"greeting": "hi you", "call": {"Payload": "done"}}
     assert "→ Nap (Wait)" in err
     assert "← Nap 3600.000 s" in err  # virtual time: an hour on the clock, not in the test
+    assert "✗ TaskFailed: Lambda.TooManyRequestsException: slow down" in err  # the retried attempt
     assert "SUCCEEDED" in err
 
 

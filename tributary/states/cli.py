@@ -147,6 +147,9 @@ class Progress:
 
     def __call__(self, event: dict[str, Any]) -> None:
         event_type: str = event["type"]
+        if event_type.endswith(("Failed", "TimedOut")):
+            self._failure(event)
+            return
         details = event.get("stateEnteredEventDetails") or event.get("stateExitedEventDetails")
         if details is None:
             return
@@ -159,6 +162,21 @@ class Progress:
                 began = self.entered.pop(name, event["timestamp"])
                 seconds = (event["timestamp"] - began).total_seconds()
                 print(f"  ← {name} {seconds:.3f} s", file=self.out, flush=True)
+
+    def _failure(self, event: dict[str, Any]) -> None:
+        """A failed task, branch or iteration (retries show as one failure each)."""
+        details = next(
+            (v for k, v in event.items() if k.endswith("EventDetails") and isinstance(v, dict)), {}
+        )
+        error = details.get("error")
+        if error is None or event["type"] == "ExecutionFailed":
+            return
+        cause = str(details.get("cause") or "")
+        cause = cause if len(cause) <= 120 else cause[:117] + "..."
+        with self.lock:
+            print(
+                f"  ✗ {event['type']}: {error}" + (f": {cause}" if cause else ""), file=self.out, flush=True
+            )
 
 
 def execute_command(args: argparse.Namespace) -> int:
