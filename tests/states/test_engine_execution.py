@@ -4,9 +4,12 @@ background runs, StopExecution, the state machine's TimeoutSeconds and the paylo
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime
 
 from tributary.states import Execution, RealClock, VirtualClock, execute
+from tributary.states.clock import OutsideEvent
+from tributary.states.integrations import CallbackStore
 
 
 def test_history_of_a_task_run(kit):
@@ -137,3 +140,53 @@ def test_execution_arn_and_names(kit):
         state_machine_type="EXPRESS",
     )
     assert express.arn == "arn:aws:states:us-east-1:123456789012:express:Orders:n1"
+
+
+class RecordingEvent(threading.Event):
+    """Records the real waits asked of it (and never really waits)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.real_waits: list[float | None] = []
+
+    def wait(self, timeout=None):
+        self.real_waits.append(timeout)
+        return self.is_set()
+
+
+class RecordingOutsideEvent(OutsideEvent, RecordingEvent):
+    pass
+
+
+def test_patience_is_given_to_task_tokens_only():
+    clock = VirtualClock(patience=30)
+    start = clock.now()
+    plain, outside = RecordingEvent(), RecordingOutsideEvent()
+    assert clock.wait(plain, 3600) is False
+    assert plain.real_waits == []  # a Wait state or a back-off never takes real time
+    assert clock.wait(outside, 60) is False
+    assert outside.real_waits == [30]  # a task token gets the patience, then time jumps
+    assert (clock.now() - start).total_seconds() == 3660
+
+
+def test_patience_lets_a_worker_answer_a_token_in_real_time(kit):
+    callbacks = CallbackStore()
+
+    def answer_after_a_moment(call):
+        timer = threading.Timer(0.2, callbacks.send_task_success, (call.task_token, {"late": "but fine"}))
+        timer.start()
+        return {}
+
+    state = kit.task(
+        "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+        Parameters={"t.$": "$$.Task.Token"},
+        HeartbeatSeconds=5,
+    )
+    execution = Execution(
+        kit.machine(("T", state)),
+        {},
+        clock=VirtualClock(patience=10),
+        callbacks=callbacks,
+        integrations=kit.Scripted(answer_after_a_moment),
+    )
+    assert json.loads(execution.run().output) == {"late": "but fine"}

@@ -27,6 +27,11 @@ def sleep(clock: Clock, seconds: float) -> None:
     clock.wait(threading.Event(), seconds)
 
 
+class OutsideEvent(threading.Event):
+    """An event that a party outside the execution sets (SendTaskSuccess, SendTaskHeartbeat): the
+    only kind of wait a virtual clock gives real time to (its `patience`)."""
+
+
 # A fixed, recognisable start so that histories and `$$.Execution.StartTime` are reproducible.
 DEFAULT_VIRTUAL_START = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -35,9 +40,10 @@ class VirtualClock:
     """Time that moves only when someone waits: a wait for `seconds` returns at once, `seconds`
     later in virtual time.
 
-    A wait on an event that another thread may set (a task token answered by SendTaskSuccess, a
-    StopExecution) first gives that thread up to `patience` real seconds, because virtual time cannot
-    know when a real outside party will answer; only then does virtual time jump to the deadline."""
+    A wait on an `OutsideEvent` (a task token that a worker answers with SendTaskSuccess) first gives
+    that worker up to `patience` real seconds, because virtual time cannot know when a real outside
+    party will answer; only then does virtual time jump to the deadline. Other waits (Wait states,
+    back-off, `.sync` polling) never take real time."""
 
     def __init__(self, start: datetime = DEFAULT_VIRTUAL_START, *, patience: float = 0.0) -> None:
         self._now = start
@@ -57,7 +63,7 @@ class VirtualClock:
             return True
         if seconds is None:
             return event.wait()
-        if self.patience > 0 and event.wait(self.patience):
+        if self.patience > 0 and isinstance(event, OutsideEvent) and event.wait(self.patience):
             return True
         self.advance(seconds)
         return event.is_set()

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from tributary.states.clock import Clock
+from tributary.states.clock import Clock, OutsideEvent
 from tributary.states.errors import StatesError
 
 Pattern = Literal["request-response", "sync", "sync:2", "waitForTaskToken"]
@@ -189,7 +189,7 @@ class PendingTask:
     answered: threading.Event = field(default_factory=threading.Event)
     heartbeat: threading.Event = field(default_factory=threading.Event)
     # Set on an answer, a heartbeat, or a stop of the execution: what the waiting task wakes on.
-    signal: threading.Event = field(default_factory=threading.Event)
+    signal: threading.Event = field(default_factory=OutsideEvent)
     output: Any = None
     error: str | None = None
     cause: str | None = None
