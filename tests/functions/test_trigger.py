@@ -267,3 +267,19 @@ def test_run_names_are_deterministic_short_and_legal():
     assert len(name) <= 80
     # Step Functions forbids whitespace, brackets, wildcards, control and most punctuation characters.
     assert all(char.isascii() and (char.isalnum() or char in "-_") for char in name)
+
+
+def test_the_sample_sqs_batch_starts_one_run_per_dataset(stack, load_handler, lambda_context, monkeypatch):
+    """events/trigger/sqs-batch.json, as `sam local invoke TriggerFunction -e` would pass it."""
+    batch = json.loads((REPO / "events" / "trigger" / "sqs-batch.json").read_text(encoding="utf-8"))
+    monkeypatch.setenv("RAW_BUCKET", "tributary-dev-raw-123456789012")
+    handler = load_handler("trigger")
+
+    assert handler.lambda_handler(batch, lambda_context) == {"batchItemFailures": []}
+
+    runs = {execution["name"].split("-")[0]: execution["name"] for execution in executions(stack)}
+    assert sorted(runs) == ["clicks", "orders"]
+    assert sorted(obj["key"] for obj in manifest_of(stack, runs["orders"])["objects"]) == [
+        "incoming/orders/2026/11/24/orders-sample.csv",
+        "incoming/orders/exports/Q4 report+final (v2).csv",
+    ]
