@@ -320,3 +320,22 @@ def test_protocol_errors_have_aws_shape(
         urllib.request.urlopen(request, timeout=5)
     assert failed.value.code == 400
     assert json.loads(failed.value.read())["__type"] == error_type
+
+
+def test_tags_and_state_machine_for_execution(endpoint: Endpoint) -> None:
+    client = endpoint.client
+    arn = client.create_state_machine(
+        name="tagged",
+        definition=json.dumps(PASS_MACHINE),
+        roleArn=ROLE,
+        tags=[{"key": "team", "value": "data"}],
+    )["stateMachineArn"]
+    client.tag_resource(resourceArn=arn, tags=[{"key": "env", "value": "local"}])
+    client.untag_resource(resourceArn=arn, tagKeys=["team"])
+    assert client.list_tags_for_resource(resourceArn=arn)["tags"] == [{"key": "env", "value": "local"}]
+    execution = client.start_execution(stateMachineArn=arn)
+    described = client.describe_state_machine_for_execution(executionArn=execution["executionArn"])
+    assert (described["stateMachineArn"], json.loads(described["definition"])) == (arn, PASS_MACHINE)
+    with pytest.raises(ClientError) as missing:
+        client.list_tags_for_resource(resourceArn=arn + "-gone")
+    assert _code(missing) == "ResourceNotFound"

@@ -406,6 +406,33 @@ class StepFunctionsBackend:
             events = [_without_data(event) for event in events]
         return _page(events, max_results, next_token)
 
+    def describe_state_machine_for_execution(self, arn: str) -> StateMachine:
+        return self._execution(arn).state_machine
+
+    # -- tags -------------------------------------------------------------------------------------
+
+    def _tagged(self, arn: str) -> StateMachine:
+        with self._lock:
+            machine = self._machines.get(arn)
+        if machine is None:
+            raise errors.ResourceNotFound(f"Resource not found: '{arn}'")
+        return machine
+
+    def tag_resource(self, arn: str, tags: list[dict[str, str]]) -> None:
+        machine = self._tagged(arn)
+        with self._lock:
+            merged = {tag["key"]: tag.get("value", "") for tag in machine.tags}
+            merged.update({tag["key"]: tag.get("value", "") for tag in tags})
+            machine.tags = [{"key": key, "value": value} for key, value in merged.items()]
+
+    def untag_resource(self, arn: str, keys: list[str]) -> None:
+        machine = self._tagged(arn)
+        with self._lock:
+            machine.tags = [tag for tag in machine.tags if tag["key"] not in keys]
+
+    def list_tags(self, arn: str) -> list[dict[str, str]]:
+        return list(self._tagged(arn).tags)
+
     # -- callbacks --------------------------------------------------------------------------------
 
     def _answer(self, send: Callable[[], None], token: str) -> None:

@@ -38,6 +38,10 @@ OPERATIONS = frozenset(
         "SendTaskHeartbeat",
         "TestState",
         "ValidateStateMachineDefinition",
+        "DescribeStateMachineForExecution",
+        "TagResource",
+        "UntagResource",
+        "ListTagsForResource",
     }
 )
 CONTENT_TYPE = "application/x-amz-json-1.0"
@@ -143,6 +147,25 @@ class Operations:
             include_execution_data=body.get("includeExecutionData", True) is not False,
         )
         return {"events": events, "nextToken": token}
+
+    def describe_state_machine_for_execution(self, body: dict[str, Any]) -> dict[str, Any]:
+        machine = self.backend.describe_state_machine_for_execution(_required(body, "executionArn"))
+        described = machine.describe()
+        described["updateDate"] = machine.update_date or machine.creation_date
+        for key in ("status", "type", "creationDate"):
+            described.pop(key)
+        return described
+
+    def tag_resource(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.backend.tag_resource(_required(body, "resourceArn"), _required(body, "tags"))
+        return {}
+
+    def untag_resource(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.backend.untag_resource(_required(body, "resourceArn"), _required(body, "tagKeys"))
+        return {}
+
+    def list_tags_for_resource(self, body: dict[str, Any]) -> dict[str, Any]:
+        return {"tags": self.backend.list_tags(_required(body, "resourceArn"))}
 
     def send_task_success(self, body: dict[str, Any]) -> dict[str, Any]:
         self.backend.send_task_success(_required(body, "taskToken"), _required(body, "output"))
