@@ -66,7 +66,11 @@ def read_items(engine: Interpreter, run: StateRun, effective: Any) -> list[Any]:
     except (ValueError, KeyError, TypeError) as exc:
         raise StatesError(errors.ITEM_READER_FAILED, f"Could not read the items: {exc}") from None
     max_items = config.get("MaxItems")
-    if isinstance(max_items, int) and max_items > 0:
+    if run.jsonata and isinstance(max_items, str):
+        max_items = engine.jsonata_field(run, max_items, engine.jsonata_states(run), "ReaderConfig/MaxItems")
+    elif "MaxItemsPath" in config:
+        max_items = engine.select(run, effective, config["MaxItemsPath"])
+    if isinstance(max_items, int) and not isinstance(max_items, bool) and max_items > 0:
         items = items[:max_items]
     return items
 

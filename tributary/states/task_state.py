@@ -17,8 +17,6 @@ from tributary.states.integrations import PendingTask, Resource, ResourceError, 
 if TYPE_CHECKING:
     from tributary.states.engine import Interpreter, StateRun, Step
 
-DEFAULT_TIMEOUT_SECONDS = 99999999  # AWS's default for a Task without TimeoutSeconds
-
 
 def run_task(engine: Interpreter, run: StateRun) -> Step:
     state = run.state
