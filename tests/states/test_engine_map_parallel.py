@@ -255,3 +255,28 @@ def test_map_history_has_iteration_events(kit):
     assert started["mapStateStartedEventDetails"] == {"length": 2}
     iteration = next(e for e in execution.history.events if e["type"] == "MapIterationStarted")
     assert iteration["mapIterationStartedEventDetails"] == {"name": "M", "index": 0}
+
+
+def test_on_the_real_clock_a_failed_branch_ends_its_waiting_siblings(kit):
+    from tributary.states import RealClock
+
+    state = parallel(
+        {"Type": "Wait", "Seconds": 3600},
+        {"Type": "Fail", "Error": "Early", "Cause": "branch two"},
+    )
+    state["Branches"][1]["States"]["B"].pop("End")
+    execution = Execution(kit.machine(("P", state)), {}, clock=RealClock()).start()
+    assert execution.wait(10)
+    assert (execution.status, execution.error) == ("FAILED", "Early")
+
+
+def test_on_the_real_clock_stop_reaches_threaded_iterations(kit):
+    from tributary.states import RealClock
+
+    state = map_state(MaxConcurrency=2)
+    state["ItemProcessor"]["States"]["Work"] = {"Type": "Wait", "Seconds": 3600, "End": True}
+    execution = Execution(kit.machine(("M", state)), [1, 2, 3], clock=RealClock()).start()
+    assert not execution.wait(0.1)
+    execution.stop()
+    assert execution.wait(10)
+    assert execution.status == "ABORTED"

@@ -71,14 +71,31 @@ class Runtime:
     _calls_under_way: list[threading.Event] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    # Stop events of branches and iterations running in threads (see fan_out), set with `stop`.
+    _linked_stops: list[threading.Event] = field(default_factory=list)
+
     def request_stop(self) -> None:
         """StopExecution or the execution's timeout: every wait under way ends."""
         self.stop.set()
         with self._lock:
-            under_way = list(self._calls_under_way)
-        for cancelled in under_way:
-            cancelled.set()
+            under_way = [*self._calls_under_way, *self._linked_stops]
+        for event in under_way:
+            event.set()
         self.callbacks.wake_execution(self.execution_arn)
+
+    def linked_stop(self) -> threading.Event:
+        """A stop event of its own for threads of this execution, also set by `request_stop`."""
+        event = threading.Event()
+        with self._lock:
+            self._linked_stops.append(event)
+        if self.stop.is_set():
+            event.set()
+        return event
+
+    def unlink_stop(self, event: threading.Event) -> None:
+        with self._lock:
+            if event in self._linked_stops:
+                self._linked_stops.remove(event)
 
     def call_started(self, cancelled: threading.Event) -> None:
         with self._lock:

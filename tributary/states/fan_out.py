@@ -9,29 +9,38 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from typing import TYPE_CHECKING, TypeVar
+from dataclasses import replace
+from typing import TypeVar
 
 from tributary.states.clock import RealClock
-
-if TYPE_CHECKING:
-    from tributary.states.engine import Interpreter
+from tributary.states.engine import Interpreter
 
 T = TypeVar("T")
 
 _MAX_THREADS = 40  # AWS runs up to 40 inline Map iterations at once
 
 
-def run_all(engine: Interpreter, jobs: list[Callable[[], T]], max_concurrency: int) -> list[T]:
-    """The results of `jobs`, in order; the first exception is raised."""
+def run_all(engine: Interpreter, jobs: list[Callable[[Interpreter], T]], max_concurrency: int) -> list[T]:
+    """The results of `jobs`, in order; the first exception is raised.
+
+    On the real clock each job runs with an interpreter of its own whose stop event is set when
+    the execution is stopped or once a sibling has failed: its Wait states and task calls end then,
+    and it stops at its next state."""
     if not isinstance(engine.runtime.clock, RealClock) or len(jobs) <= 1:
-        return [job() for job in jobs]
+        return [job(engine) for job in jobs]
+    abandoned = engine.runtime.linked_stop()
+    sibling = Interpreter(replace(engine.runtime, stop=abandoned))
     workers = min(len(jobs), max_concurrency or _MAX_THREADS, _MAX_THREADS)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sfn-fan-out") as pool:
-        futures = [pool.submit(job) for job in jobs]
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sfn-fan-out")
+    try:
+        futures = [pool.submit(job, sibling) for job in jobs]
         done, _ = wait(futures, return_when=FIRST_EXCEPTION)
         for future in futures:
-            if future in done and future.exception() is not None:
-                for other in futures:
-                    other.cancel()
-                raise future.exception()  # type: ignore[misc]
+            error = future.exception() if future in done else None
+            if error is not None:
+                abandoned.set()
+                raise error
         return [future.result() for future in futures]
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+        engine.runtime.unlink_stop(abandoned)

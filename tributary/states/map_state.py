@@ -57,12 +57,12 @@ def run_map(engine: Interpreter, run: StateRun) -> Step:
     )
 
     def iteration(index: int, value: Any) -> Any:
-        def job() -> IterationOutcome:
-            history = child_engine.runtime.history
+        def job(iteration_engine: Interpreter) -> IterationOutcome:
+            history = iteration_engine.runtime.history
             details = {"name": run.name, "index": index}
             begun = history.add("MapIterationStarted", started_id, details) if not distributed else 0
             try:
-                output, last = child_engine.run_machine(processor, value, run.scope.child(), begun)
+                output, last = iteration_engine.run_machine(processor, value, run.scope.child(), begun)
             except ExecutionFailed as failed:
                 if not distributed:
                     history.add("MapIterationFailed", history.last_id, details)
@@ -76,7 +76,7 @@ def run_map(engine: Interpreter, run: StateRun) -> Step:
         return job
 
     try:
-        outcomes = run_all(engine, [iteration(i, v) for i, v in enumerate(inputs)], max_concurrency)
+        outcomes = run_all(child_engine, [iteration(i, v) for i, v in enumerate(inputs)], max_concurrency)
     except ExecutionFailed as failed:
         run.previous_id = engine.runtime.history.last_id
         engine.event(run, "MapStateFailed")

@@ -30,8 +30,8 @@ def run_parallel(engine: Interpreter, run: StateRun) -> Step:
     branches = [Machine.from_definition(b, run.machine.query_language) for b in state.get("Branches", [])]
 
     def branch_job(machine: Machine) -> Any:
-        def job() -> tuple[Any, int]:
-            return engine.run_machine(machine, value, run.scope.child(), started_id)
+        def job(branch_engine: Interpreter) -> tuple[Any, int]:
+            return branch_engine.run_machine(machine, value, run.scope.child(), started_id)
 
         return job
 
