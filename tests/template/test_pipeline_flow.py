@@ -1,0 +1,291 @@
+"""The pipeline definition, substituted as CloudFormation would, run on the local Step Functions engine.
+
+Every task is answered by a fake that records the request, so these tests check the JSONata of the
+definition (arguments built, variables carried, choices taken) on each path, not any service.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.template import cfn
+from tributary.states import execute
+from tributary.states.errors import StatesError
+from tributary.states.integrations import FunctionIntegration, TaskCall
+
+SUBSTITUTIONS = {
+    "ValidateFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:validate",
+    "CatalogFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:catalog",
+    "LineageFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:lineage",
+    "QuarantineFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:quarantine",
+    "RunsTableName": "runs",
+    "ArtifactsBucketName": "artifacts",
+    "CuratedBucketName": "curated",
+    "TransformJobName": "transform",
+    "TransformJobTimeoutMinutes": "30",
+    "GlueDatabaseName": "tributary_dev",
+    "AthenaWorkGroupName": "tributary-workgroup",
+    "NotificationTopicArn": "arn:aws:sns:us-east-1:123456789012:notifications",
+    "RunTtlDays": "90",
+}
+RUN_ID = "orders-20261124T101500Z-3f2a9c1b7d"
+EXECUTION_INPUT = {
+    "run_id": RUN_ID,
+    "dataset": "orders",
+    "manifest_uri": f"s3://artifacts/runs/{RUN_ID}/manifest.json",
+    "object_count": 4,
+}
+VALIDATED = {
+    "validated_manifest_uri": f"s3://artifacts/runs/{RUN_ID}/validated.json",
+    "rejected_uri": f"s3://artifacts/runs/{RUN_ID}/rejected.json",
+    "contract_uri": f"s3://artifacts/runs/{RUN_ID}/contract.json",
+    "accepted": 3,
+    "rejected": 1,
+    "table": "orders",
+}
+LOCATION = f"s3://curated/orders/order_date=2026-11-24/run_id={RUN_ID}/"
+RESULT = {
+    "run_id": RUN_ID,
+    "dataset": "orders",
+    "status": "SUCCEEDED",
+    "rows_read": 100,
+    "rows_written": 97,
+    "rows_rejected": 3,
+    "reject_ratio": 0.03,
+    "partitions": [
+        {"values": {"order_date": "2026-11-24", "run_id": RUN_ID}, "location": LOCATION, "rows": 97}
+    ],
+    "partition_clause": f"PARTITION (order_date='2026-11-24', run_id='{RUN_ID}') LOCATION '{LOCATION}'",
+    "quality": {"passed": True, "max_reject_ratio": 0.05, "reject_ratio": 0.03, "rules": []},
+}
+
+Answer = Callable[[TaskCall], Any]
+
+
+class FakeAws:
+    """Answers each task by (service, action, function name), recording every call."""
+
+    def __init__(self, overrides: dict[str, Answer] | None = None) -> None:
+        self.calls: list[tuple[str, Any]] = []
+        self.answers: dict[str, Answer] = {
+            "lambda:validate": lambda call: {"Payload": VALIDATED, "StatusCode": 200},
+            "lambda:catalog": lambda call: {
+                "Payload": {"database": "tributary_dev", "table": "orders", "created": True, "updated": False}
+            },
+            "lambda:lineage": lambda call: {"Payload": {"objects": 3}},
+            "lambda:quarantine": lambda call: {
+                "Payload": {"quarantined": 4, "quarantine_uri": f"s3://artifacts/quarantine/orders/{RUN_ID}/"}
+            },
+            "glue:startJobRun": lambda call: {
+                "Id": "jr_0123",
+                "JobName": "transform",
+                "JobRunState": "SUCCEEDED",
+            },
+            "s3:getObject": lambda call: {"Body": json.dumps(RESULT), "ContentType": "application/json"},
+            "athena:startQueryExecution": lambda call: {"QueryExecution": {"Status": {"State": "SUCCEEDED"}}},
+            "dynamodb:updateItem": lambda call: {},
+            "sns:publish": lambda call: {"MessageId": "m-1"},
+        }
+        self.answers.update(overrides or {})
+
+    @staticmethod
+    def key(call: TaskCall) -> str:
+        if call.resource.service == "lambda":
+            return "lambda:" + call.arguments["FunctionName"].rsplit(":", 1)[-1]
+        return f"{call.resource.service}:{call.resource.action}"
+
+    def invoke(self, call: TaskCall) -> Any:
+        self.calls.append((call.state_name, call.arguments))
+        return self.answers[self.key(call)](call)
+
+    def arguments_of(self, state: str) -> list[Any]:
+        return [arguments for name, arguments in self.calls if name == state]
+
+    def states_called(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+
+@pytest.fixture(scope="module")
+def substituted(template: dict[str, Any]) -> str:
+    text = cfn.definition_path(template).read_text()
+    return cfn.PLACEHOLDER.sub(lambda match: SUBSTITUTIONS[match.group(1)], text)
+
+
+def run(definition: str, aws: FakeAws) -> Any:
+    return execute(
+        definition,
+        EXECUTION_INPUT,
+        integrations=FunctionIntegration(aws.invoke),
+        name=RUN_ID,
+        state_machine_arn="arn:aws:states:us-east-1:123456789012:stateMachine:pipeline",
+    )
+
+
+def test_the_fixture_substitutes_exactly_what_the_template_declares(template: dict[str, Any]) -> None:
+    declared = cfn.state_machine_resource(template)["Properties"]["DefinitionSubstitutions"]
+    assert set(SUBSTITUTIONS) == set(declared)
+
+
+def test_a_good_run_publishes_records_and_notifies(substituted: str) -> None:
+    aws = FakeAws()
+    result = run(substituted, aws)
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+
+    (start,) = aws.arguments_of("RecordStart")
+    assert start["Key"] == {"run_id": {"S": RUN_ID}}
+    assert start["ExpressionAttributeValues"][":running"] == {"S": "RUNNING"}
+    assert start["ExpressionAttributeValues"][":object_count"] == {"N": "4"}
+    assert int(start["ExpressionAttributeValues"][":expires_at"]["N"]) > 0
+
+    (validate,) = aws.arguments_of("ValidateObjects")
+    assert validate["Payload"] == EXECUTION_INPUT
+
+    (glue,) = aws.arguments_of("RunTransformJob")
+    assert glue["JobName"] == "transform"
+    arguments = glue["Arguments"]
+    assert arguments["--run_id"] == RUN_ID
+    assert arguments["--manifest_uri"] == VALIDATED["validated_manifest_uri"]
+    assert arguments["--contract_uri"] == VALIDATED["contract_uri"]
+    assert arguments["--output_uri"] == "s3://curated/orders/"
+    assert arguments["--rejects_uri"] == f"s3://artifacts/rejects/orders/run_id={RUN_ID}/"
+    assert arguments["--result_uri"] == f"s3://artifacts/runs/{RUN_ID}/result.json"
+
+    (catalog,) = aws.arguments_of("SyncCatalogTable")
+    assert catalog["Payload"] == {
+        "run_id": RUN_ID,
+        "dataset": "orders",
+        "contract_uri": VALIDATED["contract_uri"],
+    }
+
+    (read,) = aws.arguments_of("ReadTransformResult")
+    assert read == {"Bucket": "artifacts", "Key": f"runs/{RUN_ID}/result.json"}
+
+    (athena,) = aws.arguments_of("RegisterPartitions")
+    assert athena["QueryString"] == (
+        f"ALTER TABLE `tributary_dev`.`orders` ADD IF NOT EXISTS {RESULT['partition_clause']}"
+    )
+    assert athena["WorkGroup"] == "tributary-workgroup"
+
+    (success,) = aws.arguments_of("RecordSuccess")
+    values = success["ExpressionAttributeValues"]
+    assert values[":succeeded"] == {"S": "SUCCEEDED"}
+    assert values[":rows_written"] == {"N": "97"}
+    assert values[":partitions"] == {"L": [{"S": LOCATION}]}
+    assert values[":glue_job_run_id"] == {"S": "jr_0123"}
+
+    (lineage,) = aws.arguments_of("RecordLineage")
+    assert lineage["Payload"]["manifest_uri"] == VALIDATED["validated_manifest_uri"]
+
+    (notify,) = aws.arguments_of("NotifySuccess")
+    message = json.loads(notify["Message"])
+    assert message["status"] == "SUCCEEDED" and message["rows_written"] == 97
+    assert message["table"] == "tributary_dev.orders"
+    assert "RecordFailure" not in aws.states_called()
+
+
+def failure_of(aws: FakeAws) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    (record,) = aws.arguments_of("RecordFailure")
+    (quarantine,) = aws.arguments_of("QuarantineInputs")
+    (notify,) = aws.arguments_of("NotifyFailure")
+    return record["ExpressionAttributeValues"], quarantine["Payload"], json.loads(notify["Message"])
+
+
+def test_nothing_accepted_fails_the_run_and_quarantines_its_inputs(substituted: str) -> None:
+    refused = {**VALIDATED, "accepted": 0, "rejected": 4}
+    aws = FakeAws({"lambda:validate": lambda call: {"Payload": refused}})
+    result = run(substituted, aws)
+    assert (result.status, result.error) == ("FAILED", "Tributary.NoObjectAccepted")
+    record, quarantine, message = failure_of(aws)
+    assert record[":failed"] == {"S": "FAILED"}
+    assert record[":error"] == {"S": "Tributary.NoObjectAccepted"}
+    assert VALIDATED["rejected_uri"] in record[":cause"]["S"]
+    assert quarantine["manifest_uri"] == EXECUTION_INPUT["manifest_uri"]
+    assert message["quarantine_uri"] == f"s3://artifacts/quarantine/orders/{RUN_ID}/"
+    assert "RunTransformJob" not in aws.states_called()
+
+
+def test_a_run_failing_the_quality_gate_is_never_registered(substituted: str) -> None:
+    failing = {**RESULT, "reject_ratio": 0.4, "quality": {"passed": False, "max_reject_ratio": 0.05}}
+    aws = FakeAws({"s3:getObject": lambda call: {"Body": json.dumps(failing)}})
+    result = run(substituted, aws)
+    assert (result.status, result.error) == ("FAILED", "Tributary.QualityGateFailed")
+    assert "RegisterPartitions" not in aws.states_called()
+    record, _, _ = failure_of(aws)
+    assert "0.4" in record[":cause"]["S"]
+
+
+def test_a_run_of_empty_files_succeeds_without_registering(substituted: str) -> None:
+    empty = {
+        **RESULT,
+        "rows_read": 0,
+        "rows_written": 0,
+        "rows_rejected": 0,
+        "partitions": [],
+        "partition_clause": "",
+    }
+    aws = FakeAws({"s3:getObject": lambda call: {"Body": json.dumps(empty)}})
+    result = run(substituted, aws)
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    assert "RegisterPartitions" not in aws.states_called()
+    (success,) = aws.arguments_of("RecordSuccess")
+    assert success["ExpressionAttributeValues"][":partitions"] == {"L": []}
+
+
+def test_a_failed_glue_job_goes_through_the_failure_path(substituted: str) -> None:
+    def job_fails(call: TaskCall) -> Any:
+        raise StatesError("States.TaskFailed", json.dumps({"JobRunState": "FAILED", "ErrorMessage": "boom"}))
+
+    aws = FakeAws({"glue:startJobRun": job_fails})
+    result = run(substituted, aws)
+    assert (result.status, result.error) == ("FAILED", "States.TaskFailed")
+    record, quarantine, message = failure_of(aws)
+    assert record[":error"] == {"S": "States.TaskFailed"}
+    assert "boom" in record[":cause"]["S"] and "boom" in quarantine["cause"]
+    assert message["error"] == "States.TaskFailed"
+    assert aws.states_called()[-1] == "NotifyFailure"
+
+
+def test_transient_lambda_errors_are_retried(substituted: str) -> None:
+    attempts = []
+
+    def flaky(call: TaskCall) -> Any:
+        attempts.append(call.attempt)
+        if len(attempts) < 3:
+            raise StatesError("Lambda.TooManyRequestsException", "Rate exceeded")
+        return {"Payload": VALIDATED}
+
+    result = run(substituted, FakeAws({"lambda:validate": flaky}))
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    assert attempts == [0, 1, 2]
+
+
+def test_glue_concurrency_limits_are_waited_out(substituted: str) -> None:
+    attempts = []
+
+    def busy(call: TaskCall) -> Any:
+        attempts.append(call.attempt)
+        if len(attempts) < 4:
+            raise StatesError("Glue.ConcurrentRunsExceededException", "Concurrent runs exceeded")
+        return {"Id": "jr_0456", "JobRunState": "SUCCEEDED"}
+
+    result = run(substituted, FakeAws({"glue:startJobRun": busy}))
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    assert len(attempts) == 4
+
+
+def test_a_broken_failure_path_still_alerts_and_fails(substituted: str) -> None:
+    def broken(call: TaskCall) -> Any:
+        raise StatesError("Lambda.Unknown", "quarantine crashed")
+
+    def catalog_fails(call: TaskCall) -> Any:
+        raise StatesError("Glue.AccessDeniedException", "not allowed")
+
+    aws = FakeAws({"lambda:quarantine": broken, "lambda:catalog": catalog_fails})
+    result = run(substituted, aws)
+    assert (result.status, result.error) == ("FAILED", "Glue.AccessDeniedException")
+    (notify,) = aws.arguments_of("NotifyFailure")
+    assert json.loads(notify["Message"])["quarantine_uri"] == "(quarantine failed)"
