@@ -20,6 +20,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mock-config", help="a Step Functions Local MockConfigFile answering Task states")
     parser.add_argument("--test-case", help="the mock config's test case when the ARN has no #TestCase")
     parser.add_argument("--real-time", action="store_true", help="Wait states and retries take real time")
+    parser.add_argument(
+        "--patience",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="on the virtual clock, real seconds a callback task waits for SendTask* before its "
+        "TimeoutSeconds/HeartbeatSeconds pass at once (default 0)",
+    )
 
 
 def serve(args: argparse.Namespace) -> int:
