@@ -63,6 +63,9 @@ def test_map_retry_reruns_the_whole_map(kit):
         ({"ToleratedFailureCount": 2}, "SUCCEEDED"),
         ({"ToleratedFailurePercentage": 40}, "SUCCEEDED"),
         ({"ToleratedFailurePercentage": 39.9}, "FAILED"),
+        ({"ToleratedFailureCount": 5, "ToleratedFailurePercentage": 10}, "FAILED"),
+        ({"ToleratedFailureCount": 1, "ToleratedFailurePercentage": 100}, "FAILED"),
+        ({"ToleratedFailureCount": 2, "ToleratedFailurePercentage": 40}, "SUCCEEDED"),
     ],
 )
 def test_distributed_map_tolerated_failures(kit, tolerance, status):

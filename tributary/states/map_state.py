@@ -210,12 +210,13 @@ def _tolerated(engine: Interpreter, run: StateRun, effective: Any) -> tuple[int 
 
 
 def _tolerated_enough(failed: int, total: int, count: int | None, percentage: float | None) -> bool:
-    """Whether `failed` of `total` iterations stay within the tolerated failures (none by default)."""
+    """Whether `failed` of `total` iterations stay within the tolerated failures: none by default;
+    given both, exceeding either threshold fails the Map Run."""
     if count is None and percentage is None:
         return False
-    if count is not None and failed <= count:
-        return True
-    return percentage is not None and total > 0 and failed * 100.0 / total <= percentage
+    if count is not None and failed > count:
+        return False
+    return not (percentage is not None and total > 0 and failed * 100.0 / total > percentage)
 
 
 def _batched(engine: Interpreter, run: StateRun, effective: Any, inputs: list[Any]) -> list[Any]:
