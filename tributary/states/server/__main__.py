@@ -25,8 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=0.0,
         metavar="SECONDS",
-        help="on the virtual clock, real seconds a callback task waits for SendTask* before its "
-        "TimeoutSeconds/HeartbeatSeconds pass at once (default 0)",
+        help="on the virtual clock, real seconds each wait gives SendTask*/StopExecution before virtual "
+        "time jumps to its end (default 0: instant, so callback timeouts pass at once)",
     )
 
 
