@@ -190,3 +190,56 @@ def test_patience_lets_a_worker_answer_a_token_in_real_time(kit):
         integrations=kit.Scripted(answer_after_a_moment),
     )
     assert json.loads(execution.run().output) == {"late": "but fine"}
+
+
+def test_history_of_retries_and_a_catch(kit):
+    retry = [{"ErrorEquals": ["Boom"], "IntervalSeconds": 5, "MaxAttempts": 1}]
+    catch = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Handled"}]
+    definition = kit.machine(("T", kit.task(Retry=retry, Catch=catch)), ("Handled", {"Type": "Pass"}))
+    definition["States"]["T"].pop("Next")
+    execution = Execution(definition, {}, integrations=kit.Scripted(kit.fail("Boom", "bad")))
+    execution.run()
+    events = execution.history.events
+    types = [e["type"] for e in events]
+    assert types == [
+        "ExecutionStarted",
+        "TaskStateEntered",
+        "TaskScheduled",
+        "TaskStarted",
+        "TaskFailed",
+        "TaskScheduled",  # the retry: same state, no new TaskStateEntered
+        "TaskStarted",
+        "TaskFailed",
+        "TaskStateExited",  # the catcher's output leaves the state
+        "PassStateEntered",
+        "PassStateExited",
+        "ExecutionSucceeded",
+    ]
+    failed = events[4]["taskFailedEventDetails"]
+    assert (failed["error"], failed["cause"], failed["resourceType"]) == ("Boom", "bad", "lambda")
+    assert (events[5]["timestamp"] - events[4]["timestamp"]).total_seconds() == 5
+    assert [e["previousEventId"] for e in events] == [e["id"] - 1 for e in events]
+
+
+def test_history_of_a_parallel_state_links_branches_to_its_start(kit):
+    state = {
+        "Type": "Parallel",
+        "Branches": [
+            {"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}},
+            {"StartAt": "B", "States": {"B": {"Type": "Pass", "End": True}}},
+        ],
+    }
+    execution = Execution(kit.machine(("P", state)), {})
+    execution.run()
+    by_type: dict[str, list] = {}
+    for event in execution.history.events:
+        by_type.setdefault(event["type"], []).append(event)
+    started = by_type["ParallelStateStarted"][0]
+    assert [e["previousEventId"] for e in by_type["PassStateEntered"]] == [started["id"], started["id"]]
+    succeeded = by_type["ParallelStateSucceeded"][0]
+    assert succeeded["previousEventId"] == max(e["id"] for e in by_type["PassStateExited"])
+    assert [e["type"] for e in execution.history.events][-3:] == [
+        "ParallelStateSucceeded",
+        "ParallelStateExited",
+        "ExecutionSucceeded",
+    ]
