@@ -16,7 +16,7 @@ from tributary.states.validation.diagnostics import (
     invalid_definition_message,
 )
 from tributary.states.validation.graph import MachineChecker, transition_targets
-from tributary.states.validation.schema import JSONATA, JSONPATH
+from tributary.states.validation.values import JSONATA, JSONPATH
 
 STATE_MACHINE_TYPES = ("STANDARD", "EXPRESS")
 

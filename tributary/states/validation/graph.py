@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from tributary.states.validation.diagnostics import MISSING_END_STATE, MISSING_TRANSITION_TARGET, Report
-from tributary.states.validation.schema import JSONATA, JSONPATH, MAX_STATE_NAME_LENGTH, StateSchema, required
+from tributary.states.validation.schema import MAX_STATE_NAME_LENGTH, StateSchema
+from tributary.states.validation.values import JSONATA, JSONPATH, required
 
 _NEEDS_TRANSITION = ("Task", "Pass", "Wait", "Parallel", "Map")
 

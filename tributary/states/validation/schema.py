@@ -3,16 +3,20 @@ what values they may hold. Graph checks (targets, reachability) are in `graph.py
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from tributary.states.validation import expressions, resources
+from tributary.states.validation.choice_rules import ChoiceRules
 from tributary.states.validation.diagnostics import Report
+from tributary.states.validation.values import (
+    JSONATA,
+    JSONPATH,
+    ValueChecks,
+    is_rfc3339,
+    required,
+)
 
-JSONPATH = "JSONPath"
-JSONATA = "JSONata"
 STATE_TYPES = ("Task", "Pass", "Choice", "Wait", "Succeed", "Fail", "Parallel", "Map")
 MAX_STATE_NAME_LENGTH = 80
 
@@ -81,21 +85,6 @@ _EXCLUSIVE_PAIRS = (
     "ToleratedFailureCount",
     "ToleratedFailurePercentage",
 )
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
-CHOICE_OPERATORS = (
-    {
-        f"{kind}{op}{suffix}"
-        for kind in ("String", "Numeric", "Timestamp")
-        for op in ("Equals", "LessThan", "GreaterThan", "LessThanEquals", "GreaterThanEquals")
-        for suffix in ("", "Path")
-    }
-    | {"StringMatches", "BooleanEquals", "BooleanEqualsPath", "IsNull", "IsPresent", "IsNumeric"}
-    | {
-        "IsString",
-        "IsBoolean",
-        "IsTimestamp",
-    }
-)
 RETRIER_FIELDS = {
     "ErrorEquals",
     "IntervalSeconds",
@@ -108,37 +97,13 @@ RETRIER_FIELDS = {
 CATCHER_FIELDS = {"ErrorEquals", "Next", "ResultPath", "Assign", "Output", "Comment"}
 
 
-def is_rfc3339(value: str) -> bool:
-    if not _RFC3339.match(value):
-        return False
-    try:
-        datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return False
-    return True
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def required(report: Report, node: dict[str, Any], fields: list[str], location: str) -> bool:
-    missing = [name for name in fields if name not in node]
-    if missing:
-        report.add(location, f"These fields are required: [{', '.join(missing)}]")
-    return not missing
-
-
-class StateSchema:
+class StateSchema(ValueChecks):
     """Checks the fields of one state (not its transitions) in its query language."""
 
     def __init__(self, report: Report, state_machine_type: str) -> None:
-        self.report = report
+        super().__init__(report)
         self.state_machine_type = state_machine_type
+        self.choice_rules = ChoiceRules(report)
 
     def check(self, state: dict[str, Any], location: str, language: str) -> None:
         state_type = state.get("Type")
@@ -170,78 +135,6 @@ class StateSchema:
             self._retriers(state["Retry"], f"{location}/Retry")
         if "Catch" in state:
             self._catchers(state["Catch"], f"{location}/Catch", language)
-
-    # -- values -----------------------------------------------------------------------------------
-
-    def path(self, value: Any, location: str, *, reference: bool = False, nullable: bool = True) -> None:
-        if value is None and nullable:
-            return
-        if not isinstance(value, str) or not expressions.is_valid_path(value):
-            self.report.add(location, f"The value '{value}' is not a valid JSONPath")
-        elif reference and not expressions.is_reference_path(value):
-            self.report.add(location, f"The value '{value}' is not a valid reference path")
-
-    def template(self, template: Any, location: str) -> None:
-        """A JSONPath payload template: every `.$` key holds a path or an intrinsic function call."""
-        if isinstance(template, dict):
-            for key, value in template.items():
-                if key.endswith(".$"):
-                    if not self._dynamic_value_ok(value):
-                        self.report.add(
-                            location,
-                            f"The value for the field '{key}' must be a valid JSONPath or a valid "
-                            "intrinsic function call",
-                        )
-                else:
-                    self.template(value, location)
-        elif isinstance(template, list):
-            for item in template:
-                self.template(item, location)
-
-    @staticmethod
-    def _dynamic_value_ok(value: Any) -> bool:
-        if not isinstance(value, str):
-            return False
-        if expressions.looks_like_intrinsic(value.strip()):
-            return expressions.is_valid_intrinsic(value)
-        return expressions.is_valid_path(value)
-
-    def jsonata_values(self, value: Any, location: str) -> None:
-        """Every `{% %}` string inside `value` must parse as JSONata."""
-        if isinstance(value, str):
-            if expressions.is_jsonata(value):
-                problem = expressions.jsonata_error(value)
-                if problem:
-                    self.report.add(location, problem)
-        elif isinstance(value, dict):
-            for item in value.values():
-                self.jsonata_values(item, location)
-        elif isinstance(value, list):
-            for item in value:
-                self.jsonata_values(item, location)
-
-    def number_field(
-        self,
-        state: dict[str, Any],
-        name: str,
-        location: str,
-        language: str,
-        *,
-        minimum: float = 0,
-        integer: bool = True,
-    ) -> None:
-        if name not in state:
-            return
-        value = state[name]
-        if language == JSONATA and expressions.is_jsonata(value):
-            self.jsonata_values(value, f"{location}/{name}")
-            return
-        ok = _is_int(value) if integer else _is_number(value)
-        if not ok or value < minimum:
-            kind = "an integer" if integer else "a number"
-            self.report.add(
-                f"{location}/{name}", f"The value for '{name}' must be {kind} of at least {minimum:g}"
-            )
 
     # -- shared by several types ------------------------------------------------------------------
 
@@ -388,7 +281,7 @@ class StateSchema:
             if (
                 language == JSONPATH
                 and f"{name}Path" in state
-                and not self._dynamic_value_ok(state[f"{name}Path"])
+                and not self.dynamic_value_ok(state[f"{name}Path"])
             ):
                 self.report.add(
                     f"{location}/{name}Path",
@@ -397,88 +290,7 @@ class StateSchema:
                 )
 
     def _choice(self, state: dict[str, Any], location: str, language: str) -> None:
-        choices = state.get("Choices")
-        if choices is None:
-            self.report.add(location, "These fields are required: [Choices]")
-            return
-        if not isinstance(choices, list) or not choices:
-            self.report.add(f"{location}/Choices", "Choices must be a non-empty array")
-            return
-        for index, rule in enumerate(choices):
-            where = f"{location}/Choices[{index}]"
-            if not isinstance(rule, dict):
-                self.report.add(where, "A Choice Rule must be an object")
-                continue
-            if "Next" not in rule:
-                self.report.add(where, "These fields are required: [Next]")
-            if language == JSONATA:
-                self._jsonata_rule(rule, where)
-            else:
-                self._jsonpath_rule(rule, where, top=True)
-
-    def _jsonata_rule(self, rule: dict[str, Any], location: str) -> None:
-        for name in rule:
-            if name not in ("Condition", "Next", "Comment", "Assign", "Output"):
-                self.report.add(location, f"The field '{name}' is not supported by Step Functions")
-        condition = rule.get("Condition")
-        if condition is None:
-            self.report.add(location, "These fields are required: [Condition]")
-        elif isinstance(condition, str) and expressions.is_jsonata(condition):
-            self.jsonata_values(condition, f"{location}/Condition")
-        elif not isinstance(condition, bool):
-            self.report.add(f"{location}/Condition", "The value for 'Condition' must be a JSONata expression")
-        for name in ("Assign", "Output"):
-            if name in rule:
-                self.jsonata_values(rule[name], f"{location}/{name}")
-
-    def _jsonpath_rule(self, rule: dict[str, Any], location: str, *, top: bool) -> None:
-        extra = {"Next", "Comment", "Assign"} if top else {"Comment"}
-        combinators = [name for name in ("And", "Or", "Not") if name in rule]
-        operators = [name for name in rule if name in CHOICE_OPERATORS]
-        for name in rule:
-            if name not in extra | CHOICE_OPERATORS | {"And", "Or", "Not", "Variable"}:
-                self.report.add(location, f"The field '{name}' is not supported by Step Functions")
-        if "Assign" in rule:
-            self.template(rule["Assign"], f"{location}/Assign")
-        if combinators:
-            if len(combinators) > 1 or operators or "Variable" in rule:
-                self.report.add(location, "A Choice Rule must hold one combinator or one comparison")
-            name = combinators[0]
-            operand = rule[name]
-            if name == "Not":
-                if isinstance(operand, dict):
-                    self._jsonpath_rule(operand, f"{location}/Not", top=False)
-                else:
-                    self.report.add(f"{location}/Not", "The value for 'Not' must be a Choice Rule")
-            elif isinstance(operand, list) and operand:
-                for index, sub in enumerate(operand):
-                    if isinstance(sub, dict):
-                        self._jsonpath_rule(sub, f"{location}/{name}[{index}]", top=False)
-                    else:
-                        self.report.add(f"{location}/{name}[{index}]", "A Choice Rule must be an object")
-            else:
-                self.report.add(f"{location}/{name}", f"The value for '{name}' must be a non-empty array")
-            return
-        if "Variable" not in rule:
-            self.report.add(location, "These fields are required: [Variable]")
-        else:
-            self.path(rule["Variable"], f"{location}/Variable", nullable=False)
-        if len(operators) != 1:
-            self.report.add(location, "A Choice Rule must hold exactly one comparison operator")
-            return
-        operator = operators[0]
-        value = rule[operator]
-        where = f"{location}/{operator}"
-        if operator.endswith("Path"):
-            self.path(value, where, nullable=False)
-        elif operator.startswith(("String", "Timestamp")) and not isinstance(value, str):
-            self.report.add(where, f"The value for '{operator}' must be a string")
-        elif operator.startswith("Timestamp") and not is_rfc3339(value):
-            self.report.add(where, "String does not match RFC3339 timestamp")
-        elif operator.startswith("Numeric") and not _is_number(value):
-            self.report.add(where, f"The value for '{operator}' must be a number")
-        elif (operator == "BooleanEquals" or operator.startswith("Is")) and not isinstance(value, bool):
-            self.report.add(where, f"The value for '{operator}' must be a boolean")
+        self.choice_rules.check(state, location, language)
 
     def _parallel(self, state: dict[str, Any], location: str, language: str) -> None:
         branches = state.get("Branches")
