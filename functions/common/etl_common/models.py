@@ -81,17 +81,20 @@ class ValidatedManifest(Document):
     objects: list[ValidatedObject]
 
 
+RejectionCode = Literal[
+    "not_found",
+    "too_large",
+    "empty",
+    "compression_mismatch",
+    "corrupt_gzip",
+    "encoding",
+    "format_mismatch",
+    "columns_mismatch",
+]
+
+
 class Rejection(Document):
-    code: Literal[
-        "not_found",
-        "too_large",
-        "empty",
-        "compression_mismatch",
-        "corrupt_gzip",
-        "encoding",
-        "format_mismatch",
-        "columns_mismatch",
-    ]
+    code: RejectionCode
     message: str
 
 

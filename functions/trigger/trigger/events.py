@@ -19,4 +19,4 @@ class ObjectCreatedEvent(S3EventNotificationEventBridgeModel):
 
 
 class IngestQueueRecord(SqsRecordModel):
-    body: Json[ObjectCreatedEvent]  # type: ignore[assignment]
+    body: Json[ObjectCreatedEvent]

@@ -44,7 +44,7 @@ class ObjectValidator:
             return self._validate(obj)
         except SniffError as exc:
             logger.info("Object rejected", extra={"key": obj.key, "code": exc.code, "reason": str(exc)})
-            rejection = Rejection(code=exc.code, message=str(exc))  # type: ignore[arg-type]
+            rejection = Rejection(code=exc.code, message=str(exc))
             return RejectedObject(**obj.model_dump(), reasons=[rejection])
 
     def _version(self, obj: ManifestObject) -> dict[str, Any]:

@@ -14,6 +14,8 @@ import zlib
 from dataclasses import dataclass
 from typing import Literal
 
+from etl_common.models import RejectionCode
+
 GZIP_MAGIC = b"\x1f\x8b"
 SAMPLE_BYTES = 256 * 1024
 # Decompressed text examined at most (a gzip sample can inflate a lot).
@@ -26,7 +28,7 @@ Format = Literal["csv", "jsonl", "json"]
 class SniffError(Exception):
     """The sample contradicts the contract; ``code`` is a ``Rejection.code``."""
 
-    def __init__(self, code: str, message: str):
+    def __init__(self, code: RejectionCode, message: str):
         self.code = code
         super().__init__(message)
 
