@@ -283,3 +283,37 @@ def test_on_the_real_clock_stop_reaches_threaded_iterations(kit):
     execution.stop()
     assert execution.wait(10)
     assert execution.status == "ABORTED"
+
+
+class PagedListing:
+    """An `s3` integration whose listObjectsV2 answers two keys a page."""
+
+    def __init__(self, keys: list[str]) -> None:
+        self.keys = keys
+        self.requests: list[dict] = []
+
+    def invoke(self, call):
+        self.requests.append(call.arguments)
+        start = int(call.arguments.get("ContinuationToken", 0))
+        page = self.keys[start : start + 2]
+        more = start + 2 < len(self.keys)
+        answer = {"Contents": [{"Key": k} for k in page], "IsTruncated": more}
+        if more:
+            answer["NextContinuationToken"] = str(start + 2)
+        return answer
+
+
+def test_item_reader_follows_list_pages(kit):
+    listing = PagedListing(["a", "b", "c", "d", "e"])
+    state = map_state(
+        "DISTRIBUTED",
+        ItemReader={
+            "Resource": "arn:aws:states:::s3:listObjectsV2",
+            "Parameters": {"Bucket": "b", "Prefix": "in/"},
+        },
+        ItemSelector={"key.$": "$$.Map.Item.Value.Key"},
+    )
+    integrations = IntegrationRegistry({"s3": listing, "lambda": kit.Scripted(lambda c: c.arguments["key"])})
+    result = execute(kit.machine(("M", state)), {}, integrations=integrations)
+    assert json.loads(result.output) == ["a", "b", "c", "d", "e"]
+    assert [r.get("ContinuationToken") for r in listing.requests] == [None, "2", "4"]

@@ -60,6 +60,8 @@ def read_items(engine: Interpreter, run: StateRun, effective: Any) -> list[Any]:
     reader = run.state["ItemReader"]
     arguments = _request(engine, run, reader, effective, "ItemReader")
     answer = _call(engine, run, reader["Resource"], arguments, errors.ITEM_READER_FAILED)
+    if isinstance(answer, dict) and "Contents" in answer:
+        answer = _all_pages(engine, run, reader["Resource"], arguments, answer)
     config = reader.get("ReaderConfig", {})
     try:
         items = _parse_items(answer, config)
@@ -73,6 +75,19 @@ def read_items(engine: Interpreter, run: StateRun, effective: Any) -> list[Any]:
     if isinstance(max_items, int) and not isinstance(max_items, bool) and max_items > 0:
         items = items[:max_items]
     return items
+
+
+def _all_pages(
+    engine: Interpreter, run: StateRun, resource: str, arguments: Any, first: dict[str, Any]
+) -> dict[str, Any]:
+    """listObjectsV2 answers a page at a time: follow NextContinuationToken to the last."""
+    contents = list(first.get("Contents", []))
+    page = first
+    while page.get("IsTruncated") and page.get("NextContinuationToken"):
+        request = {**arguments, "ContinuationToken": page["NextContinuationToken"]}
+        page = _call(engine, run, resource, request, errors.ITEM_READER_FAILED)
+        contents.extend(page.get("Contents", []))
+    return {"Contents": contents}
 
 
 def _parse_items(answer: Any, config: dict[str, Any]) -> list[Any]:
