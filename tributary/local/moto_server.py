@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
 import boto3
+from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
 REGION = "us-east-1"
@@ -28,6 +30,8 @@ class MotoServer:
         self.port = port or free_port()
         self.region = region
         self._server: ThreadedMotoServer | None = None
+        self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()
 
     @property
     def endpoint_url(self) -> str:
@@ -81,13 +85,18 @@ class MotoServer:
             env[f"AWS_ENDPOINT_URL_{service_id.upper()}"] = url
         return env
 
-    def client(self, service: str, **kwargs: Any) -> Any:
-        session = boto3.session.Session()
-        return session.client(  # type: ignore[call-overload]
-            service,
-            endpoint_url=self.endpoint_url,
-            region_name=self.region,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            **kwargs,
-        )
+    def client(self, service: str) -> Any:
+        """A boto3 client for this server, made once per service (loading a service model is slow;
+        clients are thread-safe)."""
+        with self._clients_lock:
+            if service not in self._clients:
+                session = boto3.session.Session()
+                self._clients[service] = session.client(  # type: ignore[call-overload]
+                    service,
+                    endpoint_url=self.endpoint_url,
+                    region_name=self.region,
+                    aws_access_key_id="testing",
+                    aws_secret_access_key="testing",
+                    config=Config(retries={"max_attempts": 2, "mode": "standard"}),
+                )
+            return self._clients[service]

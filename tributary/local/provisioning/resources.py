@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tributary.local.moto_server import MotoServer
+from tributary.local.provisioning.coerce import call
 from tributary.local.provisioning.template import LOCAL_CODE_BUCKET
 
 
@@ -83,19 +84,32 @@ def _bucket(ctx: CreateContext, logical_id: str, props: dict[str, Any]) -> Resou
     s3 = ctx.aws.client("s3")
     name = props.get("BucketName") or ctx.generated_name(logical_id, 63, lower=True)
     if ctx.region == "us-east-1":
-        s3.create_bucket(Bucket=name)
+        call(s3, "create_bucket", Bucket=name)
     else:
-        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": ctx.region})
+        call(s3, "create_bucket", Bucket=name, CreateBucketConfiguration={"LocationConstraint": ctx.region})
     versioning = (props.get("VersioningConfiguration") or {}).get("Status")
     if versioning:
-        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": versioning})
+        call(s3, "put_bucket_versioning", Bucket=name, VersioningConfiguration={"Status": versioning})
     if props.get("LifecycleConfiguration"):
         rules = props["LifecycleConfiguration"].get("Rules", [])
-        s3.put_bucket_lifecycle_configuration(
-            Bucket=name, LifecycleConfiguration={"Rules": [_lifecycle_rule(rule) for rule in rules]}
+        call(
+            s3,
+            "put_bucket_lifecycle_configuration",
+            Bucket=name,
+            LifecycleConfiguration={"Rules": [_lifecycle_rule(rule) for rule in rules]},
+        )
+    if ((props.get("NotificationConfiguration") or {}).get("EventBridgeConfiguration") or {}).get(
+        "EventBridgeEnabled"
+    ):
+        # moto then calls its EventBridge hook on every object change; tributary.local.events takes it.
+        call(
+            s3,
+            "put_bucket_notification_configuration",
+            Bucket=name,
+            NotificationConfiguration={"EventBridgeConfiguration": {}},
         )
     if _tags(props):
-        s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": _tags(props)})
+        call(s3, "put_bucket_tagging", Bucket=name, Tagging={"TagSet": _tags(props)})
     attributes = {
         "Arn": f"arn:aws:s3:::{name}",
         "DomainName": f"{name}.s3.amazonaws.com",
@@ -125,7 +139,12 @@ def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
 
 @creates("AWS::S3::BucketPolicy")
 def _bucket_policy(ctx: CreateContext, logical_id: str, props: dict[str, Any]) -> Resource:
-    ctx.aws.client("s3").put_bucket_policy(Bucket=props["Bucket"], Policy=json.dumps(props["PolicyDocument"]))
+    call(
+        ctx.aws.client("s3"),
+        "put_bucket_policy",
+        Bucket=props["Bucket"],
+        Policy=json.dumps(props["PolicyDocument"]),
+    )
     return Resource(logical_id, "AWS::S3::BucketPolicy", props["Bucket"], {}, props)
 
 
@@ -158,7 +177,7 @@ def _queue(ctx: CreateContext, logical_id: str, props: dict[str, Any]) -> Resour
     for key in ("RedrivePolicy", "RedriveAllowPolicy"):
         if key in props:
             attributes[key] = json.dumps(props[key]) if isinstance(props[key], dict) else props[key]
-    url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+    url = call(sqs, "create_queue", QueueName=name, Attributes=attributes)["QueueUrl"]
     arn = ctx.arn("sqs", name)
     return Resource(
         logical_id, "AWS::SQS::Queue", url, {"Arn": arn, "QueueName": name, "QueueUrl": url}, props
@@ -168,8 +187,11 @@ def _queue(ctx: CreateContext, logical_id: str, props: dict[str, Any]) -> Resour
 @creates("AWS::SQS::QueuePolicy")
 def _queue_policy(ctx: CreateContext, logical_id: str, props: dict[str, Any]) -> Resource:
     for url in props.get("Queues", []):
-        ctx.aws.client("sqs").set_queue_attributes(
-            QueueUrl=url, Attributes={"Policy": json.dumps(props["PolicyDocument"])}
+        call(
+            ctx.aws.client("sqs"),
+            "set_queue_attributes",
+            QueueUrl=url,
+            Attributes={"Policy": json.dumps(props["PolicyDocument"])},
         )
     return Resource(logical_id, "AWS::SQS::QueuePolicy", logical_id, {}, props)
 
@@ -183,9 +205,15 @@ def _topic(ctx: CreateContext, logical_id: str, props: dict[str, Any]) -> Resour
         attributes["KmsMasterKeyId"] = str(props["KmsMasterKeyId"])
     if props.get("FifoTopic"):
         attributes["FifoTopic"] = "true"
-    arn = sns.create_topic(Name=name, Attributes=attributes)["TopicArn"]
+    arn = call(sns, "create_topic", Name=name, Attributes=attributes)["TopicArn"]
     for subscription in props.get("Subscription", []):
-        sns.subscribe(TopicArn=arn, Protocol=subscription["Protocol"], Endpoint=subscription["Endpoint"])
+        call(
+            sns,
+            "subscribe",
+            TopicArn=arn,
+            Protocol=subscription["Protocol"],
+            Endpoint=subscription["Endpoint"],
+        )
     return Resource(logical_id, "AWS::SNS::Topic", arn, {"TopicArn": arn, "TopicName": name}, props)
 
 
@@ -196,7 +224,9 @@ def _subscription(ctx: CreateContext, logical_id: str, props: dict[str, Any]) ->
         if key in props:
             value = props[key]
             attributes[key] = json.dumps(value) if isinstance(value, dict) else str(value).lower()
-    arn = ctx.aws.client("sns").subscribe(
+    arn = call(
+        ctx.aws.client("sns"),
+        "subscribe",
         TopicArn=props["TopicArn"],
         Protocol=props["Protocol"],
         Endpoint=props["Endpoint"],
@@ -209,8 +239,12 @@ def _subscription(ctx: CreateContext, logical_id: str, props: dict[str, Any]) ->
 @creates("AWS::SNS::TopicPolicy")
 def _topic_policy(ctx: CreateContext, logical_id: str, props: dict[str, Any]) -> Resource:
     for arn in props.get("Topics", []):
-        ctx.aws.client("sns").set_topic_attributes(
-            TopicArn=arn, AttributeName="Policy", AttributeValue=json.dumps(props["PolicyDocument"])
+        call(
+            ctx.aws.client("sns"),
+            "set_topic_attributes",
+            TopicArn=arn,
+            AttributeName="Policy",
+            AttributeValue=json.dumps(props["PolicyDocument"]),
         )
     return Resource(logical_id, "AWS::SNS::TopicPolicy", logical_id, {}, props)
 
@@ -242,11 +276,14 @@ def _table(ctx: CreateContext, logical_id: str, props: dict[str, Any]) -> Resour
         request["SSESpecification"] = sse
     if _tags(props):
         request["Tags"] = _tags(props)
-    description = dynamodb.create_table(**request)["TableDescription"]
+    description = call(dynamodb, "create_table", **request)["TableDescription"]
     ttl = props.get("TimeToLiveSpecification")
     if ttl and ttl.get("Enabled"):
-        dynamodb.update_time_to_live(
-            TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]}
+        call(
+            dynamodb,
+            "update_time_to_live",
+            TableName=name,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
         )
     attributes = {"Arn": description["TableArn"], "StreamArn": description.get("LatestStreamArn", "")}
     return Resource(logical_id, "AWS::DynamoDB::Table", name, attributes, props)
@@ -261,9 +298,9 @@ def _key(ctx: CreateContext, logical_id: str, props: dict[str, Any]) -> Resource
     for key in ("KeyUsage", "KeySpec"):
         if key in props:
             request[key] = props[key]
-    metadata = ctx.aws.client("kms").create_key(**request)["KeyMetadata"]
+    metadata = call(ctx.aws.client("kms"), "create_key", **request)["KeyMetadata"]
     if props.get("EnableKeyRotation"):
-        ctx.aws.client("kms").enable_key_rotation(KeyId=metadata["KeyId"])
+        call(ctx.aws.client("kms"), "enable_key_rotation", KeyId=metadata["KeyId"])
     return Resource(
         logical_id,
         "AWS::KMS::Key",
@@ -275,7 +312,9 @@ def _key(ctx: CreateContext, logical_id: str, props: dict[str, Any]) -> Resource
 
 @creates("AWS::KMS::Alias")
 def _alias(ctx: CreateContext, logical_id: str, props: dict[str, Any]) -> Resource:
-    ctx.aws.client("kms").create_alias(AliasName=props["AliasName"], TargetKeyId=props["TargetKeyId"])
+    call(
+        ctx.aws.client("kms"), "create_alias", AliasName=props["AliasName"], TargetKeyId=props["TargetKeyId"]
+    )
     return Resource(logical_id, "AWS::KMS::Alias", props["AliasName"], {}, props)
 
 
@@ -283,20 +322,24 @@ def _alias(ctx: CreateContext, logical_id: str, props: dict[str, Any]) -> Resour
 def _role(ctx: CreateContext, logical_id: str, props: dict[str, Any]) -> Resource:
     iam = ctx.aws.client("iam")
     name = props.get("RoleName") or ctx.generated_name(logical_id, 64)
-    role = iam.create_role(
+    role = call(
+        iam,
+        "create_role",
         RoleName=name,
         Path=props.get("Path", "/"),
         AssumeRolePolicyDocument=_policy_json(props.get("AssumeRolePolicyDocument", {})),
     )["Role"]
     for arn in props.get("ManagedPolicyArns", []):
         try:
-            iam.attach_role_policy(RoleName=name, PolicyArn=arn)
+            call(iam, "attach_role_policy", RoleName=name, PolicyArn=arn)
         except iam.exceptions.NoSuchEntityException:
             # moto does not load AWS managed policies by default; nothing local checks IAM anyway.
             if not arn.startswith("arn:aws:iam::aws:policy/"):
                 raise
     for policy in props.get("Policies", []):
-        iam.put_role_policy(
+        call(
+            iam,
+            "put_role_policy",
             RoleName=name,
             PolicyName=policy["PolicyName"],
             PolicyDocument=_policy_json(policy["PolicyDocument"]),
@@ -310,12 +353,12 @@ def _policy(ctx: CreateContext, logical_id: str, props: dict[str, Any]) -> Resou
     name = props.get("PolicyName") or props.get("ManagedPolicyName") or ctx.generated_name(logical_id, 128)
     document = _policy_json(props["PolicyDocument"])
     if "ManagedPolicyName" in props or "PolicyName" not in props:
-        arn = iam.create_policy(PolicyName=name, PolicyDocument=document)["Policy"]["Arn"]
+        arn = call(iam, "create_policy", PolicyName=name, PolicyDocument=document)["Policy"]["Arn"]
         for role in props.get("Roles", []):
-            iam.attach_role_policy(RoleName=role, PolicyArn=arn)
+            call(iam, "attach_role_policy", RoleName=role, PolicyArn=arn)
         return Resource(logical_id, "AWS::IAM::ManagedPolicy", arn, {"PolicyArn": arn}, props)
     for role in props.get("Roles", []):
-        iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=document)
+        call(iam, "put_role_policy", RoleName=role, PolicyName=name, PolicyDocument=document)
     return Resource(logical_id, "AWS::IAM::Policy", name, {}, props)
 
 
@@ -323,9 +366,9 @@ def _policy(ctx: CreateContext, logical_id: str, props: dict[str, Any]) -> Resou
 def _log_group(ctx: CreateContext, logical_id: str, props: dict[str, Any]) -> Resource:
     logs = ctx.aws.client("logs")
     name = props.get("LogGroupName") or ctx.generated_name(logical_id, 512)
-    logs.create_log_group(logGroupName=name)
+    call(logs, "create_log_group", logGroupName=name)
     if props.get("RetentionInDays"):
-        logs.put_retention_policy(logGroupName=name, retentionInDays=int(props["RetentionInDays"]))
+        call(logs, "put_retention_policy", logGroupName=name, retentionInDays=int(props["RetentionInDays"]))
     return Resource(
         logical_id, "AWS::Logs::LogGroup", name, {"Arn": ctx.arn("logs", f"log-group:{name}:*")}, props
     )
@@ -355,7 +398,7 @@ def _alarm(ctx: CreateContext, logical_id: str, props: dict[str, Any]) -> Resour
             request[key] = int(request[key])
     if "Threshold" in request:
         request["Threshold"] = float(request["Threshold"])
-    ctx.aws.client("cloudwatch").put_metric_alarm(AlarmName=name, **request)
+    call(ctx.aws.client("cloudwatch"), "put_metric_alarm", AlarmName=name, **request)
     return Resource(
         logical_id, "AWS::CloudWatch::Alarm", name, {"Arn": ctx.arn("cloudwatch", f"alarm:{name}")}, props
     )
@@ -374,10 +417,16 @@ def _rule(ctx: CreateContext, logical_id: str, props: dict[str, Any]) -> Resourc
         request["ScheduleExpression"] = props["ScheduleExpression"]
     if props.get("EventBusName"):
         request["EventBusName"] = props["EventBusName"]
-    arn = events.put_rule(**request)["RuleArn"]
+    arn = call(events, "put_rule", **request)["RuleArn"]
     targets = [_event_target(target) for target in props.get("Targets", [])]
     if targets:
-        events.put_targets(Rule=name, EventBusName=props.get("EventBusName", "default"), Targets=targets)
+        call(
+            events,
+            "put_targets",
+            Rule=name,
+            EventBusName=props.get("EventBusName", "default"),
+            Targets=targets,
+        )
     return Resource(
         logical_id, "AWS::Events::Rule", name, {"Arn": arn}, props, emulated_by="tributary.local.events"
     )
@@ -406,7 +455,9 @@ def _schedule(ctx: CreateContext, logical_id: str, props: dict[str, Any]) -> Res
         for key, value in props["Target"].items()
         if key in ("Arn", "RoleArn", "Input", "RetryPolicy")
     }
-    ctx.aws.client("scheduler").create_schedule(
+    call(
+        ctx.aws.client("scheduler"),
+        "create_schedule",
         Name=name,
         GroupName=group,
         ScheduleExpression=props["ScheduleExpression"],
@@ -430,13 +481,18 @@ def _schedule(ctx: CreateContext, logical_id: str, props: dict[str, Any]) -> Res
 def _database(ctx: CreateContext, logical_id: str, props: dict[str, Any]) -> Resource:
     database_input = dict(props["DatabaseInput"])
     database_input.setdefault("Name", ctx.generated_name(logical_id, 255, lower=True).replace("-", "_"))
-    ctx.aws.client("glue").create_database(DatabaseInput=database_input)
+    call(ctx.aws.client("glue"), "create_database", DatabaseInput=database_input)
     return Resource(logical_id, "AWS::Glue::Database", database_input["Name"], {}, props)
 
 
 @creates("AWS::Glue::Table")
 def _glue_table(ctx: CreateContext, logical_id: str, props: dict[str, Any]) -> Resource:
-    ctx.aws.client("glue").create_table(DatabaseName=props["DatabaseName"], TableInput=props["TableInput"])
+    call(
+        ctx.aws.client("glue"),
+        "create_table",
+        DatabaseName=props["DatabaseName"],
+        TableInput=props["TableInput"],
+    )
     return Resource(logical_id, "AWS::Glue::Table", props["TableInput"]["Name"], {}, props)
 
 
@@ -463,7 +519,14 @@ def _job(ctx: CreateContext, logical_id: str, props: dict[str, Any]) -> Resource
         request["ExecutionProperty"] = {k: int(v) for k, v in request["ExecutionProperty"].items()}
     if "DefaultArguments" in request:
         request["DefaultArguments"] = {k: str(v) for k, v in request["DefaultArguments"].items()}
-    ctx.aws.client("glue").create_job(Name=name, Role=props["Role"], Command=props["Command"], **request)
+    call(
+        ctx.aws.client("glue"),
+        "create_job",
+        Name=name,
+        Role=props["Role"],
+        Command=props["Command"],
+        **request,
+    )
     return Resource(logical_id, "AWS::Glue::Job", name, {}, props, emulated_by="tributary.local.glue_runtime")
 
 
@@ -472,8 +535,12 @@ def _workgroup(ctx: CreateContext, logical_id: str, props: dict[str, Any]) -> Re
     name = props.get("Name") or ctx.generated_name(logical_id, 128)
     configuration = dict(props.get("WorkGroupConfiguration") or {})
     configuration.pop("EngineVersion", None)
-    ctx.aws.client("athena").create_work_group(
-        Name=name, Configuration=configuration, Description=props.get("Description", "")
+    call(
+        ctx.aws.client("athena"),
+        "create_work_group",
+        Name=name,
+        Configuration=configuration,
+        Description=props.get("Description", ""),
     )
     return Resource(
         logical_id, "AWS::Athena::WorkGroup", name, {}, props, emulated_by="tributary.local.athena_runtime"

@@ -7,7 +7,7 @@ from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ParamValidationError
 
 from tributary.local.moto_server import ACCOUNT_ID, MotoServer
 from tributary.local.provisioning.intrinsics import IntrinsicError, Resolver, references
@@ -114,7 +114,7 @@ def create_stack(
         try:
             properties = resolver.resolve(body.get("Properties") or {})
             stack.resources[logical_id] = creator(context, logical_id, properties)
-        except (IntrinsicError, ClientError, KeyError, ValueError) as exc:
+        except (IntrinsicError, ClientError, ParamValidationError, KeyError, ValueError) as exc:
             stack.not_emulated.append(NotEmulated(logical_id, resource_type, str(exc)))
             failed.add(logical_id)
     for name, output in (template.get("Outputs") or {}).items():
