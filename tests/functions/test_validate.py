@@ -136,6 +136,7 @@ def test_validate_accepts_good_objects_and_rejects_bad_ones_with_reasons(stack, 
     latin1 = upload(
         stack, "incoming/orders/latin1.csv", f"{ORDERS_HEADER}\nORD-1,Zoë,1,1,NEW,x\n".encode("latin-1")
     )
+    misnamed = upload(stack, "incoming/orders/packed.csv", gzip.compress(ORDERS_CSV))
     gone = upload(stack, "incoming/orders/gone.csv", ORDERS_CSV)
     boto3.client("s3").delete_object(Bucket=stack.raw_bucket, Key=gone["key"], VersionId=gone["version_id"])
     run_id = "orders-20261124T101458Z-0123456789"
@@ -143,7 +144,7 @@ def test_validate_accepts_good_objects_and_rejects_bad_ones_with_reasons(stack, 
         stack, run_id, "orders", [plain, packed, wrong_header, json_file, latin1, gone]
     )
 
-    request = {"run_id": run_id, "dataset": "orders", "manifest_uri": manifest_uri, "object_count": 6}
+    request = {"run_id": run_id, "dataset": "orders", "manifest_uri": manifest_uri, "object_count": 7}
     result = handler.lambda_handler(request, lambda_context)
 
     prefix = f"s3://{stack.artifacts_bucket}/runs/{run_id}"
@@ -152,7 +153,7 @@ def test_validate_accepts_good_objects_and_rejects_bad_ones_with_reasons(stack, 
         "rejected_uri": f"{prefix}/rejected.json",
         "contract_uri": f"{prefix}/contract.json",
         "accepted": 2,
-        "rejected": 4,
+        "rejected": 5,
         "table": "orders",
     }
     assert read_json(stack, result["contract_uri"]) == load_contract("orders", REPO / "contracts").model_dump(
@@ -172,6 +173,7 @@ def test_validate_accepts_good_objects_and_rejects_bad_ones_with_reasons(stack, 
         "incoming/orders/wrong.csv": ["columns_mismatch"],
         "incoming/orders/oops.jsonl": ["format_mismatch"],
         "incoming/orders/latin1.csv": ["encoding"],
+        "incoming/orders/packed.csv": ["compression_mismatch"],
         "incoming/orders/gone.csv": ["not_found"],
     }
 

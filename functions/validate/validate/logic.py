@@ -82,6 +82,11 @@ class ObjectValidator:
             )
         if contract.compression == "none" and gzipped:
             raise SniffError("compression_mismatch", "the contract says no compression, the object is gzip")
+        # Spark (the Glue job) chooses the codec from the name, not the content: the two must agree.
+        if gzipped and not obj.key.lower().endswith(".gz"):
+            raise SniffError("compression_mismatch", "gzip-compressed, but the name does not end with .gz")
+        if not gzipped and obj.key.lower().endswith(".gz"):
+            raise SniffError("compression_mismatch", "the name ends with .gz, but the object is not gzip")
         if gzipped:
             sample = sniffing.gunzip(sample)
 
