@@ -361,3 +361,18 @@ def test_a_sync_integration_reports_submission_then_polls_on_the_clock(kit):
     assert events["TaskScheduled"]["taskScheduledEventDetails"]["resource"] == "startJobRun.sync"
     waited = events["TaskSucceeded"]["timestamp"] - events["TaskSubmitted"]["timestamp"]
     assert waited.total_seconds() == 90
+
+
+def test_send_task_failure_without_error_or_cause_fails_with_nulls(kit):
+    callbacks = CallbackStore()
+
+    def fail_silently(call):
+        threading.Thread(target=callbacks.send_task_failure, args=(call.task_token,)).start()
+        return {}
+
+    state = kit.task(CALLBACK, Parameters={"token.$": "$$.Task.Token"})
+    execution = Execution(
+        kit.machine(("T", state)), {}, integrations=kit.Scripted(fail_silently), callbacks=callbacks
+    )
+    result = execution.run()
+    assert (result.status, result.error, result.cause) == ("FAILED", None, None)

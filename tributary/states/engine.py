@@ -18,7 +18,7 @@ from typing import Any
 from tributary.states import errors, jsonata, jsonpath, payload
 from tributary.states.clock import Clock
 from tributary.states.definition import JSONATA, Machine
-from tributary.states.errors import NestedFailure, StatesError
+from tributary.states.errors import NullableFailure, StatesError
 from tributary.states.history import History, payload_text
 from tributary.states.integrations import CallbackStore, Integration
 from tributary.states.retry import first_match, max_attempts, retry_delay
@@ -306,7 +306,7 @@ class Interpreter:
         catchers = run.state.get("Catch") or []
         index = first_match(catchers, failure.error) if catchers else None
         if index is None:
-            if isinstance(failure, NestedFailure):
+            if isinstance(failure, NullableFailure):
                 raise ExecutionFailed(failure.original_error, failure.original_cause) from None
             raise ExecutionFailed(failure.error, failure.cause) from None
         catcher = catchers[index]

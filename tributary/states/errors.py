@@ -35,11 +35,12 @@ TASK_FAILED = "States.TaskFailed"
 TIMEOUT = "States.Timeout"
 
 
-class NestedFailure(StatesError):
-    """A Parallel branch or Map iteration that failed, as an error its state can retry or catch.
+class NullableFailure(StatesError):
+    """A failure whose error or cause may be null in AWS's answer: a Fail state that names neither
+    (seen through its Parallel branch or Map iteration), a SendTaskFailure without them.
 
-    A Fail state may name no error or cause (null in AWS's answer), which `original_error` and
-    `original_cause` keep; `error` and `cause` hold "" for matching."""
+    `original_error` and `original_cause` keep the nulls for the execution's result; `error` and
+    `cause` hold "" for Retry and Catch matching."""
 
     def __init__(self, error: str | None, cause: str | None) -> None:
         super().__init__(error or "", cause or "")

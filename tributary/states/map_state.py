@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from tributary.states import errors
 from tributary.states.definition import Machine, is_distributed, map_processor
 from tributary.states.engine import ExecutionFailed, Interpreter, expression_text, json_type_name
-from tributary.states.errors import NestedFailure, StatesError
+from tributary.states.errors import NullableFailure, StatesError
 from tributary.states.fan_out import run_all
 from tributary.states.history import History, payload_text
 from tributary.states.map_io import read_items, write_results
@@ -80,7 +80,7 @@ def run_map(engine: Interpreter, run: StateRun) -> Step:
     except ExecutionFailed as failed:
         run.previous_id = engine.runtime.history.last_id
         engine.event(run, "MapStateFailed")
-        raise NestedFailure(failed.error, failed.cause) from None
+        raise NullableFailure(failed.error, failed.cause) from None
     run.previous_id = max([started_id, *(o.last_event_id for o in outcomes)])
     failures = [o for o in outcomes if o.failure is not None]
     if failures and not _tolerated_enough(

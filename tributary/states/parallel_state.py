@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from tributary.states.definition import Machine
 from tributary.states.engine import ExecutionFailed
-from tributary.states.errors import NestedFailure
+from tributary.states.errors import NullableFailure
 from tributary.states.fan_out import run_all
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ def run_parallel(engine: Interpreter, run: StateRun) -> Step:
         outcomes = run_all(engine, [branch_job(m) for m in branches], max_concurrency=0)
     except ExecutionFailed as failed:
         engine.event(run, "ParallelStateFailed", {"error": failed.error, "cause": failed.cause})
-        raise NestedFailure(failed.error, failed.cause) from None
+        raise NullableFailure(failed.error, failed.cause) from None
     run.previous_id = max([started_id, *(last for _, last in outcomes)])
     engine.event(run, "ParallelStateSucceeded")
     return engine.finish(run, [output for output, _ in outcomes], state.get("Next"))

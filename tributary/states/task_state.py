@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from tributary.states import errors
 from tributary.states.clock import RealClock
-from tributary.states.errors import StatesError
+from tributary.states.errors import NullableFailure, StatesError
 from tributary.states.history import payload_text
 from tributary.states.integrations import PendingTask, Resource, ResourceError, TaskCall, parse_resource
 
@@ -238,7 +238,7 @@ def _wait_for_callback(
         if pending.answered.is_set():
             if pending.succeeded:
                 return pending.output
-            raise StatesError(pending.error or "", pending.cause or "")
+            raise NullableFailure(pending.error, pending.cause)
         if remaining is not None:
             remaining -= (clock.now() - before).total_seconds()
             if remaining <= 0:
