@@ -140,9 +140,8 @@ def test_validate_accepts_good_objects_and_rejects_bad_ones_with_reasons(stack, 
     gone = upload(stack, "incoming/orders/gone.csv", ORDERS_CSV)
     boto3.client("s3").delete_object(Bucket=stack.raw_bucket, Key=gone["key"], VersionId=gone["version_id"])
     run_id = "orders-20261124T101458Z-0123456789"
-    manifest_uri = put_manifest(
-        stack, run_id, "orders", [plain, packed, wrong_header, json_file, latin1, gone]
-    )
+    objects = [plain, packed, wrong_header, json_file, latin1, misnamed, gone]
+    manifest_uri = put_manifest(stack, run_id, "orders", objects)
 
     request = {"run_id": run_id, "dataset": "orders", "manifest_uri": manifest_uri, "object_count": 7}
     result = handler.lambda_handler(request, lambda_context)
