@@ -243,3 +243,15 @@ def test_history_of_a_parallel_state_links_branches_to_its_start(kit):
         "ParallelStateExited",
         "ExecutionSucceeded",
     ]
+
+
+def test_jsonata_now_follows_the_execution_clock(kit):
+    clock = VirtualClock(datetime(2030, 5, 6, 7, 8, 9, tzinfo=UTC))
+    definition = kit.machine(
+        ("W", {"Type": "Wait", "Seconds": 60}),
+        ("Now", {"Type": "Pass", "Output": "{% {'now': $now(), 'millis': $millis()} %}"}),
+        QueryLanguage="JSONata",
+    )
+    output = json.loads(execute(definition, {}, clock=clock).output)
+    assert output["now"].startswith("2030-05-06T07:09:09")
+    assert output["millis"] == int(datetime(2030, 5, 6, 7, 9, 9, tzinfo=UTC).timestamp() * 1000)

@@ -153,8 +153,17 @@ class StateRun:
         return self.scope.variables
 
 
-def evaluate_jsonata(value: Any, *, states: dict[str, Any], variables: dict[str, Any], field: str) -> Any:
-    return jsonata.evaluate(value, states=states, variables=variables, field=field)
+def evaluate_jsonata(
+    value: Any,
+    *,
+    states: dict[str, Any],
+    variables: dict[str, Any],
+    field: str,
+    now: datetime | None = None,
+) -> Any:
+    """JSONata evaluation; `now` is what `$now()` and `$millis()` see (the execution's clock)."""
+    now_millis = None if now is None else int(now.timestamp() * 1000)
+    return jsonata.evaluate(value, states=states, variables=variables, field=field, now_millis=now_millis)
 
 
 def json_type_name(value: Any) -> str:
@@ -386,7 +395,9 @@ class Interpreter:
         return {"input": run.state_input, "context": run.context, **more}
 
     def jsonata_field(self, run: StateRun, value: Any, states: dict[str, Any], field: str) -> Any:
-        return evaluate_jsonata(value, states=states, variables=run.variables, field=field)
+        return evaluate_jsonata(
+            value, states=states, variables=run.variables, field=field, now=self.runtime.clock.now()
+        )
 
     def payload_template(self, run: StateRun, template: Any, value: Any, field: str) -> Any:
         return payload.payload_template(
