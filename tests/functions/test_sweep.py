@@ -97,5 +97,7 @@ def test_requests_come_from_scheduler_input_or_a_scheduled_event():
     wrapped = {**scheduled, "detail": {"prefix": "incoming/clicks/"}}
     assert parse_sweep_request(wrapped).prefix == "incoming/clicks/"
     assert parse_sweep_request({}) == SweepRequest()
+    naive = parse_sweep_request({"since": "2026-11-01T00:00:00"}).since
+    assert naive is not None and naive.utcoffset() == timedelta(0)
     with pytest.raises(ValidationError, match="must start with 'incoming/'"):
         parse_sweep_request({"prefix": "runs/"})

@@ -9,6 +9,8 @@ from typing import Any
 
 import boto3
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from .builders import eventbridge_object_created, sqs_batch, sqs_record
 from .conftest import REPO, Stack
@@ -283,3 +285,25 @@ def test_the_sample_sqs_batch_starts_one_run_per_dataset(stack, load_handler, la
         "incoming/orders/2026/11/24/orders-sample.csv",
         "incoming/orders/exports/Q4 report+final (v2).csv",
     ]
+
+
+key_segments = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="/"),
+    min_size=1,
+    max_size=20,
+)
+
+
+@given(folder=key_segments, stem=key_segments, suffix=st.sampled_from([".csv", ".csv.gz", ".jsonl", ".JSON"]))
+@settings(max_examples=200, deadline=None)
+def test_any_key_under_a_known_dataset_is_taken_verbatim(folder, stem, suffix):
+    from trigger.events import ObjectCreatedEvent
+    from trigger.logic import Accepted, classify
+
+    key = f"incoming/orders/{folder}/{stem}{suffix}"
+    event = ObjectCreatedEvent.model_validate(eventbridge_object_created(key))
+
+    outcome = classify(event, "m-1", contracts_dir=REPO / "contracts", raw_bucket="tributary-raw")
+
+    assert isinstance(outcome, Accepted)
+    assert outcome.obj.key == key and outcome.dataset == "orders"

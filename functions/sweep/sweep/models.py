@@ -1,6 +1,6 @@
 """What the sweep is asked to do, from EventBridge Scheduler's input or a classic scheduled event."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
@@ -21,6 +21,12 @@ class SweepRequest(BaseModel):
         if not value.startswith(INCOMING_PREFIX):
             raise ValueError(f"prefix must start with {INCOMING_PREFIX!r}")
         return value
+
+    @field_validator("since")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        # S3 reports LastModified in UTC; a time given without a zone is read as UTC too.
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 def parse_sweep_request(event: dict[str, Any]) -> SweepRequest:
