@@ -13,6 +13,7 @@ from typing import Any
 from tributary.states.clock import Clock, RealClock, VirtualClock
 from tributary.states.execution import Execution, ExecutionResult
 from tributary.states.integrations import CallbackStore, Integration, IntegrationRegistry, TaskCall
+from tributary.states.mock_config import MockConfig, MockIntegration
 
 __all__ = [
     "CallbackStore",
@@ -21,6 +22,8 @@ __all__ = [
     "ExecutionResult",
     "Integration",
     "IntegrationRegistry",
+    "MockConfig",
+    "MockIntegration",
     "RealClock",
     "TaskCall",
     "VirtualClock",
