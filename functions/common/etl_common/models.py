@@ -13,7 +13,6 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt
 
 from etl_common.objects import object_id
 
-RunStatus = Literal["QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "QUARANTINED"]
 NonEmptyStr = Annotated[str, Field(min_length=1)]
 
 

@@ -65,6 +65,3 @@ class RunRepository:
                 return False
             raise
         return True
-
-    def get(self, run_id: str) -> dict[str, Any] | None:
-        return self._table.get_item(Key={"run_id": run_id}, ConsistentRead=True).get("Item")
