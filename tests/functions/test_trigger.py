@@ -307,3 +307,28 @@ def test_any_key_under_a_known_dataset_is_taken_verbatim(folder, stem, suffix):
 
     assert isinstance(outcome, Accepted)
     assert outcome.obj.key == key and outcome.dataset == "orders"
+
+
+def test_a_claim_failure_gives_back_the_claims_already_taken(
+    stack, load_handler, put_raw, lambda_context, monkeypatch
+):
+    handler = load_handler("trigger")
+    first = sqs_record(put_raw("incoming/orders/a.csv", CSV), message_id="m-a")
+    second = sqs_record(put_raw("incoming/orders/b.csv", CSV), message_id="m-b")
+    real_claim = handler.claims.claim
+
+    def failing_claim(object_id, run_id):
+        if "b.csv" in object_id:
+            raise RuntimeError("DynamoDB unavailable")
+        return real_claim(object_id, run_id)
+
+    monkeypatch.setattr(handler.claims, "claim", failing_claim)
+    response = handler.lambda_handler(sqs_batch(first, second), lambda_context)
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m-a"}, {"itemIdentifier": "m-b"}]}
+    assert executions(stack) == []
+
+    # Redelivered in another batch composition, a.csv is not mistaken for a duplicate.
+    monkeypatch.setattr(handler.claims, "claim", real_claim)
+    assert handler.lambda_handler(sqs_batch(first), lambda_context) == {"batchItemFailures": []}
+    [run] = executions(stack)
+    assert [obj["key"] for obj in manifest_of(stack, run["name"])["objects"]] == ["incoming/orders/a.csv"]

@@ -165,26 +165,28 @@ class RunStarter:
         run_id = run_id_for(dataset, [item.obj for item in unique.values()])
 
         fresh: list[Accepted] = []
-        for object_id, item in unique.items():
-            try:
-                owner = self._claims.claim(object_id, run_id)
-            except IdempotencyAlreadyInProgressError:
-                logger.info("Object is being claimed by another invocation", extra={"object_id": object_id})
-                report.failed_message_ids.append(item.message_id)
-                continue
-            if owner == run_id:
-                fresh.append(item)
-            else:
-                logger.info(
-                    "Duplicate delivery ignored", extra={"object_id": object_id, "owner_run_id": owner}
-                )
-                report.duplicates += 1
-        if not fresh:
-            return
-
         try:
+            for object_id, item in unique.items():
+                try:
+                    owner = self._claims.claim(object_id, run_id)
+                except IdempotencyAlreadyInProgressError:
+                    logger.info(
+                        "Object is being claimed by another invocation", extra={"object_id": object_id}
+                    )
+                    report.failed_message_ids.append(item.message_id)
+                    continue
+                if owner == run_id:
+                    fresh.append(item)
+                else:
+                    logger.info(
+                        "Duplicate delivery ignored", extra={"object_id": object_id, "owner_run_id": owner}
+                    )
+                    report.duplicates += 1
+            if not fresh:
+                return
             started = self._start_run(run_id, dataset, fresh)
         except Exception:
+            # Give the claims back: the redelivered messages may start a run in whatever batch they land.
             for item in fresh:
                 self._release(item.obj.object_id)
             raise
