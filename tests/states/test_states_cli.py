@@ -52,6 +52,8 @@ def files(tmp_path: Path) -> dict[str, Path]:
     paths["machine"].write_text(json.dumps(MACHINE))
     paths["mocks"].write_text(json.dumps(MOCKS))
     paths["input"].write_text('{"who": "file"}')
+    paths["list"] = tmp_path / "list.json"
+    paths["list"].write_text("[1, 2]")
     return paths
 
 
@@ -106,13 +108,31 @@ def test_execute_reads_input_from_a_file_and_reports_failure(files: dict[str, Pa
         (["execute", "{machine}", "--mock-config", "{mocks}"], "--mock-config and --test-case go together"),
         (["execute", "{machine}", "--mock-config", "{mocks}", "--test-case", "Nope"], "no test case 'Nope'"),
         (["test-state", "--definition", "{machine}"], "'stateName' is required"),
+        (["execute", "{machine}", "--mock-config", "{machine}", "--test-case", "Busy"], "no state machine"),
+        (
+            ["execute", "{machine}", "--mock-config", "{list}", "--test-case", "Busy"],
+            "not a Step Functions Local",
+        ),
+        (["serve", "--mock-config", "{list}"], "not a Step Functions Local MockConfigFile"),
+        (
+            [
+                "test-state",
+                "--definition",
+                "{machine}",
+                "--state-name",
+                "Call",
+                "--mock",
+                '{{"result": 1, "errorOutput": {{}}}}',
+            ],
+            "exactly one of",
+        ),
         (["test-state", "--definition", "{machine}", "--state-name", "Ghost"], "State 'Ghost' is not in"),
     ],
 )
 def test_mistakes_are_one_line_errors(
     files: dict[str, Path], capsys: Any, argv: list[str], message: str
 ) -> None:
-    argv = [a.format(machine=files["machine"], mocks=files["mocks"]) for a in argv]
+    argv = [a.format(**{name: str(path) for name, path in files.items()}) for a in argv]
     code, _, err = _run(capsys, *argv)
     assert code == 2
     assert err.startswith("tributary: error: ") and message in err

@@ -134,6 +134,18 @@ def _definition(path: str, substitutions: list[str] | None = None) -> dict[str, 
     return definition
 
 
+def load_mock_config(path: str) -> Any:
+    """A MockConfigFile, or a one-line UsageError saying why it is not one."""
+    from tributary.states.mock_config import MockConfig, MockConfigError
+
+    document = _json_argument("@" + path, path)
+    try:
+        return MockConfig(document)
+    except (MockConfigError, ValueError, TypeError, AttributeError, KeyError) as exc:
+        # The file's shape is the user's to fix, whatever the loader tripped on.
+        raise UsageError(f"{path}: not a Step Functions Local MockConfigFile ({exc})") from None
+
+
 # -- execute ------------------------------------------------------------------------------------------
 
 
@@ -182,7 +194,7 @@ class Progress:
 def execute_command(args: argparse.Namespace) -> int:
     from tributary.states.clock import RealClock, VirtualClock
     from tributary.states.execution import Execution
-    from tributary.states.mock_config import MockConfig, MockConfigError, MockIntegration
+    from tributary.states.mock_config import MockConfigError, MockIntegration
     from tributary.states.validation import validate
 
     definition = _definition(args.file, args.substitution)
@@ -195,12 +207,7 @@ def execute_command(args: argparse.Namespace) -> int:
     if args.mock_config or args.test_case:
         if not (args.mock_config and args.test_case):
             raise UsageError("--mock-config and --test-case go together")
-        try:
-            config = MockConfig.load(args.mock_config)
-        except FileNotFoundError:
-            raise UsageError(f"{args.mock_config}: no such file") from None
-        except (ValueError, MockConfigError) as exc:
-            raise UsageError(f"{args.mock_config}: {exc}") from None
+        config = load_mock_config(args.mock_config)
         if machine_name not in config.test_cases:
             # A config for one machine applies whatever the file is called.
             if len(config.test_cases) != 1:
@@ -319,14 +326,11 @@ def _readable(response: dict[str, Any]) -> dict[str, Any]:
 
 
 def serve_command(args: argparse.Namespace) -> int:
-    from tributary.states.mock_config import MockConfigError
     from tributary.states.server.__main__ import serve
 
+    if args.mock_config:
+        args.mock_config = load_mock_config(args.mock_config)
     try:
         return serve(args)
-    except FileNotFoundError as exc:
-        raise UsageError(f"{exc.filename}: no such file") from None
-    except (ValueError, MockConfigError) as exc:
-        raise UsageError(str(exc)) from None
     except OSError as exc:
         raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None

@@ -133,6 +133,10 @@ def _parse(request: dict[str, Any]) -> _Request:
     mock = request.get("mock")
     if mock is not None and not isinstance(mock, dict):
         raise TestStateError("'mock' must be an object")
+    if mock and len(mock.keys() & {"result", "errorOutput"}) != 1:
+        raise TestStateError("'mock' needs exactly one of 'result' and 'errorOutput'")
+    if mock and "errorOutput" in mock and not isinstance(mock["errorOutput"], dict):
+        raise TestStateError("'mock.errorOutput' must be an object with 'error' and 'cause'")
     if mock and state.get("Type") not in _MOCKABLE:
         raise TestStateError(
             f"A mock can only be given for a Task, Parallel or Map state, not {state.get('Type')}"
