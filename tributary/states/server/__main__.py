@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+from tributary.states.mock_config import MockConfig, MockConfigError
 from tributary.states.server.backend import StepFunctionsBackend
 from tributary.states.server.protocol import make_server
 
@@ -48,7 +51,16 @@ def serve(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tributary.states.server", description=__doc__)
     add_arguments(parser)
-    return serve(parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    if args.mock_config:
+        try:
+            args.mock_config = MockConfig(json.loads(Path(args.mock_config).read_text()))
+        except (OSError, ValueError, MockConfigError, TypeError, AttributeError, KeyError) as exc:
+            parser.error(f"{args.mock_config}: not a readable Step Functions Local MockConfigFile ({exc})")
+    try:
+        return serve(args)
+    except OSError as exc:
+        parser.error(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
 
 
 if __name__ == "__main__":
