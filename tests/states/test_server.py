@@ -217,6 +217,11 @@ def test_validate_and_test_state_operations(endpoint: Endpoint) -> None:
     client = endpoint.client
     ok = client.validate_state_machine_definition(definition=json.dumps(PASS_MACHINE), type="STANDARD")
     assert (ok["result"], ok["diagnostics"]) == ("OK", [])
+    sloppy = {"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {"a": "$.a"}, "End": True}}}
+    warned = client.validate_state_machine_definition(definition=json.dumps(sloppy), severity="WARNING")
+    assert warned["result"] == "OK"
+    assert [d["code"] for d in warned["diagnostics"]] == ["NO_DOLLAR"]
+    assert client.validate_state_machine_definition(definition=json.dumps(sloppy))["diagnostics"] == []
     bad = client.validate_state_machine_definition(definition="{}", type="STANDARD")
     assert bad["result"] == "FAIL"
     assert bad["diagnostics"][0]["code"] == "SCHEMA_VALIDATION_FAILED"

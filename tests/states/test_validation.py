@@ -161,3 +161,22 @@ def test_single_state_diagnosis_takes_its_targets_as_existing() -> None:
     assert diagnose_state("Ask", {"Type": "Pass", "Next": "Elsewhere"}) == []
     [problem] = diagnose_state("Ask", {"Type": "Pass", "Next": "Elsewhere", "Bogus": 1})
     assert str(problem) == "/States/Ask: The field 'Bogus' is not supported by Step Functions"
+
+
+def test_warnings_are_given_only_on_request_and_never_invalidate() -> None:
+    definition = _machine(
+        {
+            "P": {
+                "Type": "Pass",
+                "Parameters": {"name": "$.name", "id.$": "$.id"},
+                "Result": {"x.$": "$.x"},
+                "End": True,
+            }
+        }
+    )
+    assert validate(definition) == []
+    warnings = diagnose(definition, warnings=True)
+    assert [(w.code, w.severity, w.location) for w in warnings] == [
+        ("NO_DOLLAR", "WARNING", "/States/P/Parameters"),
+        ("PASS_RESULT_IS_STATIC", "WARNING", "/States/P/Result"),
+    ]

@@ -259,15 +259,19 @@ def execute_command(args: argparse.Namespace) -> int:
 
 
 def validate_command(args: argparse.Namespace) -> int:
-    from tributary.states.validation import validate
+    """Errors make a definition invalid (exit 1); warnings are shown, as the console shows them."""
+    from tributary.states.validation import diagnose
 
     invalid = 0
     for path in args.files:
-        problems = validate(_substitute(_read_file(path), _substitutions(args.substitution)), args.type)
-        if problems:
+        text = _substitute(_read_file(path), _substitutions(args.substitution))
+        diagnostics = diagnose(text, args.type, warnings=True)
+        errors = [d for d in diagnostics if d.severity == "ERROR"]
+        for diagnostic in diagnostics:
+            prefix = "" if diagnostic.severity == "ERROR" else "warning: "
+            print(f"{path}: {prefix}{diagnostic}")
+        if errors:
             invalid += 1
-            for problem in problems:
-                print(f"{path}: {problem}")
         else:
             print(f"{path}: valid")
     return 1 if invalid else 0

@@ -96,8 +96,10 @@ class StepFunctionsBackend:
     def _machine_arn(self, name: str) -> str:
         return f"arn:aws:states:{self.region}:{self.account}:stateMachine:{name}"
 
-    def validate_definition(self, definition: str, machine_type: str = "STANDARD") -> list[Diagnostic]:
-        return diagnose(definition, machine_type)
+    def validate_definition(
+        self, definition: str, machine_type: str = "STANDARD", *, warnings: bool = False
+    ) -> list[Diagnostic]:
+        return diagnose(definition, machine_type, warnings=warnings)
 
     def _check_definition(self, definition: Any, machine_type: str) -> None:
         if not isinstance(definition, str):

@@ -184,11 +184,14 @@ class Operations:
 
     def validate_state_machine_definition(self, body: dict[str, Any]) -> dict[str, Any]:
         diagnostics = self.backend.validate_definition(
-            _required(body, "definition"), body.get("type") or "STANDARD"
+            _required(body, "definition"),
+            body.get("type") or "STANDARD",
+            warnings=body.get("severity") == "WARNING",
         )
         limit = body.get("maxResults") or 100
+        failed = any(d.severity == "ERROR" for d in diagnostics)
         return {
-            "result": "FAIL" if diagnostics else "OK",
+            "result": "FAIL" if failed else "OK",
             "diagnostics": [d.as_api() for d in diagnostics[:limit]],
             "truncated": len(diagnostics) > limit,
         }

@@ -23,8 +23,11 @@ STATE_MACHINE_TYPES = ("STANDARD", "EXPRESS")
 __all__ = ["Diagnostic", "diagnose", "diagnose_state", "invalid_definition_message", "validate"]
 
 
-def diagnose(definition: str, state_machine_type: str = "STANDARD") -> list[Diagnostic]:
-    """Every problem CreateStateMachine would refuse `definition` (a JSON string) for."""
+def diagnose(
+    definition: str, state_machine_type: str = "STANDARD", *, warnings: bool = False
+) -> list[Diagnostic]:
+    """Every problem CreateStateMachine would refuse `definition` (a JSON string) for; with
+    `warnings`, also what ValidateStateMachineDefinition warns about (NO_DOLLAR, ...)."""
     report = Report()
     if not definition.strip():
         report.add(None, "Definition must be a valid JSON object")
@@ -42,7 +45,7 @@ def diagnose(definition: str, state_machine_type: str = "STANDARD") -> list[Diag
     if top_language not in (JSONPATH, JSONATA):
         top_language = JSONPATH
     MachineChecker(report, state_machine_type, top_language).machine(parsed, "", top=True)
-    return report.diagnostics
+    return report.diagnostics if warnings else report.errors
 
 
 def validate(definition: str, state_machine_type: str = "STANDARD") -> list[str]:
@@ -61,4 +64,4 @@ def diagnose_state(name: str, state: dict[str, Any]) -> list[Diagnostic]:
     report = Report()
     MachineChecker(report, "STANDARD", language).machine(machine, "", top=True)
     # The stand-in targets make nothing unreachable or unterminated that the state itself did not.
-    return [d for d in report.diagnostics if d.location is None or d.location.startswith(f"/States/{name}")]
+    return [d for d in report.errors if d.location is None or d.location.startswith(f"/States/{name}")]

@@ -9,6 +9,11 @@ INVALID_JSON_DESCRIPTION = "INVALID_JSON_DESCRIPTION"
 MISSING_TRANSITION_TARGET = "MISSING_TRANSITION_TARGET"
 MISSING_END_STATE = "MISSING_END_STATE"
 INVALID_STATE_NAME = "INVALID_STATE_NAME"
+# Warnings: the definition is accepted, but probably does not say what its author meant.
+NO_DOLLAR = "NO_DOLLAR"
+PASS_RESULT_IS_STATIC = "PASS_RESULT_IS_STATIC"
+ERROR = "ERROR"
+WARNING = "WARNING"
 
 
 @dataclass(frozen=True)
@@ -18,7 +23,7 @@ class Diagnostic:
     code: str
     message: str
     location: str | None = None
-    severity: str = "ERROR"
+    severity: str = ERROR
 
     def __str__(self) -> str:
         return f"{self.location}: {self.message}" if self.location else self.message
@@ -44,6 +49,13 @@ class Report:
 
     def add(self, location: str | None, message: str, code: str = SCHEMA_VALIDATION_FAILED) -> None:
         self.diagnostics.append(Diagnostic(code, message, location))
+
+    def warn(self, location: str, message: str, code: str) -> None:
+        self.diagnostics.append(Diagnostic(code, message, location, WARNING))
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == ERROR]
 
 
 def invalid_definition_message(diagnostics: list[Diagnostic]) -> str:

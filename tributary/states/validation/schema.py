@@ -8,7 +8,7 @@ from typing import Any
 
 from tributary.states.validation import expressions, resources
 from tributary.states.validation.choice_rules import ChoiceRules
-from tributary.states.validation.diagnostics import Report
+from tributary.states.validation.diagnostics import PASS_RESULT_IS_STATIC, Report
 from tributary.states.validation.values import (
     JSONATA,
     JSONPATH,
@@ -253,6 +253,12 @@ class StateSchema(ValueChecks):
     def _pass(self, state: dict[str, Any], location: str, language: str) -> None:
         if language == JSONATA and "Output" in state and "Result" in state:
             self.report.add(location, "The fields 'Result' and 'Output' cannot both be set")
+        if isinstance(state.get("Result"), dict) and any(key.endswith(".$") for key in state["Result"]):
+            self.report.warn(
+                f"{location}/Result",
+                "Result is static: its '.$' fields are not evaluated (Parameters selects from the input)",
+                PASS_RESULT_IS_STATIC,
+            )
 
     def _wait(self, state: dict[str, Any], location: str, language: str) -> None:
         given = [name for name in ("Seconds", "SecondsPath", "Timestamp", "TimestampPath") if name in state]

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from tributary.states.validation import expressions
-from tributary.states.validation.diagnostics import Report
+from tributary.states.validation.diagnostics import NO_DOLLAR, Report
 
 JSONPATH = "JSONPath"
 JSONATA = "JSONata"
@@ -40,6 +40,13 @@ def required(report: Report, node: dict[str, Any], fields: list[str], location: 
     return not missing
 
 
+def _looks_dynamic(value: str) -> bool:
+    """Text that reads as a path (`$.x`, `$$.x`) or an intrinsic call (`States.Format(...)`)."""
+    return value.startswith(("$.", "$$.", "$[")) or (
+        expressions.looks_like_intrinsic(value) and value.rstrip().endswith(")")
+    )
+
+
 class ValueChecks:
     """Value checks that report to `report`."""
 
@@ -65,6 +72,13 @@ class ValueChecks:
                             f"The value for the field '{key}' must be a valid JSONPath or a valid "
                             "intrinsic function call",
                         )
+                elif isinstance(value, str) and _looks_dynamic(value):
+                    self.report.warn(
+                        location,
+                        f"The value of the field '{key}' looks like a JSONPath or an intrinsic function "
+                        f"call, but the field name does not end with '.$': it is used as the text '{value}'",
+                        NO_DOLLAR,
+                    )
                 else:
                     self.template(value, location)
         elif isinstance(template, list):
