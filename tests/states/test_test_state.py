@@ -146,3 +146,17 @@ def test_fail_state_fails_with_its_error() -> None:
 def test_refused_requests(request_fields: dict[str, Any], message: str) -> None:
     with pytest.raises(TestStateError, match=message):
         run_test_state(request_fields)
+
+
+def test_callback_task_gets_a_task_token_in_its_context() -> None:
+    state = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+        "Parameters": {"QueueUrl": "q", "MessageBody": {"token.$": "$$.Task.Token"}},
+        "End": True,
+    }
+    response = run_test_state(_request(state, {}, mock={"result": '{"answer": 1}'}, inspectionLevel="DEBUG"))
+    assert response["status"] == "SUCCEEDED"
+    assert json.loads(response["output"]) == {"answer": 1}
+    token = json.loads(response["inspectionData"]["afterParameters"])["MessageBody"]["token"]
+    assert isinstance(token, str) and len(token) == 32

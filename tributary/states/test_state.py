@@ -10,6 +10,7 @@ CAUGHT_ERROR (a catcher handled it)."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -154,7 +155,7 @@ def _parse(request: dict[str, Any]) -> _Request:
     )
 
 
-def _default_context(name: str, state_input: Any, clock: VirtualClock) -> dict[str, Any]:
+def _default_context(state_input: Any, clock: VirtualClock) -> dict[str, Any]:
     started = engine_module.iso_time(clock.now())
     return {
         "Execution": {
@@ -281,7 +282,7 @@ def test_state(request: dict[str, Any], *, integrations: Integration | None = No
     Raises `TestStateError` for a request the API would refuse."""
     parsed = _parse(request)
     clock = VirtualClock(DEFAULT_VIRTUAL_START)
-    base_context = _default_context(parsed.name, parsed.state_input, clock)
+    base_context = _default_context(parsed.state_input, clock)
     runtime = Runtime(
         clock=clock,
         integrations=_integrations(integrations),
@@ -295,9 +296,13 @@ def test_state(request: dict[str, Any], *, integrations: Integration | None = No
     machine = Machine(
         start_at=parsed.name, states={parsed.name: parsed.state}, query_language=parsed.language
     )
-    context = (
-        parsed.context if parsed.context is not None else interpreter.state_context(parsed.name, 0, None)
-    )
+    context = parsed.context
+    if context is None:
+        resource = parsed.state.get("Resource")
+        callback = isinstance(resource, str) and resource.endswith(".waitForTaskToken")
+        # A callback task's `$$.Task.Token` needs a token, even though no one will answer it.
+        extra = {"Task": {"Token": uuid.uuid4().hex}} if callback else None
+        context = interpreter.state_context(parsed.name, 0, extra)
     run = StateRun(
         parsed.name, parsed.state, machine, parsed.state_input, Scope(dict(parsed.variables)), context, 1, 1
     )
