@@ -265,14 +265,6 @@ def _inspect_unmocked(interpreter: Interpreter, run: StateRun, inspection: dict[
         pass  # the run itself reports the error
 
 
-def _engine_handler(interpreter: Interpreter, state_type: str) -> Any:
-    """The engine's handler of one state type, run once with no Retry (TestState reports RETRIABLE)."""
-    hook = getattr(interpreter, "handler_for", None)
-    if hook is not None:
-        return hook(state_type)
-    return interpreter._handlers[state_type]  # until the engine publishes a hook
-
-
 def _integrations(integrations: Integration | None) -> Integration:
     return integrations if integrations is not None else IntegrationRegistry()
 
@@ -309,7 +301,7 @@ def test_state(request: dict[str, Any], *, integrations: Integration | None = No
     if parsed.mock:
         handler = _mocked_handler(parsed)
     else:
-        handler = _engine_handler(interpreter, parsed.state["Type"])
+        handler = interpreter.handler_for(parsed.state["Type"])
         if parsed.inspection_level != "INFO":
             _inspect_unmocked(interpreter, run, parsed.inspection)
     response = _run(interpreter, run, handler, parsed)
