@@ -37,6 +37,9 @@ def register(subparsers: Any) -> None:
     execute.add_argument("--mock-config", help="a Step Functions Local MockConfigFile answering Task states")
     execute.add_argument("--test-case", help="the test case of the mock config to use")
     execute.add_argument("--real-time", action="store_true", help="Wait states and retries take real time")
+    execute.add_argument(
+        "--type", default="STANDARD", choices=("STANDARD", "EXPRESS"), help="state machine type"
+    )
     execute.add_argument("--quiet", action="store_true", help="print only the result")
     _add_substitutions(execute)
     execute.set_defaults(func=execute_command)
@@ -198,7 +201,7 @@ def execute_command(args: argparse.Namespace) -> int:
     from tributary.states.validation import validate
 
     definition = _definition(args.file, args.substitution)
-    problems = validate(json.dumps(definition), "STANDARD")
+    problems = validate(json.dumps(definition), args.type)
     if problems:
         raise UsageError(f"{args.file}: invalid definition: " + "; ".join(problems))
     execution_input = _json_argument(args.input, "--input")
