@@ -233,6 +233,7 @@ def execute_command(args: argparse.Namespace) -> int:
         execution_input,
         name=args.name,
         state_machine_arn=arn,
+        state_machine_type=args.type,
         integrations=integrations,
         clock=clock,
     )
