@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tributary.states import jsonata
 from tributary.states.errors import StatesError
 from tributary.states.jsonata import evaluate, evaluate_expression, is_expression
 from tributary.states.payload import input_path, output_path, payload_template, result_path
@@ -168,6 +169,14 @@ def test_now_is_the_time_of_the_evaluation_even_for_a_cached_expression(
     _evaluate("{% 'another expression, compiled later' %}")
     monkeypatch.setattr(time, "time_ns", lambda: 1_000_000_000_000 * 1_000_000)
     assert _evaluate("{% $millis() %}") == 1_000_000_000_000
+
+
+def test_an_endless_expression_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jsonata, "EVALUATION_TIME_LIMIT_SECONDS", 0.05)
+    with pytest.raises(StatesError) as raised:
+        _evaluate("{% ($loop := function($n){ $loop($n + 1) }; $loop(0)) %}")
+    assert raised.value.error == "States.QueryEvaluationError"
+    assert "D1012: Evaluation timeout after 50 milliseconds" in raised.value.cause
 
 
 def test_random_without_seed_is_between_zero_and_one() -> None:

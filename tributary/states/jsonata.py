@@ -33,6 +33,9 @@ from tributary.states.intrinsics import HASH_ALGORITHMS, parse_json
 _OPEN, _CLOSE = "{%", "%}"
 # Integral numbers beyond this are not exact in JavaScript, so AWS would not print them as integers.
 _SAFE_INTEGER = 2**53
+# Our protection against an expression that never ends (JSONata optimises tail calls, so an
+# endless recursion loops rather than overflowing): no AWS limit is documented.
+EVALUATION_TIME_LIMIT_SECONDS = 10.0
 
 
 class _Unsupported(Exception):
@@ -100,7 +103,7 @@ def evaluate_expression(
         raise StatesError(
             errors.QUERY_EVALUATION_ERROR, f"{prefix} threw an error during evaluation. {_describe(error)}"
         ) from error
-    except ZeroDivisionError as error:
+    except (ZeroDivisionError, OverflowError) as error:
         raise StatesError(
             errors.QUERY_EVALUATION_ERROR,
             f"{prefix} threw an error during evaluation. D1001: Number out of range",
@@ -164,7 +167,19 @@ def _bindings(states: dict[str, Any], variables: dict[str, Any], now_millis: int
     # was compiled last in the thread, which is stale once compiled expressions are cached.
     bindings.update(_clock_functions(now_millis if now_millis is not None else time.time_ns() // 1_000_000))
     bindings["states"] = states
+    bindings["__evaluate_entry"] = _deadline_check(time.monotonic() + EVALUATION_TIME_LIMIT_SECONDS)
     return bindings
+
+
+def _deadline_check(deadline: float) -> Any:
+    """A callback jsonata-python calls on entering each node: fails the evaluation past `deadline`.
+    (Its own timeout counts from when the expression was compiled, which caching makes wrong.)"""
+
+    def check(expression: Any, value: Any, environment: Any) -> None:
+        if time.monotonic() > deadline:
+            raise JException("D1012", -1, int(EVALUATION_TIME_LIMIT_SECONDS * 1000))
+
+    return check
 
 
 def _clock_functions(now_millis: int) -> dict[str, Any]:
