@@ -344,3 +344,22 @@ def test_tags_and_state_machine_for_execution(endpoint: Endpoint) -> None:
     with pytest.raises(ClientError) as missing:
         client.list_tags_for_resource(resourceArn=arn + "-gone")
     assert _code(missing) == "ResourceNotFound"
+
+
+def test_concurrent_starts_all_finish(endpoint: Endpoint) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    arn = endpoint.create("busy", PASS_MACHINE)
+
+    def start(index: int) -> str:
+        response = endpoint.client.start_execution(
+            stateMachineArn=arn, name=f"run-{index}", input=f'{{"i": {index}}}'
+        )
+        return str(response["executionArn"])
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        arns = list(pool.map(start, range(40)))
+    outputs = [json.loads(endpoint.wait_done(execution_arn)["output"]) for execution_arn in arns]
+    assert outputs == [{"i": index, "hello": "world"} for index in range(40)]
+    listed = endpoint.client.list_executions(stateMachineArn=arn, statusFilter="SUCCEEDED", maxResults=1000)
+    assert len(listed["executions"]) == 40
