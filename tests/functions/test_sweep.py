@@ -88,7 +88,18 @@ def test_since_and_max_objects_bound_the_sweep(stack, load_handler, lambda_conte
     tomorrow = (datetime.now(UTC) + timedelta(days=1)).isoformat()
 
     assert handler.lambda_handler({"since": tomorrow}, lambda_context) == {"enqueued": 0}
+    assert handler.lambda_handler({"since": "2026-01-01T00:00:00Z", "max_objects": 1}, lambda_context) == {
+        "enqueued": 1
+    }
     assert handler.lambda_handler({"max_objects": 2}, lambda_context) == {"enqueued": 2}
+
+
+def test_without_since_only_recent_uploads_are_swept():
+    request = SweepRequest(lookback_hours=6)
+    now = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+    assert request.modified_since(now) == datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
+    since = datetime(2020, 1, 1, tzinfo=UTC)
+    assert SweepRequest(since=since, lookback_hours=6).modified_since(now) == since
 
 
 def test_requests_come_from_scheduler_input_or_a_scheduled_event():

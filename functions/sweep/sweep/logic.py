@@ -6,7 +6,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from itertools import islice
 from typing import TYPE_CHECKING
 
@@ -42,12 +42,13 @@ class RawObject:
 
 def latest_objects(s3: S3Client, bucket: str, request: SweepRequest) -> Iterator[RawObject]:
     """Current versions under the prefix (ListObjectVersions gives the version ids ListObjectsV2 lacks)."""
+    since = request.modified_since(datetime.now(UTC))
     for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=request.prefix):
         for version in page.get("Versions", []):
             key, size = version["Key"], version["Size"]
             if not version["IsLatest"] or is_folder_marker(key) or size == 0:
                 continue
-            if request.since is not None and version["LastModified"] < request.since:
+            if version["LastModified"] < since:
                 continue
             version_id = version.get("VersionId")
             yield RawObject(

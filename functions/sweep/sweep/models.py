@@ -1,6 +1,6 @@
 """What the sweep is asked to do, from EventBridge Scheduler's input or a classic scheduled event."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
@@ -13,7 +13,14 @@ class SweepRequest(BaseModel):
 
     prefix: str = INCOMING_PREFIX
     since: datetime | None = Field(default=None, description="only objects last modified at or after this")
+    # Without ``since``, look back this far only. Kept below the trigger's idempotency window (7 days),
+    # so an object whose run failed is still recognised as claimed and not run again on every sweep;
+    # a backfill passes an explicit ``since``.
+    lookback_hours: int = Field(default=48, gt=0)
     max_objects: int = Field(default=1000, gt=0, le=100_000)
+
+    def modified_since(self, now: datetime) -> datetime:
+        return self.since or now - timedelta(hours=self.lookback_hours)
 
     @field_validator("prefix")
     @classmethod
