@@ -1,0 +1,583 @@
+"""The report of a run, for a terminal (`render_text`) and for scripts (`render_json`, `--json`).
+
+    report = build_report(
+        run_record,              # RunsTable item as a plain dict (Decimals or typed {"S": ...} values)
+        result=result_document,  # runs/<run_id>/result.json parsed; None when the run failed before Glue
+        rejected=rejected_list,  # runs/<run_id>/rejected.json parsed (or its "objects" list), or None
+        history=events,          # GetExecutionHistory's events, or None
+        quarantine_uri=None,     # s3://…/quarantine/<dataset>/<run_id>/ (else from the record or history)
+        manifest=None,           # runs/<run_id>/manifest.json parsed: all objects (the record lists 100)
+    )
+    print(render_text(report, color=use_color(sys.stdout)))
+    print(render_json([report]))     # a JSON array; render_json(report) gives one object
+    sys.exit(exit_code([report]))    # 0 only when every run SUCCEEDED (and there was at least one)
+
+JSON keys (docs/interfaces.md's documents, renamed for readers): run_id, status, dataset, objects (key,
+outcome = processed | skipped | rejected | pending, reason, version_id, rows_in, rows_out, rows_rejected,
+quarantine_uri), object_count, rows_in, rows_out, rows_rejected, partitions (location, values, rows,
+files), outputs, rejects_uri, quality (passed, max_reject_ratio, reject_ratio, rules), states (name,
+seconds, status, visits, retries), error, cause, failed_state, quarantine_uri, started_at, finished_at,
+seconds. Unknown values are null. Everything here is pure: the caller reads S3, DynamoDB and the history.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from tributary.local.progress import (
+    FAILED,
+    RUNNING,
+    STOPPED,
+    SUCCEEDED,
+    ProgressTracker,
+    StateVisit,
+    format_seconds,
+    parse_timestamp,
+)
+
+PROCESSED, SKIPPED, REJECTED, PENDING = "processed", "skipped", "rejected", "pending"
+_UNFINISHED = ("QUEUED", "RUNNING")
+_QUARANTINE_FAILED = "(quarantine failed)"
+
+_GREEN, _RED, _YELLOW, _BOLD, _DIM, _RESET = (
+    "\033[32m",
+    "\033[31m",
+    "\033[33m",
+    "\033[1m",
+    "\033[2m",
+    "\033[0m",
+)
+
+
+@dataclass
+class ObjectOutcome:
+    key: str
+    outcome: str  # processed | skipped | rejected | pending
+    reason: str | None = None
+    version_id: str | None = None
+    rows_in: int | None = None
+    rows_out: int | None = None
+    rows_rejected: int | None = None
+    quarantine_uri: str | None = None  # where the copy of this input is, for a failed run
+
+
+@dataclass
+class Partition:
+    location: str
+    values: dict[str, str] = field(default_factory=dict)
+    rows: int | None = None
+    files: int | None = None
+
+
+@dataclass
+class StateTime:
+    name: str
+    seconds: float | None  # summed over visits (a Map's inner states are visited once per iteration)
+    status: str  # succeeded | failed | stopped | running
+    visits: int = 1
+    retries: int = 0
+    depth: int = 0  # 1 inside a Parallel branch or a Map iteration, 2 in one nested in those, ...
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    status: str  # the run record's status (SUCCEEDED, FAILED, QUARANTINED, ...), or TIMED_OUT / ABORTED
+    dataset: str | None = None
+    objects: list[ObjectOutcome] = field(default_factory=list)
+    object_count: int | None = None
+    rows_in: int | None = None
+    rows_out: int | None = None
+    rows_rejected: int | None = None
+    partitions: list[Partition] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    rejects_uri: str | None = None
+    quality: dict[str, Any] | None = None
+    states: list[StateTime] = field(default_factory=list)
+    error: str | None = None
+    cause: str | None = None
+    failed_state: str | None = None
+    quarantine_uri: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    seconds: float | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "SUCCEEDED"
+
+
+# ---------------------------------------------------------------------------------------------- building
+def _number(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, list):
+        return [_number(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _number(v) for k, v in value.items()}
+    return value
+
+
+_TYPED = {"S", "N", "BOOL", "NULL", "L", "M", "SS", "NS", "BS", "B"}
+
+
+def _untyped(value: Any) -> Any:
+    """A DynamoDB typed attribute value (`{"N": "3"}`) as a plain value."""
+    if not (isinstance(value, dict) and len(value) == 1 and next(iter(value)) in _TYPED):
+        return value
+    kind, inner = next(iter(value.items()))
+    if kind == "N":
+        number = Decimal(str(inner))
+        return int(number) if number == number.to_integral_value() else float(number)
+    if kind == "NS":
+        return [_untyped({"N": v}) for v in inner]
+    if kind == "NULL":
+        return None
+    if kind == "L":
+        return [_untyped(v) for v in inner]
+    if kind == "M":
+        return {k: _untyped(v) for k, v in inner.items()}
+    return inner
+
+
+def plain_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A DynamoDB item as plain JSON values, whether boto3's resource (Decimals) or client (typed) shape."""
+    typed = bool(item) and all(
+        isinstance(v, dict) and len(v) == 1 and next(iter(v)) in _TYPED for v in item.values()
+    )
+    if typed:
+        return {k: _untyped(v) for k, v in item.items()}
+    return {k: _number(v) for k, v in item.items()}
+
+
+def _int(value: Any) -> int | None:
+    value = _number(value)
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def partition_values(location: str) -> dict[str, str]:
+    """`s3://b/orders/order_date=2026-11-24/run_id=r1/` → {"order_date": "2026-11-24", "run_id": "r1"}."""
+    values: dict[str, str] = {}
+    for segment in location.split("/"):
+        name, sep, value = segment.partition("=")
+        if sep and name and "." not in name:
+            values[name] = value
+    return values
+
+
+def _partitions(result: Mapping[str, Any] | None, record: Mapping[str, Any]) -> list[Partition]:
+    found: list[Partition] = []
+    source = result.get("partitions") if result else None
+    if not isinstance(source, list):
+        source = record.get("partitions")
+    for entry in source if isinstance(source, list) else []:
+        if isinstance(entry, str):
+            found.append(Partition(entry, partition_values(entry)))
+        elif isinstance(entry, Mapping):
+            location = str(entry.get("location") or "")
+            values = entry.get("values")
+            found.append(
+                Partition(
+                    location,
+                    {str(k): str(v) for k, v in values.items()}
+                    if isinstance(values, Mapping)
+                    else partition_values(location),
+                    _int(entry.get("rows")),
+                    _int(entry.get("files")),
+                )
+            )
+    return found
+
+
+def _state_times(visits: list[StateVisit]) -> list[StateTime]:
+    rank = {FAILED: 3, RUNNING: 2, STOPPED: 1, SUCCEEDED: 0}
+    by_name: dict[str, StateTime] = {}
+    for visit in visits:
+        seconds = visit.seconds
+        known = by_name.get(visit.name)
+        if known is None:
+            by_name[visit.name] = StateTime(visit.name, seconds, visit.status, 1, visit.retries, visit.depth)
+            continue
+        known.visits += 1
+        known.retries += visit.retries
+        if seconds is not None:
+            known.seconds = (known.seconds or 0.0) + seconds
+        if rank.get(visit.status, 0) > rank.get(known.status, 0):
+            known.status = visit.status
+    for entry in by_name.values():
+        if entry.seconds is not None:
+            entry.seconds = round(entry.seconds, 3)
+    return list(by_name.values())
+
+
+def _failed_visit(visits: list[StateVisit]) -> StateVisit | None:
+    """The state where the run went wrong: the first failure, innermost first; else the state that named
+    the failure for the failure path (the pipeline's `failure` variable); else a Fail state."""
+    failed = [v for v in visits if v.status == FAILED and v.type != "Fail"]
+    if failed:
+        return min(failed, key=lambda v: (v.failed_event_id or v.entered_id, -v.depth))
+    for visit in visits:
+        if isinstance(visit.assigned.get("failure"), dict):
+            return visit
+    return next((v for v in visits if v.type == "Fail"), None)
+
+
+def _quarantine(
+    given: str | None, record: Mapping[str, Any], visits: list[StateVisit]
+) -> tuple[str | None, bool]:
+    """The quarantine prefix, and whether quarantining was attempted and failed."""
+    if given:
+        return given, False
+    if _text(record.get("quarantine_uri")):
+        return str(record["quarantine_uri"]), False
+    failed = False
+    for visit in reversed(visits):
+        value = visit.assigned.get("quarantineUri")
+        if value == _QUARANTINE_FAILED:
+            failed = True
+        elif isinstance(value, str) and value.startswith("s3://"):
+            return value, False
+    return None, failed
+
+
+def _reasons(entry: Mapping[str, Any]) -> str | None:
+    reasons = entry.get("reasons")
+    if isinstance(reasons, list):
+        parts = []
+        for reason in reasons:
+            if isinstance(reason, Mapping):
+                code, message = reason.get("code"), reason.get("message")
+                parts.append(": ".join(str(p) for p in (code, message) if p))
+            elif reason:
+                parts.append(str(reason))
+        if parts:
+            return "; ".join(parts)
+    for key in ("reason", "message"):
+        if _text(entry.get(key)):
+            return str(entry[key])
+    return None
+
+
+def build_report(
+    run_record: Mapping[str, Any],
+    result: Mapping[str, Any] | None = None,
+    rejected: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+    history: Iterable[Mapping[str, Any]] | None = None,
+    quarantine_uri: str | None = None,
+    *,
+    manifest: Mapping[str, Any] | None = None,
+) -> RunReport:
+    """Put the documents of one run together (any of them may be missing but the record)."""
+    record = plain_item(run_record)
+    result = _number(dict(result)) if result else None
+    tracker = ProgressTracker()
+    if history is not None:
+        tracker.feed(history)
+    visits = tracker.visits
+
+    status = _text(record.get("status")) or ("UNKNOWN" if history is None else tracker.status)
+    if tracker.status in ("FAILED", "TIMED_OUT", "ABORTED") and status in (*_UNFINISHED, "SUCCEEDED"):
+        status = tracker.status  # the execution ended badly whatever the record says
+    elif tracker.status == "SUCCEEDED" and status in _UNFINISHED:
+        status = "SUCCEEDED"
+
+    report = RunReport(
+        run_id=str(record.get("run_id") or (result or {}).get("run_id") or "?"),
+        status=status,
+        dataset=_text(record.get("dataset")) or _text((result or {}).get("dataset")),
+    )
+    failed = None if status == "SUCCEEDED" else _failed_visit(visits)
+    if status != "SUCCEEDED":
+        report.failed_state = failed.name if failed is not None else None
+        failure = failed.assigned.get("failure") if failed is not None else None
+        failure = failure if isinstance(failure, Mapping) else {}
+        report.error = (
+            _text(record.get("error"))
+            or (failed.error if failed is not None else None)
+            or _text(failure.get("Error"))
+            or tracker.error
+        )
+        report.cause = (
+            _text(record.get("cause"))
+            or (failed.cause if failed is not None else None)
+            or _text(failure.get("Cause"))
+            or tracker.cause
+        )
+        if report.cause == "(no cause)":
+            report.cause = None
+    quarantine, quarantine_failed = _quarantine(quarantine_uri, record, visits)
+    report.quarantine_uri = quarantine
+
+    source = result or {}
+    report.rows_in = _int(source.get("rows_read", record.get("rows_read")))
+    report.rows_out = _int(source.get("rows_written", record.get("rows_written")))
+    report.rows_rejected = _int(source.get("rows_rejected", record.get("rows_rejected")))
+    report.partitions = _partitions(result, record)
+    outputs = source.get("outputs")
+    report.outputs = [str(o) for o in outputs] if isinstance(outputs, list) else []
+    report.rejects_uri = _text(source.get("rejects_uri"))
+    quality = source.get("quality")
+    report.quality = dict(quality) if isinstance(quality, Mapping) else None
+    report.states = _state_times(visits)
+
+    started = _text(record.get("started_at")) or _text(record.get("created_at"))
+    finished = _text(record.get("finished_at"))
+    report.started_at = started or (tracker.started_at.isoformat() if tracker.started_at else None)
+    report.finished_at = finished or (tracker.finished_at.isoformat() if tracker.finished_at else None)
+    if tracker.started_at is not None and tracker.finished_at is not None:
+        report.seconds = round((tracker.finished_at - tracker.started_at).total_seconds(), 3)
+    else:
+        begin, end = parse_timestamp(report.started_at), parse_timestamp(report.finished_at)
+        if begin is not None and end is not None:
+            report.seconds = round((end - begin).total_seconds(), 3)
+
+    report.object_count = _int(record.get("object_count"))
+    report.objects = _objects(report, record, result, rejected, manifest, quarantine_failed)
+    if report.object_count is None and (manifest is not None or not record.get("objects")):
+        report.object_count = len(report.objects)
+    return report
+
+
+def _objects(
+    report: RunReport,
+    record: Mapping[str, Any],
+    result: Mapping[str, Any] | None,
+    rejected: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None,
+    manifest: Mapping[str, Any] | None,
+    quarantine_failed: bool,
+) -> list[ObjectOutcome]:
+    outcomes: dict[str, ObjectOutcome] = {}
+
+    def entry(key: str, version: Any = None) -> ObjectOutcome:
+        if key not in outcomes:
+            outcomes[key] = ObjectOutcome(key, PENDING)
+        if _text(version) and outcomes[key].version_id is None:
+            outcomes[key].version_id = str(version)
+        return outcomes[key]
+
+    listed = manifest.get("objects") if manifest else None
+    for item in listed if isinstance(listed, list) else record.get("objects") or []:
+        if isinstance(item, str):
+            entry(item)
+        elif isinstance(item, Mapping) and _text(item.get("key")):
+            entry(str(item["key"]), item.get("version_id"))
+
+    refused = rejected.get("objects") if isinstance(rejected, Mapping) else rejected
+    refused_keys: set[str] = set()
+    for item in refused or []:
+        if isinstance(item, Mapping) and _text(item.get("key")):
+            outcome = entry(str(item["key"]), item.get("version_id"))
+            outcome.outcome, outcome.reason = REJECTED, _reasons(item) or "refused by validate"
+            refused_keys.add(outcome.key)
+
+    done = result.get("objects") if result else None
+    for item in done if isinstance(done, list) else []:
+        if not (isinstance(item, Mapping) and _text(item.get("key"))):
+            continue
+        outcome = entry(str(item["key"]), item.get("version_id"))
+        outcome.rows_in = _int(item.get("rows_read"))
+        outcome.rows_out = _int(item.get("rows_written"))
+        outcome.rows_rejected = _int(item.get("rows_rejected"))
+        if outcome.key in refused_keys:
+            continue
+        if report.status == "SUCCEEDED":
+            outcome.outcome = PROCESSED
+            outcome.reason = "no rows (empty file)" if outcome.rows_in == 0 else None
+        elif report.status not in _UNFINISHED:
+            outcome.outcome = SKIPPED
+            outcome.reason = "transformed but not published: " + _run_failure(report)
+
+    for outcome in outcomes.values():
+        if outcome.outcome != PENDING:
+            continue
+        if report.status in _UNFINISHED:
+            outcome.reason = f"run {report.status}"
+        elif report.status == "SUCCEEDED":
+            outcome.outcome, outcome.reason = SKIPPED, "not in the Glue job's result"
+        else:
+            outcome.outcome, outcome.reason = SKIPPED, "not processed: " + _run_failure(report)
+
+    if report.status not in ("SUCCEEDED", *_UNFINISHED):
+        for outcome in outcomes.values():
+            if report.quarantine_uri:
+                outcome.quarantine_uri = report.quarantine_uri.rstrip("/") + "/" + outcome.key
+            elif quarantine_failed:
+                outcome.reason = (outcome.reason or "") + " (quarantine failed)"
+    return list(outcomes.values())
+
+
+def _run_failure(report: RunReport) -> str:
+    where = f" at {report.failed_state}" if report.failed_state else ""
+    why = f" ({report.error})" if report.error else ""
+    return f"the run {report.status.lower()}{where}{why}"
+
+
+# ---------------------------------------------------------------------------------------------- output
+def report_dict(report: RunReport) -> dict[str, Any]:
+    """The report as JSON-ready values (the `--json` shape)."""
+    document = asdict(report)
+    document["objects"] = [asdict(o) for o in report.objects]
+    return document
+
+
+def render_json(reports: RunReport | Sequence[RunReport], indent: int | None = 2) -> str:
+    """One report as a JSON object, several (a list) as a JSON array."""
+    if isinstance(reports, RunReport):
+        return json.dumps(report_dict(reports), indent=indent, ensure_ascii=False)
+    return json.dumps([report_dict(r) for r in reports], indent=indent, ensure_ascii=False)
+
+
+def exit_code(reports: Iterable[RunReport | str]) -> int:
+    """0 only when there was at least one run and every run SUCCEEDED (reports or bare statuses), else 1."""
+    statuses = [r.status if isinstance(r, RunReport) else r for r in reports]
+    return 0 if statuses and all(s == "SUCCEEDED" for s in statuses) else 1
+
+
+def _count(value: int | None, noun: str) -> str:
+    if value is None:
+        return f"? {noun}s"
+    return f"{value} {noun}" + ("" if value == 1 else "s")
+
+
+def _known(value: int | None) -> str:
+    return "?" if value is None else str(value)
+
+
+def render_text(report: RunReport, *, color: bool = False) -> str:
+    """The report for a terminal (ANSI colours only if `color`)."""
+
+    def paint(text: str, colour: str) -> str:
+        return f"{colour}{text}{_RESET}" if color else text
+
+    good = report.succeeded
+    status = paint(report.status, _GREEN if good else _YELLOW if report.status in _UNFINISHED else _RED)
+    head = f"Run {paint(report.run_id, _BOLD)}  {status}"
+    extra = [
+        p
+        for p in (f"dataset {report.dataset}" if report.dataset else "", format_seconds(report.seconds))
+        if p
+    ]
+    lines = [head + (f"  ({', '.join(extra)})" if extra else "")]
+
+    if not good and report.status not in _UNFINISHED:
+        where = report.failed_state or "?"
+        lines.append(paint(f"Failed at {where}: {report.error or 'unknown error'}", _RED))
+        if report.cause:
+            lines.extend("  " + line for line in report.cause.strip().splitlines()[:20])
+        if report.quarantine_uri:
+            lines.append(f"Quarantined inputs (copies; the originals stay): {report.quarantine_uri}")
+        elif any(o.reason and o.reason.endswith("(quarantine failed)") for o in report.objects):
+            lines.append(paint("Quarantine failed: the inputs were not copied", _RED))
+
+    tally = {
+        kind: sum(1 for o in report.objects if o.outcome == kind) for kind in (PROCESSED, SKIPPED, REJECTED)
+    }
+    summary = f"{tally[PROCESSED]} processed, {tally[SKIPPED]} skipped, {tally[REJECTED]} rejected"
+    pending = sum(1 for o in report.objects if o.outcome == PENDING)
+    if pending:
+        summary += f", {pending} pending"
+    lines.append(f"Objects: {summary}")
+    width = min(60, max((len(o.key) for o in report.objects), default=0))
+    marks = {PROCESSED: ("✔", _GREEN), SKIPPED: ("-", _YELLOW), REJECTED: ("✘", _RED), PENDING: ("…", _DIM)}
+    for obj in report.objects:
+        mark, colour = marks.get(obj.outcome, ("?", _DIM))
+        detail = []
+        if obj.rows_in is not None:
+            detail.append(
+                f"{obj.rows_in} in, {_known(obj.rows_out)} out, {_known(obj.rows_rejected)} rejected"
+            )
+        if obj.outcome != PROCESSED or obj.reason:
+            detail.append(f"{obj.outcome}: {obj.reason}" if obj.reason else obj.outcome)
+        lines.append(f"  {paint(mark, colour)} {obj.key.ljust(width)}  {'; '.join(detail)}".rstrip())
+        if obj.quarantine_uri:
+            lines.append(f"      quarantined copy: {obj.quarantine_uri}")
+    if report.object_count is not None and report.object_count > len(report.objects):
+        lines.append(f"  … and {report.object_count - len(report.objects)} more (see the manifest)")
+
+    if report.rows_in is not None or report.rows_out is not None:
+        ratio = ""
+        if report.rows_in and report.rows_rejected is not None:
+            ratio = f" ({report.rows_rejected / report.rows_in:.1%})"
+        lines.append(
+            f"Rows: {_known(report.rows_in)} in, {_known(report.rows_out)} out, "
+            f"{_known(report.rows_rejected)} rejected{ratio}"
+        )
+    if report.rejects_uri and report.rows_rejected:
+        lines.append(f"Rejected rows: {report.rejects_uri}")
+
+    if report.partitions:
+        lines.append(f"Partitions ({len(report.partitions)}):")
+        for part in report.partitions:
+            shown = ", ".join(f"{k}={v}" for k, v in part.values.items() if k != "run_id") or part.location
+            sizes = []
+            if part.rows is not None:
+                sizes.append(_count(part.rows, "row"))
+            if part.files is not None:
+                sizes.append(_count(part.files, "file"))
+            lines.append(f"  {shown}  {', '.join(sizes)}  {part.location}".replace("    ", "  "))
+    if report.outputs:
+        lines.append(f"Output files ({len(report.outputs)}):")
+        lines.extend(f"  {uri}" for uri in report.outputs)
+
+    if report.quality:
+        lines.extend(_quality_lines(report.quality, paint))
+
+    if report.states:
+        lines.append("Time per state:")
+        name_width = min(40, max(len(s.name) + 2 * s.depth for s in report.states))
+        state_marks = {
+            SUCCEEDED: ("✔", _GREEN),
+            FAILED: ("✘", _RED),
+            STOPPED: ("■", _YELLOW),
+            RUNNING: ("▶", _DIM),
+        }
+        for state in report.states:
+            mark, colour = state_marks.get(state.status, ("?", _DIM))
+            notes = []
+            if state.visits > 1:
+                notes.append(f"{state.visits} visits")
+            if state.retries:
+                notes.append(f"{state.retries} retr{'ies' if state.retries > 1 else 'y'}")
+            took = format_seconds(state.seconds) or "-"
+            tail = f"  ({', '.join(notes)})" if notes else ""
+            label = ("  " * state.depth + state.name).ljust(name_width)
+            lines.append(f"  {paint(mark, colour)} {label}  {took.rjust(7)}{tail}")
+    return "\n".join(lines)
+
+
+def _quality_lines(quality: Mapping[str, Any], paint: Any) -> list[str]:
+    passed = quality.get("passed")
+    verdict = "passed" if passed is True else "failed" if passed is False else "unknown"
+    ratio, limit = quality.get("reject_ratio"), quality.get("max_reject_ratio")
+    numbers = ""
+    if isinstance(ratio, int | float) and isinstance(limit, int | float):
+        numbers = f" (reject ratio {ratio:.4g} {'≤' if ratio <= limit else '>'} max {limit:.4g})"
+    colour = _GREEN if passed is True else _RED
+    lines = [f"Quality gate: {paint(verdict, colour)}{numbers}"]
+    for rule in quality.get("rules") or []:
+        if not isinstance(rule, Mapping):
+            continue
+        failed_rows = _int(rule.get("failed_rows"))
+        mark = paint("✔", _GREEN) if failed_rows == 0 else paint("✘", _RED) if failed_rows else "?"
+        detail = [f"{k}={rule[k]}" for k in ("value", "values", "pattern") if k in rule]
+        name = f"{rule.get('column', '?')} {rule.get('rule', '?')}" + (
+            f" {' '.join(detail)}" if detail else ""
+        )
+        lines.append(f"  {mark} {name}: {_count(failed_rows, 'failed row')}")
+    return lines
