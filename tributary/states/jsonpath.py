@@ -15,6 +15,7 @@ import functools
 import re
 import statistics
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
@@ -46,36 +47,40 @@ def select(data: Any, path: str, *, context: Any = None, variables: dict[str, An
     A definite path gives the one value it selects; an indefinite path gives the list of the values
     it selects. Raises `PathError` when the path is malformed or a definite path selects nothing.
     """
-    function = _FUNCTION.search(path)
-    if function is not None:
-        selected = select(data, path[: function.start()], context=context, variables=variables)
-        return _apply_function(function.group(1), selected, path)
-    root, rest = _root(data, path, context=context, variables=variables)
-    if rest == "":
-        return root
-    steps = _definite_steps(rest)
-    if steps is not None:
-        return _walk(root, steps, path)
-    matches = _compiled(path, rest).find(root)
-    return [match.value for match in matches]
+    if path == "$":
+        return data
+    plan = _plan(path) if isinstance(path, str) else _invalid(path)
+    if plan.function:
+        selected = select(data, plan.inner, context=context, variables=variables)
+        return _FUNCTIONS[plan.function](selected, path)
+    if plan.root == "context":
+        root = context
+    elif plan.root == "variable":
+        if variables is None or plan.variable not in variables:
+            raise PathError(path, f"Invalid path '{path}': variable '{plan.variable}' is not defined")
+        root = variables[plan.variable]
+    else:
+        root = data
+    if plan.steps is not None:
+        return _walk(root, plan.steps, path)
+    return [match.value for match in _compiled(path, plan.rest).find(root)]
 
 
 def is_definite(path: str) -> bool:
     """Whether `path` is a reference path (selects a single value: names and indexes only)."""
     try:
-        _, rest = _root(None, path, context=None, variables=None, check_variable=False)
+        plan = _plan(path)
     except PathError:
         return False
-    return _definite_steps(rest) is not None
+    return not plan.function and plan.steps is not None
 
 
 def definite_steps(path: str) -> list[Step]:
     """The steps (keys and indexes) of the reference path `path` after its root; `PathError` otherwise."""
-    _, rest = _root(None, path, context=None, variables=None, check_variable=False)
-    steps = _definite_steps(rest)
-    if steps is None:
+    plan = _plan(path)
+    if plan.function or plan.steps is None:
         raise PathError(path, f"Invalid reference path '{path}'")
-    return list(steps)
+    return list(plan.steps)
 
 
 def normalized(steps: list[Step] | tuple[Step, ...], root: str = "$") -> str:
@@ -83,23 +88,36 @@ def normalized(steps: list[Step] | tuple[Step, ...], root: str = "$") -> str:
     return root + "".join(f"[{step}]" if isinstance(step, int) else f"['{step}']" for step in steps)
 
 
-def _root(
-    data: Any, path: str, *, context: Any, variables: dict[str, Any] | None, check_variable: bool = True
-) -> tuple[Any, str]:
-    """The value a path starts from, and the rest of the path after its root."""
-    if not isinstance(path, str) or not path.startswith("$"):
-        raise PathError(str(path), f"Invalid path '{path}'")
+@dataclass(frozen=True)
+class _Plan:
+    """What a path means, worked out once per path text."""
+
+    root: str  # "input" ($), "context" ($$) or "variable" ($name)
+    variable: str  # the variable's name, for a "variable" root
+    rest: str  # the path after its root
+    steps: tuple[Step, ...] | None  # the names and indexes of a definite path, else None
+    function: str = ""  # a Jayway function applied to what `inner` selects
+    inner: str = ""
+
+
+def _invalid(path: Any) -> _Plan:
+    raise PathError(str(path), f"Invalid path '{path}'")
+
+
+@functools.lru_cache(maxsize=4096)
+def _plan(path: str) -> _Plan:
+    if not path.startswith("$"):
+        _invalid(path)
+    function = _FUNCTION.search(path)
+    if function is not None:
+        return _Plan("input", "", "", None, function.group(1), path[: function.start()])
     if path.startswith("$$"):
-        return context, path[2:]
-    variable = _VARIABLE.match(path)
-    if variable is None:
-        return data, path[1:]
-    name = variable.group(1)
-    if not check_variable:
-        return None, path[variable.end() :]
-    if variables is None or name not in variables:
-        raise PathError(path, f"Invalid path '{path}': variable '{name}' is not defined")
-    return variables[name], path[variable.end() :]
+        root, name, rest = "context", "", path[2:]
+    elif (variable := _VARIABLE.match(path)) is not None:
+        root, name, rest = "variable", variable.group(1), path[variable.end() :]
+    else:
+        root, name, rest = "input", "", path[1:]
+    return _Plan(root, name, rest, _definite_steps(rest))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -172,10 +190,6 @@ _FUNCTIONS: dict[str, Callable[[Any, str], Any]] = {
     "first": lambda values, path: _element(values, path, 0),
     "last": lambda values, path: _element(values, path, -1),
 }
-
-
-def _apply_function(name: str, selected: Any, path: str) -> Any:
-    return _FUNCTIONS[name](selected, path)
 
 
 def _has_step(value: Any, step: Step) -> bool:
