@@ -332,3 +332,19 @@ def test_a_claim_failure_gives_back_the_claims_already_taken(
     assert handler.lambda_handler(sqs_batch(first), lambda_context) == {"batchItemFailures": []}
     [run] = executions(stack)
     assert [obj["key"] for obj in manifest_of(stack, run["name"])["objects"]] == ["incoming/orders/a.csv"]
+
+
+@pytest.mark.parametrize("version_id", [None, "null"])
+def test_unversioned_objects_are_identified_by_their_etag(stack, load_handler, lambda_context, version_id):
+    handler = load_handler("trigger")
+    event = eventbridge_object_created("incoming/orders/a.csv", version_id=version_id, etag="abc123")
+
+    assert handler.lambda_handler(sqs_batch(sqs_record(event)), lambda_context) == {"batchItemFailures": []}
+
+    [run] = executions(stack)
+    [obj] = manifest_of(stack, run["name"])["objects"]
+    assert (obj["version_id"], obj["etag"]) == (None, "abc123")
+    # A second upload of the same key with other content is another object version.
+    changed = eventbridge_object_created("incoming/orders/a.csv", version_id=version_id, etag="def456")
+    handler.lambda_handler(sqs_batch(sqs_record(changed)), lambda_context)
+    assert len(executions(stack)) == 2

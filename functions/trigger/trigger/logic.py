@@ -88,7 +88,8 @@ def classify(
     obj = ManifestObject(
         bucket=bucket,
         key=key,
-        version_id=detail.object.version_id or None,
+        # "null" is what S3 reports for an object written while versioning was suspended or off.
+        version_id=None if detail.object.version_id in (None, "", "null") else detail.object.version_id,
         etag=detail.object.etag.strip('"') or None,
         size=int(detail.object.size),
         event_time=event.time,
