@@ -69,7 +69,7 @@ OPTIONAL_ARGS = ("ingest_ts", "rows_per_file", "spark_path_prefix")
 SPARK_PATH_PREFIX_ENV = "TRIBUTARY_SPARK_PATH_PREFIX"
 # Step Functions execution names are the run ids; this subset keeps paths and SQL literals safe.
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
-COLUMN_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+COLUMN_NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")  # "__" names are the job's own
 DECIMAL_PATTERN = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
 SIMPLE_TYPES = ("string", "int", "bigint", "double", "boolean", "date", "timestamp")
 RULES = ("not_null", "unique", "min", "max", "allowed_values", "regex")
@@ -531,7 +531,7 @@ def source_objects_from(
 
 def objects_frame(spark: SparkSession, objects: Sequence[SourceObject]) -> DataFrame:
     schema = (
-        "source_identity string, object_index int, source_object_key string, source_object_version string"
+        "source_identity string, __object_index int, source_object_key string, source_object_version string"
     )
     rows = [(item.identity, item.index, item.key, item.version_id) for item in objects]
     return spark.createDataFrame(rows, schema)
@@ -540,11 +540,11 @@ def objects_frame(spark: SparkSession, objects: Sequence[SourceObject]) -> DataF
 # ------------------------------------------------------------------------------------------ reading
 
 RECORD_COLUMNS = (
-    "object_index",
+    "__object_index",
     "source_object_key",
     "source_object_version",
-    "line_number",
-    "record_number",
+    "__line_number",
+    "__record_number",
 )
 
 
@@ -554,7 +554,7 @@ def decoded_text(value: Column, objects: Sequence[SourceObject]) -> Column:
     for charset in sorted({item.charset for item in objects} - set(UTF8_CHARSETS)):
         indexes = [item.index for item in objects if item.charset == charset]
         as_charset = F.decode(value.cast("binary"), charset)
-        decoded = F.when(F.col("object_index").isin(indexes), as_charset).otherwise(decoded)
+        decoded = F.when(F.col("__object_index").isin(indexes), as_charset).otherwise(decoded)
     return F.regexp_replace(decoded, "^\ufeff", "")  # a byte order mark is not data
 
 
@@ -597,14 +597,14 @@ def read_text_lines(spark: SparkSession, objects: Sequence[SourceObject], skip_h
         lines.withColumn("partition_id", F.shiftright("row_id", 33))
         .join(F.broadcast(offsets), ["source_identity", "partition_id"])
         .join(F.broadcast(objects_frame(spark, objects)), "source_identity")
-        .withColumn("line_number", F.col("row_id") - F.col("first_row_id") + F.col("lines_before") + 1)
-        .withColumn("raw", decoded_text(F.col("value"), objects))
-        .withColumn("record_number", F.lit(None).cast("long"))
+        .withColumn("__line_number", F.col("row_id") - F.col("first_row_id") + F.col("lines_before") + 1)
+        .withColumn("__raw", decoded_text(F.col("value"), objects))
+        .withColumn("__record_number", F.lit(None).cast("long"))
     )
-    data_lines = numbered.where(F.trim("raw") != "")
+    data_lines = numbered.where(F.trim("__raw") != "")
     if skip_header:
-        data_lines = data_lines.where(F.col("line_number") > 1)
-    return data_lines.select(*RECORD_COLUMNS, "raw", F.lit(False).alias("malformed_file"))
+        data_lines = data_lines.where(F.col("__line_number") > 1)
+    return data_lines.select(*RECORD_COLUMNS, "__raw", F.lit(False).alias("__malformed_file"))
 
 
 def read_json_array_records(spark: SparkSession, objects: Sequence[SourceObject]) -> DataFrame:
@@ -619,15 +619,15 @@ def read_json_array_records(spark: SparkSession, objects: Sequence[SourceObject]
     elements = files.select("*", F.posexplode_outer("elements").alias("position", "element"))
     malformed_file = F.col("elements").isNull()
     return elements.where(malformed_file | F.col("element").isNotNull()).select(
-        "object_index",
+        "__object_index",
         "source_object_key",
         "source_object_version",
-        F.lit(None).cast("long").alias("line_number"),
-        F.when(~malformed_file, F.col("position") + 1).cast("long").alias("record_number"),
+        F.lit(None).cast("long").alias("__line_number"),
+        F.when(~malformed_file, F.col("position") + 1).cast("long").alias("__record_number"),
         F.when(malformed_file, F.substring("text", 1, MAX_RAW_CHARS_OF_FILE_REJECT))
         .otherwise(F.col("element"))
-        .alias("raw"),
-        malformed_file.alias("malformed_file"),
+        .alias("__raw"),
+        malformed_file.alias("__malformed_file"),
     )
 
 
@@ -664,16 +664,16 @@ def malformed_message(contract: ContractSpec) -> str:
 
 
 def parse_records(records: DataFrame, contract: ContractSpec) -> DataFrame:
-    parsed = records.withColumn("_fields", parsed_fields(F.col("raw"), contract))
-    malformed = F.col("malformed_file") | F.col(f"_fields.{CORRUPT_RECORD}").isNotNull()
-    parsed = parsed.withColumn("malformed", malformed)
+    parsed = records.withColumn("__fields", parsed_fields(F.col("__raw"), contract))
+    malformed = F.col("__malformed_file") | F.col(f"__fields.{CORRUPT_RECORD}").isNotNull()
+    parsed = parsed.withColumn("__malformed", malformed)
     # A malformed record's fields are guesses: keep none, so that it fails one check only.
     texts = [
-        F.when(~F.col("malformed"), F.col(f"_fields.{c.name}")).alias(f"_text_{c.name}")
+        F.when(~F.col("__malformed"), F.col(f"__fields.{c.name}")).alias(f"__text_{c.name}")
         for c in contract.columns
     ]
-    kept = [name for name in records.columns if name != "malformed_file"]
-    return parsed.select(*kept, "malformed", *texts)
+    kept = [name for name in records.columns if name != "__malformed_file"]
+    return parsed.select(*kept, "__malformed", *texts)
 
 
 # -------------------------------------------------------------------------------------------- types
@@ -681,7 +681,7 @@ def parse_records(records: DataFrame, contract: ContractSpec) -> DataFrame:
 
 def text_column(column: ColumnSpec) -> Column:
     """The value as written: null when empty, trimmed unless the column is a string."""
-    text = F.col(f"_text_{column.name}")
+    text = F.col(f"__text_{column.name}")
     if column.type == "string":
         return text
     trimmed = F.trim(text)
@@ -744,7 +744,7 @@ def quote_value(text: Column) -> Column:
 
 
 def column_checks(column: ColumnSpec) -> list[Check]:
-    text, typed = F.col(f"_text_{column.name}"), F.col(column.name)
+    text, typed = F.col(f"__text_{column.name}"), F.col(column.name)
     checks = [
         Check(
             column.name,
@@ -766,7 +766,7 @@ def literal_of(value: Any, column: ColumnSpec) -> Column:
 
 def rule_check(rule: RuleSpec, contract: ContractSpec) -> Check:
     column = contract.column(rule.column)
-    text, typed = F.col(f"_text_{column.name}"), F.col(column.name)
+    text, typed = F.col(f"__text_{column.name}"), F.col(column.name)
     present = typed.isNotNull()
     if rule.rule == "not_null":
         return Check(column.name, rule.rule, text.isNull(), F.lit("value is null"))
@@ -792,41 +792,40 @@ def partition_check(contract: ContractSpec) -> list[Check]:
     if contract.partition_source == INGEST_DATE or not contract.column(contract.partition_source).nullable:
         return []  # the ingest date always exists; a required source already has the "required" check
     source = contract.partition_source
-    empty_source = F.col(f"_text_{source}").isNull()
+    empty_source = F.col(f"__text_{source}").isNull()
     return [Check(source, "partition", empty_source, F.lit(f"partition source {source} is empty"))]
 
 
 def unique_flag(rule: RuleSpec) -> str:
-    return f"_duplicate_{rule.column}"
+    return f"__duplicate_{rule.column}"
 
 
-def add_duplicate_flags(typed: DataFrame, rules: Sequence[RuleSpec]) -> DataFrame:
-    """unique = within the run: every row whose value occurs more than once is refused."""
-    flagged = typed
-    for rule in rules:
-        if rule.rule != "unique":
-            continue
-        duplicates = (
-            typed.where(F.col(rule.column).isNotNull())
-            .groupBy(rule.column)
-            .count()
-            .where(F.col("count") > 1)
-            .select(rule.column, F.lit(True).alias(unique_flag(rule)))
-        )
-        flagged = flagged.join(duplicates, rule.column, "left").fillna(False, subset=[unique_flag(rule)])
-    return flagged
+def duplicate_values(checked: DataFrame, rule: RuleSpec) -> DataFrame:
+    """Values of a unique column that occur more than once in the run (usually few: cached, then joined)."""
+    return (
+        checked.where(F.col(rule.column).isNotNull())
+        .groupBy(rule.column)
+        .count()
+        .where(F.col("count") > 1)
+        .select(rule.column, F.lit(True).alias(unique_flag(rule)))
+    )
 
 
-def all_checks(contract: ContractSpec) -> list[Check]:
+def row_checks(contract: ContractSpec) -> list[Check]:
+    """Every check that needs only the row itself (all but unique)."""
     checks = [check for column in contract.columns for check in column_checks(column)]
-    checks.extend(rule_check(rule, contract) for rule in contract.rules)
+    checks.extend(rule_check(rule, contract) for rule in contract.rules if rule.rule != "unique")
     return checks + partition_check(contract)
 
 
-def reasons_column(contract: ContractSpec) -> Column:
-    malformed = Check(None, "format", F.col("malformed"), F.lit(malformed_message(contract))).reason()
-    per_column = F.array_compact(F.array(*[check.reason() for check in all_checks(contract)]))
-    return F.when(F.col("malformed"), F.array(malformed)).otherwise(per_column)
+def row_reasons_column(contract: ContractSpec) -> Column:
+    malformed = Check(None, "format", F.col("__malformed"), F.lit(malformed_message(contract))).reason()
+    per_column = F.array_compact(F.array(*[check.reason() for check in row_checks(contract)]))
+    return F.when(F.col("__malformed"), F.array(malformed)).otherwise(per_column)
+
+
+def unique_checks(contract: ContractSpec) -> list[Check]:
+    return [rule_check(rule, contract) for rule in contract.rules if rule.rule == "unique"]
 
 
 # --------------------------------------------------------------------------------------- pipeline
@@ -838,17 +837,30 @@ def partition_value(contract: ContractSpec, ingest_ts: datetime) -> Column:
     return F.date_format(F.col(contract.partition_source), PARTITION_VALUE_FORMAT)
 
 
-def typed_records(records: DataFrame, contract: ContractSpec, ingest_ts: datetime) -> DataFrame:
+CHECKED_KEEP = (*RECORD_COLUMNS, "run_id", "__raw", "__partition_value", "__row_reasons")
+
+
+def checked_records(records: DataFrame, contract: ContractSpec, ingest_ts: datetime) -> DataFrame:
+    """Parsed, typed and checked row by row; only what later steps need is kept, as it is cached."""
     parsed = parse_records(records, contract)
     typed_columns = [typed_value(text_column(c), c).alias(c.name) for c in contract.columns]
-    typed = parsed.select("*", *typed_columns)
-    return typed.withColumn("_partition_value", partition_value(contract, ingest_ts))
+    typed = parsed.select("*", *typed_columns).withColumn(
+        "__partition_value", partition_value(contract, ingest_ts)
+    )
+    checked = typed.withColumn("__row_reasons", row_reasons_column(contract))
+    return checked.select(*CHECKED_KEEP, *[column.name for column in contract.columns])
 
 
-def validated_records(typed: DataFrame, contract: ContractSpec) -> DataFrame:
-    flagged = add_duplicate_flags(typed, contract.rules)
-    with_reasons = flagged.withColumn("reasons", reasons_column(contract))
-    return with_reasons.withColumn("rejected", F.size("reasons") > 0)
+def validated_records(
+    checked: DataFrame, contract: ContractSpec, duplicates: Sequence[DataFrame]
+) -> DataFrame:
+    """unique = within the run: every row whose value occurs more than once is refused."""
+    flagged = checked
+    for rule, values in zip((r for r in contract.rules if r.rule == "unique"), duplicates, strict=True):
+        flagged = flagged.join(values, rule.column, "left").fillna(False, subset=[unique_flag(rule)])
+    unique_reasons = F.array_compact(F.array(*[check.reason() for check in unique_checks(contract)]))
+    reasons = F.concat("__row_reasons", unique_reasons) if unique_checks(contract) else F.col("__row_reasons")
+    return flagged.withColumn("__reasons", reasons).withColumn("__rejected", F.size("__reasons") > 0)
 
 
 def configure_session(spark: SparkSession) -> None:
@@ -879,7 +891,7 @@ class RunCounts:
 
 def rule_failed(rule: RuleSpec) -> Column:
     return F.exists(
-        "reasons", lambda reason: (reason["rule"] == rule.rule) & (reason["column"] == rule.column)
+        "__reasons", lambda reason: (reason["rule"] == rule.rule) & (reason["column"] == rule.column)
     )
 
 
@@ -887,11 +899,13 @@ def count_run(validated: DataFrame, rules: Sequence[RuleSpec]) -> RunCounts:
     """Every count of the result document in one aggregation over (object, partition value)."""
     rule_sums = [F.sum(rule_failed(rule).cast("long")).alias(f"rule_{i}") for i, rule in enumerate(rules)]
     rows = (
-        validated.groupBy("object_index", F.when(~F.col("rejected"), F.col("_partition_value")).alias("pv"))
+        validated.groupBy(
+            "__object_index", F.when(~F.col("__rejected"), F.col("__partition_value")).alias("pv")
+        )
         .agg(
             F.count(F.lit(1)).alias("rows"),
-            F.sum(F.col("rejected").cast("long")).alias("rejected"),
-            F.sum(F.when(~F.col("rejected"), F.length("raw"))).alias("raw_chars"),
+            F.sum(F.col("__rejected").cast("long")).alias("rejected_rows"),
+            F.sum(F.when(~F.col("__rejected"), F.length("__raw"))).alias("raw_chars"),
             *rule_sums,
         )
         .collect()
@@ -900,11 +914,13 @@ def count_run(validated: DataFrame, rules: Sequence[RuleSpec]) -> RunCounts:
         objects={}, partitions={}, rule_failures={rule.label: 0 for rule in rules}, valid_raw_chars=0
     )
     for row in rows:
-        per_object = counts.objects.setdefault(row["object_index"], {"rows_read": 0, "rows_rejected": 0})
+        per_object = counts.objects.setdefault(row["__object_index"], {"rows_read": 0, "rows_rejected": 0})
         per_object["rows_read"] += row["rows"]
-        per_object["rows_rejected"] += row["rejected"]
+        per_object["rows_rejected"] += row["rejected_rows"]
         if row["pv"] is not None:
-            counts.partitions[row["pv"]] = counts.partitions.get(row["pv"], 0) + row["rows"] - row["rejected"]
+            counts.partitions[row["pv"]] = (
+                counts.partitions.get(row["pv"], 0) + row["rows"] - row["rejected_rows"]
+            )
         counts.valid_raw_chars += row["raw_chars"] or 0
         for i, rule in enumerate(rules):
             counts.rule_failures[rule.label] += row[f"rule_{i}"] or 0
@@ -927,30 +943,30 @@ def write_rejects(spark: SparkSession, validated: DataFrame, rejected_rows: int,
     delete_spark_path(spark, spark_rejects)  # an earlier attempt's rejects are replaced, never added to
     if rejected_rows == 0:
         return
-    rejects = validated.where("rejected").select(
+    rejects = validated.where("__rejected").select(
         "run_id",
         "source_object_key",
         "source_object_version",
-        "line_number",
-        "record_number",
-        "raw",
-        "reasons",
+        F.col("__line_number").alias("line_number"),
+        F.col("__record_number").alias("record_number"),
+        F.col("__raw").alias("raw"),
+        F.col("__reasons").alias("reasons"),
     )
     files = max(1, math.ceil(rejected_rows / REJECT_ROWS_PER_FILE))
     rejects.repartition(files).write.mode("overwrite").option("ignoreNullFields", "false").json(spark_rejects)
 
 
 def curated_rows(validated: DataFrame, contract: ContractSpec, ingest_ts: datetime) -> DataFrame:
-    return validated.where(~F.col("rejected")).select(
+    return validated.where(~F.col("__rejected")).select(
         *[F.col(column.name) for column in contract.columns],
         "source_object_key",
         "source_object_version",
         F.lit(ingest_ts).cast("timestamp").alias("ingested_at"),
-        F.col("_partition_value").alias(contract.partition_column),
+        F.col("__partition_value").alias(contract.partition_column),
         "run_id",
-        "object_index",
-        "line_number",
-        "record_number",
+        "__object_index",
+        "__line_number",
+        "__record_number",
     )
 
 
@@ -965,11 +981,13 @@ def write_curated(
     partition_column = contract.partition_column
     files_of_value = F.create_map(*[F.lit(item) for pair in files.items() for item in pair])
     bucket = F.pmod(
-        F.hash("object_index", "line_number", "record_number"), files_of_value[F.col(partition_column)]
+        F.hash("__object_index", "__line_number", "__record_number"), files_of_value[F.col(partition_column)]
     )
-    planned = curated.withColumn("_file", bucket).repartition(sum(files.values()), partition_column, "_file")
+    planned = curated.withColumn("__file", bucket).repartition(
+        sum(files.values()), partition_column, "__file"
+    )
     (
-        planned.drop("_file", "object_index", "line_number", "record_number")
+        planned.drop("__file", "__object_index", "__line_number", "__record_number")
         .write.mode("overwrite")
         .option("partitionOverwriteMode", "dynamic")  # replaces this run's partitions only
         .option("maxRecordsPerFile", rows_per_file)
@@ -1136,16 +1154,18 @@ def convert(
     spark_output: str,
 ) -> RunCounts:
     records = read_records(spark, objects, contract).withColumn("run_id", F.lit(args.run_id))
-    typed = typed_records(records, contract, args.ingest_ts).persist()
+    checked = checked_records(records, contract, args.ingest_ts).persist()
+    duplicates = [
+        duplicate_values(checked, rule).persist() for rule in contract.rules if rule.rule == "unique"
+    ]
     try:
-        validated = validated_records(typed, contract)
+        validated = validated_records(checked, contract, duplicates)
         counts = count_run(validated, contract.rules)
         log_event(
             "rows checked", run_id=args.run_id, rows_read=counts.rows_read, rows_rejected=counts.rows_rejected
         )
-        write_rejects(
-            spark, validated, counts.rows_rejected, to_spark_path(args.rejects_uri, args.spark_path_prefix)
-        )
+        spark_rejects = to_spark_path(args.rejects_uri, args.spark_path_prefix)
+        write_rejects(spark, validated, counts.rows_rejected, spark_rejects)
         rows_per_file = rows_per_file_for(counts, args.rows_per_file)
         files = files_per_partition(counts.partitions, rows_per_file)
         if files:
@@ -1156,7 +1176,8 @@ def convert(
         )
         return counts
     finally:
-        typed.unpersist()
+        for frame in (*duplicates, checked):
+            frame.unpersist()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

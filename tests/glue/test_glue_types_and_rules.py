@@ -166,12 +166,12 @@ def test_every_quality_rule_refuses_rows_and_is_counted(spark: SparkSession, glu
         7: [("customer_id", "not_null")],
         8: [("day", "min")],
         9: [("order_id", "unique")],
-        10: [
-            ("order_id", "unique"),
+        10: [  # row checks first, then the run-wide unique
             ("amount", "min"),
             ("status", "allowed_values"),
             ("email", "regex"),
             ("customer_id", "not_null"),
+            ("order_id", "unique"),
         ],
     }
     failed = {(r["column"], r["rule"]): r["failed_rows"] for r in result["quality"]["rules"]}
@@ -214,3 +214,20 @@ def test_csv_dialect_and_encoding_come_from_the_contract(spark: SparkSession, gl
 
     rows = sorted(glue_run.curated(), key=lambda row: row["n"])
     assert [(row["name"], row["note"], row["n"]) for row in rows] == [("café", "a;b", 1), ("it's", "x", 2)]
+
+
+def test_columns_named_like_reject_fields_are_ordinary_columns(
+    spark: SparkSession, glue_run: GlueRun
+) -> None:
+    columns = [
+        {"name": name, "type": "int"} for name in ("raw", "line_number", "reasons", "rejected", "value")
+    ]
+    glue_run.put("incoming/orders/n.csv", "raw,line_number,reasons,rejected,value\n1,2,3,4,5\n1,2,3,4,x\n")
+    result = transform.transform(spark, glue_run.args(contract_document(columns)))
+
+    assert [
+        {k: row[k] for k in ("raw", "line_number", "reasons", "rejected", "value")}
+        for row in glue_run.curated()
+    ] == [{"raw": 1, "line_number": 2, "reasons": 3, "rejected": 4, "value": 5}]
+    assert [(r["line_number"], r["raw"]) for r in glue_run.rejects()] == [(3, "1,2,3,4,x")]
+    assert result["rows_rejected"] == 1
