@@ -255,6 +255,15 @@ class ProgressTracker:
             visit.failed_event_id = event_id
             if kind is not None:  # a Parallel or Map failed: its branches' failures are final
                 lines += self._close_descendants(visit, at, event_id)
+                if visit.error is None:  # MapStateFailed has no details: the iteration's error
+                    inner = [
+                        v
+                        for v in self.visits
+                        if v.status == FAILED and v.error is not None and self._within(v, visit)
+                    ]
+                    if inner:
+                        last = max(inner, key=lambda v: v.failed_event_id or 0)
+                        visit.error, visit.cause = last.error, last.cause
         return lines
 
     def _entered(
