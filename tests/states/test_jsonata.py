@@ -200,6 +200,12 @@ def test_uuid_is_a_version_4_uuid() -> None:
             "threw an error during evaluation. T1006: Attempted to invoke a non-function",
         ),
         (
+            "{% $number('x') %}",
+            "$number('x')",
+            "Output",
+            'threw an error during evaluation. D3030: Unable to cast value to a number: "x"',
+        ),
+        (
             "{% $nope(1) %}",
             "$nope(1)",
             "Output",

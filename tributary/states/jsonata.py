@@ -17,6 +17,7 @@ import hashlib
 import json
 import math
 import random
+import re
 import time
 import uuid
 from typing import Any
@@ -36,6 +37,10 @@ _SAFE_INTEGER = 2**53
 # Our protection against an expression that never ends (JSONata optimises tail calls, so an
 # endless recursion loops rather than overflowing): no AWS limit is documented.
 EVALUATION_TIME_LIMIT_SECONDS = 10.0
+# How Python's float() and int() refuse a string ($number() calls them).
+_FAILED_CAST = re.compile(
+    r"(?:could not convert string to float|invalid literal for int\(\) with base \d+): '(.*)'$"
+)
 
 
 class _Unsupported(Exception):
@@ -117,7 +122,7 @@ def evaluate_expression(
         IndexError,
         AttributeError,
     ) as error:
-        cause = error.cause if isinstance(error, StatesError) else str(error)
+        cause = error.cause if isinstance(error, StatesError) else _python_error(error)
         raise StatesError(
             errors.QUERY_EVALUATION_ERROR, f"{prefix} threw an error during evaluation. {cause}"
         ) from error
@@ -140,6 +145,14 @@ def syntax_error(text: str) -> str | None:
     except Exception as error:  # jsonata-python's parser can fail with any exception on bad input
         return str(error)
     return None
+
+
+def _python_error(error: Exception) -> str:
+    """A Python exception escaping jsonata-python, as the JSONata error JavaScript would raise."""
+    cast = _FAILED_CAST.match(str(error)) if isinstance(error, ValueError) else None
+    if cast is not None:
+        return f"D3030: Unable to cast value to a number: {json.dumps(cast.group(1))}"
+    return str(error)
 
 
 def _child(field: str, key: str) -> str:
