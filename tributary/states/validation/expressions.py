@@ -9,34 +9,12 @@ import re
 import jsonata
 from jsonpath_ng.ext import parse as parse_jsonpath
 
-INTRINSIC_FUNCTIONS = frozenset(
-    {
-        "States.Array",
-        "States.ArrayContains",
-        "States.ArrayGetItem",
-        "States.ArrayLength",
-        "States.ArrayPartition",
-        "States.ArrayRange",
-        "States.ArrayUnique",
-        "States.Base64Decode",
-        "States.Base64Encode",
-        "States.Format",
-        "States.Hash",
-        "States.JsonMerge",
-        "States.JsonToString",
-        "States.MathAdd",
-        "States.MathRandom",
-        "States.StringSplit",
-        "States.StringToJson",
-        "States.UUID",
-    }
-)
+from tributary.states import intrinsics
+from tributary.states.errors import StatesError
 
 _VARIABLE_ROOT = re.compile(r"^\$[A-Za-z_][A-Za-z0-9_]*")
 # Characters a string literal of an intrinsic call may escape with a backslash.
 _INTRINSIC_ESCAPABLE = "'{}\\"
-_NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][+-]?\d+)?")
-_FUNCTION_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)*")
 # A reference path: only names and indexes after the root.
 _REFERENCE_STEP = re.compile(
     r"""\.[^.\[\]'"*@?()]+|\[\s*'(?:[^'\\]|\\.)*'\s*]|\[\s*"(?:[^"\\]|\\.)*"\s*]|\[\s*\d+\s*]"""
@@ -105,117 +83,41 @@ def is_reference_path(path: str) -> bool:
     return True
 
 
-class _IntrinsicParser:
-    """A recursive-descent reader of one intrinsic call; `parse()` is False on any syntax error."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.position = 0
-
-    def parse(self) -> bool:
-        try:
-            self._call()
-            self._skip_spaces()
-            return self.position == len(self.text)
-        except ValueError:
-            return False
-
-    def _skip_spaces(self) -> None:
-        while self.position < len(self.text) and self.text[self.position] == " ":
-            self.position += 1
-
-    def _peek(self) -> str:
-        return self.text[self.position] if self.position < len(self.text) else ""
-
-    def _expect(self, char: str) -> None:
-        self._skip_spaces()
-        if self._peek() != char:
-            raise ValueError(f"expected {char!r} at {self.position}")
-        self.position += 1
-
-    def _call(self) -> None:
-        self._skip_spaces()
-        name = _FUNCTION_NAME.match(self.text, self.position)
-        if not name or name.group() not in INTRINSIC_FUNCTIONS:
-            raise ValueError("unknown function")
-        self.position = name.end()
-        self._expect("(")
-        self._skip_spaces()
-        if self._peek() == ")":
-            self.position += 1
-            return
-        while True:
-            self._argument()
-            self._skip_spaces()
-            if self._peek() == ",":
-                self.position += 1
-                continue
-            self._expect(")")
-            return
-
-    def _argument(self) -> None:
-        self._skip_spaces()
-        char = self._peek()
-        if char == "'":
-            self._string()
-        elif char == "$":
-            self._path()
-        elif char == "-" or char.isdigit():
-            number = _NUMBER.match(self.text, self.position)
-            if not number:
-                raise ValueError("bad number")
-            self.position = number.end()
-        elif self.text.startswith(("null", "true", "false"), self.position):
-            word = next(w for w in ("null", "true", "false") if self.text.startswith(w, self.position))
-            self.position += len(word)
-        else:
-            self._call()
-
-    def _string(self) -> None:
-        self.position += 1
-        while self.position < len(self.text):
-            char = self.text[self.position]
-            if char == "\\":
-                if (
-                    self.position + 1 >= len(self.text)
-                    or self.text[self.position + 1] not in _INTRINSIC_ESCAPABLE
-                ):
-                    raise ValueError("illegal escape")
-                self.position += 2
-            elif char == "'":
-                self.position += 1
-                return
-            else:
-                self.position += 1
-        raise ValueError("unterminated string")
-
-    def _path(self) -> None:
-        # A path argument runs to the next top-level comma or closing parenthesis.
-        start, depth, quote = self.position, 0, ""
-        while self.position < len(self.text):
-            char = self.text[self.position]
-            if quote:
-                quote = "" if char == quote else quote
-            elif char in "'\"":
-                quote = char
-            elif char in "[(":
-                depth += 1
-            elif char in "])":
-                if depth == 0:
-                    break
-                depth -= 1
-            elif char == "," and depth == 0:
-                break
-            self.position += 1
-        if not is_valid_path(self.text[start : self.position].strip()):
-            raise ValueError("bad path")
-
-
 def looks_like_intrinsic(value: str) -> bool:
     return value.startswith("States.")
 
 
 @functools.lru_cache(maxsize=1024)
 def is_valid_intrinsic(value: str) -> bool:
-    """Whether `value` is a well-formed intrinsic function call (known function, legal literals)."""
-    return _IntrinsicParser(value.strip()).parse()
+    """Whether `value` is a well-formed intrinsic function call, by the runtime's parser plus what
+    CreateStateMachine also refuses: escapes other than `\\'`, `\\{`, `\\}`, `\\\\` in string
+    literals, and path arguments that are not JSONPath."""
+    try:
+        call = intrinsics.parse_intrinsic(value.strip())
+    except StatesError:
+        return False
+    return _arguments_valid(call)
+
+
+def _arguments_valid(call: intrinsics.Call) -> bool:
+    for argument in call.arguments:
+        if isinstance(argument, intrinsics.Call) and not _arguments_valid(argument):
+            return False
+        if isinstance(argument, intrinsics.Path) and not is_valid_path(argument.path):
+            return False
+        if (
+            isinstance(argument, intrinsics.Literal)
+            and argument.raw is not None
+            and not _escapes_legal(argument.raw)
+        ):
+            return False
+    return True
+
+
+def _escapes_legal(raw: str) -> bool:
+    position = raw.find("\\")
+    while position != -1:
+        if position + 1 >= len(raw) or raw[position + 1] not in _INTRINSIC_ESCAPABLE:
+            return False
+        position = raw.find("\\", position + 2)
+    return True
