@@ -178,3 +178,17 @@ def test_format_fills_placeholders_in_order(prefix: str, texts: list[str]) -> No
     template = _quoted(prefix)[:-1] + "{}" * len(texts) + "'"
     expression = "States.Format(" + ", ".join([template, *map(_quoted, texts)]) + ")"
     assert _evaluate(expression) == prefix + "".join(texts)
+
+
+@given(st.text(alphabet="States.Array(Format'$,)\\ 1-e{}[]?@\"x", max_size=40))
+def test_any_text_parses_and_evaluates_or_fails_with_a_states_error(text: str) -> None:
+    try:
+        call = parse_intrinsic("States." + text)
+    except StatesError as error:
+        assert error.error == "States.IntrinsicFailure"
+    else:
+        assert isinstance(call, Call)
+        try:
+            _evaluate("States." + text, {"x": [1]})
+        except StatesError as error:
+            assert error.error in ("States.IntrinsicFailure", "States.Runtime")
