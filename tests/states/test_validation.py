@@ -180,3 +180,19 @@ def test_warnings_are_given_only_on_request_and_never_invalidate() -> None:
         ("NO_DOLLAR", "WARNING", "/States/P/Parameters"),
         ("PASS_RESULT_IS_STATIC", "WARNING", "/States/P/Result"),
     ]
+
+
+@pytest.mark.parametrize(
+    "path, valid",
+    [
+        ("$.items.length()", True),
+        ("$.a[?(@.name =~ /ab.*c/i)].b", True),
+        ("$$.Execution.Input", True),
+        ("$myVariable.field", True),
+        ("$.a.", False),
+        ("a.b", False),
+    ],
+)
+def test_input_path_syntax(path: str, valid: bool) -> None:
+    definition = _machine({"P": {"Type": "Pass", "InputPath": path, "End": True}})
+    assert (validate(definition) == []) is valid

@@ -12,6 +12,9 @@ from jsonpath_ng.ext import parse as parse_jsonpath
 from tributary.states import intrinsics
 from tributary.states.errors import StatesError
 
+# Jayway features jsonpath-ng does not parse; the runtime (tributary.states.jsonpath) supports them.
+_JAYWAY_FUNCTION = re.compile(r"\.(length|size|min|max|avg|stddev|sum|keys|first|last)\(\)$")
+_REGEX_FILTER = re.compile(r"=~\s*/((?:[^/\\]|\\.)*)/[a-z]*")
 _VARIABLE_ROOT = re.compile(r"^\$[A-Za-z_][A-Za-z0-9_]*")
 # Characters a string literal of an intrinsic call may escape with a backslash.
 _INTRINSIC_ESCAPABLE = "'{}\\"
@@ -53,8 +56,9 @@ def _split_root(path: str) -> str | None:
 
 @functools.lru_cache(maxsize=4096)
 def is_valid_path(path: str) -> bool:
-    """Whether `path` is a JSONPath the States Language accepts (rooted at `$`, `$$` or `$name`)."""
-    rest = _split_root(path.strip())
+    """Whether `path` is a JSONPath the States Language accepts (rooted at `$`, `$$` or `$name`),
+    Jayway's trailing functions (`.length()`) and regex filters (`=~ /re/`) included."""
+    rest = _split_root(_JAYWAY_FUNCTION.sub("", path.strip()))
     if rest is None:
         return False
     if rest == "":
@@ -62,7 +66,7 @@ def is_valid_path(path: str) -> bool:
     if rest[0] not in ".[":
         return False
     try:
-        parse_jsonpath("$" + rest)
+        parse_jsonpath("$" + _REGEX_FILTER.sub('=~ "pattern"', rest))
     except Exception:  # jsonpath-ng raises several exception types for bad syntax
         return False
     return True
