@@ -9,6 +9,8 @@ from typing import Any
 import boto3
 import pytest
 from etl_common.contracts import Contract, load_contract
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from validate import sniffing
 from validate.sniffing import Sample, SniffError
 
@@ -219,3 +221,16 @@ def test_a_manifest_of_another_run_is_refused(stack, load_handler, lambda_contex
             {"run_id": "orders-mine", "dataset": "orders", "manifest_uri": manifest_uri, "object_count": 1},
             lambda_context,
         )
+
+
+no_bom_text = st.text(min_size=1, max_size=200).filter(lambda text: not text.startswith("\ufeff"))
+
+
+@given(text=no_bom_text, cut=st.integers(min_value=0, max_value=800))
+@settings(max_examples=300)
+def test_any_utf8_text_cut_anywhere_decodes_to_a_prefix(text, cut):
+    data = text.encode("utf-8")[:cut]
+    decoded = sniffing.decode(Sample(data, complete=False), "utf-8")
+    assert text.startswith(decoded)
+    # At most one character, cut inside its (up to 4-byte) encoding, is held back.
+    assert len(data) - len(decoded.encode("utf-8")) <= 3
