@@ -338,12 +338,14 @@ def build_report(
 
     started = _text(record.get("started_at")) or _text(record.get("created_at"))
     finished = _text(record.get("finished_at"))
-    report.started_at = started or (tracker.started_at.isoformat() if tracker.started_at else None)
-    report.finished_at = finished or (tracker.finished_at.isoformat() if tracker.finished_at else None)
+    if not (started and finished) and tracker.started_at is not None:  # one source for both ends
+        started = tracker.started_at.isoformat()
+        finished = tracker.finished_at.isoformat() if tracker.finished_at is not None else None
+    report.started_at, report.finished_at = started, finished
     if tracker.started_at is not None and tracker.finished_at is not None:
         report.seconds = round((tracker.finished_at - tracker.started_at).total_seconds(), 3)
     else:
-        begin, end = parse_timestamp(report.started_at), parse_timestamp(report.finished_at)
+        begin, end = parse_timestamp(started), parse_timestamp(finished)
         if begin is not None and end is not None:
             report.seconds = round((end - begin).total_seconds(), 3)
 
@@ -425,7 +427,8 @@ def _objects(
 def _run_failure(report: RunReport) -> str:
     where = f" at {report.failed_state}" if report.failed_state else ""
     why = f" ({report.error})" if report.error else ""
-    return f"the run {report.status.lower()}{where}{why}"
+    verb = {"TIMED_OUT": "timed out", "ABORTED": "was aborted"}.get(report.status, "failed")
+    return f"the run {verb}{where}{why}"
 
 
 # ---------------------------------------------------------------------------------------------- output

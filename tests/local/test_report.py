@@ -1,0 +1,333 @@
+"""Run reports built from the documents of a run and the history of the real pipeline definition, run on
+the local engine with every task answered by a fake."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tributary.local.report import (
+    build_report,
+    exit_code,
+    partition_values,
+    plain_item,
+    render_json,
+    render_text,
+)
+from tributary.states import Execution
+from tributary.states.errors import StatesError
+from tributary.states.integrations import FunctionIntegration, TaskCall
+
+ROOT = Path(__file__).resolve().parents[2]
+RUN_ID = "orders-20261124T101500Z-3f2a9c1b7d"
+QUARANTINE = f"s3://artifacts/quarantine/orders/{RUN_ID}/"
+LOCATION = f"s3://curated/orders/order_date=2026-11-24/run_id={RUN_ID}/"
+GOOD, BAD, EMPTY = "incoming/orders/a b+c.csv", "incoming/orders/bad.csv", "incoming/orders/empty.csv"
+RESULT: dict[str, Any] = {
+    "run_id": RUN_ID,
+    "dataset": "orders",
+    "status": "SUCCEEDED",
+    "rows_read": 100,
+    "rows_written": 97,
+    "rows_rejected": 3,
+    "reject_ratio": 0.03,
+    "objects": [
+        {"key": GOOD, "version_id": "v1", "rows_read": 100, "rows_written": 97, "rows_rejected": 3},
+        {"key": EMPTY, "version_id": "v3", "rows_read": 0, "rows_written": 0, "rows_rejected": 0},
+    ],
+    "partitions": [
+        {
+            "values": {"order_date": "2026-11-24", "run_id": RUN_ID},
+            "location": LOCATION,
+            "rows": 97,
+            "files": 1,
+        }
+    ],
+    "partition_clause": f"PARTITION (order_date='2026-11-24', run_id='{RUN_ID}') LOCATION '{LOCATION}'",
+    "rejects_uri": f"s3://artifacts/rejects/orders/run_id={RUN_ID}/",
+    "outputs": [LOCATION + "part-00000-abc.snappy.parquet"],
+    "quality": {
+        "passed": True,
+        "max_reject_ratio": 0.05,
+        "reject_ratio": 0.03,
+        "rules": [
+            {"column": "order_id", "rule": "unique", "failed_rows": 0},
+            {"column": "amount", "rule": "min", "value": 0, "failed_rows": 3},
+        ],
+    },
+    "timing": {"started_at": "2026-11-24T10:15:01Z", "finished_at": "2026-11-24T10:15:13Z", "seconds": 12.3},
+}
+REJECTED = {
+    "run_id": RUN_ID,
+    "dataset": "orders",
+    "objects": [
+        {
+            "bucket": "raw",
+            "key": BAD,
+            "version_id": "v2",
+            "size": 10,
+            "event_time": "2026-11-24T10:14:58Z",
+            "reasons": [{"code": "columns_mismatch", "message": "header has 2 columns, the contract 6"}],
+        }
+    ],
+}
+JSON_KEYS = {
+    "run_id",
+    "status",
+    "objects",
+    "rows_in",
+    "rows_out",
+    "rows_rejected",
+    "partitions",
+    "outputs",
+    "quality",
+    "states",
+    "error",
+    "cause",
+    "failed_state",
+    "quarantine_uri",
+}
+
+
+def pipeline(
+    *, accepted: int = 2, result: dict[str, Any] | None = None, glue_error: StatesError | None = None
+) -> list[dict[str, Any]]:
+    """The history of statemachine/pipeline.asl.json on the engine, tasks answered by fakes."""
+    text = (ROOT / "statemachine" / "pipeline.asl.json").read_text()
+    numbers = {"TransformJobTimeoutMinutes": "30", "RunTtlDays": "90"}
+    text = re.sub(r"\$\{([A-Za-z0-9_.]+)\}", lambda m: numbers.get(m.group(1), "local-" + m.group(1)), text)
+    document = result or RESULT
+
+    def answer(call: TaskCall) -> Any:
+        service = call.resource.service
+        if service == "lambda":
+            function = call.arguments["FunctionName"]
+            if "Validate" in function:
+                payload = {
+                    "validated_manifest_uri": f"s3://artifacts/runs/{RUN_ID}/validated.json",
+                    "rejected_uri": f"s3://artifacts/runs/{RUN_ID}/rejected.json",
+                    "contract_uri": f"s3://artifacts/runs/{RUN_ID}/contract.json",
+                    "accepted": accepted,
+                    "rejected": 3 - accepted,
+                    "table": "orders",
+                }
+                return {"Payload": payload}
+            if "Catalog" in function:
+                return {"Payload": {"database": "tributary", "table": "orders", "created": False}}
+            if "Quarantine" in function:
+                return {"Payload": {"quarantined": 3, "quarantine_uri": QUARANTINE}}
+            return {"Payload": {"objects": accepted}}
+        if service == "glue":
+            if glue_error is not None:
+                raise glue_error
+            return {"Id": "jr_1", "JobRunState": "SUCCEEDED"}
+        if service == "s3":
+            return {"Body": json.dumps(document)}
+        return {}
+
+    execution_input = {"run_id": RUN_ID, "dataset": "orders", "manifest_uri": "s3://m", "object_count": 3}
+    execution = Execution(text, execution_input, integrations=FunctionIntegration(answer), name=RUN_ID)
+    execution.start()
+    execution.wait()
+    return list(execution.history.events)
+
+
+def record(status: str, **extra: Any) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "run_id": RUN_ID,
+        "status": status,
+        "dataset": "orders",
+        "object_count": Decimal(3),
+        "objects": [GOOD, BAD, EMPTY],
+        "started_at": "2026-11-24T10:15:00Z",
+    }
+    return item | extra
+
+
+@pytest.fixture(scope="module")
+def succeeded() -> list[dict[str, Any]]:
+    return pipeline()
+
+
+def test_a_successful_run_reports_objects_rows_partitions_quality_and_time(succeeded: Any) -> None:
+    report = build_report(
+        record("SUCCEEDED", rows_written=Decimal(97)), RESULT, REJECTED, succeeded, quarantine_uri=None
+    )
+    assert report.status == "SUCCEEDED" and report.error is None and report.failed_state is None
+    outcomes = {o.key: (o.outcome, o.reason, o.rows_in, o.rows_out) for o in report.objects}
+    assert outcomes == {
+        GOOD: ("processed", None, 100, 97),
+        BAD: ("rejected", "columns_mismatch: header has 2 columns, the contract 6", None, None),
+        EMPTY: ("processed", "no rows (empty file)", 0, 0),
+    }
+    assert (report.rows_in, report.rows_out, report.rows_rejected) == (100, 97, 3)
+    (partition,) = report.partitions
+    assert (partition.values["order_date"], partition.rows, partition.files) == ("2026-11-24", 97, 1)
+    assert report.outputs == RESULT["outputs"]
+    assert report.quality is not None and report.quality["passed"] is True
+    names = [s.name for s in report.states]
+    assert names[:4] == ["InitRun", "RecordStart", "ValidateObjects", "AnyObjectAccepted"]
+    assert {"RunTransformJob", "SyncCatalogTable", "RegisterPartitions", "RunSucceeded"} <= set(names)
+    assert "RecordFailure" not in names
+    assert all(s.status == "succeeded" and s.seconds is not None for s in report.states)
+    assert exit_code([report]) == 0
+
+    text = render_text(report)
+    assert text.splitlines()[0].startswith(f"Run {RUN_ID}  SUCCEEDED")
+    assert "Objects: 2 processed, 0 skipped, 1 rejected" in text
+    assert f"✘ {BAD}" in text and "columns_mismatch: header has 2 columns" in text
+    assert "Rows: 100 in, 97 out, 3 rejected (3.0%)" in text
+    assert f"order_date=2026-11-24  97 rows, 1 file  {LOCATION}" in text
+    assert "Quality gate: passed (reject ratio 0.03 ≤ max 0.05)" in text
+    assert "✘ amount min value=0: 3 failed rows" in text
+    assert "✔   RunTransformJob" in text  # a branch's state, indented under its Parallel
+    assert "Failed at" not in text and "\033[" not in text
+    assert "\033[32mSUCCEEDED\033[0m" in render_text(report, color=True)
+
+
+def test_the_json_report_has_the_documented_keys(succeeded: Any) -> None:
+    report = build_report(record("SUCCEEDED"), RESULT, REJECTED, succeeded)
+    document = json.loads(render_json(report))
+    assert set(document) >= JSON_KEYS
+    assert document["run_id"] == RUN_ID and document["status"] == "SUCCEEDED"
+    assert {"key", "outcome", "reason"} <= set(document["objects"][0])
+    assert document["partitions"][0]["location"] == LOCATION
+    assert {"name", "seconds"} <= set(document["states"][0])
+    assert document["quality"]["rules"][1]["failed_rows"] == 3
+    assert json.loads(render_json([report, report]))[1]["run_id"] == RUN_ID
+
+
+def test_a_glue_failure_names_the_state_the_error_the_cause_and_the_quarantine() -> None:
+    cause = json.dumps({"errorMessage": "AnalysisException: amount not found", "errorType": "Glue"})
+    events = pipeline(glue_error=StatesError("States.TaskFailed", cause))
+    item = record("QUARANTINED", error="States.TaskFailed", cause=cause, finished_at="2026-11-24T10:16:00Z")
+    report = build_report(item, None, REJECTED, events)
+    assert (report.status, report.failed_state, report.error) == (
+        "QUARANTINED",
+        "RunTransformJob",
+        "States.TaskFailed",
+    )
+    assert report.cause == cause
+    assert report.quarantine_uri == QUARANTINE  # from the QuarantineInputs state's variables
+    outcomes = {o.key: o for o in report.objects}
+    assert outcomes[GOOD].outcome == "skipped"
+    assert outcomes[GOOD].reason == "not processed: the run failed at RunTransformJob (States.TaskFailed)"
+    assert outcomes[BAD].outcome == "rejected"
+    assert outcomes[GOOD].quarantine_uri == QUARANTINE + GOOD
+    failed = {s.name for s in report.states if s.status == "failed"}
+    assert failed == {"RunTransformJob", "TransformAndCatalog", "RunFailed"}
+    assert exit_code([report]) == 1
+
+    text = render_text(report)
+    assert "Failed at RunTransformJob: States.TaskFailed" in text
+    assert f"Quarantined inputs (copies; the originals stay): {QUARANTINE}" in text
+    assert f"quarantined copy: {QUARANTINE}{GOOD}" in text
+    document = json.loads(render_json(report))
+    assert (document["failed_state"], document["quarantine_uri"]) == ("RunTransformJob", QUARANTINE)
+
+
+def test_a_failed_quality_gate_is_reported_from_the_failure_the_pipeline_named() -> None:
+    bad = copy.deepcopy(RESULT)
+    bad["quality"]["passed"] = False
+    bad["quality"]["reject_ratio"] = bad["reject_ratio"] = 0.3
+    events = pipeline(result=bad)
+    report = build_report(record("RUNNING"), bad, None, events, quarantine_uri=QUARANTINE)
+    assert report.status == "FAILED"  # the execution failed whatever the record says
+    assert (report.failed_state, report.error) == ("QualityGateFailed", "Tributary.QualityGateFailed")
+    assert report.cause is not None and "reject ratio 0.3" in report.cause
+    good = next(o for o in report.objects if o.key == GOOD)
+    assert (good.outcome, good.rows_out) == ("skipped", 97)
+    assert good.reason is not None and good.reason.startswith("transformed but not published")
+    assert "Quality gate: failed (reject ratio 0.3 > max 0.05)" in render_text(report)
+
+
+def test_a_run_with_every_object_refused_fails_at_no_object_accepted() -> None:
+    events = pipeline(accepted=0)
+    report = build_report(record("FAILED"), None, REJECTED, events)
+    assert (report.failed_state, report.error) == ("NoObjectAccepted", "Tributary.NoObjectAccepted")
+    assert report.rows_in is None and report.partitions == [] and report.quality is None
+    assert "Rows:" not in render_text(report)
+
+
+def test_quarantine_that_failed_is_said() -> None:
+    events = [
+        {"id": 1, "previousEventId": 0, "type": "ExecutionStarted", "timestamp": 0.0},
+        {
+            "id": 2,
+            "previousEventId": 1,
+            "type": "TaskStateEntered",
+            "timestamp": 1.0,
+            "stateEnteredEventDetails": {"name": "QuarantineInputs"},
+        },
+        {
+            "id": 3,
+            "previousEventId": 2,
+            "type": "TaskStateExited",
+            "timestamp": 2.0,
+            "stateExitedEventDetails": {
+                "name": "QuarantineInputs",
+                "assignedVariables": {"quarantineUri": '"(quarantine failed)"'},
+            },
+        },
+        {
+            "id": 4,
+            "previousEventId": 3,
+            "type": "ExecutionFailed",
+            "timestamp": 3.0,
+            "executionFailedEventDetails": {},
+        },
+    ]
+    report = build_report(record("FAILED", error="E", cause="(no cause)"), history=events)
+    assert report.quarantine_uri is None and report.cause is None and report.seconds == 3.0
+    assert "Quarantine failed: the inputs were not copied" in render_text(report)
+
+
+def test_records_in_any_dynamodb_shape_and_capped_object_lists() -> None:
+    typed = {
+        "run_id": {"S": RUN_ID},
+        "status": {"S": "SUCCEEDED"},
+        "object_count": {"N": "250"},
+        "objects": {"L": [{"S": GOOD}]},
+        "rows_read": {"N": "10"},
+        "partitions": {"L": [{"S": LOCATION}]},
+    }
+    assert plain_item(typed)["object_count"] == 250
+    assert plain_item({"rows_read": Decimal("10"), "ratio": Decimal("0.5")}) == {
+        "rows_read": 10,
+        "ratio": 0.5,
+    }
+    report = build_report(typed)
+    assert (report.rows_in, report.object_count) == (10, 250)
+    assert report.partitions[0].values == {"order_date": "2026-11-24", "run_id": RUN_ID}
+    assert report.objects[0].outcome == "skipped"  # SUCCEEDED but not in any result
+    assert "… and 249 more (see the manifest)" in render_text(report)
+
+
+def test_a_manifest_lists_every_object() -> None:
+    manifest = {"objects": [{"key": f"incoming/orders/{i}.csv", "version_id": str(i)} for i in range(120)]}
+    report = build_report(record("RUNNING", objects=[]), manifest=manifest)
+    assert len(report.objects) == 120 and {o.outcome for o in report.objects} == {"pending"}
+    assert report.objects[7].version_id == "7"
+    assert exit_code([report]) == 1
+
+
+def test_exit_code_is_zero_only_when_every_run_succeeded() -> None:
+    assert exit_code(["SUCCEEDED", "SUCCEEDED"]) == 0
+    assert exit_code(["SUCCEEDED", "QUARANTINED"]) == 1
+    assert exit_code(["RUNNING"]) == 1
+    assert exit_code([]) == 1
+    assert exit_code([build_report(record("SUCCEEDED"))]) == 0
+
+
+def test_partition_values_come_from_the_location() -> None:
+    assert partition_values("s3://b/orders/order_date=2026-11-24/run_id=r1/") == {
+        "order_date": "2026-11-24",
+        "run_id": "r1",
+    }
+    assert partition_values("s3://b/orders/") == {}
