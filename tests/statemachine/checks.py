@@ -1,0 +1,267 @@
+"""Running one test case of mock_config.json and checking its history against what the definition and the
+mocked answers imply: the states entered, every attempt of every Task, each back-off, the catch taken and
+what the failure path records and alerts."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from tests.statemachine.pipeline import (
+    EXECUTION_INPUT,
+    MOCK_CONFIG,
+    RUN_ID,
+    STATE_MACHINE_ARN,
+    SUBSTITUTIONS,
+    TOLERANCE,
+    Attempts,
+    Catcher,
+    History,
+    Mocks,
+    Pipeline,
+    RetryRule,
+    details,
+    predict,
+)
+from tributary.states import Execution, MockConfig, MockIntegration
+
+# The failure path every Task is caught into (DESIGN.md: record failure → quarantine → notify → Fail).
+FAILURE_ROUTE = ["RecordFailure", "QuarantineInputs", "NotifyFailure", "RunFailed"]
+SUCCEEDED_OUTPUT = {"run_id": RUN_ID, "status": "SUCCEEDED"}
+RESULT_URI = f"s3://{SUBSTITUTIONS['ArtifactsBucketName']}/runs/{RUN_ID}/result.json"
+
+
+def execution_arn(name: str = RUN_ID) -> str:
+    return STATE_MACHINE_ARN.replace(":stateMachine:", ":execution:") + f":{name}"
+
+
+@dataclass
+class Run:
+    status: str
+    error: str | None
+    cause: str | None
+    output: Any
+    history: History
+    name: str = RUN_ID
+
+
+def run_case(definition: str, case: str, *, seed: int = 0) -> Run:
+    """One execution of the definition, its tasks answered by the named test case of mock_config.json."""
+    execution = Execution(
+        definition,
+        EXECUTION_INPUT,
+        name=RUN_ID,
+        state_machine_arn=STATE_MACHINE_ARN,
+        integrations=MockIntegration(MockConfig.load(MOCK_CONFIG), test_case=case),
+        seed=seed,
+    )
+    result = execution.run()
+    output = json.loads(result.output) if result.output is not None else None
+    return Run(result.status, result.error, result.cause, output, History(execution.history.events))
+
+
+@dataclass
+class Expected:
+    attempts: dict[str, Attempts]
+    entered: list[str]
+    ignored: set[str]  # states of sibling branches of the failing one
+    failing: str | None  # the first Task of the success path that ends in an error
+    catchers: list[Catcher]  # the catchers that must handle an error, in order
+
+    @property
+    def failure(self) -> dict[str, Any] | None:
+        return self.attempts[self.failing].error if self.failing else None
+
+
+def expect(pipeline: Pipeline, mocks: Mocks, case: str, happy: list[str]) -> Expected:
+    """What a test case must do, from the mocked answers and the definition, given the states the happy
+    path enters (`happy`). Only for test cases whose failures are Task errors."""
+    mapping = mocks.cases[case]
+    attempts = {task: predict(pipeline.rules_of(task), mocks, mapping[task]) for task in pipeline.tasks}
+    failing = next((name for name in happy if name in attempts and attempts[name].failed), None)
+    if failing is None:
+        return Expected(attempts, list(happy), set(), None, [])
+    catchers = []
+    entered = happy[: happy.index(failing) + 1]
+    current = failing
+    while True:
+        attempt = attempts.get(current)
+        if attempt is not None and attempt.error is not None:
+            catcher = pipeline.handler_of(current, attempt.error["Error"])
+            assert catcher is not None, f"{case}: nothing catches {attempt.error} from {current}"
+            catchers.append(catcher)
+            following = catcher.spec["Next"]
+        else:
+            following = pipeline.states[current].get("Next")
+        if following is None:
+            break
+        entered.append(following)
+        current = following
+    return Expected(attempts, entered, pipeline.siblings(failing), failing, catchers)
+
+
+def check_attempts(pipeline: Pipeline, task: str, attempts: Attempts, history: History, case: str) -> None:
+    """Every attempt of a Task: one TaskScheduled each, the mocked errors in order (States.Timeout as
+    TaskTimedOut), the result, and each back-off within what the Retry rule allows."""
+    label = f"{case}: {task}"
+    assert len(history.of_type(task, "TaskScheduled")) == attempts.attempts, label
+    seen = [(e["type"], details(e)["error"], details(e).get("cause") or "") for e in history.failures(task)]
+    wanted = [
+        ("TaskTimedOut" if t["Error"] == "States.Timeout" else "TaskFailed", t["Error"], t.get("Cause") or "")
+        for t in attempts.thrown
+    ]
+    assert seen == wanted, label
+    succeeded = history.of_type(task, "TaskSucceeded")
+    if attempts.failed:
+        assert succeeded == [], label
+    else:
+        (success,) = succeeded
+        assert json.loads(details(success)["output"]) == attempts.returned, label
+    gaps = history.backoffs(task)
+    assert len(gaps) == len(attempts.retries), f"{label}: {len(gaps)} retries, not {len(attempts.retries)}"
+    for gap, (index, done) in zip(gaps, attempts.retries, strict=True):
+        rule = RetryRule(task, index, pipeline.rules_of(task)[index])
+        ceiling = rule.ceiling(done)
+        if rule.jitter == "FULL":
+            assert -TOLERANCE <= gap <= ceiling + TOLERANCE, (
+                f"{label}: retry {done + 1} after {gap}s > {ceiling}s"
+            )
+        else:
+            assert abs(gap - ceiling) <= TOLERANCE, f"{label}: retry {done + 1} after {gap}s, not {ceiling}s"
+
+
+def check_state_order(pipeline: Pipeline, history: History) -> None:
+    """Top-level states enter and exit in turn (a Fail state only enters); nested states exit at most
+    once, after they entered."""
+    top = [(kind, name) for kind, name in history.state_events() if pipeline.parent[name] is None]
+    wanted: list[tuple[str, str]] = []
+    for kind, name in top:
+        if kind == "Entered":
+            wanted.append(("Entered", name))
+            if pipeline.states[name]["Type"] != "Fail":
+                wanted.append(("Exited", name))
+    assert top == wanted
+    events = history.state_events()
+    for position, (kind, name) in enumerate(events):
+        if kind == "Exited":
+            assert ("Entered", name) in events[:position], f"{name} exited before it entered"
+    exits = [name for kind, name in events if kind == "Exited"]
+    assert len(exits) == len(set(exits)), "a state exited twice"
+
+
+def without_now(update: dict[str, Any]) -> dict[str, Any]:
+    values = {key: value for key, value in update["ExpressionAttributeValues"].items() if key != ":now"}
+    return {**update, "ExpressionAttributeValues": values}
+
+
+def check_failure_route(
+    pipeline: Pipeline,
+    run: Run,
+    attempts: dict[str, Attempts],
+    error: str,
+    cause: str,
+    *,
+    glue_job_run_id: str,
+) -> None:
+    """RecordFailure writes FAILED with the error and cause, QuarantineInputs gets them, NotifyFailure
+    alerts with them, and the execution fails with them (so the ExecutionsFailed alarm counts it)."""
+    history = run.history
+    assert history.entered()[-len(FAILURE_ROUTE) :] == FAILURE_ROUTE
+
+    *retried, record = history.parameters("RecordFailure")
+    # A retry sends the same update but for its timestamps ($now() is read again for each attempt).
+    assert all(without_now(earlier) == without_now(record) for earlier in retried)
+    assert record["TableName"] == SUBSTITUTIONS["RunsTableName"]
+    assert record["Key"] == {"run_id": {"S": RUN_ID}}
+    values = record["ExpressionAttributeValues"]
+    assert values[":failed"] == {"S": "FAILED"}
+    assert values[":error"] == {"S": error}
+    assert values[":cause"] == {"S": cause or "(no cause)"}
+    assert values[":glue_job_run_id"] == {"S": glue_job_run_id}
+    assert values[":result_uri"] == {"S": RESULT_URI}
+    assert "#error" in record["UpdateExpression"] and "#cause" in record["UpdateExpression"]
+
+    *retried, quarantine = history.parameters("QuarantineInputs")
+    assert all(earlier == quarantine for earlier in retried)
+    assert quarantine["FunctionName"] == SUBSTITUTIONS["QuarantineFunctionArn"]
+    payload = quarantine["Payload"]
+    assert (payload["run_id"], payload["dataset"]) == (RUN_ID, EXECUTION_INPUT["dataset"])
+    assert payload["manifest_uri"] == EXECUTION_INPUT["manifest_uri"]
+    assert (payload["error"], payload.get("cause") or "") == (error, cause)
+
+    *retried, notify = history.parameters("NotifyFailure")
+    assert all(earlier == notify for earlier in retried)
+    assert notify["TopicArn"] == SUBSTITUTIONS["NotificationTopicArn"]
+    assert notify["Subject"] == f"Tributary run FAILED: {EXECUTION_INPUT['dataset']}"
+    assert notify["MessageAttributes"]["status"] == {"DataType": "String", "StringValue": "FAILED"}
+    message = json.loads(notify["Message"])
+    assert (message["status"], message["error"], message.get("cause") or "") == (
+        "FAILED",
+        error,
+        cause[:2000],
+    )
+    assert (message["run_id"], message["manifest_uri"]) == (RUN_ID, EXECUTION_INPUT["manifest_uri"])
+    assert message["execution_arn"] == execution_arn(run.name)
+    quarantined = attempts["QuarantineInputs"]
+    wanted_uri = (
+        "(quarantine failed)" if quarantined.failed else quarantined.returned["Payload"]["quarantine_uri"]
+    )
+    assert message["quarantine_uri"] == wanted_uri
+
+    ending = history.events[-1]
+    assert ending["type"] == "ExecutionFailed"
+    assert (details(ending)["error"], details(ending).get("cause") or "") == (error, cause)
+    assert (run.status, run.error, run.cause or "") == ("FAILED", error, cause)
+
+
+def verify(pipeline: Pipeline, mocks: Mocks, case: str, run: Run, happy: list[str]) -> Expected:
+    """The whole history of a test case whose failures (if any) are Task errors."""
+    expected = expect(pipeline, mocks, case, happy)
+    history = run.history
+    entered = [name for name in history.entered() if name not in expected.ignored]
+    assert entered == [name for name in expected.entered if name not in expected.ignored], case
+    check_state_order(pipeline, history)
+    for task in pipeline.tasks:
+        if task in expected.ignored:
+            continue
+        if task in expected.entered:
+            check_attempts(pipeline, task, expected.attempts[task], history, case)
+        else:
+            assert history.task_events(task) == [], f"{case}: {task} was called"
+    for catcher in expected.catchers:
+        check_caught(pipeline, history, catcher)
+    if expected.failure is None:
+        assert (run.status, run.output) == ("SUCCEEDED", SUCCEEDED_OUTPUT), (case, run.error, run.cause)
+        assert history.events[-1]["type"] == "ExecutionSucceeded"
+        return expected
+    after_transform = pipeline.states["TransformAndCatalog"]["Next"]
+    glue_job_run_id = (
+        expected.attempts["RunTransformJob"].returned["Id"] if after_transform in expected.entered else ""
+    )
+    check_failure_route(
+        pipeline,
+        run,
+        expected.attempts,
+        expected.failure["Error"],
+        expected.failure.get("Cause") or "",
+        glue_job_run_id=glue_job_run_id,
+    )
+    return expected
+
+
+def check_caught(pipeline: Pipeline, history: History, catcher: Catcher) -> None:
+    """The state owning the catcher failed, and the next state entered outside it is the catcher's Next."""
+    entered = history.entered()
+    owner = catcher.state
+    inside = {name for name in pipeline.states if owner in pipeline.enclosing(name)}
+    position = entered.index(owner)
+    following = next(name for name in entered[position + 1 :] if name not in inside)
+    assert following == catcher.spec["Next"], f"{catcher} did not lead to {catcher.spec['Next']}"
+    failed = [
+        e
+        for e in history.events
+        if e["type"] in ("TaskFailed", "TaskTimedOut", "ParallelStateFailed", "MapStateFailed")
+        and history.state_of(e) == owner
+    ]
+    assert failed, f"{owner} did not fail"

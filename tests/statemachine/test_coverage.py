@@ -1,0 +1,134 @@
+"""mock_config.json covers the definition: a test case for every Task's failure, for every Retry rule
+recovering and exhausted, and every Catch taken by some test case. Adding a Task, a Retry rule or a
+Catch to statemachine/pipeline.asl.json without its test case fails here."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.statemachine.checks import FAILURE_ROUTE, Run, expect
+from tests.statemachine.pipeline import (
+    MACHINE_NAME,
+    Catcher,
+    Mocks,
+    Pipeline,
+    RetryRule,
+    failed_case,
+    first_match,
+    load_pipeline,
+    predict,
+)
+
+PIPELINE = load_pipeline()
+# Test cases that are not about one Task's errors (test_paths.py and test_failures.py check them).
+PATH_CASES = {"HappyPath", "NothingToRegister", "NothingAccepted", "QualityGateFailed", "FailurePathBroken"}
+
+
+def expected_case_names(pipeline: Pipeline) -> set[str]:
+    names = set(PATH_CASES)
+    names |= {failed_case(task) for task in pipeline.tasks}
+    for rule in pipeline.retry_rules:
+        names |= {rule.recovers_case, rule.exhausted_case}
+    return names
+
+
+def test_the_definition_has_what_these_tests_walk() -> None:
+    # The walk reaches into Parallel branches: their Tasks and Retry rules are collected too.
+    nested = {task for task in PIPELINE.tasks if PIPELINE.parent[task] is not None}
+    assert {"RunTransformJob", "SyncCatalogTable", "RecordSuccess", "RecordLineage"} <= nested
+    assert {str(rule) for rule in PIPELINE.retry_rules} >= {
+        "RunTransformJob.Retry[0]",
+        "RunTransformJob.Retry[1]",
+        "SyncCatalogTable.Retry[0]",
+    }
+    assert "TransformAndCatalog.Catch[0]" in {str(catcher) for catcher in PIPELINE.catchers}
+    assert len(PIPELINE.retry_rules) >= len(PIPELINE.tasks)
+
+
+def test_the_mock_config_has_the_documented_shape(mocks: Mocks) -> None:
+    assert set(mocks.document) == {"StateMachines", "MockedResponses"}
+    assert set(mocks.document["StateMachines"]) == {MACHINE_NAME}
+    for name, response in mocks.responses.items():
+        covered: list[int] = []
+        for key, answer in response.items():
+            assert len(answer.keys() & {"Return", "Throw"}) == 1 and len(answer) == 1, (name, key)
+            if "Throw" in answer:
+                assert set(answer["Throw"]) <= {"Error", "Cause"} and answer["Throw"]["Error"], (name, key)
+            covered += list(Mocks.invocations(key))
+        # Invocations are numbered from 0 without gaps or overlaps.
+        assert sorted(covered) == list(range(len(covered))), name
+
+
+def test_every_test_case_is_expected_and_mocks_every_task(mocks: Mocks) -> None:
+    """No test case for a rule that no longer exists, and none calls a real service (a state missing
+    from a test case would fall through to one)."""
+    assert set(mocks.cases) == expected_case_names(PIPELINE)
+    for case, mapping in mocks.cases.items():
+        assert set(mapping) == set(PIPELINE.tasks), case
+        assert set(mapping.values()) <= set(mocks.responses), case
+    used = {response for mapping in mocks.cases.values() for response in mapping.values()}
+    assert used == set(mocks.responses), "mocked responses no test case uses"
+
+
+@pytest.mark.parametrize("task", PIPELINE.tasks)
+def test_every_task_has_a_failure_case_that_no_retry_handles(mocks: Mocks, task: str) -> None:
+    case = failed_case(task)
+    assert case in mocks.cases, f"add test case {case} to mock_config.json"
+    attempts = predict(PIPELINE.rules_of(task), mocks, mocks.response_of(case, task))
+    assert attempts.failed and attempts.attempts == 1 and attempts.retries == []
+    assert PIPELINE.handler_of(task, attempts.error["Error"]) is not None  # type: ignore[index]
+
+
+@pytest.mark.parametrize("rule", PIPELINE.retry_rules, ids=str)
+def test_every_retry_rule_has_a_case_that_recovers_after_max_attempts(mocks: Mocks, rule: RetryRule) -> None:
+    case = rule.recovers_case
+    assert case in mocks.cases, f"add test case {case} to mock_config.json"
+    attempts = predict(PIPELINE.rules_of(rule.state), mocks, mocks.response_of(case, rule.state))
+    assert not attempts.failed
+    assert attempts.retries == [(rule.index, done) for done in range(rule.max_attempts)]
+    # Every error the rule names is thrown at least once, so that each name is proven to be retried.
+    assert {thrown["Error"] for thrown in attempts.thrown} == set(rule.errors)
+
+
+@pytest.mark.parametrize("rule", PIPELINE.retry_rules, ids=str)
+def test_every_retry_rule_has_a_case_that_exhausts_it(mocks: Mocks, rule: RetryRule) -> None:
+    case = rule.exhausted_case
+    assert case in mocks.cases, f"add test case {case} to mock_config.json"
+    attempts = predict(PIPELINE.rules_of(rule.state), mocks, mocks.response_of(case, rule.state))
+    assert attempts.failed and len(attempts.thrown) == rule.max_attempts + 1
+    assert attempts.retries == [(rule.index, done) for done in range(rule.max_attempts)]
+    assert first_match(PIPELINE.rules_of(rule.state), attempts.error["Error"]) == rule.index  # type: ignore[index]
+
+
+def test_every_task_is_caught_into_the_failure_route() -> None:
+    """Whatever a Task of the success path throws is caught (by the Task or the Parallel around it)
+    into RecordFailure; each step of the failure route catches everything and goes on, so the alert
+    and the final Fail always happen."""
+    route_states = PIPELINE.reachable(FAILURE_ROUTE[0])
+    assert PIPELINE.route(FAILURE_ROUTE[0]) == FAILURE_ROUTE
+    assert route_states == set(FAILURE_ROUTE)
+    assert PIPELINE.states[FAILURE_ROUTE[-1]]["Type"] == "Fail"
+    for task in PIPELINE.tasks:
+        catcher = PIPELINE.handler_of(task, "Any.Error")
+        assert catcher is not None, f"{task} is not caught"
+        assert catcher.spec["ErrorEquals"] == ["States.ALL"], task
+        if task in route_states:
+            assert catcher.state == task and catcher.spec["Next"] == PIPELINE.states[task]["Next"], task
+        else:
+            assert catcher.spec["Next"] == FAILURE_ROUTE[0], task
+            assert "failure" in catcher.spec.get("Assign", {}), f"{catcher} does not keep the error"
+
+
+def test_every_catch_is_taken_by_some_test_case(
+    pipeline: Pipeline, mocks: Mocks, runs: dict[str, Run], happy: list[str]
+) -> None:
+    """The catchers the test cases must go through, from the definition and the mocked answers; each
+    one's path is checked in the runs' histories by the tests of test_retries.py / test_failures.py."""
+    taken: set[Catcher] = set()
+    for case in mocks.cases.keys() - {"NothingAccepted", "QualityGateFailed"}:
+        expected = expect(pipeline, mocks, case, happy)
+        taken |= set(expected.catchers)
+        for catcher in expected.catchers:
+            assert catcher.state in runs[case].history.entered(), (case, str(catcher))
+    missing = sorted(str(catcher) for catcher in set(pipeline.catchers) - taken)
+    assert missing == [], f"no test case throws an error these catch: {missing}"

@@ -1,0 +1,61 @@
+"""Every Task failing with an error no Retry rule handles: caught at once (by the Task, or by the
+Parallel around it), then RecordFailure → QuarantineInputs → NotifyFailure → RunFailed, with the error
+and cause in the run record's update, the quarantine request, the SNS alert and the execution's end."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.statemachine.checks import FAILURE_ROUTE, Run, verify
+from tests.statemachine.pipeline import Mocks, Pipeline, details, failed_case, load_pipeline, predict
+
+PIPELINE = load_pipeline()
+
+
+@pytest.mark.parametrize("task", PIPELINE.tasks)
+def test_a_task_error_without_retry_is_caught_into_the_failure_route(
+    pipeline: Pipeline, mocks: Mocks, runs: dict[str, Run], happy: list[str], task: str
+) -> None:
+    case = failed_case(task)
+    run = runs[case]
+    expected = verify(pipeline, mocks, case, run, happy)
+    history = run.history
+    (failure,) = history.failures(task)
+    assert len(history.of_type(task, "TaskScheduled")) == 1, "an error no rule names must not be retried"
+    error, cause = details(failure)["error"], details(failure).get("cause") or ""
+    catcher = pipeline.handler_of(task, error)
+    assert catcher is not None and catcher == expected.catchers[-1 if task in FAILURE_ROUTE else 0]
+    if catcher.state != task:
+        # A failed branch fails its Parallel with the branch's own error and cause.
+        (parallel_failed,) = [e for e in history.events if e["type"] == "ParallelStateFailed"]
+        assert history.state_of(parallel_failed) == catcher.state
+        assert (details(parallel_failed)["error"], details(parallel_failed).get("cause") or "") == (
+            error,
+            cause,
+        )
+    assert history.entered()[-len(FAILURE_ROUTE) :] == FAILURE_ROUTE
+    if task in FAILURE_ROUTE:
+        # A failure on the failure route never hides the error that sent the run there.
+        primary = expected.failure
+        assert primary is not None and expected.failing != task
+        assert (run.error, run.cause or "") == (primary["Error"], primary.get("Cause") or "")
+    else:
+        assert expected.failing == task
+        assert (run.error, run.cause or "") == (error, cause)
+        assert history.entered()[-len(FAILURE_ROUTE) - 1] in {task, catcher.state}
+
+
+def test_a_failure_route_that_fails_at_every_step_still_alerts_and_fails(
+    pipeline: Pipeline, mocks: Mocks, runs: dict[str, Run], happy: list[str]
+) -> None:
+    run = runs["FailurePathBroken"]
+    expected = verify(pipeline, mocks, "FailurePathBroken", run, happy)
+    for task in FAILURE_ROUTE[:-1]:
+        attempts = predict(pipeline.rules_of(task), mocks, mocks.response_of("FailurePathBroken", task))
+        assert attempts.failed, f"the test case must break {task}"
+        assert len(run.history.failures(task)) == 1
+    assert [str(catcher) for catcher in expected.catchers[1:]] == [
+        f"{task}.Catch[0]" for task in FAILURE_ROUTE[:-1]
+    ]
+    assert expected.failing == "ValidateObjects"
+    assert run.error == expected.attempts["ValidateObjects"].error["Error"]  # type: ignore[index]
