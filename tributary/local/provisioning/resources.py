@@ -36,6 +36,7 @@ class CreateContext:
     region: str
     account_id: str
     local_paths: dict[str, Path]
+    notes: list[str] = field(default_factory=list)  # where the local resource differs, said at start-up
 
     def arn(self, service: str, resource: str, region: bool = True) -> str:
         return f"arn:aws:{service}:{self.region if region else ''}:{self.account_id}:{resource}"
@@ -139,12 +140,18 @@ def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
 
 @creates("AWS::S3::BucketPolicy")
 def _bucket_policy(ctx: CreateContext, logical_id: str, props: dict[str, Any]) -> Resource:
-    call(
-        ctx.aws.client("s3"),
-        "put_bucket_policy",
-        Bucket=props["Bucket"],
-        Policy=json.dumps(props["PolicyDocument"]),
-    )
+    document = dict(props["PolicyDocument"])
+    statements = document.get("Statement", [])
+    statements = statements if isinstance(statements, list) else [statements]
+    # The local endpoint is plain HTTP, so a statement on aws:SecureTransport would deny every request.
+    kept = [s for s in statements if "aws:SecureTransport" not in json.dumps(s.get("Condition", {}))]
+    if len(kept) < len(statements):
+        ctx.notes.append(
+            f"{logical_id}: statements on aws:SecureTransport not applied (local endpoint is HTTP)"
+        )
+    if kept:
+        policy = json.dumps({**document, "Statement": kept})
+        call(ctx.aws.client("s3"), "put_bucket_policy", Bucket=props["Bucket"], Policy=policy)
     return Resource(logical_id, "AWS::S3::BucketPolicy", props["Bucket"], {}, props)
 
 

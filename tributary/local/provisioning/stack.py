@@ -32,6 +32,7 @@ class ProvisionedStack:
     resources: dict[str, Resource] = field(default_factory=dict)
     not_emulated: list[NotEmulated] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # resources emulated with a difference
 
     def of_type(self, resource_type: str) -> list[Resource]:
         return [r for r in self.resources.values() if r.type == resource_type]
@@ -117,6 +118,7 @@ def create_stack(
         except (IntrinsicError, ClientError, ParamValidationError, KeyError, ValueError) as exc:
             stack.not_emulated.append(NotEmulated(logical_id, resource_type, str(exc)))
             failed.add(logical_id)
+    stack.notes = context.notes
     for name, output in (template.get("Outputs") or {}).items():
         if output.get("Condition") and not resolver.condition(output["Condition"]):
             continue

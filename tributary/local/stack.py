@@ -1,0 +1,311 @@
+"""The local stack: template.yaml provisioned in moto, the state machine on our engine behind a local
+Step Functions endpoint, and the runtimes and event plumbing that make uploads become runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import shutil
+import tempfile
+import threading
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tributary.local.athena_runtime import AthenaRuntime
+from tributary.local.event_source_mapping import MappingConfig, SqsEventSourceMapping
+from tributary.local.events import EventBus, Rule, listen_to_s3
+from tributary.local.glue_runtime import GlueRuntime, JobConfig, JobRun, job_configs
+from tributary.local.integrations import local_integrations
+from tributary.local.lambda_runtime import LambdaRuntime, function_configs
+from tributary.local.moto_server import ACCOUNT_ID, MotoServer
+from tributary.local.provisioning import NotEmulated, ProvisionedStack, provision
+from tributary.local.schedules import Schedule, Scheduler, fires_by_time
+from tributary.states.server.backend import StepFunctionsBackend
+from tributary.states.server.protocol import serve_in_background
+
+LOGGER = logging.getLogger("tributary.local.stack")
+# A queue subscribed to every SNS topic, so that the notifications a run publishes can be read back.
+NOTIFICATIONS_QUEUE = "tributary-local-notifications"
+
+
+@dataclass
+class StackOptions:
+    root: Path
+    config_env: str = "default"
+    work_dir: Path | None = None  # Glue's S3 mirror and logs; a temporary folder by default
+    batch_window_cap: float | None = None  # shortens MaximumBatchingWindowInSeconds
+    real_time: bool = False  # the engine's clock: virtual (Wait and back-off instant) or real
+    spark_cores: int = 2
+    moto_port: int | None = None
+    states_port: int = 0
+
+
+@dataclass
+class LocalStack:
+    options: StackOptions
+    aws: MotoServer = field(init=False)
+    stack: ProvisionedStack = field(init=False)
+    states: StepFunctionsBackend = field(init=False)
+    lambdas: LambdaRuntime = field(init=False)
+    glue: GlueRuntime = field(init=False)
+    athena: AthenaRuntime = field(init=False)
+    bus: EventBus = field(init=False)
+    scheduler: Scheduler = field(init=False)
+    mappings: list[SqsEventSourceMapping] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what is emulated differently, said at start-up
+    states_url: str = ""
+    _stoppers: list[Any] = field(default_factory=list)
+    _temp: tempfile.TemporaryDirectory[str] | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def start(self) -> LocalStack:
+        options = self.options
+        if options.work_dir is None:
+            self._temp = tempfile.TemporaryDirectory(prefix="tributary-stack-")
+            work_dir = Path(self._temp.name)
+        else:
+            work_dir = options.work_dir
+            shutil.rmtree(work_dir / "s3", ignore_errors=True)  # the mirror of a previous session
+            work_dir.mkdir(parents=True, exist_ok=True)
+        self.aws = MotoServer(options.moto_port).start()
+        self._stoppers.append(self.aws.stop)
+        try:
+            self._start(work_dir)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self, work_dir: Path) -> None:
+        options = self.options
+        self.stack = provision(options.root / "template.yaml", self.aws, options.config_env)
+        self.notes.extend(self.stack.notes)
+        self.states = StepFunctionsBackend(real_time=options.real_time, region=self.aws.region)
+        server = serve_in_background(self.states, "127.0.0.1", options.states_port)
+        self.states_url = f"http://127.0.0.1:{server.server_port}"
+        self._stoppers.append(server.shutdown)
+        child_env = self.aws.env({"SFN": self.states_url})
+        build_dir = options.root / ".aws-sam" / "build"
+        self.lambdas = LambdaRuntime(
+            function_configs(self.stack, build_dir if build_dir.is_dir() else None), child_env
+        )
+        self._stoppers.append(self.lambdas.close)
+        self.bus = EventBus(self.aws.client, self._deliverers())
+        self.glue = GlueRuntime(
+            job_configs(self.stack),
+            self.aws.client,
+            child_env,
+            options.root,
+            work_dir,
+            spark_cores=options.spark_cores,
+            on_state_change=self._glue_state_changed,
+        )
+        self.athena = AthenaRuntime(self.aws.client, work_dir / "athena-cache")
+        self._stoppers.append(self.athena.close)
+        self.states.integrations = local_integrations(self.lambdas, self.glue, self.athena, self.aws.client)
+        self._register_state_machines()
+        self._collect_notifications()
+        self.bus.rules = self._rules()
+        self.bus.start()
+        self._stoppers.append(self.bus.stop)
+        self._stoppers.append(listen_to_s3(self.bus.put))
+        self.mappings = self._mappings()
+        for mapping in self.mappings:
+            mapping.start()
+            self._stoppers.append(mapping.stop)
+        self.scheduler = Scheduler(self._schedules(), self._fire_schedule)
+        self.scheduler.start()
+        self._stoppers.append(self.scheduler.stop)
+
+    def stop(self) -> None:
+        while self._stoppers:
+            stopper = self._stoppers.pop()
+            try:
+                stopper()
+            except Exception:
+                LOGGER.exception("while stopping the local stack")
+        if self._temp is not None:
+            self._temp.cleanup()
+            self._temp = None
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- what the stack is made of ------------------------------------------------------------------
+    @property
+    def not_emulated(self) -> list[NotEmulated]:
+        return self.stack.not_emulated
+
+    def physical_id(self, logical_id: str) -> str:
+        return self.stack.physical_id(logical_id)
+
+    def state_machine_arn(self, logical_id: str = "PipelineStateMachine") -> str:
+        return self.stack.physical_id(logical_id)
+
+    def _register_state_machines(self) -> None:
+        for resource in self.stack.of_type("AWS::StepFunctions::StateMachine"):
+            self.states.create_state_machine(
+                resource.attributes["Name"],
+                resource.attributes["Definition"],
+                str(resource.properties.get("RoleArn", "")),
+                str(resource.properties.get("StateMachineType", "STANDARD")),
+            )
+
+    def _rules(self) -> list[Rule]:
+        rules = []
+        for resource in self.stack.of_type("AWS::Events::Rule"):
+            props = resource.properties
+            if props.get("EventPattern"):
+                pattern = props["EventPattern"]
+                rules.append(
+                    Rule(
+                        resource.physical_id,
+                        pattern if isinstance(pattern, str) else json.dumps(pattern),
+                        list(props.get("Targets", [])),
+                        props.get("State", "ENABLED") == "ENABLED",
+                    )
+                )
+        return rules
+
+    def _mappings(self) -> list[SqsEventSourceMapping]:
+        queues = {r.attributes["Arn"]: r.physical_id for r in self.stack.of_type("AWS::SQS::Queue")}
+        mappings = []
+        for resource in self.stack.of_type("AWS::Lambda::EventSourceMapping"):
+            props = resource.properties
+            source = str(props.get("EventSourceArn", ""))
+            if source not in queues:
+                self.notes.append(
+                    f"{resource.logical_id}: only SQS event sources are polled locally ({source})"
+                )
+                continue
+            config = MappingConfig(
+                function=str(props["FunctionName"]),
+                queue_arn=source,
+                queue_url=queues[source],
+                batch_size=int(props.get("BatchSize", 10)),
+                batching_window_seconds=float(props.get("MaximumBatchingWindowInSeconds", 0)),
+                report_batch_item_failures="ReportBatchItemFailures"
+                in props.get("FunctionResponseTypes", []),
+                enabled=bool(props.get("Enabled", True)),
+            )
+            if not config.enabled:
+                continue
+            function = self.lambdas.function(config.function)
+            mappings.append(
+                SqsEventSourceMapping(
+                    config,
+                    self.aws.client("sqs"),
+                    function.invoke,
+                    window_cap_seconds=self.options.batch_window_cap,
+                )
+            )
+        return mappings
+
+    def _schedules(self) -> list[Schedule]:
+        schedules = []
+        for resource in self.stack.of_type("AWS::Scheduler::Schedule"):
+            props = resource.properties
+            target = props.get("Target") or {}
+            schedules.append(
+                Schedule(
+                    resource.physical_id,
+                    str(props["ScheduleExpression"]),
+                    str(target.get("Arn", "")),
+                    str(target.get("Input", "{}")),
+                    props.get("State", "ENABLED") == "ENABLED",
+                )
+            )
+        for resource in self.stack.of_type("AWS::Events::Rule"):
+            props = resource.properties
+            if props.get("ScheduleExpression"):
+                for target in props.get("Targets", []):
+                    schedules.append(
+                        Schedule(
+                            resource.physical_id,
+                            str(props["ScheduleExpression"]),
+                            str(target["Arn"]),
+                            str(target.get("Input", "{}")),
+                            props.get("State", "ENABLED") == "ENABLED",
+                        )
+                    )
+        for schedule in schedules:
+            if schedule.enabled and not fires_by_time(schedule.expression):
+                self.notes.append(
+                    f"schedule {schedule.name} ({schedule.expression}) fires only on demand: "
+                    "`tributary schedule fire`"
+                )
+        return schedules
+
+    # -- delivery ------------------------------------------------------------------------------------
+    def _deliverers(self) -> dict[str, Any]:
+        sqs = self.aws.client("sqs")
+        sns = self.aws.client("sns")
+
+        def to_queue(arn: str, body: str) -> None:
+            url = sqs.get_queue_url(QueueName=arn.rsplit(":", 1)[-1])["QueueUrl"]
+            sqs.send_message(QueueUrl=url, MessageBody=body)
+
+        def to_topic(arn: str, body: str) -> None:
+            sns.publish(TopicArn=arn, Message=body)
+
+        def to_function(arn: str, body: str) -> None:
+            payload = json.loads(body) if body else {}
+            threading.Thread(target=self.lambdas.invoke, args=(arn, payload), daemon=True).start()
+
+        def to_state_machine(arn: str, body: str) -> None:
+            self.states.start_execution(arn, execution_input=body)
+
+        return {"sqs": to_queue, "sns": to_topic, "lambda": to_function, "states": to_state_machine}
+
+    def _fire_schedule(self, schedule: Schedule) -> Any:
+        service = schedule.target_arn.split(":")[2] if schedule.target_arn.count(":") >= 2 else ""
+        if service == "lambda":
+            payload = json.loads(schedule.input) if schedule.input else {}
+            return self.lambdas.invoke(schedule.target_arn, payload)
+        deliver = self._deliverers().get(service)
+        if deliver is None:
+            raise ValueError(
+                f"schedule {schedule.name}: targets of {service or schedule.target_arn} are not emulated"
+            )
+        deliver(schedule.target_arn, schedule.input)
+        return None
+
+    def _glue_state_changed(self, job: JobConfig, run: JobRun) -> None:
+        if run.state not in ("SUCCEEDED", "FAILED", "TIMEOUT", "STOPPED", "ERROR"):
+            return
+        self.bus.put(
+            {
+                "version": "0",
+                "id": str(uuid.uuid4()),
+                "detail-type": "Glue Job State Change",
+                "source": "aws.glue",
+                "account": ACCOUNT_ID,
+                "time": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "region": self.aws.region,
+                "resources": [],
+                "detail": {
+                    "jobName": job.name,
+                    "severity": "INFO" if run.state == "SUCCEEDED" else "ERROR",
+                    "state": run.state,
+                    "jobRunId": run.id,
+                    "message": run.error_message or f"Job run {run.state.lower()}",
+                },
+            }
+        )
+
+    def _collect_notifications(self) -> None:
+        topics = self.stack.of_type("AWS::SNS::Topic")
+        if not topics:
+            return
+        sqs = self.aws.client("sqs")
+        url = sqs.create_queue(QueueName=NOTIFICATIONS_QUEUE)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        for topic in topics:
+            self.aws.client("sns").subscribe(TopicArn=topic.physical_id, Protocol="sqs", Endpoint=arn)
+        self.notes.append(f"SNS notifications are also delivered to the local queue {NOTIFICATIONS_QUEUE}")
