@@ -8,6 +8,10 @@ PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
 PARQUET_INPUT_FORMAT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
 PARQUET_OUTPUT_FORMAT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
 
+# Glue's length limits for a column comment and a table description.
+MAX_COMMENT = 255
+MAX_DESCRIPTION = 2048
+
 # Written by the Glue job next to the contract's columns (lineage of every row).
 LINEAGE_COLUMNS = (
     ("source_object_key", "string", "Raw object key the row came from"),
@@ -23,14 +27,18 @@ def hive_type(contract_type: str) -> str:
 
 def table_input(contract: Contract, location: str) -> dict[str, Any]:
     columns = [
-        {"Name": column.name, "Type": hive_type(column.type), "Comment": column.description or ""}
+        {
+            "Name": column.name,
+            "Type": hive_type(column.type),
+            "Comment": (column.description or "")[:MAX_COMMENT],
+        }
         for column in contract.columns
     ]
     partitioning = contract.partitioning
     columns += [{"Name": name, "Type": type_, "Comment": comment} for name, type_, comment in LINEAGE_COLUMNS]
     return {
         "Name": contract.dataset,
-        "Description": contract.description,
+        "Description": contract.description[:MAX_DESCRIPTION],
         "TableType": "EXTERNAL_TABLE",
         "Parameters": {
             "EXTERNAL": "TRUE",
