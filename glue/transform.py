@@ -529,6 +529,13 @@ def source_objects_from(
     return objects
 
 
+def readable_objects(objects: Sequence[SourceObject]) -> list[SourceObject]:
+    """One object per path: Spark reads a key's current version, so when the manifest lists several
+    versions of one key, its rows are counted for the last one listed and the others read 0 rows."""
+    last_per_path = {item.identity: item for item in objects}
+    return sorted(last_per_path.values(), key=lambda item: item.index)
+
+
 def objects_frame(spark: SparkSession, objects: Sequence[SourceObject]) -> DataFrame:
     schema = (
         "source_identity string, __object_index int, source_object_key string, source_object_version string"
@@ -1127,7 +1134,7 @@ def transform(spark: SparkSession, args: JobArgs) -> dict[str, Any]:
     log_event("earlier output of this run removed", run_id=args.run_id, partitions=removed)
     counts = empty_counts(contract)
     if objects:
-        counts = convert(spark, args, contract, objects, spark_output)
+        counts = convert(spark, args, contract, readable_objects(objects), spark_output)
     else:
         delete_spark_path(spark, to_spark_path(args.rejects_uri, args.spark_path_prefix))
     partitions = partition_entries(spark, args, contract, counts)

@@ -322,3 +322,16 @@ def test_result_document_is_written_where_asked(spark: SparkSession, glue_run: G
     assert (
         set(result["timing"]) == {"started_at", "finished_at", "seconds"} and result["timing"]["seconds"] > 0
     )
+
+
+def test_two_versions_of_one_key_are_read_once_as_the_last_version(
+    spark: SparkSession, glue_run: GlueRun
+) -> None:
+    glue_run.put("incoming/orders/o.csv", ORDERS_CSV, version="old")
+    glue_run.put(
+        "incoming/orders/o.csv", "order_id,amount,ordered_at\nn1,1,2026-11-24 10:00:00\n", version="new"
+    )
+    result = transform.transform(spark, glue_run.args(orders_contract()))
+
+    assert [(o["version_id"], o["rows_read"]) for o in result["objects"]] == [("old", 0), ("new", 1)]
+    assert [(row["order_id"], row["source_object_version"]) for row in glue_run.curated()] == [("n1", "new")]
