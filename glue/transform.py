@@ -1198,12 +1198,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         transform(spark, args)
     except Exception as error:
-        LOGGER.error(
-            "run failed",
-            exc_info=True,
-            extra={"fields": {"run_id": args.run_id, "error": type(error).__name__}},
-        )
-        return 1
+        fields = {"run_id": args.run_id, "error": type(error).__name__}
+        LOGGER.error("run failed", exc_info=True, extra={"fields": fields})
+        # Raised again so that Glue's job run (and the state machine's Catch) carries the message.
+        raise
     return 0
 
 
