@@ -53,7 +53,7 @@ def test_the_mock_config_has_the_documented_shape(mocks: Mocks) -> None:
         for key, answer in response.items():
             assert len(answer.keys() & {"Return", "Throw"}) == 1 and len(answer) == 1, (name, key)
             if "Throw" in answer:
-                assert set(answer["Throw"]) <= {"Error", "Cause"} and answer["Throw"]["Error"], (name, key)
+                assert set(answer["Throw"]) == {"Error", "Cause"} and answer["Throw"]["Error"], (name, key)
             covered += list(Mocks.invocations(key))
         # Invocations are numbered from 0 without gaps or overlaps.
         assert sorted(covered) == list(range(len(covered))), name

@@ -59,3 +59,19 @@ def test_a_failure_route_that_fails_at_every_step_still_alerts_and_fails(
     ]
     assert expected.failing == "ValidateObjects"
     assert run.error == expected.attempts["ValidateObjects"].error["Error"]  # type: ignore[index]
+
+
+def test_an_error_without_a_cause_is_recorded_as_such(
+    pipeline: Pipeline, mocks: Mocks, runs: dict[str, Run]
+) -> None:
+    """An empty cause tells whoever reads the run record nothing: the update writes "(no cause)"."""
+    without_cause = [
+        task
+        for task in pipeline.tasks
+        if task not in FAILURE_ROUTE
+        and not mocks.answer(mocks.response_of(failed_case(task), task), 0)["Throw"]["Cause"]
+    ]
+    assert without_cause, "some test case must fail a Task without a cause"
+    for task in without_cause:
+        (record,) = runs[failed_case(task)].history.parameters("RecordFailure")
+        assert record["ExpressionAttributeValues"][":cause"] == {"S": "(no cause)"}, task
