@@ -567,7 +567,7 @@ def _draw_layout(
         d, lx, ly = _path(edge, layout, ox, oy)
         dash = ' stroke-dasharray="6 4"' if edge.kind == "catch" else ""
         ends = f"data-from={quoteattr(source.name)} data-to={quoteattr(target.name)}"
-        attrs = f'class="edge {edge.kind} {look}" {ends}'
+        attrs = f'class="edge {edge.kind} {look}{" back" if edge.back else ""}" {ends}'
         title = f"<title>{escape(edge.tooltip)}</title>" if edge.tooltip else ""
         parts = [
             f"<g {attrs}>{title}",
