@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.statemachine.checks import FAILURE_ROUTE, Run, expect
+from tests.statemachine.checks import FAILURE_ROUTE, Run, check_caught, expect
 from tests.statemachine.pipeline import (
     MACHINE_NAME,
     Catcher,
@@ -119,16 +119,17 @@ def test_every_task_is_caught_into_the_failure_route() -> None:
             assert "failure" in catcher.spec.get("Assign", {}), f"{catcher} does not keep the error"
 
 
+@pytest.mark.parametrize("catcher", PIPELINE.catchers, ids=str)
 def test_every_catch_is_taken_by_some_test_case(
-    pipeline: Pipeline, mocks: Mocks, runs: dict[str, Run], happy: list[str]
+    pipeline: Pipeline, mocks: Mocks, runs: dict[str, Run], happy: list[str], catcher: Catcher
 ) -> None:
-    """The catchers the test cases must go through, from the definition and the mocked answers; each
-    one's path is checked in the runs' histories by the tests of test_retries.py / test_failures.py."""
-    taken: set[Catcher] = set()
-    for case in mocks.cases.keys() - {"NothingAccepted", "QualityGateFailed"}:
-        expected = expect(pipeline, mocks, case, happy)
-        taken |= set(expected.catchers)
-        for catcher in expected.catchers:
-            assert catcher.state in runs[case].history.entered(), (case, str(catcher))
-    missing = sorted(str(catcher) for catcher in set(pipeline.catchers) - taken)
-    assert missing == [], f"no test case throws an error these catch: {missing}"
+    """Some test case throws an error this catcher (and no earlier one) handles, and its history shows
+    the state failing and the catcher's Next entered right after it."""
+    cases = [
+        case
+        for case in sorted(mocks.cases.keys() - {"NothingAccepted", "QualityGateFailed"})
+        if catcher in expect(pipeline, mocks, case, happy).catchers
+    ]
+    assert cases, f"no test case of mock_config.json throws an error that {catcher} catches"
+    for case in cases:
+        check_caught(pipeline, runs[case].history, catcher)
