@@ -512,12 +512,20 @@ def _bezier(p0: tuple[float, float], p3: tuple[float, float], t: float) -> tuple
 def _path(edge: _Edge, layout: _Layout, ox: float, oy: float) -> tuple[str, float, float]:
     """The edge's path and a point for its label."""
     source, target = layout.boxes[edge.source], layout.boxes[edge.target]
-    if edge.back or target.layer <= source.layer:
+    if edge.back or target.layer <= source.layer:  # a loop: out right, up the side, back in
+        loops = [
+            e for e in layout.edges if e.back or layout.boxes[e.target].layer <= layout.boxes[e.source].layer
+        ]
+        lane = ox + layout.width - _LOOP_MARGIN * 0.6 + 12.0 * (loops.index(edge) % 3)
         x1, y1 = ox + source.x + source.width, oy + source.y + source.height / 2
         x2, y2 = ox + target.x + target.width, oy + target.y + target.height / 2
-        bulge = max(ox + b.x + b.width for b in layout.boxes.values()) + _LOOP_MARGIN * 0.6
-        d = f"M{x1:.1f},{y1:.1f} C{bulge:.1f},{y1:.1f} {bulge:.1f},{y2:.1f} {x2 + 4:.1f},{y2:.1f}"
-        return d, (x1 + 6 * bulge + x2) / 8, (y1 + y2) / 2
+        r = min(10.0, abs(y1 - y2) / 2)
+        up = -1 if y2 < y1 else 1
+        d = (
+            f"M{x1:.1f},{y1:.1f} H{lane - r:.1f} Q{lane:.1f},{y1:.1f} {lane:.1f},{y1 + up * r:.1f} "
+            f"V{y2 - up * r:.1f} Q{lane:.1f},{y2:.1f} {lane - r:.1f},{y2:.1f} H{x2 + 3:.1f}"
+        )
+        return d, lane, (y1 + y2) / 2
     points = [(ox + source.x + edge.out_x, oy + source.y + source.height)]
     for key in edge.waypoints:
         dummy = layout.boxes[key]

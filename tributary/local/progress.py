@@ -1,9 +1,10 @@
 """Live progress of an execution, from its history events (GetExecutionHistory's shapes).
 
     tracker = ProgressTracker(color=use_color(sys.stdout))
-    for lines in ...:                       # poll the history, pass only the events not seen yet
-        for line in tracker.feed(new_events):
-            print(line)
+    for line in tracker.feed(events):        # new events, or the whole history again: seen ids are skipped
+        print(line)
+    # or live, in the engine's process: execution.history.listeners.append(show), where
+    # show(event) prints each line of tracker.feed([event]) (thread-safe; branches call from their threads)
 
     progress_lines(events)   -> list[str]          # the same, for a finished history in one go
     state_visits(events)     -> list[StateVisit]   # what happened to each state, for reports and graphs
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -200,16 +202,18 @@ class ProgressTracker:
         self._types: dict[int, str] = {}
         self._iteration_of: dict[int, int] = {}  # MapIterationStarted event id -> index
         self._seen: set[int] = set()
+        self._lock = threading.Lock()  # History listeners call from the threads of branches/iterations
 
     # ------------------------------------------------------------------ feeding
     def feed(self, events: Iterable[Mapping[str, Any]]) -> list[str]:
         """Consume new events (any order within the batch; already seen ids are ignored) and return
         the lines they produce."""
         lines: list[str] = []
-        fresh = [e for e in events if isinstance(e.get("id"), int) and e["id"] not in self._seen]
-        for event in sorted(fresh, key=lambda e: int(e["id"])):
-            self._seen.add(int(event["id"]))
-            lines.extend(self._one(event))
+        with self._lock:
+            fresh = [e for e in events if isinstance(e.get("id"), int) and e["id"] not in self._seen]
+            for event in sorted(fresh, key=lambda e: int(e["id"])):
+                self._seen.add(int(event["id"]))
+                lines.extend(self._one(event))
         return lines
 
     def _one(self, event: Mapping[str, Any]) -> list[str]:
