@@ -40,6 +40,7 @@ class BatchRecord:
     failed_ids: list[str]
     function_error: str | None
     result: Any = None
+    logs: str = ""  # the invocation's log output (the trigger says there why it skipped an object)
 
 
 def sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
@@ -174,6 +175,6 @@ class SqsEventSourceMapping:
         ]
         for start in range(0, len(done), 10):
             self.sqs.delete_message_batch(QueueUrl=self.config.queue_url, Entries=done[start : start + 10])
-        record = BatchRecord(ids, failed, result.function_error, result.payload)
+        record = BatchRecord(ids, failed, result.function_error, result.payload, result.logs)
         self.batches.append(record)
         return record

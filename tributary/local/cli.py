@@ -1,0 +1,359 @@
+"""Commands of the local stack: up, run, put, query, runs, history, graph, schedule fire."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from tributary.cli import UsageError
+
+ROOT_HELP = "the project folder holding template.yaml and samconfig.toml (default: current folder)"
+
+
+def register(subparsers: Any) -> None:
+    up = subparsers.add_parser("up", help="start the local stack from template.yaml and follow its runs")
+    _stack_options(up)
+    up.add_argument("--port", type=int, default=4566, help="local AWS (moto) port (default 4566)")
+    up.add_argument("--states-port", type=int, default=8083, help="local Step Functions port (default 8083)")
+    up.set_defaults(func=_up)
+
+    run = subparsers.add_parser("run", help="run files through the local pipeline once and report")
+    run.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    _stack_options(run)
+    run.add_argument("--dataset", help="dataset of every file (default: from each file name)")
+    run.add_argument("--json", action="store_true", help="print the report as JSON")
+    run.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the runs")
+    run.set_defaults(func=_run, batch_window_default=1.0)
+
+    put = subparsers.add_parser("put", help="upload a file to the raw bucket of `tributary up`")
+    put.add_argument("file", type=Path)
+    put.add_argument("--key", help="object key (default incoming/<dataset>/<file name>)")
+    put.add_argument("--dataset", help="dataset (default: from the file name)")
+    put.add_argument("--root", type=Path, default=Path("."), help=ROOT_HELP)
+    put.set_defaults(func=_put)
+
+    query = subparsers.add_parser("query", help="run SQL on the local catalog (Athena on DuckDB)")
+    query.add_argument("sql")
+    query.add_argument("--database", help="default database (default: the stack's Glue database)")
+    query.add_argument("--json", action="store_true")
+    query.add_argument("--root", type=Path, default=Path("."), help=ROOT_HELP)
+    query.set_defaults(func=_query)
+
+    runs = subparsers.add_parser("runs", help="list run records of `tributary up`")
+    runs.add_argument("--status", help="only runs with this status")
+    runs.add_argument("--json", action="store_true")
+    runs.add_argument("--root", type=Path, default=Path("."), help=ROOT_HELP)
+    runs.set_defaults(func=_runs)
+
+    history = subparsers.add_parser("history", help="the execution history of a run")
+    history.add_argument("run", help="run id (the execution name)")
+    history.add_argument("--json", action="store_true", help="GetExecutionHistory's events as JSON")
+    history.add_argument("--root", type=Path, default=Path("."), help=ROOT_HELP)
+    history.set_defaults(func=_history)
+
+    graph = subparsers.add_parser("graph", help="draw the state machine (with a run's path) as HTML or SVG")
+    graph.add_argument("run", nargs="?", help="run id whose executed path to draw")
+    graph.add_argument(
+        "-o", "--output", type=Path, help="file to write (.svg or .html; default .tributary/graph-*.html)"
+    )
+    graph.add_argument("--root", type=Path, default=Path("."), help=ROOT_HELP)
+    graph.set_defaults(func=_graph)
+
+    schedule = subparsers.add_parser("schedule", help="schedules of `tributary up`")
+    actions = schedule.add_subparsers(dest="action", metavar="ACTION")
+    fire = actions.add_parser("fire", help="fire a schedule now (its target runs as if the time had come)")
+    fire.add_argument("name", help="schedule name or logical id (e.g. SweepSchedule)")
+    fire.add_argument("--root", type=Path, default=Path("."), help=ROOT_HELP)
+    fire.set_defaults(func=_schedule_fire)
+
+
+def _stack_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config-env", default="default", help="samconfig.toml environment (default: default)"
+    )
+    parser.add_argument("--root", type=Path, default=Path("."), help=ROOT_HELP)
+    parser.add_argument(
+        "--batch-window",
+        type=float,
+        default=None,
+        help="cap MaximumBatchingWindowInSeconds of event source mappings to this many seconds",
+    )
+    parser.add_argument(
+        "--virtual-clock",
+        action="store_true",
+        help="Wait states and retry back-off take no time (state durations then show engine time)",
+    )
+    parser.add_argument("--spark-cores", type=int, default=2, help="cores of the local Spark (default 2)")
+    parser.add_argument("--verbose", action="store_true", help="log what the stack does")
+
+
+def _start(args: argparse.Namespace, **ports: Any) -> Any:
+    from tributary.local.stack import LocalStack, StackOptions
+
+    root = args.root.resolve()
+    if not (root / "template.yaml").exists():
+        raise UsageError(f"no template.yaml in {root}")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s"
+    )
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    window = (
+        args.batch_window if args.batch_window is not None else getattr(args, "batch_window_default", None)
+    )
+    options = StackOptions(
+        root,
+        config_env=args.config_env,
+        work_dir=root / ".tributary" / "work",
+        batch_window_cap=window,
+        real_time=not args.virtual_clock,
+        spark_cores=args.spark_cores,
+        **ports,
+    )
+    try:
+        stack = LocalStack(options).start()
+    except KeyError as exc:
+        raise UsageError(str(exc.args[0])) from None
+    except OSError as exc:
+        raise UsageError(f"cannot start the local stack: {exc}") from None
+    for problem in stack.not_emulated:
+        print(f"not emulated: {problem}", file=sys.stderr)
+    for note in stack.notes:
+        print(f"note: {note}", file=sys.stderr)
+    return stack
+
+
+def _up(args: argparse.Namespace) -> int:
+    from tributary.local.control import serve_control
+    from tributary.local.progress import ProgressTracker, use_color
+    from tributary.local.session import StackInfo, execution_history
+
+    stack = _start(args, moto_port=args.port, states_port=args.states_port)
+    control = serve_control(stack)
+    info = StackInfo.of(stack, f"http://127.0.0.1:{control.server_port}")
+    path = info.save(args.root.resolve())
+    print(
+        f"Local stack {stack.stack.name} is up ({path}).\n"
+        f"  AWS (moto):      {info.moto_url}\n"
+        f"  Step Functions:  {info.states_url}\n"
+        f"  raw bucket:      s3://{info.raw_bucket}/incoming/<dataset>/\n"
+        f"  state machine:   {info.state_machine_arn}\n"
+        "Use it with:\n"
+        f"  export AWS_ENDPOINT_URL={info.moto_url} AWS_ENDPOINT_URL_SFN={info.states_url} "
+        "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=" + info.region + "\n"
+        f"  aws s3 cp FILE s3://{info.raw_bucket}/incoming/orders/   (or: tributary put FILE)\n"
+        "Ctrl-C stops it.",
+        flush=True,
+    )
+    sfn = info.client("stepfunctions")
+    trackers: dict[str, ProgressTracker] = {}
+    color = use_color(sys.stdout)
+    try:
+        while True:
+            for summary in sfn.list_executions(stateMachineArn=info.state_machine_arn)["executions"]:
+                tracker = trackers.setdefault(summary["executionArn"], ProgressTracker(color=color))
+                if tracker.status != "RUNNING" and summary["status"] != "RUNNING":
+                    continue
+                for line in tracker.feed(execution_history(sfn, summary["executionArn"])):
+                    print(f"{summary['name']}  {line}", flush=True)
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        print("stopping", file=sys.stderr)
+    finally:
+        control.shutdown()
+        stack.stop()
+        (args.root.resolve() / ".tributary" / "stack.json").unlink(missing_ok=True)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from tributary.local import report as reports
+    from tributary.local.one_shot import run_files
+    from tributary.local.progress import use_color
+
+    missing = [str(f) for f in args.files if not f.is_file()]
+    if missing:
+        raise UsageError(f"no such file: {', '.join(missing)}")
+    stack = _start(args)
+    try:
+        color = use_color(sys.stderr)
+        result = run_files(
+            stack,
+            [f.resolve() for f in args.files],
+            dataset=args.dataset,
+            timeout=args.timeout,
+            color=color,
+            out=sys.stderr,
+        )
+    finally:
+        stack.stop()
+    if args.json:
+        print(result.to_json())
+    else:
+        for run_report in result.reports:
+            print(reports.render_text(run_report, color=use_color(sys.stdout)))
+        for upload, reason in result.skipped:
+            print(f"skipped: {upload.key}: {reason}")
+        if result.timed_out:
+            print(f"timed out after {args.timeout:.0f}s waiting for the runs")
+    return result.exit_code
+
+
+def _info(root: Path) -> Any:
+    from tributary.local.session import STACK_FILE, StackInfo
+
+    try:
+        return StackInfo.load(root.resolve())
+    except FileNotFoundError:
+        raise UsageError(
+            f"no local stack is running here ({STACK_FILE} not found): start `tributary up`"
+        ) from None
+
+
+def _put(args: argparse.Namespace) -> int:
+    from tributary.local.one_shot import dataset_of
+
+    info = _info(args.root)
+    if not args.file.is_file():
+        raise UsageError(f"no such file: {args.file}")
+    contracts = sorted(p.stem for p in (args.root / "contracts").glob("*.yaml"))
+    key = args.key or f"incoming/{args.dataset or dataset_of(args.file, contracts)}/{args.file.name}"
+    with args.file.open("rb") as body:
+        response = info.client("s3").put_object(Bucket=info.raw_bucket, Key=key, Body=body)
+    print(f"s3://{info.raw_bucket}/{key} (version {response.get('VersionId', 'null')})")
+    return 0
+
+
+def _query(args: argparse.Namespace) -> int:
+    from tributary.local.athena_runtime import AthenaRuntime
+
+    info = _info(args.root)
+    clients: dict[str, Any] = {}
+
+    def client(service: str) -> Any:
+        return clients.setdefault(service, info.client(service))
+
+    athena = AthenaRuntime(client, args.root.resolve() / ".tributary" / "athena-cache")
+    query_id = athena.start_query_execution(
+        QueryString=args.sql,
+        QueryExecutionContext={"Database": args.database or info.glue_database},
+        WorkGroup=info.workgroup,
+    )["QueryExecutionId"]
+    execution = athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]
+    if execution["Status"]["State"] != "SUCCEEDED":
+        print(f"FAILED: {execution['Status'].get('StateChangeReason', '')}", file=sys.stderr)
+        return 1
+    rows = [
+        [cell.get("VarCharValue") for cell in row["Data"]]
+        for row in athena.get_query_results(QueryExecutionId=query_id, MaxResults=100000)["ResultSet"]["Rows"]
+    ]
+    if args.json:
+        header, *body = rows if execution["StatementType"] == "DML" else ([], *rows)
+        print(
+            json.dumps([dict(zip(header, row, strict=False)) for row in body] if header else body, indent=2)
+        )
+    else:
+        _table(rows)
+    return 0
+
+
+def _table(rows: list[list[str | None]]) -> None:
+    if not rows:
+        print("(no rows)")
+        return
+    cells = [["NULL" if v is None else v for v in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells if i < len(row)) for i in range(len(cells[0]))]
+    for index, row in enumerate(cells):
+        print("  ".join(value.ljust(widths[i]) for i, value in enumerate(row)).rstrip())
+        if index == 0 and len(cells) > 1:
+            print("  ".join("-" * w for w in widths))
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from tributary.local.report import plain_item
+
+    info = _info(args.root)
+    dynamodb = info.client("dynamodb")
+    items = [
+        plain_item(i)
+        for page in dynamodb.get_paginator("scan").paginate(TableName=info.runs_table)
+        for i in page["Items"]
+    ]
+    if args.status:
+        items = [i for i in items if str(i.get("status", "")).upper() == args.status.upper()]
+    items.sort(key=lambda i: str(i.get("created_at", "")))
+    if args.json:
+        print(json.dumps(items, indent=2, default=str))
+        return 0
+    rows: list[list[str | None]] = [["run_id", "status", "dataset", "objects", "rows_written", "created_at"]]
+    for item in items:
+        rows.append(
+            [
+                str(item.get(k, ""))
+                for k in ("run_id", "status", "dataset", "object_count", "rows_written", "created_at")
+            ]
+        )
+    _table(rows)
+    return 0
+
+
+def _execution_arn(info: Any, run_id: str) -> str:
+    return info.state_machine_arn.replace(":stateMachine:", ":execution:", 1) + f":{run_id}"
+
+
+def _history(args: argparse.Namespace) -> int:
+    from tributary.local.progress import progress_lines, use_color
+    from tributary.local.session import execution_history
+
+    info = _info(args.root)
+    try:
+        events = execution_history(info.client("stepfunctions"), _execution_arn(info, args.run))
+    except Exception as exc:
+        raise UsageError(f"no run {args.run}: {exc}") from None
+    if args.json:
+        print(json.dumps(events, indent=2, default=str))
+    else:
+        for line in progress_lines(events, color=use_color(sys.stdout)):
+            print(line)
+    return 0
+
+
+def _graph(args: argparse.Namespace) -> int:
+    from tributary.local.graph import render_html, render_svg
+    from tributary.local.session import execution_history
+
+    info = _info(args.root)
+    events = None
+    if args.run:
+        try:
+            events = execution_history(info.client("stepfunctions"), _execution_arn(info, args.run))
+        except Exception as exc:
+            raise UsageError(f"no run {args.run}: {exc}") from None
+    output = args.output or args.root / ".tributary" / f"graph-{args.run or 'machine'}.html"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    title = f"{info.state_machine_arn.rsplit(':', 1)[-1]}" + (f" — {args.run}" if args.run else "")
+    render = render_svg if output.suffix == ".svg" else render_html
+    output.write_text(render(info.state_machine_definition, events, title=title))
+    print(output.resolve().as_uri())
+    return 0
+
+
+def _schedule_fire(args: argparse.Namespace) -> int:
+    info = _info(args.root)
+    request = urllib.request.Request(
+        f"{info.control_url}/schedules/{args.name}/fire", method="POST", data=b""
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=900) as response:
+            body = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        raise UsageError(json.loads(exc.read() or b"{}").get("error", str(exc))) from None
+    print(json.dumps(body.get("result"), indent=2, default=str))
+    result = body.get("result")
+    return 1 if isinstance(result, dict) and result.get("function_error") else 0

@@ -1,0 +1,50 @@
+"""A small HTTP endpoint of `tributary up`, for what only the running stack can do from another
+process: fire a schedule (its target runs on that process's Lambda runtime)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import unquote
+
+from tributary.local.lambda_runtime import InvocationResult
+from tributary.local.stack import LocalStack
+
+
+def _result(value: Any) -> Any:
+    if isinstance(value, InvocationResult):
+        return {"payload": value.payload, "function_error": value.function_error, "logs": value.logs}
+    return value
+
+
+def serve_control(stack: LocalStack, port: int = 0) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            parts = [unquote(p) for p in self.path.strip("/").split("/")]
+            if len(parts) == 3 and parts[0] == "schedules" and parts[2] == "fire":
+                try:
+                    self._reply(200, {"result": _result(stack.scheduler.fire(parts[1]))})
+                except KeyError as exc:
+                    self._reply(404, {"error": str(exc.args[0])})
+                except Exception as exc:
+                    self._reply(500, {"error": f"{type(exc).__name__}: {exc}"})
+                return
+            self._reply(404, {"error": f"unknown path {self.path}"})
+
+        def _reply(self, status: int, body: dict[str, Any]) -> None:
+            data = json.dumps(body, default=str).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="control", daemon=True).start()
+    return server

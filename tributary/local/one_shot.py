@@ -1,0 +1,169 @@
+"""`tributary run FILE...`: upload files to a local stack's raw bucket, follow the runs they start,
+and gather one report per run (plus the uploads that started none)."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from tributary.local import report as reports
+from tributary.local.progress import ProgressTracker
+from tributary.local.session import StackInfo, execution_history, run_documents
+from tributary.local.stack import LocalStack
+
+_DATASET = re.compile(r"^[a-z][a-z0-9_]*")
+
+
+def dataset_of(path: Path, known: list[str]) -> str:
+    """The dataset a file belongs to: the longest contract name its file name starts with."""
+    name = path.name.lower()
+    matches = [d for d in known if name.startswith(d) and name[len(d) : len(d) + 1] in ("", "-", "_", ".")]
+    if matches:
+        return max(matches, key=len)
+    found = _DATASET.match(name)
+    return found.group(0).split("_")[0] if found else "unknown"
+
+
+@dataclass
+class Upload:
+    path: Path
+    key: str
+    version_id: str | None
+
+
+@dataclass
+class OneShotResult:
+    reports: list[reports.RunReport]
+    skipped: list[tuple[Upload, str]] = field(default_factory=list)  # uploads that started no run
+    timed_out: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        if self.skipped or self.timed_out:
+            return 1
+        return reports.exit_code(self.reports)
+
+    def to_json(self) -> str:
+        runs = [reports.report_dict(r) for r in self.reports]
+        skipped = [
+            {"key": u.key, "file": str(u.path), "outcome": "skipped", "reason": why}
+            for u, why in self.skipped
+        ]
+        return json.dumps(
+            {"runs": runs, "skipped": skipped, "timed_out": self.timed_out}, indent=2, default=str
+        )
+
+
+def upload(stack: LocalStack, files: list[Path], dataset: str | None) -> list[Upload]:
+    contracts = sorted(p.stem for p in (stack.options.root / "contracts").glob("*.yaml"))
+    s3 = stack.aws.client("s3")
+    bucket = stack.physical_id("RawBucket")
+    done = []
+    for path in files:
+        key = f"incoming/{dataset or dataset_of(path, contracts)}/{path.name}"
+        with path.open("rb") as body:
+            response = s3.put_object(Bucket=bucket, Key=key, Body=body)
+        done.append(Upload(path, key, response.get("VersionId")))
+    return done
+
+
+def _skip_reason(logs: str, key: str) -> str | None:
+    """Why the trigger skipped `key`, from its structured log line."""
+    for line in logs.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if (
+            isinstance(entry, dict)
+            and entry.get("key") == key
+            and "skip" in str(entry.get("message", "")).lower()
+        ):
+            return str(entry.get("reason") or entry.get("message"))
+    return None
+
+
+def follow(
+    stack: LocalStack,
+    uploads: list[Upload],
+    *,
+    timeout: float = 600.0,
+    out: TextIO = sys.stderr,
+    color: bool = False,
+    poll: float = 0.25,
+    progress: bool = True,
+) -> OneShotResult:
+    info = StackInfo.of(stack)
+    sfn = info.client("stepfunctions")
+    s3, dynamodb = stack.aws.client("s3"), stack.aws.client("dynamodb")
+    trackers: dict[str, ProgressTracker] = {}
+    finished: set[str] = set()
+    deadline = time.monotonic() + timeout
+    expected = len(uploads)
+
+    def triggered() -> int:
+        return sum(
+            len(batch.message_ids) - len(batch.failed_ids) for m in stack.mappings for batch in m.batches
+        )
+
+    def say(line: str) -> None:
+        if progress:
+            print(line, file=out, flush=True)
+
+    timed_out = False
+    while True:
+        executions = sfn.list_executions(stateMachineArn=info.state_machine_arn)["executions"]
+        for summary in executions:
+            arn = summary["executionArn"]
+            if arn in finished:
+                continue
+            tracker = trackers.setdefault(arn, ProgressTracker(color=color))
+            label = summary["name"]
+            for line in tracker.feed(execution_history(sfn, arn)):
+                say(f"{label}  {line}")
+            if tracker.status != "RUNNING":
+                finished.add(arn)
+        if triggered() >= expected and executions and len(finished) == len(executions):
+            break
+        if triggered() >= expected and not executions:
+            break
+        if time.monotonic() > deadline:
+            timed_out = True
+            break
+        time.sleep(poll)
+
+    result = OneShotResult([], timed_out=timed_out)
+    in_runs: set[str] = set()
+    for arn in sorted(trackers):
+        history = execution_history(sfn, arn)
+        described = sfn.describe_execution(executionArn=arn)
+        run_id = json.loads(described.get("input") or "{}").get("run_id", described["name"])
+        documents = run_documents(info, run_id, s3, dynamodb)
+        for obj in (documents["manifest"] or {}).get("objects", []):
+            in_runs.add(obj.get("key", ""))
+        result.reports.append(
+            reports.build_report(
+                documents["run_record"],
+                result=documents["result"],
+                rejected=documents["rejected"],
+                history=history,
+                manifest=documents["manifest"],
+            )
+        )
+    logs = "\n".join(batch.logs for m in stack.mappings for batch in m.batches)
+    for item in uploads:
+        if item.key not in in_runs:
+            reason = _skip_reason(logs, item.key) or "no run started (see the trigger's logs)"
+            result.skipped.append((item, reason))
+    return result
+
+
+def run_files(
+    stack: LocalStack, files: list[Path], *, dataset: str | None = None, **follow_options: Any
+) -> OneShotResult:
+    return follow(stack, upload(stack, files, dataset), **follow_options)
