@@ -14,8 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from samcli.yamlhelper import yaml_parse
 from samtranslator.translator.transform import transform
+
+from tributary.local.provisioning.template import load_template as load_cfn_yaml
 
 REPO = Path(__file__).resolve().parents[2]
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_.]+)\}")
@@ -27,7 +28,9 @@ def template_path() -> Path:
 
 def load_template(path: Path | None = None) -> dict[str, Any]:
     path = path or template_path()
-    return yaml_parse(path.read_text())
+    # Not samcli.yamlhelper.yaml_parse: it rewires yaml.SafeLoader for the whole process, which breaks
+    # every other safe_load/safe_dump in the same test run.
+    return load_cfn_yaml(path)
 
 
 def state_machine_resource(template: dict[str, Any]) -> dict[str, Any]:
