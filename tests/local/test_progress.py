@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from tributary.local.progress import (
     state_visits,
     use_color,
 )
-from tributary.states import Execution
+from tributary.states import Execution, RealClock
 from tributary.states.errors import StatesError
 from tributary.states.integrations import FunctionIntegration, TaskCall
 
@@ -317,3 +318,54 @@ def test_timestamps_durations_and_causes_are_readable() -> None:
     assert short_cause(lambda_cause) == "no such key"
     assert short_cause("line one\n   line two") == "line one line two"
     assert short_cause("x" * 500).endswith("…") and len(short_cause("x" * 500)) == 200
+
+
+def test_live_from_history_listeners_on_the_real_clock() -> None:
+    # Branches and iterations run in threads and call the listener from them.
+    task = {"Type": "Task", "Resource": LAMBDA, "End": True}
+    definition = {
+        "StartAt": "P",
+        "States": {
+            "P": {
+                "Type": "Parallel",
+                "Branches": [
+                    {"StartAt": "Slow", "States": {"Slow": task | {"Parameters": {"s": 0.2}}}},
+                    {
+                        "StartAt": "Each",
+                        "States": {
+                            "Each": {
+                                "Type": "Map",
+                                "ItemsPath": "$.items",
+                                "MaxConcurrency": 3,
+                                "ItemProcessor": {
+                                    "StartAt": "W",
+                                    "States": {"W": task | {"Parameters": {"s.$": "$"}}},
+                                },
+                                "End": True,
+                            }
+                        },
+                    },
+                ],
+                "End": True,
+            }
+        },
+    }
+
+    def answer(call: TaskCall) -> Any:
+        time.sleep(call.arguments["s"])
+        return {}
+
+    tracker = ProgressTracker(iteration_lines=10)
+    lines: list[str] = []
+    execution = Execution(
+        definition, {"items": [0.05, 0.01, 0.03]}, integrations=FunctionIntegration(answer), clock=RealClock()
+    )
+    execution.history.listeners.append(lambda event: lines.extend(tracker.feed([event])))
+    execution.start()
+    execution.wait()
+    assert sorted(lines) == sorted(progress_lines(execution.history.events))  # threads may reorder calls
+    assert lines[0] == "▶ P" and lines[-1].startswith("✔ execution succeeded in ")
+    assert {line.split()[2] for line in lines if line.startswith("    ✔ W")} == {"[0]", "[1]", "[2]"}
+    slow = next(v for v in tracker.visits if v.name == "Slow")
+    assert slow.status == "succeeded" and slow.seconds is not None and slow.seconds >= 0.2
+    assert [v.status for v in tracker.visits].count("succeeded") == len(tracker.visits) == 6

@@ -202,6 +202,7 @@ class ProgressTracker:
         self._types: dict[int, str] = {}
         self._iteration_of: dict[int, int] = {}  # MapIterationStarted event id -> index
         self._seen: set[int] = set()
+        self._open: dict[int | None, set[int]] = {}  # parent entered id -> its open visits
         self._lock = threading.Lock()  # History listeners call from the threads of branches/iterations
 
     # ------------------------------------------------------------------ feeding
@@ -296,6 +297,7 @@ class ProgressTracker:
             iteration=iteration,
         )
         self.visits.append(visit)
+        self._open.setdefault(parent, set()).add(event_id)
         self._by_entered[event_id] = visit
         self._owner[event_id] = event_id
         if not self._shown(visit):
@@ -329,6 +331,7 @@ class ProgressTracker:
         else:
             visit.status = SUCCEEDED
             visit.error = visit.cause = None
+        self._open.get(visit.parent, set()).discard(visit.entered_id)
         return lines + self._closed_line(visit)
 
     def _execution(self, event_type: str, at: datetime | None, details: dict[str, Any]) -> list[str]:
@@ -404,11 +407,12 @@ class ProgressTracker:
 
     def _close_descendants(self, container: StateVisit, at: datetime | None, event_id: int) -> list[str]:
         """Close what is still open inside `container` (a branch that failed, or was cancelled)."""
-        inside = [
-            v
-            for v in self.visits
-            if v.status == RUNNING and v is not container and self._within(v, container)
-        ]
+        inside: list[StateVisit] = []
+        stack = list(self._open.get(container.entered_id, ()))
+        while stack:
+            visit = self._by_entered[stack.pop()]
+            inside.append(visit)
+            stack.extend(self._open.get(visit.entered_id, ()))
         lines: list[str] = []
         for visit in sorted(inside, key=lambda v: -v.depth):
             lines += self._seal(visit, at)
@@ -427,6 +431,7 @@ class ProgressTracker:
         """End a visit that has no StateExited: failed if a failure was recorded, else stopped."""
         visit.exited_at = at
         visit.status = FAILED if visit.failed_event_id is not None else STOPPED
+        self._open.get(visit.parent, set()).discard(visit.entered_id)
         return self._closed_line(visit)
 
     # ------------------------------------------------------------------ lines
