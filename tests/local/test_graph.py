@@ -231,3 +231,27 @@ def test_the_html_page_embeds_the_svg_and_loads_nothing(history: list[dict[str, 
     without_namespace = html.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert "http" not in without_namespace and "<script" not in html and "<link" not in html
     assert "not visited" in html  # the legend
+
+
+def test_names_and_conditions_are_escaped() -> None:
+    odd = 'Load "raw" & <check> / Prüfen'
+    definition = {
+        "QueryLanguage": "JSONata",
+        "StartAt": odd,
+        "States": {
+            odd: {
+                "Type": "Choice",
+                "Choices": [
+                    {"Condition": '{% $states.input.n < 3 and $states.input.s = "a&b" %}', "Next": "Ok"}
+                ],
+                "Default": "Ok",
+            },
+            "Ok": {"Type": "Succeed"},
+        },
+    }
+    history = run(definition, {"n": 1, "s": "a&b"}, work_fails)
+    svg = render_svg(definition, history, title=odd)
+    assert states(svg)[odd].attrib["data-status"] == "succeeded"
+    label = "".join(edges(svg)[(odd, "Ok", "choice")].itertext())
+    assert label.endswith("$states.input.n < 3 and $stat…")  # cut to fit, whole in the tooltip
+    assert '$states.input.s = "a&b"' in label
