@@ -331,3 +331,27 @@ def test_partition_values_come_from_the_location() -> None:
         "run_id": "r1",
     }
     assert partition_values("s3://b/orders/") == {}
+
+
+def test_a_timed_out_execution_blames_the_innermost_open_state() -> None:
+    definition = {
+        "TimeoutSeconds": 2,
+        "StartAt": "P",
+        "States": {
+            "P": {
+                "Type": "Parallel",
+                "Branches": [{"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 10, "End": True}}}],
+                "End": True,
+            }
+        },
+    }
+    execution = Execution(definition, {})
+    execution.start()
+    execution.wait()
+    report = build_report({"run_id": "r1", "status": "RUNNING"}, history=execution.history.events)
+    assert (report.status, report.failed_state, report.error) == ("TIMED_OUT", "W", "States.Timeout")
+    assert [(s.name, s.seconds, s.status, s.depth) for s in report.states] == [
+        ("P", 2.0, "failed", 0),
+        ("W", 2.0, "failed", 1),
+    ]
+    assert exit_code([report]) == 1

@@ -231,7 +231,8 @@ def _failed_visit(visits: list[StateVisit]) -> StateVisit | None:
     the failure for the failure path (the pipeline's `failure` variable); else a Fail state."""
     failed = [v for v in visits if v.status == FAILED and v.type != "Fail"]
     if failed:
-        return min(failed, key=lambda v: (v.failed_event_id or v.entered_id, -v.depth))
+        # failed_event_id 0: closed when the execution ended (a timeout): the innermost state is to blame
+        return min(failed, key=lambda v: (v.failed_event_id or float("inf"), -v.depth, -v.entered_id))
     for visit in visits:
         if isinstance(visit.assigned.get("failure"), dict):
             return visit
