@@ -555,57 +555,64 @@ RECORD_COLUMNS = (
 )
 
 
-def decoded_text(value: Column, objects: Sequence[SourceObject]) -> Column:
+def decoded_text(value: Column, objects: Sequence[SourceObject], first_of_file: Column) -> Column:
     """Spark's text source keeps the bytes as they are; decode the objects that are not UTF-8."""
     decoded = value
     for charset in sorted({item.charset for item in objects} - set(UTF8_CHARSETS)):
         indexes = [item.index for item in objects if item.charset == charset]
         as_charset = F.decode(value.cast("binary"), charset)
         decoded = F.when(F.col("__object_index").isin(indexes), as_charset).otherwise(decoded)
-    return F.regexp_replace(decoded, "^\ufeff", "")  # a byte order mark is not data
+    # a byte order mark is not data; only a file's first line can start with one
+    return F.when(first_of_file, F.regexp_replace(decoded, "^\ufeff", "")).otherwise(decoded)
 
 
-def line_offsets(lines: DataFrame, objects: Sequence[SourceObject]) -> list[tuple[str, int, int, int]]:
-    """Per (object, Spark partition): first row id and the count of the object's lines before it.
+OFFSETS_SCHEMA = (
+    "source_file string, partition_id long, first_row_id long, lines_before long,"
+    " __object_index int, source_object_key string, source_object_version string"
+)
+
+
+def line_offsets(lines: DataFrame, objects: Sequence[SourceObject]) -> list[tuple[Any, ...]]:
+    """Per (file, Spark partition): first row id, lines of the file in earlier partitions, its object.
 
     A file's splits are read in order, each by one partition, so line number = position in the
     partition + lines of the same file in earlier partitions (zipWithIndex, without leaving SQL).
+    The file names Spark reports are matched to the manifest here, once per file, not once per row.
     """
     stats = (
-        lines.groupBy("source_identity", F.shiftright("row_id", 33).alias("partition_id"))
+        lines.groupBy("source_file", F.shiftright("row_id", 33).alias("partition_id"))
         .agg(F.min("row_id").alias("first_row_id"), F.count(F.lit(1)).alias("lines"))
         .collect()
     )
-    known = {item.identity for item in objects}
-    unknown = sorted({row["source_identity"] for row in stats} - known)
-    if unknown:
-        raise ManifestError(f"Spark read {len(unknown)} file(s) that the manifest does not list")
-    offsets: list[tuple[str, int, int, int]] = []
+    by_identity = {item.identity: item for item in objects}
+    offsets: list[tuple[Any, ...]] = []
     lines_before: dict[str, int] = {}
-    for row in sorted(stats, key=lambda row: (row["source_identity"], row["partition_id"])):
-        identity = row["source_identity"]
-        offsets.append((identity, row["partition_id"], row["first_row_id"], lines_before.get(identity, 0)))
-        lines_before[identity] = lines_before.get(identity, 0) + row["lines"]
+    for row in sorted(stats, key=lambda row: (row["source_file"], row["partition_id"])):
+        name = row["source_file"]
+        item = by_identity.get(path_identity(name, percent_encoded=True))
+        if item is None:
+            raise ManifestError("Spark read a file that the manifest does not list")
+        before = lines_before.get(name, 0)
+        offsets.append(
+            (name, row["partition_id"], row["first_row_id"], before, item.index, item.key, item.version_id)
+        )
+        lines_before[name] = before + row["lines"]
     return offsets
 
 
 def read_text_lines(spark: SparkSession, objects: Sequence[SourceObject], skip_header: bool) -> DataFrame:
     """One row per non-blank data line of every object (CSV, JSON Lines), with its line number."""
     lines = spark.read.text([escape_glob(item.spark_path) for item in objects]).select(
-        spark_path_identity(F.input_file_name()).alias("source_identity"),
+        F.input_file_name().alias("source_file"),
         F.monotonically_increasing_id().alias("row_id"),
         "value",
     )
-    offsets = spark.createDataFrame(
-        line_offsets(lines, objects),
-        "source_identity string, partition_id long, first_row_id long, lines_before long",
-    )
+    offsets = spark.createDataFrame(line_offsets(lines, objects), OFFSETS_SCHEMA)
     numbered = (
         lines.withColumn("partition_id", F.shiftright("row_id", 33))
-        .join(F.broadcast(offsets), ["source_identity", "partition_id"])
-        .join(F.broadcast(objects_frame(spark, objects)), "source_identity")
+        .join(F.broadcast(offsets), ["source_file", "partition_id"])
         .withColumn("__line_number", F.col("row_id") - F.col("first_row_id") + F.col("lines_before") + 1)
-        .withColumn("__raw", decoded_text(F.col("value"), objects))
+        .withColumn("__raw", decoded_text(F.col("value"), objects, F.col("__line_number") == 1))
         .withColumn("__record_number", F.lit(None).cast("long"))
     )
     data_lines = numbered.where(F.trim("__raw") != "")
@@ -620,7 +627,7 @@ def read_json_array_records(spark: SparkSession, objects: Sequence[SourceObject]
         spark.read.text([escape_glob(item.spark_path) for item in objects], wholetext=True)
         .select(spark_path_identity(F.input_file_name()).alias("source_identity"), "value")
         .join(F.broadcast(objects_frame(spark, objects)), "source_identity")
-        .withColumn("text", decoded_text(F.col("value"), objects))
+        .withColumn("text", decoded_text(F.col("value"), objects, F.lit(True)))
         .withColumn("elements", F.from_json("text", T.ArrayType(T.StringType())))
     )
     elements = files.select("*", F.posexplode_outer("elements").alias("position", "element"))

@@ -335,3 +335,16 @@ def test_two_versions_of_one_key_are_read_once_as_the_last_version(
 
     assert [(o["version_id"], o["rows_read"]) for o in result["objects"]] == [("old", 0), ("new", 1)]
     assert [(row["order_id"], row["source_object_version"]) for row in glue_run.curated()] == [("n1", "new")]
+
+
+def test_a_byte_order_mark_is_not_data(spark: SparkSession, glue_run: GlueRun) -> None:
+    glue_run.put(
+        "incoming/orders/bom.jsonl", '\ufeff{"order_id": "j1", "ordered_at": "2026-11-24 10:00:00"}\n'
+    )
+    transform.transform(spark, glue_run.args(orders_contract(data_format="jsonl")))
+    csv_run = glue_run.rerun_as("orders-csv")
+    csv_run.put("incoming/orders/bom.csv", "\ufeffc1,1,2026-11-24 10:00:00\n")
+    transform.transform(spark, csv_run.args(orders_contract(csv={"header": False})))
+
+    assert [row["order_id"] for row in glue_run.curated()] == ["j1"]
+    assert [row["order_id"] for row in csv_run.curated()] == ["c1"]
