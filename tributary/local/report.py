@@ -10,13 +10,15 @@
     )
     print(render_text(report, color=use_color(sys.stdout)))
     print(render_json([report]))     # a JSON array; render_json(report) gives one object
+    report_dict(report)              # the same as plain values, to embed in a larger document
     sys.exit(exit_code([report]))    # 0 only when every run SUCCEEDED (and there was at least one)
+    plain_item(item)                 # a DynamoDB item (either shape) as plain JSON values
 
 JSON keys (docs/interfaces.md's documents, renamed for readers): run_id, status, dataset, objects (key,
 outcome = processed | skipped | rejected | pending, reason, version_id, rows_in, rows_out, rows_rejected,
 quarantine_uri), object_count, rows_in, rows_out, rows_rejected, partitions (location, values, rows,
 files), outputs, rejects_uri, quality (passed, max_reject_ratio, reject_ratio, rules), states (name,
-seconds, status, visits, retries), error, cause, failed_state, quarantine_uri, started_at, finished_at,
+seconds, status, visits, retries, depth), error, cause, failed_state, quarantine_uri, started_at, finished_at,
 seconds. Unknown values are null. Everything here is pure: the caller reads S3, DynamoDB and the history.
 """
 
