@@ -225,7 +225,9 @@ def test_a_glue_failure_names_the_state_the_error_the_cause_and_the_quarantine()
     assert exit_code([report]) == 1
 
     text = render_text(report)
-    assert "Failed at RunTransformJob: States.TaskFailed" in text
+    assert (
+        "Failed at RunTransformJob: States.TaskFailed\n  Glue: AnalysisException: amount not found\n" in text
+    )
     assert f"Quarantined inputs (copies; the originals stay): {QUARANTINE}" in text
     assert f"quarantined copy: {QUARANTINE}{GOOD}" in text
     document = json.loads(render_json(report))

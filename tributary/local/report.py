@@ -485,7 +485,7 @@ def render_text(report: RunReport, *, color: bool = False) -> str:
         where = report.failed_state or "?"
         lines.append(paint(f"Failed at {where}: {report.error or 'unknown error'}", _RED))
         if report.cause:
-            lines.extend("  " + line for line in report.cause.strip().splitlines()[:20])
+            lines.extend("  " + line for line in _cause_lines(report.cause))
         if report.quarantine_uri:
             lines.append(f"Quarantined inputs (copies; the originals stay): {report.quarantine_uri}")
         elif any(o.reason and o.reason.endswith("(quarantine failed)") for o in report.objects):
@@ -565,6 +565,24 @@ def render_text(report: RunReport, *, color: bool = False) -> str:
             label = ("  " * state.depth + state.name).ljust(name_width)
             lines.append(f"  {paint(mark, colour)} {label}  {took.rjust(7)}{tail}")
     return "\n".join(lines)
+
+
+def _cause_lines(cause: str, limit: int = 20) -> list[str]:
+    """A cause to read: a Lambda error's message and stack rather than its JSON; long text cut."""
+    try:
+        parsed = json.loads(cause)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict) and isinstance(parsed.get("errorMessage"), str):
+        kind = parsed.get("errorType")
+        lines = [f"{kind}: {parsed['errorMessage']}" if isinstance(kind, str) else parsed["errorMessage"]]
+        stack = parsed.get("stackTrace")
+        if isinstance(stack, list):
+            lines += [str(frame).rstrip() for frame in stack]
+    else:
+        lines = cause.strip().splitlines()
+    lines = [line for text in lines for line in text.splitlines() if line.strip()]
+    return lines[:limit] + ([f"… ({len(lines) - limit} more lines)"] if len(lines) > limit else [])
 
 
 def _quality_lines(quality: Mapping[str, Any], paint: Any) -> list[str]:
