@@ -409,6 +409,19 @@ def rule_spec_from(item: dict[str, Any], column_names: set[str]) -> RuleSpec:
     return rule
 
 
+def without_repeated_unique(rules: Sequence[RuleSpec]) -> tuple[RuleSpec, ...]:
+    """A second `unique` on one column says nothing new (and would clash with the first's flag)."""
+    unique_columns: set[str] = set()
+    kept = []
+    for rule in rules:
+        if rule.rule == "unique":
+            if rule.column in unique_columns:
+                continue
+            unique_columns.add(rule.column)
+        kept.append(rule)
+    return tuple(kept)
+
+
 def csv_spec_from(item: dict[str, Any] | None) -> CsvSpec:
     given = {key: value for key, value in (item or {}).items() if value is not None}
     known = {
@@ -455,7 +468,7 @@ def contract_from_document(document: dict[str, Any]) -> ContractSpec:
         partition_column=partition_column,
         partition_source=partition_source,
         max_reject_ratio=float(0.0 if ratio is None else ratio),
-        rules=tuple(rule_spec_from(item, names) for item in quality.get("rules") or []),
+        rules=without_repeated_unique([rule_spec_from(item, names) for item in quality.get("rules") or []]),
         csv=csv_spec_from(document.get("csv")),
         compression=str(document.get("compression") or "auto"),
     )

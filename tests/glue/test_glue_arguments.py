@@ -129,3 +129,14 @@ def test_contract_defaults_are_filled_in() -> None:
     assert spec.csv == transform.CsvSpec(",", '"', '"', True, "utf-8")
     assert spec.max_reject_ratio == 0.0 and spec.rules == ()
     assert spec.columns[0] == transform.ColumnSpec("id", "string", True, None)
+
+
+def test_a_repeated_unique_rule_is_kept_once() -> None:
+    rules = [
+        {"column": "id", "rule": "unique"},
+        {"column": "id", "rule": "not_null"},
+        {"column": "id", "rule": "unique"},
+    ]
+    spec = transform.contract_from_document(contract(quality={"rules": rules}))
+
+    assert [(rule.column, rule.rule) for rule in spec.rules] == [("id", "unique"), ("id", "not_null")]
