@@ -255,3 +255,13 @@ def test_names_and_conditions_are_escaped() -> None:
     label = "".join(edges(svg)[(odd, "Ok", "choice")].itertext())
     assert label.endswith("$states.input.n < 3 and $stat…")  # cut to fit, whole in the tooltip
     assert '$states.input.s = "a&b"' in label
+
+
+def test_choice_rules_that_start_alike_are_labelled_by_their_ends() -> None:
+    labels = {
+        (g.attrib["data-to"]): "".join(g.itertext())
+        for (source, _, kind), g in edges(render_svg(_pipeline())).items()
+        if source == "QualityGate" and kind == "choice"
+    }
+    assert labels["RegisterPartitions"].endswith("… and $result.rows_written > 0")
+    assert labels["PublishRun"].endswith("… and $result.rows_read = 0")

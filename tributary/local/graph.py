@@ -191,6 +191,14 @@ def _shorten(text: str, limit: int = _LABEL_MAX) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _tail(text: str, limit: int = _LABEL_MAX) -> str:
+    """The end of `text` in `limit` characters, from a word boundary: `… and $x > 0`."""
+    tail = text[-(limit - 2) :]
+    if not text.endswith(" " + tail) and " " in tail:
+        tail = tail[tail.index(" ") + 1 :]
+    return "… " + tail
+
+
 def _resource_text(state: Mapping[str, Any]) -> str:
     resource = state.get("Resource")
     if not isinstance(resource, str):
@@ -212,10 +220,11 @@ def _transitions(state: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
             r for r in state.get("Choices") or [] if isinstance(r, Mapping) and isinstance(r.get("Next"), str)
         ]
         texts = [" ".join(_rule_text(rule).split()) for rule in rules]
-        labels = [_shorten(text) for text in texts]
-        for index, text in enumerate(texts):
-            if labels.count(labels[index]) > 1 and len(text) > _LABEL_MAX:  # same start: show the ends
-                labels[index] = "…" + text[-(_LABEL_MAX - 1) :]
+        starts = [_shorten(text) for text in texts]
+        labels = [
+            _tail(text) if starts.count(start) > 1 and len(text) > _LABEL_MAX else start
+            for text, start in zip(texts, starts, strict=True)
+        ]  # rules that start alike are told apart by their ends
         for rule, text, label in zip(rules, texts, labels, strict=True):
             found.append((rule["Next"], "choice", label, text))
         if isinstance(state.get("Default"), str):
