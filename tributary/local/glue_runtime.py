@@ -276,21 +276,26 @@ class GlueRuntime:
         return path
 
     def _env(self) -> dict[str, str]:
-        env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "PYSPARK"))}
-        env.update(self._base_env)
-        env.update(
-            {
-                "PYSPARK_PYTHON": sys.executable,
-                "PYSPARK_DRIVER_PYTHON": sys.executable,
-                "SPARK_LOCAL_IP": "127.0.0.1",
-                # Small local Spark: no UI, few shuffle partitions, the cores we were given.
-                "PYSPARK_SUBMIT_ARGS": (
-                    f"--master local[{self._spark_cores}] --conf spark.ui.enabled=false "
-                    "--conf spark.sql.shuffle.partitions=4 --conf spark.driver.memory=1g pyspark-shell"
-                ),
-            }
-        )
-        return env
+        return spark_job_env(self._base_env, self._spark_cores)
+
+
+def spark_job_env(base_env: Mapping[str, str], cores: int) -> dict[str, str]:
+    """The environment of a job script's process: ours without AWS settings, then `base_env`, then
+    a small local Spark (no UI, few shuffle partitions, the cores we were given)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "PYSPARK"))}
+    env.update(base_env)
+    env.update(
+        {
+            "PYSPARK_PYTHON": sys.executable,
+            "PYSPARK_DRIVER_PYTHON": sys.executable,
+            "SPARK_LOCAL_IP": "127.0.0.1",
+            "PYSPARK_SUBMIT_ARGS": (
+                f"--master local[{cores}] --conf spark.ui.enabled=false "
+                "--conf spark.sql.shuffle.partitions=4 --conf spark.driver.memory=1g pyspark-shell"
+            ),
+        }
+    )
+    return env
 
 
 def _error_message(log_path: Path, code: int) -> str:
