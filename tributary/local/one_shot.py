@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from tributary.local import report as reports
+from tributary.local.event_source_mapping import BatchRecord
 from tributary.local.progress import ProgressTracker
 from tributary.local.session import StackInfo, execution_history, run_documents
 from tributary.local.stack import LocalStack
@@ -27,6 +28,14 @@ def dataset_of(path: Path, known: list[str]) -> str:
         return max(matches, key=len)
     found = _DATASET.match(name)
     return found.group(0).split("_")[0] if found else "unknown"
+
+
+@dataclass
+class Snapshot:
+    """What a stack had done before some uploads: their runs are the ones that came after."""
+
+    executions: set[str]
+    batches: list[int]  # batch records per event source mapping
 
 
 @dataclass
@@ -97,7 +106,9 @@ def follow(
     color: bool = False,
     poll: float = 0.25,
     progress: bool = True,
+    earlier: Snapshot | None = None,
 ) -> OneShotResult:
+    """Follow the runs the uploads start; `earlier` is what existed before them."""
     info = StackInfo.of(stack)
     sfn = info.client("stepfunctions")
     s3, dynamodb = stack.aws.client("s3"), stack.aws.client("dynamodb")
@@ -106,10 +117,13 @@ def follow(
     deadline = time.monotonic() + timeout
     expected = len(uploads)
 
+    before = earlier or Snapshot(set(), [0] * len(stack.mappings))
+
+    def new_batches() -> list[BatchRecord]:
+        return [b for m, seen in zip(stack.mappings, before.batches, strict=True) for b in m.batches[seen:]]
+
     def triggered() -> int:
-        return sum(
-            len(batch.message_ids) - len(batch.failed_ids) for m in stack.mappings for batch in m.batches
-        )
+        return sum(len(batch.message_ids) - len(batch.failed_ids) for batch in new_batches())
 
     def say(line: str) -> None:
         if progress:
@@ -117,7 +131,11 @@ def follow(
 
     timed_out = False
     while True:
-        executions = sfn.list_executions(stateMachineArn=info.state_machine_arn)["executions"]
+        executions = [
+            e
+            for e in sfn.list_executions(stateMachineArn=info.state_machine_arn)["executions"]
+            if e["executionArn"] not in before.executions
+        ]
         for summary in executions:
             arn = summary["executionArn"]
             if arn in finished:
@@ -155,7 +173,7 @@ def follow(
                 manifest=documents["manifest"],
             )
         )
-    logs = "\n".join(batch.logs for m in stack.mappings for batch in m.batches)
+    logs = "\n".join(batch.logs for batch in new_batches())
     for item in uploads:
         if item.key not in in_runs:
             reason = _skip_reason(logs, item.key) or "no run started (see the trigger's logs)"
@@ -163,7 +181,15 @@ def follow(
     return result
 
 
+def snapshot(stack: LocalStack) -> Snapshot:
+    sfn = StackInfo.of(stack).client("stepfunctions")
+    pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=stack.state_machine_arn())
+    executions = {e["executionArn"] for page in pages for e in page["executions"]}
+    return Snapshot(executions, [len(m.batches) for m in stack.mappings])
+
+
 def run_files(
     stack: LocalStack, files: list[Path], *, dataset: str | None = None, **follow_options: Any
 ) -> OneShotResult:
-    return follow(stack, upload(stack, files, dataset), **follow_options)
+    earlier = snapshot(stack)
+    return follow(stack, upload(stack, files, dataset), earlier=earlier, **follow_options)
