@@ -162,6 +162,7 @@ class AthenaRuntime:
         self._lock = threading.Lock()
         self._cache_holder = None if cache_dir else tempfile.TemporaryDirectory(prefix="tributary-athena-")
         self.cache_dir = cache_dir or Path(self._cache_holder.name)  # type: ignore[union-attr]
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
 
     # -- API ---------------------------------------------------------------------------------------
     def start_query_execution(
@@ -249,7 +250,10 @@ class AthenaRuntime:
                 connection.execute(f'SET schema = "{execution.database}"')
             cursor = connection.execute(execution.query)
             description = cursor.description or []
-            execution.columns = [_column_info(name, column_type) for name, column_type, *_ in description]
+            execution.columns = [
+                _column_info(_athena_name(name, index), column_type)
+                for index, (name, column_type, *_) in enumerate(description)
+            ]
             execution.rows = [[_varchar(value) for value in row] for row in cursor.fetchall()]
         finally:
             connection.close()
@@ -356,6 +360,11 @@ def _select_files(files: list[Path], columns: list[dict[str, str]], constants: l
     paths = ", ".join(_literal(str(f)) for f in files)
     selected = [f'"{c["Name"]}"' for c in columns] or ["*"]
     return f"SELECT {', '.join([*selected, *constants])} FROM read_parquet([{paths}], union_by_name = true)"
+
+
+def _athena_name(name: str, index: int) -> str:
+    # Athena names an unaliased expression _col<i>; DuckDB names it by its text (count_star()).
+    return name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) else f"_col{index}"
 
 
 def _duckdb_type(hive_type: str) -> str:
