@@ -1,0 +1,85 @@
+"""The local stack on the tests' own tiny application (no Spark): events, polling, the engine's
+endpoint, schedules and the control endpoint, wired from the template."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+
+from tributary.local.control import serve_control
+from tributary.local.one_shot import dataset_of
+from tributary.local.stack import LocalStack, StackOptions
+
+from .conftest import FIXTURE_APP
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[LocalStack]:
+    with LocalStack(StackOptions(FIXTURE_APP, work_dir=tmp_path, batch_window_cap=0.2)) as local:
+        yield local
+
+
+def _wait(condition: object, seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+def test_an_upload_reaches_the_function_through_eventbridge_sqs_and_the_mapping(stack: LocalStack) -> None:
+    s3 = stack.aws.client("s3")
+    s3.put_object(Bucket="tiny-raw-dev", Key="incoming/demo/a é.csv", Body=b"1")
+    s3.put_object(Bucket="tiny-raw-dev", Key="ignored/b.csv", Body=b"1")
+    (mapping,) = stack.mappings
+    _wait(lambda: mapping.batches)
+    (batch,) = mapping.batches
+    assert batch.function_error is None
+    assert batch.result["greeting"] == "hello world"
+    assert mapping.config.batching_window_seconds == 5 and mapping.window == 0.2
+    assert any(d.ok and d.target.endswith("tiny-IngestQueue") for d in stack.bus.deliveries)
+
+
+def test_the_state_machine_runs_on_the_engine_endpoint_with_boto3(stack: LocalStack) -> None:
+    sfn = boto3.client(
+        "stepfunctions",
+        endpoint_url=stack.states_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    arn = stack.state_machine_arn("Machine")
+    execution = sfn.start_execution(stateMachineArn=arn, name="run-1", input=json.dumps({"name": "sfn"}))
+    _wait(lambda: sfn.describe_execution(executionArn=execution["executionArn"])["status"] != "RUNNING", 30)
+    described = sfn.describe_execution(executionArn=execution["executionArn"])
+    assert described["status"] == "SUCCEEDED", described
+    assert json.loads(described["output"])["greeting"] == "hello sfn"
+
+
+def test_schedules_fire_on_demand_locally_and_through_the_control_endpoint(stack: LocalStack) -> None:
+    result = stack.scheduler.fire("HelloFunctionNightly")
+    assert result.payload["greeting"] == "hello world"  # type: ignore[attr-defined]
+    control = serve_control(stack)
+    try:
+        url = f"http://127.0.0.1:{control.server_port}/schedules/HelloFunctionNightly/fire"
+        with urllib.request.urlopen(urllib.request.Request(url, method="POST", data=b"")) as response:
+            body = json.loads(response.read())
+        assert body["result"]["function_error"] is None
+        assert body["result"]["payload"]["invocations"] == 2  # the same warm worker
+    finally:
+        control.shutdown()
+
+
+def test_dataset_from_file_name() -> None:
+    known = ["clicks", "orders", "orders_eu"]
+    assert dataset_of(Path("orders-sample.csv"), known) == "orders"
+    assert dataset_of(Path("orders_eu-2026.csv"), known) == "orders_eu"
+    assert dataset_of(Path("Clicks.jsonl"), known) == "clicks"
+    assert dataset_of(Path("inventory-1.csv"), known) == "inventory"
