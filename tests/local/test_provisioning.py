@@ -152,3 +152,24 @@ def test_no_value_and_unknown_references() -> None:
         resolver.resolve({"Ref": "Nope"})
     with pytest.raises(IntrinsicError, match="Fn::Cidr"):
         resolver.resolve({"Fn::Cidr": ["10.0.0.0/16", 2, 8]})
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.skipif(not (REPO / "template.yaml").exists(), reason="the application template is not there yet")
+def test_the_application_template_provisions_with_only_the_dashboard_reported(
+    moto_server: MotoServer,
+) -> None:
+    stack = provision(REPO / "template.yaml", moto_server, "default")
+    assert [(n.logical_id, n.type) for n in stack.not_emulated] == [
+        ("PipelineDashboard", "AWS::CloudWatch::Dashboard")
+    ]
+    for logical_id in (
+        "RawBucket", "CuratedBucket", "ArtifactsBucket", "IngestQueue", "IngestDeadLetterQueue",
+        "ObjectCreatedRule", "PipelineStateMachine", "TransformJob", "GlueDatabase", "AthenaWorkGroup",
+        "RunsTable", "LineageTable", "IdempotencyTable", "NotificationTopic", "SweepSchedule", "DataKey",
+    ):  # fmt: skip
+        assert logical_id in stack.resources, logical_id
+    definition = json.loads(stack.resources["PipelineStateMachine"].attributes["Definition"])
+    assert "${" not in json.dumps(definition)  # every DefinitionSubstitution resolved
