@@ -8,6 +8,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -83,3 +84,32 @@ def test_dataset_from_file_name() -> None:
     assert dataset_of(Path("orders_eu-2026.csv"), known) == "orders_eu"
     assert dataset_of(Path("Clicks.jsonl"), known) == "clicks"
     assert dataset_of(Path("inventory-1.csv"), known) == "inventory"
+
+
+def _client(service: str, url: str) -> object:
+    return boto3.client(
+        service, endpoint_url=url, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
+    )
+
+
+def test_athena_and_glue_endpoints_run_locally_and_pass_the_rest_to_moto(stack: LocalStack) -> None:
+    athena: Any = _client("athena", stack.endpoints["ATHENA"])
+    glue: Any = _client("glue", stack.endpoints["GLUE"])
+    assert glue.get_database(Name="tiny_dev")["Database"]["Name"] == "tiny_dev"  # passed on to moto
+    query_id = athena.start_query_execution(
+        QueryString="SELECT 41 + 1 AS answer",
+        WorkGroup="tiny-wg",
+        QueryExecutionContext={"Database": "tiny_dev"},
+    )["QueryExecutionId"]
+    execution = athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]
+    assert execution["Status"]["State"] == "SUCCEEDED"
+    assert execution["ResultConfiguration"]["OutputLocation"].startswith(
+        "s3://tiny-curatedbucket/athena-results/"
+    )
+    rows = athena.get_query_results(QueryExecutionId=query_id)["ResultSet"]["Rows"]
+    assert rows[1]["Data"][0]["VarCharValue"] == "42"
+    with pytest.raises(athena.exceptions.InvalidRequestException):
+        athena.get_query_results(QueryExecutionId="nope")
+    with pytest.raises(glue.exceptions.EntityNotFoundException):
+        glue.start_job_run(JobName="nope")
+    assert athena.get_work_group(WorkGroup="tiny-wg")["WorkGroup"]["Name"] == "tiny-wg"  # moto

@@ -22,6 +22,8 @@ def register(subparsers: Any) -> None:
     _stack_options(up)
     up.add_argument("--port", type=int, default=4566, help="local AWS (moto) port (default 4566)")
     up.add_argument("--states-port", type=int, default=8083, help="local Step Functions port (default 8083)")
+    up.add_argument("--athena-port", type=int, default=8084, help="local Athena port (default 8084)")
+    up.add_argument("--glue-port", type=int, default=8085, help="local Glue port (default 8085)")
     up.set_defaults(func=_up)
 
     run = subparsers.add_parser("run", help="run files through the local pipeline once and report")
@@ -134,19 +136,29 @@ def _up(args: argparse.Namespace) -> int:
     from tributary.local.progress import ProgressTracker, use_color
     from tributary.local.session import StackInfo, execution_history
 
-    stack = _start(args, moto_port=args.port, states_port=args.states_port)
+    stack = _start(
+        args,
+        moto_port=args.port,
+        states_port=args.states_port,
+        athena_port=args.athena_port,
+        glue_port=args.glue_port,
+    )
     control = serve_control(stack)
     info = StackInfo.of(stack, f"http://127.0.0.1:{control.server_port}")
     path = info.save(args.root.resolve())
+    exports = " ".join(
+        [f"AWS_ENDPOINT_URL={info.moto_url}"]
+        + [f"AWS_ENDPOINT_URL_{service}={url}" for service, url in stack.endpoints.items()]
+        + ["AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing", f"AWS_DEFAULT_REGION={info.region}"]
+    )
     print(
         f"Local stack {stack.stack.name} is up ({path}).\n"
         f"  AWS (moto):      {info.moto_url}\n"
-        f"  Step Functions:  {info.states_url}\n"
-        f"  raw bucket:      s3://{info.raw_bucket}/incoming/<dataset>/\n"
+        + "".join(f"  {service.title():<15}  {url}\n" for service, url in stack.endpoints.items())
+        + f"  raw bucket:      s3://{info.raw_bucket}/incoming/<dataset>/\n"
         f"  state machine:   {info.state_machine_arn}\n"
         "Use it with:\n"
-        f"  export AWS_ENDPOINT_URL={info.moto_url} AWS_ENDPOINT_URL_SFN={info.states_url} "
-        "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=" + info.region + "\n"
+        f"  export {exports}\n"
         f"  aws s3 cp FILE s3://{info.raw_bucket}/incoming/orders/   (or: tributary put FILE)\n"
         "Ctrl-C stops it.",
         flush=True,

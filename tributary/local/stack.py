@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tributary.local.athena_ddl import AthenaQueryError
 from tributary.local.athena_runtime import AthenaRuntime
 from tributary.local.event_source_mapping import MappingConfig, SqsEventSourceMapping
 from tributary.local.events import EventBus, Rule, listen_to_s3
-from tributary.local.glue_runtime import GlueRuntime, JobConfig, JobRun, job_configs
+from tributary.local.facade import Operation, serve_facade
+from tributary.local.glue_runtime import GlueError, GlueRuntime, JobConfig, JobRun, job_configs
 from tributary.local.integrations import local_integrations
 from tributary.local.lambda_runtime import LambdaRuntime, function_configs
 from tributary.local.moto_server import ACCOUNT_ID, MotoServer
@@ -41,6 +43,8 @@ class StackOptions:
     spark_cores: int = 2
     moto_port: int | None = None
     states_port: int = 0
+    athena_port: int = 0
+    glue_port: int = 0
 
 
 @dataclass
@@ -57,6 +61,7 @@ class LocalStack:
     mappings: list[SqsEventSourceMapping] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what is emulated differently, said at start-up
     states_url: str = ""
+    endpoints: dict[str, str] = field(default_factory=dict)  # boto3 service id → local endpoint
     _stoppers: list[Any] = field(default_factory=list)
     _temp: tempfile.TemporaryDirectory[str] | None = None
 
@@ -87,7 +92,26 @@ class LocalStack:
         server = serve_in_background(self.states, "127.0.0.1", options.states_port)
         self.states_url = f"http://127.0.0.1:{server.server_port}"
         self._stoppers.append(server.shutdown)
-        child_env = self.aws.env({"SFN": self.states_url})
+        self.athena = AthenaRuntime(self.aws.client, work_dir / "athena-cache")
+        self._stoppers.append(self.athena.close)
+        athena_endpoint = serve_facade(
+            "AmazonAthena.",
+            athena_operations(self.athena),
+            _athena_error,
+            self.aws.endpoint_url,
+            options.athena_port,
+        )
+        self._stoppers.append(athena_endpoint.shutdown)
+        glue_endpoint = serve_facade(
+            "AWSGlue.", glue_operations(self), _glue_error, self.aws.endpoint_url, options.glue_port
+        )
+        self._stoppers.append(glue_endpoint.shutdown)
+        self.endpoints = {
+            "SFN": self.states_url,
+            "ATHENA": f"http://127.0.0.1:{athena_endpoint.server_port}",
+            "GLUE": f"http://127.0.0.1:{glue_endpoint.server_port}",
+        }
+        child_env = self.aws.env(self.endpoints)
         build_dir = options.root / ".aws-sam" / "build"
         self.lambdas = LambdaRuntime(
             function_configs(self.stack, build_dir if build_dir.is_dir() else None), child_env
@@ -103,8 +127,6 @@ class LocalStack:
             spark_cores=options.spark_cores,
             on_state_change=self._glue_state_changed,
         )
-        self.athena = AthenaRuntime(self.aws.client, work_dir / "athena-cache")
-        self._stoppers.append(self.athena.close)
         self.states.integrations = local_integrations(self.lambdas, self.glue, self.athena, self.aws.client)
         self._register_state_machines()
         self._collect_notifications()
@@ -309,3 +331,36 @@ class LocalStack:
         for topic in topics:
             self.aws.client("sns").subscribe(TopicArn=topic.physical_id, Protocol="sqs", Endpoint=arn)
         self.notes.append(f"SNS notifications are also delivered to the local queue {NOTIFICATIONS_QUEUE}")
+
+
+def athena_operations(athena: AthenaRuntime) -> dict[str, Operation]:
+    return {
+        "StartQueryExecution": athena.start_query_execution,
+        "GetQueryExecution": athena.get_query_execution,
+        "GetQueryResults": athena.get_query_results,
+        "StopQueryExecution": athena.stop_query_execution,
+    }
+
+
+def glue_operations(stack: LocalStack) -> dict[str, Operation]:
+    # Looked up per call: the Glue runtime is made after the endpoint.
+    return {
+        "StartJobRun": lambda **request: stack.glue.start_job_run(**request),
+        "GetJobRun": lambda **request: stack.glue.get_job_run(**request),
+        "GetJobRuns": lambda **request: stack.glue.get_job_runs(**request),
+        "BatchStopJobRun": lambda **request: stack.glue.batch_stop_job_run(**request),
+    }
+
+
+def _athena_error(exc: Exception) -> tuple[str, str] | None:
+    if isinstance(exc, AthenaQueryError | TypeError):
+        return "InvalidRequestException", str(exc)
+    return None
+
+
+def _glue_error(exc: Exception) -> tuple[str, str] | None:
+    if isinstance(exc, GlueError):
+        return exc.code, exc.message
+    if isinstance(exc, TypeError):
+        return "InvalidInputException", str(exc)
+    return None
