@@ -113,3 +113,18 @@ def test_athena_and_glue_endpoints_run_locally_and_pass_the_rest_to_moto(stack: 
     with pytest.raises(glue.exceptions.EntityNotFoundException):
         glue.start_job_run(JobName="nope")
     assert athena.get_work_group(WorkGroup="tiny-wg")["WorkGroup"]["Name"] == "tiny-wg"  # moto
+
+
+def test_invocation_logs_land_in_cloudwatch_logs_as_lambda_writes_them(stack: LocalStack) -> None:
+    result = stack.lambdas.invoke("HelloFunction", {"name": "logs"})
+    logs = stack.aws.client("logs")
+    events = logs.get_log_events(
+        logGroupName="/aws/lambda/tiny-HelloFunction", logStreamName=result.log_stream
+    )
+    messages = [e["message"] for e in events["events"]]
+    assert messages[0] == f"START RequestId: {result.request_id} Version: $LATEST"
+    assert "invocation 1: echo" in messages
+    assert messages[-2] == f"END RequestId: {result.request_id}"
+    assert (
+        messages[-1].startswith(f"REPORT RequestId: {result.request_id}") and "Init Duration" in messages[-1]
+    )

@@ -11,7 +11,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -33,6 +33,7 @@ class FunctionConfig:
     timeout_seconds: float = 3.0
     memory_mb: int = 128
     logical_id: str = ""
+    log_group: str = ""  # LoggingConfig.LogGroup, else /aws/lambda/<name>
 
 
 @dataclass
@@ -45,6 +46,7 @@ class InvocationResult:
     init_ms: float
     max_memory_mb: float
     cold_start: bool
+    log_stream: str = ""  # the execution environment's log stream, as in Lambda
 
     @property
     def error_type(self) -> str | None:
@@ -64,6 +66,7 @@ class _Worker:
             bufsize=1,
         )
         self.invocations = 0
+        self.log_stream = env.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -90,8 +93,14 @@ class _Worker:
 class LambdaFunction:
     """One function: its configuration and its pool of warm workers."""
 
-    def __init__(self, config: FunctionConfig, base_env: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        config: FunctionConfig,
+        base_env: Mapping[str, str],
+        on_invoked: Callable[[FunctionConfig, InvocationResult], None] | None = None,
+    ) -> None:
         self.config = config
+        self.on_invoked = on_invoked  # e.g. writes the invocation's log to CloudWatch Logs
         self._base_env = dict(base_env)
         self._idle: list[_Worker] = []
         self._lock = threading.Lock()
@@ -112,7 +121,7 @@ class LambdaFunction:
                 "AWS_LAMBDA_FUNCTION_NAME": config.name,
                 "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
                 "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_mb),
-                "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{config.name}",
+                "AWS_LAMBDA_LOG_GROUP_NAME": config.log_group or f"/aws/lambda/{config.name}",
                 "AWS_LAMBDA_LOG_STREAM_NAME": f"local/[$LATEST]{uuid.uuid4().hex}",
                 "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001",
                 "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
@@ -130,7 +139,12 @@ class LambdaFunction:
         return env
 
     def invoke(self, payload: Any, request_id: str | None = None) -> InvocationResult:
-        request_id = request_id or str(uuid.uuid4())
+        result = self._invoke(payload, request_id or str(uuid.uuid4()))
+        if self.on_invoked is not None:
+            self.on_invoked(self.config, result)
+        return result
+
+    def _invoke(self, payload: Any, request_id: str) -> InvocationResult:
         worker, cold = self._acquire()
         timeout = self.config.timeout_seconds
         deadline_ms = int((time.time() + timeout) * 1000)
@@ -145,7 +159,9 @@ class LambdaFunction:
             worker.kill()  # a timed-out or killed environment is never reused
             error_type, message = failure
             document = {"errorType": error_type, "errorMessage": f"RequestId: {request_id} Error: {message}"}
-            return InvocationResult(request_id, document, "Unhandled", "", elapsed_ms, 0.0, peak_mb, cold)
+            return InvocationResult(
+                request_id, document, "Unhandled", "", elapsed_ms, 0.0, peak_mb, cold, worker.log_stream
+            )
         response = json.loads(line)
         self._release(worker)
         if "error" in response:
@@ -162,6 +178,7 @@ class LambdaFunction:
             response["init_ms"],
             max(peak_mb, response["max_memory_kb"] / 1024),
             cold,
+            worker.log_stream,
         )
 
     def _acquire(self) -> tuple[_Worker, bool]:
@@ -212,6 +229,21 @@ def _read_response(
     return result[0], None, peak
 
 
+def report_lines(result: InvocationResult, config: FunctionConfig) -> list[str]:
+    """The invocation's log as Lambda writes it: START, the function's output, END, REPORT."""
+    report = (
+        f"REPORT RequestId: {result.request_id}\tDuration: {result.duration_ms:.2f} ms\t"
+        f"Billed Duration: {int(result.duration_ms) + 1} ms\tMemory Size: {config.memory_mb} MB\t"
+        f"Max Memory Used: {int(result.max_memory_mb)} MB"
+    )
+    if result.cold_start:
+        report += f"\tInit Duration: {result.init_ms:.2f} ms"
+    lines = [f"START RequestId: {result.request_id} Version: $LATEST", *result.logs.splitlines()]
+    if result.function_error and result.error_type in ("Sandbox.Timedout", "Runtime.OutOfMemory"):
+        lines.append(str(result.payload.get("errorMessage", "")))
+    return [*lines, f"END RequestId: {result.request_id}", report]
+
+
 def _merge_layers(layers: tuple[Path, ...], opt_dir: Path) -> None:
     """/opt as Lambda builds it: each layer extracted on top of the previous ones (links, not copies)."""
     for layer in layers:
@@ -256,6 +288,7 @@ def function_configs(stack: ProvisionedStack, build_dir: Path | None = None) -> 
                 timeout_seconds=float(props.get("Timeout", 3)),
                 memory_mb=int(props.get("MemorySize", 128)),
                 logical_id=resource.logical_id,
+                log_group=str((props.get("LoggingConfig") or {}).get("LogGroup", "")),
             )
         )
     return configs
@@ -273,10 +306,15 @@ def _code_dir(resource: Resource, build_dir: Path | None) -> Path:
 class LambdaRuntime:
     """Every function of a stack, by name and by ARN."""
 
-    def __init__(self, configs: list[FunctionConfig], base_env: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        configs: list[FunctionConfig],
+        base_env: Mapping[str, str],
+        on_invoked: Callable[[FunctionConfig, InvocationResult], None] | None = None,
+    ) -> None:
         self._functions: dict[str, LambdaFunction] = {}
         for config in configs:
-            function = LambdaFunction(config, base_env)
+            function = LambdaFunction(config, base_env, on_invoked)
             for key in (config.name, config.arn, config.logical_id):
                 if key:
                     self._functions[key] = function

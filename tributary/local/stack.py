@@ -3,12 +3,14 @@ Step Functions endpoint, and the runtimes and event plumbing that make uploads b
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +23,13 @@ from tributary.local.events import EventBus, Rule, listen_to_s3
 from tributary.local.facade import Operation, serve_facade
 from tributary.local.glue_runtime import GlueError, GlueRuntime, JobConfig, JobRun, job_configs
 from tributary.local.integrations import local_integrations
-from tributary.local.lambda_runtime import LambdaRuntime, function_configs
+from tributary.local.lambda_runtime import (
+    FunctionConfig,
+    InvocationResult,
+    LambdaRuntime,
+    function_configs,
+    report_lines,
+)
 from tributary.local.moto_server import ACCOUNT_ID, MotoServer
 from tributary.local.provisioning import NotEmulated, ProvisionedStack, provision
 from tributary.local.schedules import Schedule, Scheduler, fires_by_time
@@ -114,7 +122,9 @@ class LocalStack:
         child_env = self.aws.env(self.endpoints)
         build_dir = options.root / ".aws-sam" / "build"
         self.lambdas = LambdaRuntime(
-            function_configs(self.stack, build_dir if build_dir.is_dir() else None), child_env
+            function_configs(self.stack, build_dir if build_dir.is_dir() else None),
+            child_env,
+            self._write_logs,
         )
         self._stoppers.append(self.lambdas.close)
         self.bus = EventBus(self.aws.client, self._deliverers())
@@ -297,6 +307,21 @@ class LocalStack:
             )
         deliver(schedule.target_arn, schedule.input)
         return None
+
+    def _write_logs(self, config: FunctionConfig, result: InvocationResult) -> None:
+        """Each invocation's log into CloudWatch Logs (moto), so that `aws logs tail` shows it."""
+        logs = self.aws.client("logs")
+        group = config.log_group or f"/aws/lambda/{config.name}"
+        now = int(time.time() * 1000)
+        try:
+            with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+                logs.create_log_group(logGroupName=group)
+            with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+                logs.create_log_stream(logGroupName=group, logStreamName=result.log_stream)
+            events = [{"timestamp": now, "message": line} for line in report_lines(result, config)]
+            logs.put_log_events(logGroupName=group, logStreamName=result.log_stream, logEvents=events)
+        except Exception:  # logs are a convenience: never fail an invocation for them
+            LOGGER.debug("could not write the logs of %s", config.name, exc_info=True)
 
     def _glue_state_changed(self, job: JobConfig, run: JobRun) -> None:
         if run.state not in ("SUCCEEDED", "FAILED", "TIMEOUT", "STOPPED", "ERROR"):
