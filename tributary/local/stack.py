@@ -121,6 +121,8 @@ class LocalStack:
         }
         child_env = self.aws.env(self.endpoints)
         build_dir = options.root / ".aws-sam" / "build"
+        if build_dir.is_dir():
+            self.notes.append(f"functions and layers run from `sam build`'s output in {build_dir}")
         self.lambdas = LambdaRuntime(
             function_configs(self.stack, build_dir if build_dir.is_dir() else None),
             child_env,
