@@ -129,3 +129,16 @@ def test_a_malformed_file_is_rejected_recorded_quarantined_and_alerted(
         copies = s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
         assert copies, "the quarantine holds a copy"
     assert any(report.run_id in n.get("Message", "") for n in _notifications(stack))
+
+
+def test_an_upload_of_an_unknown_dataset_starts_no_run_and_says_why(
+    stack: LocalStack, tmp_path: Path
+) -> None:
+    unknown = tmp_path / "inventory-2026.csv"
+    unknown.write_text("sku,count\na,1\n")
+    result = run_files(stack, [unknown], timeout=120, progress=False)
+    assert result.reports == [] and result.exit_code == 1
+    (entry,) = json.loads(result.to_json())
+    assert entry["status"] == "SKIPPED"
+    assert entry["objects"][0]["key"] == "incoming/inventory/inventory-2026.csv"
+    assert entry["objects"][0]["reason"]

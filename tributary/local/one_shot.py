@@ -58,14 +58,27 @@ class OneShotResult:
         return reports.exit_code(self.reports)
 
     def to_json(self) -> str:
-        runs = [reports.report_dict(r) for r in self.reports]
-        skipped = [
-            {"key": u.key, "file": str(u.path), "outcome": "skipped", "reason": why}
-            for u, why in self.skipped
-        ]
-        return json.dumps(
-            {"runs": runs, "skipped": skipped, "timed_out": self.timed_out}, indent=2, default=str
-        )
+        """A JSON array with one report per run; an upload that started no run is an entry of its own
+        with status SKIPPED (and TIMED_OUT entries for uploads still waiting at the deadline)."""
+        entries = [reports.report_dict(r) for r in self.reports]
+        for item, why in self.skipped:
+            status = "TIMED_OUT" if self.timed_out else "SKIPPED"
+            entries.append(
+                {
+                    "run_id": None,
+                    "status": status,
+                    "dataset": item.key.split("/")[1] if item.key.count("/") >= 2 else None,
+                    "objects": [
+                        {"key": item.key, "outcome": "skipped", "reason": why, "version_id": item.version_id}
+                    ],
+                    "rows_in": None,
+                    "rows_out": None,
+                    "rows_rejected": None,
+                    "partitions": [],
+                    "outputs": [],
+                }
+            )
+        return json.dumps(entries, indent=2, default=str, ensure_ascii=False)
 
 
 def upload(stack: LocalStack, files: list[Path], dataset: str | None) -> list[Upload]:
