@@ -140,3 +140,23 @@ def test_a_repeated_unique_rule_is_kept_once() -> None:
     spec = transform.contract_from_document(contract(quality={"rules": rules}))
 
     assert [(rule.column, rule.rule) for rule in spec.rules] == [("id", "unique"), ("id", "not_null")]
+
+
+def test_a_contract_that_fixes_gzip_speaks_for_a_manifest_without_compression() -> None:
+    spec = transform.contract_from_document(contract(compression="gzip"))
+    manifest = {"objects": [{"bucket": "raw", "key": "incoming/orders/a.csv", "version_id": "v"}]}
+
+    with pytest.raises(transform.ManifestError, match=r"does not end with \.gz"):
+        transform.source_objects_from(manifest, spec, None)
+
+
+def test_default_file_size_follows_the_average_row() -> None:
+    counts = transform.RunCounts(
+        objects={}, partitions={"d1": 3_000_000, "d2": 10}, rule_failures={}, valid_raw_chars=0
+    )
+    counts.valid_raw_chars = 100 * 3_000_010  # 100 characters a row
+    rows_per_file = transform.rows_per_file_for(counts, None)
+
+    assert rows_per_file == transform.TARGET_RAW_BYTES_PER_FILE // 100
+    assert transform.files_per_partition(counts.partitions, rows_per_file) == {"d1": 2, "d2": 1}
+    assert transform.rows_per_file_for(counts, 7) == 7
