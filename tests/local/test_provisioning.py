@@ -173,3 +173,8 @@ def test_the_application_template_provisions_with_only_the_dashboard_reported(
         assert logical_id in stack.resources, logical_id
     definition = json.loads(stack.resources["PipelineStateMachine"].attributes["Definition"])
     assert "${" not in json.dumps(definition)  # every DefinitionSubstitution resolved
+
+
+def test_a_busy_port_is_refused_rather_than_reused(moto_server: MotoServer) -> None:
+    with pytest.raises(OSError, match="already in use"):
+        MotoServer(moto_server.port).start()

@@ -22,6 +22,7 @@ SAMPLES = [REPO / "events" / "data" / "orders-sample.csv", REPO / "events" / "da
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.xdist_group("local_stack_e2e"),  # one stack, one worker
     pytest.mark.skipif(shutil.which("java") is None, reason="needs Java for local Spark"),
     pytest.mark.skipif(
         not all(p.exists() for p in [REPO / "template.yaml", REPO / "glue" / "transform.py", *SAMPLES]),

@@ -38,6 +38,13 @@ class MotoServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> MotoServer:
+        # Refuse a busy port: the reset below would otherwise empty whatever server answers there.
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is not busy
+            try:
+                probe.bind(("127.0.0.1", self.port))
+            except OSError:
+                raise OSError(f"port {self.port} is already in use (another `tributary up`?)") from None
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         server.start()
         self._server = server
