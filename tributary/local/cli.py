@@ -166,8 +166,14 @@ def _up(args: argparse.Namespace) -> int:
     sfn = info.client("stepfunctions")
     trackers: dict[str, ProgressTracker] = {}
     color = use_color(sys.stdout)
+    shown = [0] * len(stack.mappings)
     try:
         while True:
+            for index, mapping in enumerate(stack.mappings):
+                for batch in mapping.batches[shown[index] :]:
+                    for line in _batch_lines(mapping.config.function, batch):
+                        print(line, flush=True)
+                shown[index] = len(mapping.batches)
             for summary in sfn.list_executions(stateMachineArn=info.state_machine_arn)["executions"]:
                 tracker = trackers.setdefault(summary["executionArn"], ProgressTracker(color=color))
                 if tracker.status != "RUNNING" and summary["status"] != "RUNNING":
@@ -182,6 +188,22 @@ def _up(args: argparse.Namespace) -> int:
         stack.stop()
         (args.root.resolve() / ".tributary" / "stack.json").unlink(missing_ok=True)
     return 0
+
+
+def _batch_lines(function: str, batch: Any) -> list[str]:
+    """What an event source mapping's invocation did, for `tributary up`'s output."""
+    from tributary.local.one_shot import skipped_objects
+
+    name = function.rsplit(":", 1)[-1]
+    lines = [f"{name}: batch of {len(batch.message_ids)} message(s)"]
+    if batch.function_error:
+        error = batch.result.get("errorType", "") if isinstance(batch.result, dict) else ""
+        lines.append(f"{name}: failed ({error}); the messages return after the queue's visibility timeout")
+    elif batch.failed_ids:
+        lines.append(f"{name}: {len(batch.failed_ids)} message(s) reported as failed, to be retried")
+    for key, reason in skipped_objects(batch.logs).items():
+        lines.append(f"{name}: skipped {key}: {reason}")
+    return lines
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -94,20 +94,17 @@ def upload(stack: LocalStack, files: list[Path], dataset: str | None) -> list[Up
     return done
 
 
-def _skip_reason(logs: str, key: str) -> str | None:
-    """Why the trigger skipped `key`, from its structured log line."""
+def skipped_objects(logs: str) -> dict[str, str]:
+    """Object key → why the trigger skipped it, from its structured log lines ("Object skipped")."""
+    skipped: dict[str, str] = {}
     for line in logs.splitlines():
         try:
             entry = json.loads(line)
         except ValueError:
             continue
-        if (
-            isinstance(entry, dict)
-            and entry.get("key") == key
-            and "skip" in str(entry.get("message", "")).lower()
-        ):
-            return str(entry.get("reason") or entry.get("message"))
-    return None
+        if isinstance(entry, dict) and entry.get("key") and "skip" in str(entry.get("message", "")).lower():
+            skipped[str(entry["key"])] = str(entry.get("reason") or entry.get("message"))
+    return skipped
 
 
 def follow(
@@ -186,10 +183,10 @@ def follow(
                 manifest=documents["manifest"],
             )
         )
-    logs = "\n".join(batch.logs for batch in new_batches())
+    skipped = skipped_objects("\n".join(batch.logs for batch in new_batches()))
     for item in uploads:
         if item.key not in in_runs:
-            reason = _skip_reason(logs, item.key) or "no run started (see the trigger's logs)"
+            reason = skipped.get(item.key) or "no run started (see the trigger's logs)"
             result.skipped.append((item, reason))
     return result
 
