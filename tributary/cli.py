@@ -26,7 +26,9 @@ class UsageError(Exception):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tributary",
-        description="Run Tributary's SAM application locally: Step Functions engine, local AWS, Glue on Spark.",
+        description=(
+            "Run Tributary's SAM application locally: Step Functions engine, local AWS, Glue on Spark."
+        ),
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
