@@ -128,3 +128,14 @@ def test_invocation_logs_land_in_cloudwatch_logs_as_lambda_writes_them(stack: Lo
     assert (
         messages[-1].startswith(f"REPORT RequestId: {result.request_id}") and "Init Duration" in messages[-1]
     )
+
+
+def test_visibility_timeout_of_polled_queues_can_be_capped(tmp_path: Path) -> None:
+    options = StackOptions(FIXTURE_APP, work_dir=tmp_path, visibility_timeout_cap=2)
+    with LocalStack(options) as local:
+        sqs = local.aws.client("sqs")
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=local.physical_id("IngestQueue"), AttributeNames=["All"]
+        )
+        assert attributes["Attributes"]["VisibilityTimeout"] == "2"
+        assert any("visibility timeout 30s capped at 2s" in note for note in local.notes)

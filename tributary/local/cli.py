@@ -88,6 +88,12 @@ def _stack_options(parser: argparse.ArgumentParser) -> None:
         help="cap MaximumBatchingWindowInSeconds of event source mappings to this many seconds",
     )
     parser.add_argument(
+        "--visibility-timeout",
+        type=int,
+        default=None,
+        help="cap the visibility timeout of polled queues (failed messages come back sooner)",
+    )
+    parser.add_argument(
         "--virtual-clock",
         action="store_true",
         help="Wait states and retry back-off take no time (state durations then show engine time)",
@@ -114,6 +120,7 @@ def _start(args: argparse.Namespace, **ports: Any) -> Any:
         config_env=args.config_env,
         work_dir=root / ".tributary" / "work",
         batch_window_cap=window,
+        visibility_timeout_cap=args.visibility_timeout,
         real_time=not args.virtual_clock,
         spark_cores=args.spark_cores,
         **ports,
