@@ -47,7 +47,7 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/sam validate --template template.yaml --region us-east-1 --lint
-	npx --no-install asl-validator --silent $(foreach f,$(wildcard statemachine/*.asl.json),--json-path $(f))
+	node_modules/.bin/asl-validator --silent $(foreach f,$(wildcard statemachine/*.asl.json),--json-path $(f))
 
 build: install
 	$(BIN)/sam build --template template.yaml
