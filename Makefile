@@ -29,7 +29,7 @@ lock:
 
 test: install
 	$(BIN)/pytest -n 2 --dist loadgroup
-	$(MAKE) conformance
+	$(MAKE) --no-print-directory conformance
 
 test-fast: install
 	$(BIN)/pytest -m "not slow"
