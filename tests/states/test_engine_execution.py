@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from datetime import UTC, datetime
 
 from tributary.states import Execution, RealClock, VirtualClock, execute
-from tributary.states.clock import OutsideEvent
+from tributary.states.clock import DEFAULT_VIRTUAL_START, OutsideEvent
 from tributary.states.integrations import CallbackStore
 
 
@@ -167,6 +168,28 @@ def test_patience_is_given_to_task_tokens_only():
     assert clock.wait(outside, 60) is False
     assert outside.real_waits == [30]  # a task token gets the patience, then time jumps
     assert (clock.now() - start).total_seconds() == 3660
+
+
+def test_patience_never_exceeds_the_wait_itself():
+    clock = VirtualClock(patience=60)
+    outside = RecordingOutsideEvent()
+    assert clock.wait(outside, 5) is False
+    assert outside.real_waits == [5]  # a 5 s heartbeat window: 5 real seconds at most, as on AWS
+
+
+def test_wait_states_and_back_off_take_no_real_time_whatever_the_patience(kit):
+    retry = [{"ErrorEquals": ["Busy"], "IntervalSeconds": 600, "MaxAttempts": 2, "BackoffRate": 2}]
+    definition = kit.machine(
+        ("Nap", {"Type": "Wait", "Seconds": 3600}),
+        ("T", kit.task(Retry=retry)),
+    )
+    clock = VirtualClock(patience=30)
+    integration = kit.Scripted(kit.fail("Busy"), kit.fail("Busy"), {"ok": True})
+    began = time.monotonic()
+    result = Execution(definition, {}, clock=clock, integrations=integration).run()
+    assert result.status == "SUCCEEDED"
+    assert time.monotonic() - began < 5  # each of these waits alone would take 30 s of patience
+    assert (clock.now() - DEFAULT_VIRTUAL_START).total_seconds() == 3600 + 600 + 1200
 
 
 def test_patience_lets_a_worker_answer_a_token_in_real_time(kit):

@@ -180,6 +180,40 @@ def test_callbacks_success_and_failure(endpoint: Endpoint) -> None:
     assert _code(garbage) == "InvalidToken"
 
 
+def test_callback_tasks_work_on_the_default_virtual_clock(endpoint: Endpoint) -> None:
+    ask = {**CALLBACK_MACHINE["States"]["Ask"], "HeartbeatSeconds": 5, "TimeoutSeconds": 86400}
+    machine = {
+        "StartAt": "Nap",
+        "States": {"Nap": {"Type": "Wait", "Seconds": 86400, "Next": "Ask"}, "Ask": ask},
+    }
+    client = endpoint.client
+    arn = endpoint.create("patient", machine)
+    began = time.monotonic()
+    started = client.start_execution(stateMachineArn=arn)
+    token = endpoint.tokens.get(timeout=5)
+    assert time.monotonic() - began < 5  # the day-long Wait state is instant
+    time.sleep(0.3)  # a worker that takes its time, within its heartbeat
+    client.send_task_heartbeat(taskToken=token)
+    time.sleep(0.3)
+    client.send_task_success(taskToken=token, output='{"answered": "in time"}')
+    described = endpoint.wait_done(started["executionArn"])
+    assert (described["status"], json.loads(described["output"])) == ("SUCCEEDED", {"answered": "in time"})
+
+
+def test_patience_zero_makes_callback_timeouts_instant() -> None:
+    sqs = FunctionIntegration(lambda call: {"MessageId": "m-1"})
+    backend = StepFunctionsBackend(IntegrationRegistry({"sqs": sqs}), patience=0)
+    ask = {**CALLBACK_MACHINE["States"]["Ask"], "TimeoutSeconds": 3600}
+    machine = backend.create_state_machine(
+        "impatient", json.dumps({"StartAt": "Ask", "States": {"Ask": ask}})
+    )
+    began = time.monotonic()
+    execution = backend.start_execution(machine.arn)
+    finished = backend.wait_for_execution(execution.arn, timeout=10)
+    assert time.monotonic() - began < 5
+    assert (finished.status, finished.error) == ("FAILED", "States.Timeout")
+
+
 def test_stop_and_list_executions_by_status(endpoint: Endpoint) -> None:
     client = endpoint.client
     arn = endpoint.create("stoppable", CALLBACK_MACHINE)

@@ -207,3 +207,34 @@ def test_substitutions_fill_placeholders_as_sam_does(tmp_path: Path, capsys: Any
     assert (code, json.loads(out)) == (0, "artifacts")
     code, _, err = _run(capsys, "execute", str(machine), "-s", "no-equals-sign")
     assert code == 2 and "is not KEY=VALUE" in err
+
+
+class _NoServer:
+    server_port = 8083
+
+    def serve_forever(self) -> None:
+        pass
+
+    def server_close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    "argv, patience", [([], 60.0), (["--patience", "2.5"], 2.5), (["--patience", "0"], 0.0)]
+)
+def test_serve_gives_callbacks_patience_on_the_virtual_clock(
+    monkeypatch: pytest.MonkeyPatch, capsys: Any, argv: list[str], patience: float
+) -> None:
+    from tributary.states.server import __main__ as server_main
+
+    served: list[Any] = []
+    monkeypatch.setattr(server_main, "make_server", lambda backend, *_: served.append(backend) or _NoServer())
+    code, out, _ = _run(capsys, "serve", *argv)
+    assert code == 0 and "Step Functions endpoint on http://127.0.0.1:8083" in out
+    assert (served[0].real_time, served[0].patience) == (False, patience)
+
+
+def test_serve_refuses_a_negative_patience(capsys: Any) -> None:
+    with pytest.raises(SystemExit):
+        _run(capsys, "serve", "--patience", "-1")
+    assert "--patience: must be 0 or more seconds" in capsys.readouterr().err

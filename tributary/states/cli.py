@@ -4,7 +4,7 @@ the local Step Functions endpoint.
     tributary states execute FILE [--input JSON|@file] [--mock-config F --test-case NAME] [--real-time]
     tributary states validate FILE... [--type STANDARD|EXPRESS]
     tributary states test-state --definition FILE [--state-name S] [--input ...] [--mock ...]
-    tributary states serve [--port N]
+    tributary states serve [--port N] [--real-time] [--patience S]
 """
 
 from __future__ import annotations

@@ -40,10 +40,12 @@ class VirtualClock:
     """Time that moves only when someone waits: a wait for `seconds` returns at once, `seconds`
     later in virtual time.
 
-    A wait on an `OutsideEvent` (a task token that a worker answers with SendTaskSuccess) first gives
-    that worker up to `patience` real seconds, because virtual time cannot know when a real outside
-    party will answer; only then does virtual time jump to the deadline. Other waits (Wait states,
-    back-off, `.sync` polling) never take real time."""
+    A wait on an `OutsideEvent` (a task token that a worker answers with SendTaskSuccess, Failure or
+    Heartbeat) first gives that worker up to `patience` real seconds, because virtual time cannot
+    know when a real outside party will answer; only then does virtual time jump to the deadline.
+    The real wait never exceeds the wait's own `seconds` (a virtual clock is never slower than the
+    real one: a 5 s heartbeat window gives a worker 5 real seconds at most). Other waits (Wait
+    states, retry back-off, `.sync` polling) never take real time, whatever the patience."""
 
     def __init__(self, start: datetime = DEFAULT_VIRTUAL_START, *, patience: float = 0.0) -> None:
         self._now = start
@@ -63,8 +65,10 @@ class VirtualClock:
             return True
         if seconds is None:
             return event.wait()
-        if self.patience > 0 and isinstance(event, OutsideEvent) and event.wait(self.patience):
-            return True
+        if isinstance(event, OutsideEvent):
+            real_seconds = min(self.patience, seconds)
+            if real_seconds > 0 and event.wait(real_seconds):
+                return True
         self.advance(seconds)
         return event.is_set()
 

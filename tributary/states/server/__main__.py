@@ -1,4 +1,4 @@
-"""`python -m tributary.states.server [--port N] [--mock-config F] [--real-time]`."""
+"""`python -m tributary.states.server [--port N] [--mock-config F] [--real-time] [--patience S]`."""
 
 from __future__ import annotations
 
@@ -9,10 +9,20 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tributary.states.mock_config import MockConfig, MockConfigError
-from tributary.states.server.backend import StepFunctionsBackend
+from tributary.states.server.backend import DEFAULT_PATIENCE, StepFunctionsBackend
 from tributary.states.server.protocol import make_server
 
 DEFAULT_PORT = 8083
+
+
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not seconds >= 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, not {text!r}")
+    return seconds
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,21 +32,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--mock-config", help="a Step Functions Local MockConfigFile answering Task states")
     parser.add_argument("--test-case", help="the mock config's test case when the ARN has no #TestCase")
-    parser.add_argument("--real-time", action="store_true", help="Wait states and retries take real time")
+    parser.add_argument(
+        "--real-time",
+        action="store_true",
+        help="run executions on the real clock: Wait states and retry back-off take real time "
+        "(default: a virtual clock, on which they are instant)",
+    )
     parser.add_argument(
         "--patience",
-        type=float,
-        default=0.0,
+        type=_seconds,
+        default=DEFAULT_PATIENCE,
         metavar="SECONDS",
-        help="on the virtual clock, real seconds each wait gives SendTask*/StopExecution before virtual "
-        "time jumps to its end (default 0: instant, so callback timeouts pass at once)",
+        help="virtual clock only: the real seconds a task token (.waitForTaskToken, activity) waits for "
+        "SendTaskSuccess/Failure/Heartbeat before virtual time jumps to its TimeoutSeconds or "
+        "HeartbeatSeconds, at most that many seconds (default %(default)g; 0: callback timeouts pass "
+        "at once). Wait states and retry back-off are instant whatever the patience.",
+    )
+
+
+def backend_from_args(args: argparse.Namespace) -> StepFunctionsBackend:
+    """The backend the options ask for."""
+    return StepFunctionsBackend(
+        mock_config=args.mock_config,
+        test_case=args.test_case,
+        real_time=args.real_time,
+        patience=args.patience,
     )
 
 
 def serve(args: argparse.Namespace) -> int:
-    backend = StepFunctionsBackend(
-        mock_config=args.mock_config, test_case=args.test_case, real_time=args.real_time
-    )
+    backend = backend_from_args(args)
     server = make_server(backend, args.host, args.port)
     print(f"Step Functions endpoint on http://{args.host}:{server.server_port}", flush=True)
     try:

@@ -28,6 +28,10 @@ STATE_MACHINE_TYPES = ("STANDARD", "EXPRESS")
 EXECUTION_STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE")
 MAX_NAME_LENGTH = 80
 STOP_GRACE_SECONDS = 5.0
+# On the virtual clock, the real seconds a task token waits for a worker (per timeout or heartbeat
+# window, and never more than that window) before virtual time jumps to its end: long enough for a
+# worker polling a queue, or a person with the AWS CLI, to answer; 0 makes callback timeouts instant.
+DEFAULT_PATIENCE = 60.0
 # Characters AWS refuses in state machine and execution names.
 _INVALID_NAME = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]")
 
@@ -63,7 +67,10 @@ class StepFunctionsBackend:
     states its test case names are answered from the MockConfigFile instead, the rest fall through
     to `integrations`. The test case is the `#TestCase` suffix of the ARN given to StartExecution,
     or `test_case`. Executions run on a virtual clock unless `real_time`; `patience` is how long
-    (real seconds) a virtual-clock execution waits for a callback before time jumps to its timeout.
+    (real seconds) a virtual-clock execution gives a worker to answer a task token (SendTaskSuccess,
+    SendTaskFailure or SendTaskHeartbeat) before virtual time jumps to the task's timeout or
+    heartbeat deadline (never longer than that timeout or heartbeat itself). Wait states and retry
+    back-off stay instant whatever the patience.
     """
 
     def __init__(
@@ -73,7 +80,7 @@ class StepFunctionsBackend:
         mock_config: MockConfig | str | Path | None = None,
         test_case: str | None = None,
         real_time: bool = False,
-        patience: float = 0.0,
+        patience: float = DEFAULT_PATIENCE,
         region: str = DEFAULT_REGION,
         account: str = DEFAULT_ACCOUNT,
     ) -> None:
