@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fnmatch import fnmatch
 from typing import Any
 
 import pytest
@@ -200,6 +201,53 @@ def test_the_glue_job_runs_the_local_script_with_parameters(resources: dict[str,
     assert job["ExecutionProperty"]["MaxConcurrentRuns"] == {"Ref": "GlueMaxConcurrentRuns"}
     assert job["DefaultArguments"]["--job-language"] == "python"
     assert job["DefaultArguments"]["--enable-continuous-cloudwatch-log"] == "true"
+
+
+def _sub_text(value: Any) -> str:
+    text = value["Fn::Sub"] if isinstance(value, dict) else value
+    return text[0] if isinstance(text, list) else str(text)
+
+
+def test_the_glue_job_encrypts_its_logs_and_s3_writes_with_the_key(resources: dict[str, Any]) -> None:
+    job = resources["TransformJob"]["Properties"]
+    (name,) = cfn.references(job["SecurityConfiguration"])
+    configuration = resources[name]
+    assert configuration["Type"] == "AWS::Glue::SecurityConfiguration"
+    encryption = configuration["Properties"]["EncryptionConfiguration"]
+    assert encryption["S3Encryptions"], "no S3 encryption"
+    for s3 in encryption["S3Encryptions"]:
+        assert s3["S3EncryptionMode"] == "SSE-KMS"
+        assert cfn.references(s3["KmsKeyArn"]) == {"DataKey"}
+    assert encryption["CloudWatchEncryption"]["CloudWatchEncryptionMode"] == "SSE-KMS"
+    assert cfn.references(encryption["CloudWatchEncryption"]["KmsKeyArn"]) == {"DataKey"}
+
+    # The job's role may use the key and associate it with the job's log groups (/aws-glue/...).
+    allowed = [s for s in cfn.statements(resources["TransformJobRole"]) if s["Effect"] == "Allow"]
+    on_key = {
+        action
+        for s in allowed
+        if cfn.references(s["Resource"]) == {"DataKey"}
+        for action in cfn.as_list(s["Action"])
+    }
+    assert on_key >= {"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"}
+    assert any(
+        "logs:AssociateKmsKey" in cfn.as_list(s["Action"])
+        and any("log-group:/aws-glue/" in _sub_text(r) for r in cfn.as_list(s["Resource"]))
+        for s in allowed
+    )
+    # The key policy lets CloudWatch Logs encrypt with the key for this account's log groups.
+    key_statements = resources["DataKey"]["Properties"]["KeyPolicy"]["Statement"]
+    for_logs = [
+        s
+        for s in key_statements
+        if s["Effect"] == "Allow" and "logs." in _sub_text(s.get("Principal", {}).get("Service", ""))
+    ]
+    assert for_logs, "the key policy does not let CloudWatch Logs use the key"
+    (statement,) = for_logs
+    for needed in ("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"):
+        assert any(fnmatch(needed, action) for action in cfn.as_list(statement["Action"])), needed
+    (log_groups,) = statement["Condition"]["ArnLike"].values()
+    assert _sub_text(log_groups).endswith(":log-group:*")
 
 
 def test_the_athena_workgroup_enforces_an_encrypted_result_location(resources: dict[str, Any]) -> None:
