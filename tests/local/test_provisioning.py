@@ -90,6 +90,10 @@ Resources:
     Type: AWS::SQS::Queue
     Properties:
       QueueName: !ImportValue other-stack-queue-name
+  UsesImported:
+    Type: AWS::SQS::Queue
+    Properties:
+      QueueName: !Sub "${Imported.QueueName}-2"
   UsesVpc:
     Type: AWS::SQS::Queue
     Properties:
@@ -103,11 +107,114 @@ Resources:
     assert reported.keys() == {
         ("Vpc", "AWS::EC2::VPC"),
         ("Imported", "AWS::SQS::Queue"),
-        ("UsesVpc", "AWS::SQS::Queue"),
+        ("UsesImported", "AWS::SQS::Queue"),
     }
+    assert "not emulated" in reported[("Vpc", "AWS::EC2::VPC")]
     assert "ImportValue" in reported[("Imported", "AWS::SQS::Queue")]
-    assert "Vpc" in reported[("UsesVpc", "AWS::SQS::Queue")]
-    assert "Fine" in stack.resources
+    # A resource that failed takes its dependents with it; a type that is not emulated does not.
+    assert reported[("UsesImported", "AWS::SQS::Queue")] == "depends on Imported"
+    assert {"Fine", "UsesVpc"} <= stack.resources.keys()
+    assert "Vpc" not in stack.resources
+    assert any("UsesVpc" in note and "Vpc (AWS::EC2::VPC)" in note for note in stack.notes)
+
+
+def test_refs_and_getatts_of_a_type_not_emulated_resolve_to_placeholders(
+    moto_server: MotoServer, tmp_path: Path
+) -> None:
+    (tmp_path / "template.yaml").write_text(
+        """
+Resources:
+  Board:
+    Type: AWS::CloudWatch::Dashboard
+    Properties: {DashboardName: ops-board, DashboardBody: "{}"}
+  Vpc:
+    Type: AWS::EC2::VPC
+    Properties: {CidrBlock: 10.0.0.0/16}
+  Queue:
+    Type: AWS::SQS::Queue
+    Properties:
+      QueueName: !Sub "${Board}-queue"
+      Tags:
+        - {Key: board-arn, Value: !GetAtt Board.Arn}
+        - {Key: vpc, Value: !Ref Vpc}
+        - {Key: cidr, Value: !GetAtt Vpc.CidrBlock}
+Outputs:
+  BoardName: {Value: !Ref Board}
+"""
+    )
+    stack = provision(tmp_path / "template.yaml", moto_server)
+    assert sorted((n.logical_id, n.type) for n in stack.not_emulated) == [
+        ("Board", "AWS::CloudWatch::Dashboard"),
+        ("Vpc", "AWS::EC2::VPC"),
+    ]
+    queue_url = stack.physical_id("Queue")
+    assert queue_url.endswith("/ops-board-queue")
+    tags = {tag["Key"]: tag["Value"] for tag in stack.resources["Queue"].properties["Tags"]}
+    vpc_name = f"{stack.name}-Vpc"
+    assert tags == {
+        "board-arn": f"arn:aws:cloudwatch:{moto_server.region}:123456789012:dashboard/ops-board",
+        "vpc": vpc_name,
+        "cidr": "placeholder-Vpc-CidrBlock",
+    }
+    assert stack.outputs == {"BoardName": "ops-board"}
+    assert stack.placeholders.keys() == {"Board", "Vpc"}
+
+
+def test_a_glue_security_configuration_is_created_and_its_job_refers_to_it(
+    moto_server: MotoServer, tmp_path: Path
+) -> None:
+    (tmp_path / "template.yaml").write_text(
+        """
+Resources:
+  Key:
+    Type: AWS::KMS::Key
+    Properties:
+      KeyPolicy:
+        Version: "2012-10-17"
+        Statement:
+          - {Effect: Allow, Principal: {AWS: "*"}, Action: "kms:*", Resource: "*"}
+  JobRole:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Version: "2012-10-17"
+        Statement:
+          - {Effect: Allow, Principal: {Service: glue.amazonaws.com}, Action: sts:AssumeRole}
+  Encryption:
+    Type: AWS::Glue::SecurityConfiguration
+    Properties:
+      Name: !Sub ${AWS::StackName}-enc
+      EncryptionConfiguration:
+        S3Encryptions:
+          - {S3EncryptionMode: SSE-KMS, KmsKeyArn: !GetAtt Key.Arn}
+        CloudWatchEncryption: {CloudWatchEncryptionMode: SSE-KMS, KmsKeyArn: !GetAtt Key.Arn}
+        JobBookmarksEncryption: {JobBookmarksEncryptionMode: DISABLED}
+  Job:
+    Type: AWS::Glue::Job
+    Properties:
+      Role: !GetAtt JobRole.Arn
+      SecurityConfiguration: !Ref Encryption
+      Command: {Name: glueetl, ScriptLocation: s3://scripts/job.py}
+"""
+    )
+    stack = provision(tmp_path / "template.yaml", moto_server)
+    assert stack.not_emulated == []
+    name = f"{stack.name}-enc"
+    assert stack.physical_id("Encryption") == name
+    glue = moto_server.client("glue")
+    stored = glue.get_security_configuration(Name=name)["SecurityConfiguration"]
+    key_arn = stack.resources["Key"].attributes["Arn"]
+    assert stored["EncryptionConfiguration"]["CloudWatchEncryption"] == {
+        "CloudWatchEncryptionMode": "SSE-KMS",
+        "KmsKeyArn": key_arn,
+    }
+    job = glue.get_job(JobName=stack.physical_id("Job"))["Job"]
+    assert job["SecurityConfiguration"] == name
+    # Said at start-up, like the aws:SecureTransport statements: created, not enforced.
+    assert any(
+        note.startswith("Encryption (AWS::Glue::SecurityConfiguration)") and "not enforced" in note
+        for note in stack.notes
+    )
 
 
 def _resolver(**conditions: object) -> Resolver:
@@ -169,8 +276,11 @@ def test_the_application_template_provisions_with_only_the_dashboard_reported(
         "RawBucket", "CuratedBucket", "ArtifactsBucket", "IngestQueue", "IngestDeadLetterQueue",
         "ObjectCreatedRule", "PipelineStateMachine", "TransformJob", "GlueDatabase", "AthenaWorkGroup",
         "RunsTable", "LineageTable", "IdempotencyTable", "NotificationTopic", "SweepSchedule", "DataKey",
+        "TransformSecurityConfiguration",
     ):  # fmt: skip
         assert logical_id in stack.resources, logical_id
+    job = moto_server.client("glue").get_job(JobName=stack.physical_id("TransformJob"))["Job"]
+    assert job["SecurityConfiguration"] == stack.physical_id("TransformSecurityConfiguration")
     definition = json.loads(stack.resources["PipelineStateMachine"].attributes["Definition"])
     assert "${" not in json.dumps(definition)  # every DefinitionSubstitution resolved
 

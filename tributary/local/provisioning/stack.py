@@ -11,7 +11,13 @@ from botocore.exceptions import ClientError, ParamValidationError
 
 from tributary.local.moto_server import ACCOUNT_ID, MotoServer
 from tributary.local.provisioning.intrinsics import IntrinsicError, Resolver, references
-from tributary.local.provisioning.resources import CREATORS, CreateContext, Resource
+from tributary.local.provisioning.resources import (
+    CREATORS,
+    CreateContext,
+    Resource,
+    placeholder,
+    placeholder_attribute,
+)
 
 
 @dataclass
@@ -30,6 +36,8 @@ class ProvisionedStack:
     region: str
     parameters: dict[str, Any]
     resources: dict[str, Resource] = field(default_factory=dict)
+    # Resources of types the local stack cannot create (also in not_emulated): only Ref/GetAtt values.
+    placeholders: dict[str, Resource] = field(default_factory=dict)
     not_emulated: list[NotEmulated] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # resources emulated with a difference
@@ -80,6 +88,9 @@ def create_stack(
     }
 
     def lookup(logical_id: str, attribute: str | None) -> Any:
+        if logical_id in stack.placeholders:
+            stand_in = stack.placeholders[logical_id]
+            return stand_in.physical_id if attribute is None else placeholder_attribute(stand_in, attribute)
         resource = stack.resources[logical_id]
         return resource.physical_id if attribute is None else resource.attributes[attribute]
 
@@ -96,20 +107,27 @@ def create_stack(
     except CycleError as exc:
         raise ValueError(f"circular dependency between resources: {exc.args[1]}") from None
 
+    # A type without a creator is reported and replaced by a placeholder, so that what refers to it is
+    # still created. A resource whose creation failed takes its dependents with it: they are reported too.
     failed: set[str] = set()
     for logical_id in order:
         body = declared[logical_id]
         resource_type = body.get("Type", "")
         if body.get("Condition") and not resolver.condition(body["Condition"]):
             continue
+        creator = CREATORS.get(resource_type)
+        if creator is None:
+            try:
+                known = resolver.resolve(body.get("Properties") or {})
+            except (IntrinsicError, KeyError, ValueError, TypeError, IndexError):
+                known = {}  # only used to name the placeholder
+            stack.placeholders[logical_id] = placeholder(context, logical_id, resource_type, known)
+            reason = "type not emulated locally (Ref and GetAtt of it give placeholder values)"
+            stack.not_emulated.append(NotEmulated(logical_id, resource_type, reason))
+            continue
         if graph[logical_id] & failed:
             missing = ", ".join(sorted(graph[logical_id] & failed))
             stack.not_emulated.append(NotEmulated(logical_id, resource_type, f"depends on {missing}"))
-            failed.add(logical_id)
-            continue
-        creator = CREATORS.get(resource_type)
-        if creator is None:
-            stack.not_emulated.append(NotEmulated(logical_id, resource_type, "type not emulated locally"))
             failed.add(logical_id)
             continue
         try:
@@ -118,6 +136,14 @@ def create_stack(
         except (IntrinsicError, ClientError, ParamValidationError, KeyError, ValueError) as exc:
             stack.not_emulated.append(NotEmulated(logical_id, resource_type, str(exc)))
             failed.add(logical_id)
+            continue
+        stand_ins = sorted(references(body.get("Properties") or {}) & set(stack.placeholders))
+        if stand_ins:
+            context.notes.append(
+                f"{logical_id} ({resource_type}): created with placeholder values for "
+                + ", ".join(f"{name} ({stack.placeholders[name].type})" for name in stand_ins)
+                + ", not emulated"
+            )
     stack.notes = context.notes
     for name, output in (template.get("Outputs") or {}).items():
         if output.get("Condition") and not resolver.condition(output["Condition"]):
