@@ -11,7 +11,7 @@ import boto3
 from botocore.config import Config
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBServiceResource
+    from mypy_boto3_dynamodb import DynamoDBClient, DynamoDBServiceResource
     from mypy_boto3_glue import GlueClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
@@ -32,6 +32,14 @@ def dynamodb_resource() -> "DynamoDBServiceResource":
 
 
 @cache
+def dynamodb_client() -> "DynamoDBClient":
+    """A low-level client (the resource's own client converts Python values, so it cannot serve callers
+    that pass DynamoDB JSON, such as Powertools Idempotency). Made from the same default session as the
+    resource, whose loader caches the service model: the model is read once per execution environment."""
+    return boto3.client("dynamodb", config=_CONFIG)
+
+
+@cache
 def sfn_client() -> "SFNClient":
     return boto3.client("stepfunctions", config=_CONFIG)
 
@@ -48,5 +56,5 @@ def sqs_client() -> "SQSClient":
 
 def reset_clients() -> None:
     """Forget the cached clients (tests start a fresh moto backend per test)."""
-    for factory in (s3_client, dynamodb_resource, sfn_client, glue_client, sqs_client):
+    for factory in (s3_client, dynamodb_resource, dynamodb_client, sfn_client, glue_client, sqs_client):
         factory.cache_clear()

@@ -22,7 +22,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 DEFAULT_CONTRACTS_DIR = "/opt"
@@ -51,8 +50,9 @@ class ContractNotFoundError(ContractError):
 
 
 class _Strict(BaseModel):
-    # Unknown keys are errors: a misspelt option must not be silently ignored.
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Unknown keys are errors: a misspelt option must not be silently ignored. Built on first use, not
+    # at import: the trigger and validate import this module on every cold start.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 def is_decimal(column_type: str) -> bool:
@@ -258,6 +258,8 @@ def _describe(error: ValidationError) -> list[str]:
 
 def parse_contract(text: str, source: str, expected_dataset: str | None = None) -> Contract:
     """Parse and validate a contract's YAML text; ``source`` names the file in error messages."""
+    import yaml  # only when a contract is read: not every invocation of the trigger reads one
+
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -2,6 +2,9 @@
 
 Documents we write are exact (``extra="forbid"``); documents written by other parts (the Glue job's
 result) are read leniently (``extra="ignore"``) so that an added field does not break a run.
+
+Every model is built on first use (``defer_build``), not at import: each function uses a few of them,
+and building the validators of all of them would be paid by every cold start.
 """
 
 from __future__ import annotations
@@ -21,11 +24,11 @@ def utc_now() -> datetime:
 
 
 class Document(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class ForeignDocument(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
 
 class ManifestObject(Document):

@@ -1,12 +1,16 @@
 """Run records in the runs table (PK ``run_id``; GSI ``by-status-created``)."""
 
 from datetime import datetime, timedelta
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from etl_common.aws import dynamodb_resource
 from etl_common.models import Manifest, utc_now
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import Table
 
 # A DynamoDB item is limited to 400 KB: the record lists the first keys only; the manifest has them all.
 MAX_KEYS_IN_RECORD = 100
@@ -18,8 +22,13 @@ def _iso(moment: datetime) -> str:
 
 class RunRepository:
     def __init__(self, table_name: str, ttl_days: int = 90):
-        self._table = dynamodb_resource().Table(table_name)
+        self._table_name = table_name
         self._ttl = timedelta(days=ttl_days)
+
+    @cached_property
+    def _table(self) -> "Table":
+        # Created on first use, not at import: a batch whose objects are all skipped needs no DynamoDB.
+        return dynamodb_resource().Table(self._table_name)
 
     def create_queued(self, manifest: Manifest, manifest_uri: str, execution_arn: str) -> bool:
         """Create the QUEUED record; False when the run already has one (a redelivery, or the state

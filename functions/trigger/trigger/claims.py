@@ -6,12 +6,17 @@ another run) from a redelivery of the same batch (claimed by this run, which is 
 the deterministic execution name makes that safe).
 """
 
+from collections.abc import Callable
+from functools import cached_property
+from typing import Any
+
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
     IdempotencyConfig,
     idempotent_function,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from etl_common.aws import dynamodb_client
 from pydantic import BaseModel
 
 # Fixed prefix: the idempotency key must not change when this module or function is renamed.
@@ -33,9 +38,19 @@ def _claim_for(version: ObjectVersion, run_id: str) -> dict[str, str]:
 
 class ObjectClaims:
     def __init__(self, table_name: str, ttl_seconds: int):
-        self._persistence = DynamoDBPersistenceLayer(table_name=table_name)
+        self._table_name = table_name
         self._config = IdempotencyConfig(event_key_jmespath="object_id", expires_after_seconds=ttl_seconds)
-        self._claim = idempotent_function(
+
+    # The persistence layer is made on the first claim, not at import: a batch whose objects are all
+    # skipped never needs it. Its client comes from etl_common.aws (default session, shared config), so
+    # the DynamoDB service model is not loaded a second time by a session of its own.
+    @cached_property
+    def _persistence(self) -> DynamoDBPersistenceLayer:
+        return DynamoDBPersistenceLayer(table_name=self._table_name, boto3_client=dynamodb_client())
+
+    @cached_property
+    def _claim(self) -> Callable[..., Any]:
+        return idempotent_function(
             _claim_for,
             data_keyword_argument="version",
             persistence_store=self._persistence,
