@@ -325,6 +325,105 @@ def test_mock_config_errors_name_what_is_missing():
         MockConfig({"MockedResponses": {"X": {"first": {"Return": 1}}}})
 
 
+def _with(**changes):
+    """MOCK_CONFIG with some of its parts replaced."""
+    document = json.loads(json.dumps(MOCK_CONFIG))
+    for dotted, value in changes.items():
+        *parents, last = dotted.split("__")
+        target = document
+        for name in parents:
+            target = target[name]
+        target[last] = value
+    return document
+
+
+@pytest.mark.parametrize(
+    "document, message",
+    [
+        ([], ": the MockConfigFile must be an object, not an array"),
+        (_with(StateMachines=[]), ": StateMachines: must be an object, not an array"),
+        (_with(StateMachines__Pipeline=[]), ": StateMachines.Pipeline: must be an object, not an array"),
+        (_with(StateMachines__Pipeline={}), ": StateMachines.Pipeline: needs TestCases"),
+        (
+            _with(StateMachines__Pipeline__TestCases__X={"Validate": "Y"}),
+            ": StateMachines.Pipeline.TestCases.X: unknown mocked response 'Y' (state 'Validate')",
+        ),
+        (
+            _with(StateMachines__Pipeline__TestCases__X={"Validate": 3}),
+            ": StateMachines.Pipeline.TestCases.X: state 'Validate' must name a mocked response, not a num",
+        ),
+        (
+            _with(StateMachines__Pipeline__TestCases__X=None),
+            ": StateMachines.Pipeline.TestCases.X: must be an object, not null",
+        ),
+        (
+            _with(MockedResponses__ValidateOk=[]),
+            ": MockedResponses.ValidateOk: must be an object, not an array",
+        ),
+        (_with(MockedResponses__ValidateOk={}), ": MockedResponses.ValidateOk: has no responses"),
+        (
+            _with(MockedResponses__ValidateOk={"first": {"Return": 1}}),
+            ": MockedResponses.ValidateOk.first: the key 'first' is not 'N' or 'N-M'",
+        ),
+        (
+            _with(MockedResponses__ValidateOk={"2-1": {"Return": 1}}),
+            ": MockedResponses.ValidateOk.2-1: the key '2-1' is not an ascending range",
+        ),
+        (
+            _with(MockedResponses__ValidateOk={"0": {"Return": 1, "Throw": {}}}),
+            ": MockedResponses.ValidateOk.0: needs exactly one of Return, Throw",
+        ),
+        (
+            _with(MockedResponses__ValidateOk={"0": {"Throw": "Boom"}}),
+            ": MockedResponses.ValidateOk.0.Throw: must be an object, not a string",
+        ),
+        (
+            _with(MockedResponses__ValidateOk={"0": {"Throw": {"Error": 7}}}),
+            ": MockedResponses.ValidateOk.0.Throw.Error: must be a string, not a number",
+        ),
+        (
+            _with(MockedResponses__ValidateOk={"0-2": {"Return": 1}, "2": {"Return": 2}}),
+            ": MockedResponses.ValidateOk.2: overlaps another key",
+        ),
+    ],
+)
+def test_a_malformed_mock_config_names_the_file_and_the_path(tmp_path, document, message):
+    path = tmp_path / "MockConfigFile.json"
+    path.write_text(json.dumps(document))
+    with pytest.raises(MockConfigError) as raised:
+        MockConfig.load(path)
+    assert str(raised.value).startswith(f"{path}: ")
+    assert message in str(raised.value)
+    assert raised.value.source == str(path)
+
+
+def test_an_unreadable_mock_config_names_the_file(tmp_path):
+    missing = tmp_path / "missing.json"
+    with pytest.raises(MockConfigError, match=f"^{missing}: cannot read it"):
+        MockConfig.load(missing)
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    with pytest.raises(MockConfigError, match=f"^{broken}: not JSON"):
+        MockConfig.load(broken)
+
+
+def test_lookups_a_mock_config_cannot_answer_name_the_file_and_the_path(tmp_path):
+    path = tmp_path / "mocks.json"
+    path.write_text(json.dumps(MOCK_CONFIG))
+    config = MockConfig.load(path)
+    with pytest.raises(MockConfigError) as no_case:
+        config.response_name("Pipeline", "Nope", "Validate")
+    assert str(no_case.value) == (
+        f"{path}: StateMachines.Pipeline.TestCases: no test case 'Nope' for state machine 'Pipeline'"
+    )
+    with pytest.raises(MockConfigError) as no_answer:
+        config.answer("ValidateOk", 1)
+    assert (
+        str(no_answer.value)
+        == f"{path}: MockedResponses.ValidateOk: no answer for invocation 1 (counted from 0)"
+    )
+
+
 def test_stop_cancels_a_sync_integration_that_is_polling(kit):
     polls = []
 

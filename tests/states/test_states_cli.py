@@ -54,6 +54,9 @@ def files(tmp_path: Path) -> dict[str, Path]:
     paths["input"].write_text('{"who": "file"}')
     paths["list"] = tmp_path / "list.json"
     paths["list"].write_text("[1, 2]")
+    paths["typo"] = tmp_path / "typo.json"
+    typo = {**MOCKS, "StateMachines": {"greeter": {"TestCases": {"Busy": {"Call": "BusyThenOK"}}}}}
+    paths["typo"].write_text(json.dumps(typo))
     return paths
 
 
@@ -114,6 +117,15 @@ def test_execute_reads_input_from_a_file_and_reports_failure(files: dict[str, Pa
             "not a Step Functions Local",
         ),
         (["serve", "--mock-config", "{list}"], "not a Step Functions Local MockConfigFile"),
+        (
+            ["execute", "{machine}", "--mock-config", "{typo}", "--test-case", "Busy"],
+            "typo.json: not a Step Functions Local MockConfigFile (StateMachines.greeter.TestCases.Busy: "
+            "unknown mocked response 'BusyThenOK' (state 'Call'))",
+        ),
+        (
+            ["serve", "--mock-config", "{typo}"],
+            "typo.json: not a Step Functions Local MockConfigFile (StateMachines.greeter.TestCases.Busy: ",
+        ),
         (
             [
                 "test-state",
@@ -238,3 +250,16 @@ def test_serve_refuses_a_negative_patience(capsys: Any) -> None:
     with pytest.raises(SystemExit):
         _run(capsys, "serve", "--patience", "-1")
     assert "--patience: must be 0 or more seconds" in capsys.readouterr().err
+
+
+def test_python_m_server_names_the_file_and_the_path_of_a_bad_mock_config(
+    files: dict[str, Path], capsys: Any
+) -> None:
+    from tributary.states.server.__main__ import main as server_main
+
+    with pytest.raises(SystemExit):
+        server_main(["--mock-config", str(files["typo"])])
+    err = capsys.readouterr().err
+    assert (
+        f"{files['typo']}: StateMachines.greeter.TestCases.Busy: unknown mocked response 'BusyThenOK'" in err
+    )

@@ -143,10 +143,9 @@ def load_mock_config(path: str) -> Any:
 
     document = _json_argument("@" + path, path)
     try:
-        return MockConfig(document)
-    except (MockConfigError, ValueError, TypeError, AttributeError, KeyError) as exc:
-        # The file's shape is the user's to fix, whatever the loader tripped on.
-        raise UsageError(f"{path}: not a Step Functions Local MockConfigFile ({exc})") from None
+        return MockConfig(document, source=path)
+    except MockConfigError as exc:
+        raise UsageError(f"{path}: not a Step Functions Local MockConfigFile ({exc.detail})") from None
 
 
 # -- execute ------------------------------------------------------------------------------------------
@@ -243,7 +242,7 @@ def execute_command(args: argparse.Namespace) -> int:
     try:
         outcome = execution.run()
     except MockConfigError as exc:
-        raise UsageError(f"{args.mock_config}: {exc}") from None
+        raise UsageError(str(exc)) from None
     elapsed = time.perf_counter() - began
     if not args.quiet:
         clock_seconds = (clock.now() - execution.start_date).total_seconds()

@@ -14,18 +14,31 @@ test case does not name goes to `fallback` (a real integration), as Step Functio
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections import defaultdict
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from tributary.states.errors import StatesError
 from tributary.states.integrations import Integration, TaskCall
 
+_RANGE_KEY = re.compile(r"[0-9]+(?:-[0-9]+)?")
+
 
 class MockConfigError(ValueError):
-    """A MockConfigFile that does not have the documented shape, or a lookup it cannot answer."""
+    """A MockConfigFile that does not have the documented shape, or a lookup it cannot answer.
+
+    `source` names the file (or what the config was read from), `path` the place in it
+    (`StateMachines.Pipeline.TestCases.HappyPath`), `problem` what is wrong there; `detail` is
+    "path: problem" and the message "source: path: problem"."""
+
+    def __init__(self, problem: str, *, source: str | None = None, path: str = "") -> None:
+        self.problem = problem
+        self.source = source
+        self.path = path
+        self.detail = f"{path}: {problem}" if path else problem
+        super().__init__(f"{source}: {self.detail}" if source else self.detail)
 
 
 def split_test_case(state_machine_arn: str) -> tuple[str, str | None]:
@@ -38,63 +51,145 @@ def state_machine_name(state_machine_arn: str) -> str:
     return split_test_case(state_machine_arn)[0].rsplit(":", 1)[-1]
 
 
-def _parse_range(key: str) -> tuple[int, int]:
-    first, sep, last = key.partition("-")
-    try:
-        low = int(first)
-        high = int(last) if sep else low
-    except ValueError as exc:
-        raise MockConfigError(f"mocked response key {key!r} is not 'N' or 'N-M'") from exc
-    if low < 0 or high < low:
-        raise MockConfigError(f"mocked response key {key!r} is not an ascending range")
-    return low, high
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+class _Reader:
+    """Checks a document's shape, raising MockConfigError with the source and the path."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def error(self, path: str, problem: str) -> MockConfigError:
+        return MockConfigError(problem, source=self.source, path=path)
+
+    def object(self, value: Any, path: str, what: str = "") -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.error(path, f"{what or 'must be'} an object, not {_json_type(value)}")
+        return value
+
+    def range_of(self, key: str, path: str) -> tuple[int, int]:
+        if not _RANGE_KEY.fullmatch(key):
+            raise self.error(path, f"the key {key!r} is not 'N' or 'N-M' (invocations counted from 0)")
+        first, sep, last = key.partition("-")
+        low, high = int(first), int(last) if sep else int(first)
+        if high < low:
+            raise self.error(path, f"the key {key!r} is not an ascending range")
+        return low, high
+
+
+def _read_response(reader: _Reader, path: str, by_key: Any) -> list[tuple[int, int, dict[str, Any]]]:
+    """One mocked response: its invocation ranges, in order, each with its Return or Throw."""
+    if not reader.object(by_key, path):
+        raise reader.error(path, "has no responses (keys '0', '1-2', ...)")
+    ranges: list[tuple[int, int, dict[str, Any]]] = []
+    for key, answer in by_key.items():
+        key_path = f"{path}.{key}"
+        low, high = reader.range_of(key, key_path)
+        if len(reader.object(answer, key_path).keys() & {"Return", "Throw"}) != 1:
+            raise reader.error(key_path, "needs exactly one of Return, Throw")
+        if "Throw" in answer:
+            thrown = reader.object(answer["Throw"], f"{key_path}.Throw")
+            for field in ("Error", "Cause"):
+                if field in thrown and not isinstance(thrown[field], str):
+                    raise reader.error(
+                        f"{key_path}.Throw.{field}", f"must be a string, not {_json_type(thrown[field])}"
+                    )
+        if any(low <= other_high and other_low <= high for other_low, other_high, _ in ranges):
+            raise reader.error(key_path, "overlaps another key of the same mocked response")
+        ranges.append((low, high, answer))
+    return sorted(ranges, key=lambda item: item[0])
 
 
 class MockConfig:
-    """A parsed MockConfigFile."""
+    """A parsed MockConfigFile; a document that is not one raises `MockConfigError` naming `source`
+    (the file) and the path of the first problem in it."""
 
-    def __init__(self, document: Mapping[str, Any]) -> None:
-        machines = document.get("StateMachines", {})
-        responses = document.get("MockedResponses", {})
-        if not isinstance(machines, dict) or not isinstance(responses, dict):
-            raise MockConfigError("StateMachines and MockedResponses must be objects")
-        self.test_cases: dict[str, dict[str, dict[str, str]]] = {
-            name: dict(machine.get("TestCases", {})) for name, machine in machines.items()
+    def __init__(self, document: Any, *, source: str = "mock config") -> None:
+        self.source = source
+        reader = _Reader(source)
+        reader.object(document, "", "the MockConfigFile must be")
+        machines = reader.object(document.get("StateMachines", {}), "StateMachines")
+        responses = reader.object(document.get("MockedResponses", {}), "MockedResponses")
+        self.responses: dict[str, list[tuple[int, int, dict[str, Any]]]] = {
+            name: _read_response(reader, f"MockedResponses.{name}", by_key)
+            for name, by_key in responses.items()
         }
-        self.responses: dict[str, list[tuple[int, int, dict[str, Any]]]] = {}
-        for name, by_key in responses.items():
-            ranges = []
-            for key, answer in by_key.items():
-                if not isinstance(answer, dict) or len(answer.keys() & {"Return", "Throw"}) != 1:
-                    raise MockConfigError(f"mocked response {name}[{key}] needs exactly one of Return, Throw")
-                ranges.append((*_parse_range(key), answer))
-            self.responses[name] = sorted(ranges, key=lambda item: item[0])
+        self.test_cases: dict[str, dict[str, dict[str, str]]] = {}
+        for machine, body in machines.items():
+            path = f"StateMachines.{machine}"
+            if "TestCases" not in reader.object(body, path):
+                raise reader.error(path, "needs TestCases")
+            cases = reader.object(body["TestCases"], f"{path}.TestCases")
+            self.test_cases[machine] = {
+                case: self._read_test_case(reader, f"{path}.TestCases.{case}", states)
+                for case, states in cases.items()
+            }
+
+    def _read_test_case(self, reader: _Reader, path: str, states: Any) -> dict[str, str]:
+        for state, response in reader.object(states, path).items():
+            if not isinstance(response, str):
+                raise reader.error(
+                    path, f"state {state!r} must name a mocked response, not {_json_type(response)}"
+                )
+            if response not in self.responses:
+                raise reader.error(path, f"unknown mocked response {response!r} (state {state!r})")
+        return dict(states)
 
     @classmethod
     def load(cls, path: str | Path) -> MockConfig:
-        return cls(json.loads(Path(path).read_text()))
+        """The MockConfigFile at `path`; `MockConfigError` (naming the file) when it cannot be read,
+        is not JSON, or is not a MockConfigFile."""
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise MockConfigError(f"cannot read it ({exc.strerror or exc})", source=str(path)) from None
+        try:
+            document = json.loads(text)
+        except ValueError as exc:
+            raise MockConfigError(f"not JSON ({exc})", source=str(path)) from None
+        return cls(document, source=str(path))
 
     def response_name(self, machine: str, test_case: str, state_name: str) -> str | None:
         """The mocked response for a state in a test case, or None when the state is not mocked."""
-        try:
-            cases = self.test_cases[machine]
-        except KeyError:
-            raise MockConfigError(f"no state machine {machine!r} in the mock config") from None
-        try:
-            return cases[test_case].get(state_name)
-        except KeyError:
-            raise MockConfigError(f"no test case {test_case!r} for state machine {machine!r}") from None
+        cases = self.test_cases.get(machine)
+        if cases is None:
+            raise MockConfigError(f"no state machine {machine!r}", source=self.source, path="StateMachines")
+        states = cases.get(test_case)
+        if states is None:
+            raise MockConfigError(
+                f"no test case {test_case!r} for state machine {machine!r}",
+                source=self.source,
+                path=f"StateMachines.{machine}.TestCases",
+            )
+        return states.get(state_name)
 
     def answer(self, response_name: str, invocation: int) -> dict[str, Any]:
         """The `{"Return": ...}` or `{"Throw": ...}` for the `invocation`-th call (0-based)."""
-        try:
-            ranges = self.responses[response_name]
-        except KeyError:
-            raise MockConfigError(f"no mocked response {response_name!r}") from None
+        ranges = self.responses.get(response_name)
+        if ranges is None:
+            raise MockConfigError(
+                f"no mocked response {response_name!r}", source=self.source, path="MockedResponses"
+            )
         for low, high, answer in ranges:
             if low <= invocation <= high:
                 return answer
-        raise MockConfigError(f"mocked response {response_name!r} has no answer for invocation {invocation}")
+        raise MockConfigError(
+            f"no answer for invocation {invocation} (counted from 0)",
+            source=self.source,
+            path=f"MockedResponses.{response_name}",
+        )
 
 
 class MockIntegration:
@@ -122,7 +217,8 @@ class MockIntegration:
         if test_case is None:
             raise MockConfigError(
                 f"no test case: start the execution with '{call.state_machine_arn}#<TestCase>' "
-                "or give the test case by argument"
+                "or give the test case by argument",
+                source=self.config.source,
             )
         name = self.config.response_name(machine, test_case, call.state_name)
         if name is None:
@@ -139,6 +235,6 @@ class MockIntegration:
             self._calls[key] += 1
         answer = self.config.answer(name, invocation)
         if "Throw" in answer:
-            thrown = answer["Throw"] or {}
+            thrown = answer["Throw"]
             raise StatesError(str(thrown.get("Error", "States.TaskFailed")), str(thrown.get("Cause", "")))
         return answer["Return"]

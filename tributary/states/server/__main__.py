@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from tributary.states.mock_config import MockConfig, MockConfigError
 from tributary.states.server.backend import DEFAULT_PATIENCE, StepFunctionsBackend
@@ -79,9 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.mock_config:
         try:
-            args.mock_config = MockConfig(json.loads(Path(args.mock_config).read_text()))
-        except (OSError, ValueError, MockConfigError, TypeError, AttributeError, KeyError) as exc:
-            parser.error(f"{args.mock_config}: not a readable Step Functions Local MockConfigFile ({exc})")
+            args.mock_config = MockConfig.load(args.mock_config)
+        except MockConfigError as exc:
+            parser.error(f"not a readable Step Functions Local MockConfigFile: {exc}")
     try:
         return serve(args)
     except OSError as exc:
