@@ -211,6 +211,58 @@ def test_size_limit_and_declared_compression_are_enforced(stack):
     assert not_gzip.code == "compression_mismatch"
 
 
+@pytest.mark.parametrize("name", ["_part-0001.csv", "_SUCCESS.csv", ".hidden.csv", "orders.csv._COPYING_"])
+def test_names_spark_would_skip_are_refused(name):
+    # Imported here: load_handler re-imports the validate package, making new exception classes.
+    from validate.logic import SniffError, check_name
+
+    with pytest.raises(SniffError, match="Spark skips") as error:
+        check_name(f"incoming/orders/2026/{name}")
+    assert error.value.code == "hidden_name" and name in str(error.value)
+
+
+@pytest.mark.parametrize("name", ["orders.csv", "a_b.csv", "a.b.csv", "x._COPYING_.csv"])
+def test_ordinary_names_are_not_hidden(name):
+    from validate.logic import check_name
+
+    check_name(f"incoming/orders/{name}")
+
+
+def test_hidden_names_and_gzip_without_a_lower_case_gz_suffix_are_refused_with_reasons(
+    stack, load_handler, lambda_context
+):
+    handler = load_handler("validate")
+    good = upload(stack, "incoming/orders/good.csv", ORDERS_CSV)
+    underscore = upload(stack, "incoming/orders/_part-0001.csv", ORDERS_CSV)
+    dot = upload(stack, "incoming/orders/.export.csv", ORDERS_CSV)
+    upper = upload(stack, "incoming/orders/EXPORT.CSV.GZ", gzip.compress(ORDERS_CSV))
+    plain_upper = upload(stack, "incoming/orders/plain.csv.GZ", ORDERS_CSV)
+    run_id = "orders-20261124T101458Z-abcdefabcd"
+    objects = [good, underscore, dot, upper, plain_upper]
+    manifest_uri = put_manifest(stack, run_id, "orders", objects)
+
+    result = handler.lambda_handler(
+        {"run_id": run_id, "dataset": "orders", "manifest_uri": manifest_uri, "object_count": len(objects)},
+        lambda_context,
+    )
+
+    assert (result["accepted"], result["rejected"]) == (1, 4)
+    [accepted] = read_json(stack, result["validated_manifest_uri"])["objects"]
+    assert accepted["key"] == "incoming/orders/good.csv"
+    rejected = {
+        obj["key"]: [(reason["code"], reason["message"]) for reason in obj["reasons"]]
+        for obj in read_json(stack, result["rejected_uri"])["objects"]
+    }
+    [(code, message)] = rejected["incoming/orders/_part-0001.csv"]
+    assert code == "hidden_name" and "Spark skips" in message and "'_part-0001.csv'" in message
+    [(code, message)] = rejected["incoming/orders/.export.csv"]
+    assert code == "hidden_name" and "'.export.csv'" in message
+    [(code, message)] = rejected["incoming/orders/EXPORT.CSV.GZ"]
+    assert code == "compression_mismatch" and "does not end with .gz" in message
+    [(code, message)] = rejected["incoming/orders/plain.csv.GZ"]
+    assert code == "compression_mismatch" and "not gzip" in message
+
+
 def test_a_manifest_of_another_run_is_refused(stack, load_handler, lambda_context):
     handler = load_handler("validate")
     manifest_uri = put_manifest(

@@ -85,6 +85,7 @@ class ValidatedManifest(Document):
 
 RejectionCode = Literal[
     "not_found",
+    "hidden_name",
     "too_large",
     "empty",
     "compression_mismatch",

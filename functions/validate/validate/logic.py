@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,42 @@ logger = Logger(child=True)
 
 MAX_PARALLEL_OBJECTS = 8
 _MISSING = {"404", "NoSuchKey", "NoSuchVersion", "NotFound"}
+# Spark (the Glue job) silently leaves out files whose name starts with "_" or "." (Hadoop's hidden and
+# metadata files, such as _SUCCESS) and the "._COPYING_" files of an unfinished copy. glue/transform.py
+# refuses such a manifest outright, so they are refused here, each with its reason, instead.
+_SPARK_HIDDEN_NAME = re.compile(r"^[_.]|\._COPYING_$")
+
+
+def file_name(key: str) -> str:
+    return key.rsplit("/", 1)[-1]
+
+
+def check_name(key: str) -> None:
+    """Refuse a key whose file name Spark would skip without a word (the run would lose its rows)."""
+    name = file_name(key)
+    if _SPARK_HIDDEN_NAME.search(name):
+        raise SniffError(
+            "hidden_name",
+            f"Spark skips files named like {name!r} (starting with '_' or '.', or ending with ._COPYING_); "
+            "rename the file and upload it again",
+        )
+
+
+def check_compression_suffix(key: str, gzipped: bool) -> None:
+    """Spark (Hadoop) picks the codec from the name, not the content, so the two must agree.
+
+    Hadoop matches ".gz" in any case (HADOOP-18029), so a non-gzip object named ".GZ" would fail to
+    inflate; glue/transform.py accepts gzip only under a literal ".gz", so ".GZ" is refused for gzip too.
+    """
+    name = file_name(key)
+    if gzipped and not name.endswith(".gz"):
+        raise SniffError(
+            "compression_mismatch",
+            f"gzip-compressed, but the name {name!r} does not end with .gz (lower case), "
+            "which the Glue job needs to decompress it",
+        )
+    if not gzipped and name.lower().endswith(".gz"):
+        raise SniffError("compression_mismatch", "the name ends with .gz, but the object is not gzip")
 
 
 class ObjectValidator:
@@ -52,6 +89,7 @@ class ObjectValidator:
 
     def _validate(self, obj: ManifestObject) -> ValidatedObject:
         contract = self._contract
+        check_name(obj.key)
         try:
             head = self._s3.head_object(Bucket=obj.bucket, Key=obj.key, **self._version(obj))
         except ClientError as exc:
@@ -82,11 +120,7 @@ class ObjectValidator:
             )
         if contract.compression == "none" and gzipped:
             raise SniffError("compression_mismatch", "the contract says no compression, the object is gzip")
-        # Spark (the Glue job) chooses the codec from the name, not the content: the two must agree.
-        if gzipped and not obj.key.lower().endswith(".gz"):
-            raise SniffError("compression_mismatch", "gzip-compressed, but the name does not end with .gz")
-        if not gzipped and obj.key.lower().endswith(".gz"):
-            raise SniffError("compression_mismatch", "the name ends with .gz, but the object is not gzip")
+        check_compression_suffix(obj.key, gzipped)
         if gzipped:
             sample = sniffing.gunzip(sample)
 
