@@ -8,7 +8,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tributary.states.jsonpath import PathError, definite_steps, is_definite, normalized, select
+from tributary.states import jsonpath
+from tributary.states.jsonpath import (
+    PathError,
+    check,
+    definite_steps,
+    is_definite,
+    is_valid,
+    normalized,
+    select,
+)
 
 DATA = {
     "a": {"b": [10, 20, {"c": "deep"}]},
@@ -112,3 +121,75 @@ def test_normalized_paths_select_what_they_name(steps: list[str | int]) -> None:
     path = normalized(steps)
     assert definite_steps(path) == steps
     assert select(_nest(steps, "leaf"), path) == "leaf"
+
+
+@pytest.mark.parametrize(
+    ("path", "valid"),
+    [
+        ("$", True),
+        ("$$", True),
+        ("$.a['b'][0]", True),
+        ("$$.Execution.Input", True),
+        ("$var.k[1]", True),
+        ("$.items[*].v", True),
+        ("$..v", True),
+        ("$.items[0:2]", True),
+        ("$.items[?(@.v > 1)].t", True),
+        ("$.items[?(@.t =~ /X|y/i)]", True),
+        ("$.items[?(@.t =~ /a\\/b/)]", True),  # an escaped slash inside the regex
+        ("$.items.length()", True),
+        ("$.a.b.max() ", True),
+        ("$.length()", True),
+        ("$.items.length().length()", False),  # a Jayway function ends the path
+        ("$.items.nosuch()", False),
+        ("$.a.", False),
+        ("$[?(", False),
+        ("$1abc", False),
+        ("a.b", False),
+        ("", False),
+    ],
+)
+def test_check_is_the_syntax_check_of_paths(path: str, valid: bool) -> None:
+    assert is_valid(path) is valid
+    if valid:
+        check(path)
+    else:
+        with pytest.raises(PathError, match="Invalid path"):
+            check(path)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["$.items[?(@.t =~ /X|y/i)].v", "$.items.length()", "$var.k.sum()", "$..v", "$.items[?(@.v > 1)].t"],
+)
+def test_what_check_accepts_select_can_evaluate(path: str) -> None:
+    check(path)
+    _select(path)
+
+
+def test_check_accepts_only_strings() -> None:
+    assert is_valid(None) is False  # type: ignore[arg-type]
+    assert is_valid(["$.a"]) is False  # type: ignore[arg-type]
+
+
+def test_validation_checks_paths_with_this_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from tributary.states.validation import validate
+
+    checked: list[str] = []
+    real_check = jsonpath.check
+    monkeypatch.setattr(jsonpath, "check", lambda path: checked.append(path) or real_check(path))
+    definition = {
+        "StartAt": "P",
+        "States": {
+            "P": {
+                "Type": "Pass",
+                "InputPath": "$.items[?(@.t =~ /x/)]",
+                "Parameters": {"n.$": "$.length()", "f.$": "States.Format('{}', $.a.b.max())"},
+                "End": True,
+            }
+        },
+    }
+    assert validate(json.dumps(definition)) == []
+    assert {"$.items[?(@.t =~ /x/)]", "$.length()", "$.a.b.max()"} <= set(checked)

@@ -83,6 +83,38 @@ def definite_steps(path: str) -> list[Step]:
     return list(plan.steps)
 
 
+def check(path: str) -> None:
+    """Raise `PathError` unless `path` is a JSONPath the States Language accepts: rooted at `$`, `$$`
+    or `$name`, with Jayway's trailing functions (`.length()`) and regex filters (`=~ /re/i`).
+    Only the syntax: whether the path selects anything is a matter for `select`. Validation of
+    definitions (tributary.states.validation) and the runtime share this one parser."""
+    if not isinstance(path, str):
+        _invalid(path)
+    _check(path.strip())
+
+
+def is_valid(path: str) -> bool:
+    """Whether `check(path)` passes."""
+    try:
+        check(path)
+    except PathError:
+        return False
+    return True
+
+
+@functools.lru_cache(maxsize=4096)
+def _check(path: str) -> None:
+    plan = _plan(path)
+    if plan.function:
+        if _FUNCTION.search(plan.inner):  # Jayway: a function ends a path, it cannot be chained
+            _invalid(path)
+        _check(plan.inner)
+    elif plan.rest:
+        if plan.rest[0] not in ".[":
+            _invalid(path)
+        _compiled(path, plan.rest)
+
+
 def normalized(steps: list[Step] | tuple[Step, ...], root: str = "$") -> str:
     """A path in Jayway's normalized form, as AWS quotes it in causes: `$['a'][0]`."""
     return root + "".join(f"[{step}]" if isinstance(step, int) else f"['{step}']" for step in steps)

@@ -1,5 +1,6 @@
-"""Syntax checks of the expressions a definition holds: JSONPath paths, intrinsic function calls
-and JSONata `{% ... %}` strings. Only the syntax: whether a path selects anything is a runtime matter."""
+"""Syntax checks of the expressions a definition holds: reference paths, intrinsic function calls
+and JSONata `{% ... %}` strings. Only the syntax: whether a path selects anything is a runtime
+matter. JSONPath syntax is checked by the runtime's own parser, `tributary.states.jsonpath.check`."""
 
 from __future__ import annotations
 
@@ -7,14 +8,10 @@ import functools
 import re
 
 import jsonata
-from jsonpath_ng.ext import parse as parse_jsonpath
 
-from tributary.states import intrinsics
+from tributary.states import intrinsics, jsonpath
 from tributary.states.errors import StatesError
 
-# Jayway features jsonpath-ng does not parse; the runtime (tributary.states.jsonpath) supports them.
-_JAYWAY_FUNCTION = re.compile(r"\.(length|size|min|max|avg|stddev|sum|keys|first|last)\(\)$")
-_REGEX_FILTER = re.compile(r"=~\s*/((?:[^/\\]|\\.)*)/[a-z]*")
 _VARIABLE_ROOT = re.compile(r"^\$[A-Za-z_][A-Za-z0-9_]*")
 # Characters a string literal of an intrinsic call may escape with a backslash.
 _INTRINSIC_ESCAPABLE = "'{}\\"
@@ -55,24 +52,6 @@ def _split_root(path: str) -> str | None:
 
 
 @functools.lru_cache(maxsize=4096)
-def is_valid_path(path: str) -> bool:
-    """Whether `path` is a JSONPath the States Language accepts (rooted at `$`, `$$` or `$name`),
-    Jayway's trailing functions (`.length()`) and regex filters (`=~ /re/`) included."""
-    rest = _split_root(_JAYWAY_FUNCTION.sub("", path.strip()))
-    if rest is None:
-        return False
-    if rest == "":
-        return True
-    if rest[0] not in ".[":
-        return False
-    try:
-        parse_jsonpath("$" + _REGEX_FILTER.sub('=~ "pattern"', rest))
-    except Exception:  # jsonpath-ng raises several exception types for bad syntax
-        return False
-    return True
-
-
-@functools.lru_cache(maxsize=4096)
 def is_reference_path(path: str) -> bool:
     """Whether `path` is a reference path: it selects exactly one node (names and indexes only)."""
     rest = _split_root(path.strip())
@@ -107,7 +86,7 @@ def _arguments_valid(call: intrinsics.Call) -> bool:
     for argument in call.arguments:
         if isinstance(argument, intrinsics.Call) and not _arguments_valid(argument):
             return False
-        if isinstance(argument, intrinsics.Path) and not is_valid_path(argument.path):
+        if isinstance(argument, intrinsics.Path) and not jsonpath.is_valid(argument.path):
             return False
         if (
             isinstance(argument, intrinsics.Literal)

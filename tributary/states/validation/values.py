@@ -7,6 +7,7 @@ import re
 from datetime import datetime
 from typing import Any
 
+from tributary.states import jsonpath
 from tributary.states.validation import expressions
 from tributary.states.validation.diagnostics import NO_DOLLAR, Report
 
@@ -56,7 +57,7 @@ class ValueChecks:
     def path(self, value: Any, location: str, *, reference: bool = False, nullable: bool = True) -> None:
         if value is None and nullable:
             return
-        if not isinstance(value, str) or not expressions.is_valid_path(value):
+        if not isinstance(value, str) or not jsonpath.is_valid(value):
             self.report.add(location, f"The value '{value}' is not a valid JSONPath")
         elif reference and not expressions.is_reference_path(value):
             self.report.add(location, f"The value '{value}' is not a valid reference path")
@@ -91,7 +92,7 @@ class ValueChecks:
             return False
         if expressions.looks_like_intrinsic(value.strip()):
             return expressions.is_valid_intrinsic(value)
-        return expressions.is_valid_path(value)
+        return jsonpath.is_valid(value)
 
     def jsonata_values(self, value: Any, location: str) -> None:
         """Every `{% %}` string inside `value` must parse as JSONata."""
