@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import warnings
 from typing import Any
 
 import boto3
@@ -263,16 +264,53 @@ def test_hidden_names_and_gzip_without_a_lower_case_gz_suffix_are_refused_with_r
     assert code == "compression_mismatch" and "not gzip" in message
 
 
-def test_a_manifest_of_another_run_is_refused(stack, load_handler, lambda_context):
+def emf_metrics(output: str) -> dict[str, Any]:
+    """Metric values of the CloudWatch embedded-metric-format documents Powertools printed."""
+    values: dict[str, Any] = {}
+    for line in output.splitlines():
+        if line.startswith("{") and '"_aws"' in line:
+            document = json.loads(line)
+            for directive in document["_aws"]["CloudWatchMetrics"]:
+                for metric in directive["Metrics"]:
+                    value = document[metric["Name"]]
+                    values[metric["Name"]] = sum(value) if isinstance(value, list) else value
+    return values
+
+
+def test_a_manifest_of_another_run_is_refused(stack, load_handler, lambda_context, capsys):
     handler = load_handler("validate")
     manifest_uri = put_manifest(
         stack, "orders-other", "orders", [upload(stack, "incoming/orders/a.csv", ORDERS_CSV)]
     )
-    with pytest.raises(ValueError, match="belongs to run orders-other"):
-        handler.lambda_handler(
-            {"run_id": "orders-mine", "dataset": "orders", "manifest_uri": manifest_uri, "object_count": 1},
-            lambda_context,
-        )
+    capsys.readouterr()
+    # Powertools warns when an invocation flushes no metric; the failure path must publish one.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="belongs to run orders-other"):
+            handler.lambda_handler(
+                {
+                    "run_id": "orders-mine",
+                    "dataset": "orders",
+                    "manifest_uri": manifest_uri,
+                    "object_count": 1,
+                },
+                lambda_context,
+            )
+    assert emf_metrics(capsys.readouterr().out) == {"RunsFailedValidation": 1.0}
+
+
+def test_a_validated_run_publishes_its_counts_and_no_failure(stack, load_handler, lambda_context, capsys):
+    handler = load_handler("validate")
+    run_id = "orders-20261124T101458Z-0123456789"
+    manifest_uri = put_manifest(stack, run_id, "orders", [upload(stack, "incoming/orders/a.csv", ORDERS_CSV)])
+    capsys.readouterr()
+
+    handler.lambda_handler(
+        {"run_id": run_id, "dataset": "orders", "manifest_uri": manifest_uri, "object_count": 1},
+        lambda_context,
+    )
+
+    assert emf_metrics(capsys.readouterr().out) == {"ObjectsAccepted": 1.0, "ObjectsRejected": 0.0}
 
 
 no_bom_text = st.text(min_size=1, max_size=200).filter(lambda text: not text.startswith("\ufeff"))

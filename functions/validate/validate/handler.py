@@ -23,10 +23,16 @@ metrics = Metrics()
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    request = parse(event=event, model=ExecutionInput)
-    # An invalid or missing contract raises ContractError: the task fails and the run is quarantined.
-    contract = load_contract(request.dataset, settings.contracts_dir)
-    result = validate_run(request, contract, s3=s3_client(), artifacts_bucket=settings.artifacts_bucket)
+    try:
+        request = parse(event=event, model=ExecutionInput)
+        # An invalid or missing contract raises ContractError: the task fails and the run is quarantined.
+        contract = load_contract(request.dataset, settings.contracts_dir)
+        result = validate_run(request, contract, s3=s3_client(), artifacts_bucket=settings.artifacts_bucket)
+    except Exception:
+        # Every invocation publishes a metric: a run that could not be validated at all (bad input, bad
+        # contract, a manifest of another run, S3 errors) counts here; log_metrics flushes it on the way out.
+        metrics.add_metric(name="RunsFailedValidation", unit=MetricUnit.Count, value=1)
+        raise
     metrics.add_metric(name="ObjectsAccepted", unit=MetricUnit.Count, value=result.accepted)
     metrics.add_metric(name="ObjectsRejected", unit=MetricUnit.Count, value=result.rejected)
     logger.info("Run validated", extra=result.model_dump())
