@@ -12,7 +12,7 @@ from tributary.local.glue_runtime import GlueRuntime, JobConfig
 from tributary.local.integrations import local_integrations
 from tributary.local.lambda_runtime import FunctionConfig, LambdaRuntime
 from tributary.local.moto_server import MotoServer
-from tributary.states import IntegrationRegistry, execute
+from tributary.states import Execution, IntegrationRegistry, execute
 
 from .conftest import FIXTURE_APP
 
@@ -45,6 +45,18 @@ def integrations(moto_server: MotoServer, tmp_path: Path) -> Iterator[Integratio
     yield local_integrations(lambdas, glue, athena, moto_server.client)
     lambdas.close()
     athena.close()
+
+
+def _task_events(definition: dict[str, Any], integrations: IntegrationRegistry) -> tuple[Any, list[Any]]:
+    """The result of a run and its Task* events (type, details)."""
+    execution = Execution(definition, {}, integrations=integrations)
+    result = execution.run()
+    events = [
+        (event["type"], next((v for k, v in event.items() if k.endswith("EventDetails")), {}))
+        for event in execution.history.events
+        if event["type"].startswith("Task") and not event["type"].startswith("TaskState")
+    ]
+    return result, events
 
 
 def _task(resource: str, parameters: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -146,7 +158,7 @@ def test_glue_sync_waits_for_the_run_and_fails_the_task_with_the_job_run(
     s3.put_object(Bucket="glue-local", Key="in/x.txt", Body=b"abc")
     manifest = {"objects": [{"bucket": "glue-local", "key": "in/x.txt"}]}
     s3.put_object(Bucket="glue-local", Key="m.json", Body=json.dumps(manifest).encode())
-    run = execute(
+    run, events = _task_events(
         _task(
             "arn:aws:states:::glue:startJobRun.sync",
             {
@@ -157,20 +169,23 @@ def test_glue_sync_waits_for_the_run_and_fails_the_task_with_the_job_run(
                 },
             },
         ),
-        {},
-        integrations=integrations,
+        integrations,
     )
     assert run.status == "SUCCEEDED", run.cause
     output = run.output if isinstance(run.output, dict) else json.loads(run.output)
     assert output["JobRunState"] == "SUCCEEDED"
+    assert [t for t, _ in events] == ["TaskScheduled", "TaskStarted", "TaskSubmitted", "TaskSucceeded"]
+    submitted = events[2][1]
+    assert (submitted["resourceType"], submitted["resource"]) == ("glue", "startJobRun.sync")
+    assert json.loads(submitted["output"])["JobRunId"] == output["Id"]  # the StartJobRun response
     assert isinstance(output["StartedOn"], int)
     assert s3.get_object(Bucket="glue-local", Key="out/x.txt.out")["Body"].read() == b"ABC!"
-    failed = execute(
+    failed, events = _task_events(
         _task("arn:aws:states:::glue:startJobRun.sync", {"JobName": "job", "Arguments": {"--fail": "boom"}}),
-        {},
-        integrations=integrations,
+        integrations,
     )
     assert failed.error == "States.TaskFailed"
+    assert [t for t, _ in events] == ["TaskScheduled", "TaskStarted", "TaskSubmitted", "TaskFailed"]
     assert json.loads(failed.cause)["ErrorMessage"] == "ValueError: boom"
 
 
@@ -185,12 +200,17 @@ def test_athena_sync_runs_ddl_and_fails_with_the_query_execution(
         "QueryExecutionContext": {"Database": "db"},
         "ResultConfiguration": {"OutputLocation": "s3://athena-local/results/"},
     }
-    created = execute(
-        _task("arn:aws:states:::athena:startQueryExecution.sync", params), {}, integrations=integrations
+    created, events = _task_events(
+        _task("arn:aws:states:::athena:startQueryExecution.sync", params), integrations
     )
     assert created.status == "SUCCEEDED", created.cause
     output = created.output if isinstance(created.output, dict) else json.loads(created.output)
     assert output["QueryExecution"]["Status"]["State"] == "SUCCEEDED"
+    assert [t for t, _ in events] == ["TaskScheduled", "TaskStarted", "TaskSubmitted", "TaskSucceeded"]
+    submitted = events[2][1]
+    assert (submitted["resourceType"], submitted["resource"]) == ("athena", "startQueryExecution.sync")
+    started = json.loads(submitted["output"])  # the StartQueryExecution response
+    assert started["QueryExecutionId"] == output["QueryExecution"]["QueryExecutionId"]
     again = execute(
         _task("arn:aws:states:::athena:startQueryExecution.sync", params), {}, integrations=integrations
     )

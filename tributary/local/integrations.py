@@ -169,6 +169,7 @@ class GlueIntegration:
                 started = self.runtime.start_job_run(**arguments)
                 if call.resource.pattern != "sync":
                     return {**started, **_metadata()}
+                call.submitted({**started, **_metadata()})  # history: TaskSubmitted, then the wait
                 return self._wait(arguments["JobName"], started["JobRunId"], call)
             method = getattr(self.runtime, _snake(action), None)
             if method is None:
@@ -213,6 +214,7 @@ class AthenaIntegration:
         except TypeError as exc:
             raise StatesError("Athena.InvalidRequestException", str(exc)) from exc
         if action == "startQueryExecution" and call.resource.pattern == "sync":
+            call.submitted({**_epoch_millis(response), **_metadata()})  # history: TaskSubmitted
             execution = self.runtime.get_query_execution(QueryExecutionId=response["QueryExecutionId"])
             while execution["QueryExecution"]["Status"]["State"] not in _ATHENA_FINISHED:
                 if call.cancelled.wait(_SYNC_POLL_SECONDS):
