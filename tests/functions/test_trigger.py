@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -269,6 +270,61 @@ def test_run_names_are_deterministic_short_and_legal():
     assert len(name) <= 80
     # Step Functions forbids whitespace, brackets, wildcards, control and most punctuation characters.
     assert all(char.isascii() and (char.isalnum() or char in "-_") for char in name)
+
+
+# StartExecution's documented rules for ``name``: 1 to 80 characters, none of whitespace, brackets
+# < > { } [ ], wildcards ? *, special characters " # % \ ^ | ~ ` $ & , ; : /, or control characters
+# (U+0000-001F, U+007F-009F); CloudWatch logging of the execution needs A-Z a-z 0-9 - _ only.
+AWS_FORBIDDEN_IN_NAME = re.compile(r'[\s<>{}\[\]?*"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]')
+LOGGABLE_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
+
+manifest_objects = st.lists(
+    st.builds(
+        dict,
+        bucket=st.text(min_size=1, max_size=63),
+        key=st.text(min_size=1, max_size=300),
+        version_id=st.none() | st.text(max_size=40),
+        etag=st.none() | st.text(max_size=40),
+        size=st.integers(min_value=0, max_value=2**40),
+        event_time=st.datetimes(
+            min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+        ),
+    ),
+    min_size=1,
+    max_size=5,
+)
+
+
+@given(dataset=st.text(max_size=100), objects=manifest_objects)
+@settings(max_examples=300, deadline=None)
+def test_run_names_satisfy_the_step_functions_rules_for_any_dataset_and_keys(dataset, objects):
+    from etl_common.models import ManifestObject
+    from trigger.logic import run_id_for
+
+    manifest_objects = [ManifestObject.model_validate(obj) for obj in objects]
+    name = run_id_for(dataset, manifest_objects)
+
+    assert 1 <= len(name) <= 80
+    assert AWS_FORBIDDEN_IN_NAME.search(name) is None
+    assert LOGGABLE_NAME.fullmatch(name)
+    assert name == run_id_for(dataset, list(reversed(manifest_objects)))
+
+
+def test_a_contract_dataset_keeps_its_name_and_others_are_made_legal():
+    from etl_common.models import ManifestObject
+    from trigger.logic import run_id_for
+
+    objects = [
+        ManifestObject(
+            bucket="raw",
+            key="incoming/x/a.csv",
+            size=1,
+            event_time=datetime(2026, 11, 24, 10, 15, tzinfo=UTC),
+        )
+    ]
+
+    assert run_id_for("orders_v2", objects).startswith("orders_v2-20261124T101500Z-")
+    assert run_id_for("Q4 report [draft]*/ü", objects).startswith("Q4_report__draft____-20261124T101500Z-")
 
 
 def test_the_sample_sqs_batch_starts_one_run_per_dataset(stack, load_handler, lambda_context, monkeypatch):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
@@ -27,6 +28,11 @@ logger = Logger(child=True)
 MAX_EXECUTION_NAME = 80
 DATASET_CHARS_IN_NAME = 40
 DIGEST_CHARS = 10
+# AWS refuses whitespace, brackets, wildcards, special and control characters in execution names, and
+# CloudWatch logging of an execution needs names of these characters only. Contract datasets already are
+# ([a-z][a-z0-9_]*), so their names are unchanged; anything else in a dataset segment becomes "_" (the
+# digest of the object ids, which contain the raw key, still tells such runs apart).
+_NOT_IN_NAME = re.compile(r"[^A-Za-z0-9_-]")
 
 
 class SkipReason(StrEnum):
@@ -102,8 +108,9 @@ def run_id_for(dataset: str, objects: Sequence[ManifestObject]) -> str:
     batch cannot start a second run (Step Functions keeps names unique for 90 days)."""
     latest = max(obj.event_time for obj in objects).astimezone(UTC)
     digest = hashlib.sha256("\n".join(sorted(obj.object_id for obj in objects)).encode("utf-8"))
-    name = f"{dataset[:DATASET_CHARS_IN_NAME]}-{latest:%Y%m%dT%H%M%SZ}-{digest.hexdigest()[:DIGEST_CHARS]}"
-    assert len(name) <= MAX_EXECUTION_NAME
+    prefix = _NOT_IN_NAME.sub("_", dataset[:DATASET_CHARS_IN_NAME])
+    name = f"{prefix}-{latest:%Y%m%dT%H%M%SZ}-{digest.hexdigest()[:DIGEST_CHARS]}"
+    assert len(name) <= MAX_EXECUTION_NAME and not _NOT_IN_NAME.search(name), name
     return name
 
 
