@@ -1,7 +1,6 @@
 """Run records in the runs table (PK ``run_id``; GSI ``by-status-created``)."""
 
 from datetime import datetime, timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -24,11 +23,13 @@ class RunRepository:
     def __init__(self, table_name: str, ttl_days: int = 90):
         self._table_name = table_name
         self._ttl = timedelta(days=ttl_days)
+        self._table_resource: Table | None = None
 
-    @cached_property
     def _table(self) -> "Table":
-        # Created on first use, not at import: a batch whose objects are all skipped needs no DynamoDB.
-        return dynamodb_resource().Table(self._table_name)
+        # Made on first use, not at import: a trigger batch whose objects are all skipped needs no DynamoDB.
+        if self._table_resource is None:
+            self._table_resource = dynamodb_resource().Table(self._table_name)
+        return self._table_resource
 
     def create_queued(self, manifest: Manifest, manifest_uri: str, execution_arn: str) -> bool:
         """Create the QUEUED record; False when the run already has one (a redelivery, or the state
@@ -48,7 +49,7 @@ class RunRepository:
             "expires_at": int((now + self._ttl).timestamp()),
         }
         try:
-            self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(run_id)")
+            self._table().put_item(Item=item, ConditionExpression="attribute_not_exists(run_id)")
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return False
@@ -58,7 +59,7 @@ class RunRepository:
     def mark_quarantined(self, run_id: str, quarantine_uri: str) -> bool:
         """Set QUARANTINED on an existing record (the state machine has recorded FAILED, error and cause)."""
         try:
-            self._table.update_item(
+            self._table().update_item(
                 Key={"run_id": run_id},
                 UpdateExpression="SET #status = :quarantined, quarantine_uri = :uri, updated_at = :now",
                 ConditionExpression="attribute_exists(run_id)",
