@@ -264,3 +264,67 @@ class TestQuarantine:
             boto3.client("s3").get_object(Bucket=stack.artifacts_bucket, Key=reason_key)["Body"].read()
         )
         assert reason["cause"] == "input missing at quarantine time"
+
+    def test_a_failed_run_whose_refused_object_validate_quarantined_is_quarantined_again(
+        self, stack, load_handler, lambda_context
+    ):
+        validate = load_handler("validate")
+        quarantine = load_handler("quarantine")
+        s3 = boto3.client("s3")
+        objects = []
+        for key, body in [
+            ("incoming/orders/good.csv", b"order_id,customer_id,amount,quantity,status,ordered_at\n"),
+            ("incoming/orders/bad.csv", b"id,who\n"),
+        ]:
+            response = s3.put_object(Bucket=stack.raw_bucket, Key=key, Body=body)
+            objects.append(
+                {
+                    "bucket": stack.raw_bucket,
+                    "key": key,
+                    "version_id": response["VersionId"],
+                    "etag": response["ETag"].strip('"'),
+                    "size": len(body),
+                    "event_time": "2026-11-24T10:14:58Z",
+                }
+            )
+        manifest_uri = put_json(
+            stack,
+            f"runs/{RUN_ID}/manifest.json",
+            {"run_id": RUN_ID, "dataset": "orders", "created_at": "2026-11-24T10:15:00Z", "objects": objects},
+        )
+        validated = validate.lambda_handler(
+            {"run_id": RUN_ID, "dataset": "orders", "manifest_uri": manifest_uri, "object_count": 2},
+            lambda_context,
+        )
+        assert validated["rejected"] == 1
+
+        # The Glue job fails later: the failure path quarantines every input of the run.
+        result = quarantine.lambda_handler(
+            {
+                "run_id": RUN_ID,
+                "dataset": "orders",
+                "manifest_uri": manifest_uri,
+                "error": "States.TaskFailed",
+                "cause": "Glue job failed",
+            },
+            lambda_context,
+        )
+
+        assert result == {"quarantined": 2, "quarantine_uri": validated["quarantine_uri"]}
+        prefix = f"quarantine/orders/{RUN_ID}/"
+        listed = s3.list_objects_v2(Bucket=stack.artifacts_bucket, Prefix=prefix)["Contents"]
+        assert sorted(item["Key"] for item in listed) == sorted(
+            f"{prefix}{obj['key']}{suffix}" for obj in objects for suffix in ("", ".reason.json")
+        )
+        copy = s3.get_object(Bucket=stack.artifacts_bucket, Key=f"{prefix}incoming/orders/bad.csv")
+        assert copy["Body"].read() == b"id,who\n"
+        reason = json.loads(
+            s3.get_object(Bucket=stack.artifacts_bucket, Key=f"{prefix}incoming/orders/bad.csv.reason.json")[
+                "Body"
+            ].read()
+        )
+        assert (reason["error"], reason["cause"], reason["reasons"]) == (
+            "States.TaskFailed",
+            "Glue job failed",
+            [],
+        )

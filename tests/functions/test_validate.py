@@ -157,6 +157,7 @@ def test_validate_accepts_good_objects_and_rejects_bad_ones_with_reasons(stack, 
         "accepted": 2,
         "rejected": 5,
         "table": "orders",
+        "quarantine_uri": f"s3://{stack.artifacts_bucket}/quarantine/orders/{run_id}/",
     }
     assert read_json(stack, result["contract_uri"]) == load_contract("orders", REPO / "contracts").model_dump(
         mode="json"
@@ -180,6 +181,76 @@ def test_validate_accepts_good_objects_and_rejects_bad_ones_with_reasons(stack, 
     }
 
 
+def test_a_refused_object_is_copied_to_quarantine_with_its_own_reasons_and_the_original_kept(
+    stack, load_handler, lambda_context
+):
+    handler = load_handler("validate")
+    s3 = boto3.client("s3")
+    good = upload(stack, "incoming/orders/good.csv", ORDERS_CSV)
+    wrong_body = ORDERS_CSV.replace(b"status", b"state", 1)
+    wrong = upload(stack, "incoming/orders/2026/wrong header+1.csv", wrong_body)
+    # A later upload of the same key: the run's version is what gets quarantined, and it stays current-1.
+    s3.put_object(Bucket=stack.raw_bucket, Key=wrong["key"], Body=ORDERS_CSV)
+    run_id = "orders-20261124T101458Z-fedcba9876"
+    manifest_uri = put_manifest(stack, run_id, "orders", [good, wrong])
+
+    result = handler.lambda_handler(
+        {"run_id": run_id, "dataset": "orders", "manifest_uri": manifest_uri, "object_count": 2},
+        lambda_context,
+    )
+
+    prefix = f"quarantine/orders/{run_id}/"
+    assert result["quarantine_uri"] == f"s3://{stack.artifacts_bucket}/{prefix}"
+    assert (result["accepted"], result["rejected"]) == (1, 1)
+    assert result["rejected_uri"] == f"s3://{stack.artifacts_bucket}/runs/{run_id}/rejected.json"
+    quarantined = sorted(
+        item["Key"] for item in s3.list_objects_v2(Bucket=stack.artifacts_bucket, Prefix=prefix)["Contents"]
+    )
+    assert quarantined == [f"{prefix}{wrong['key']}", f"{prefix}{wrong['key']}.reason.json"]
+    copy = s3.get_object(Bucket=stack.artifacts_bucket, Key=f"{prefix}{wrong['key']}")["Body"].read()
+    assert copy == wrong_body
+    reason = json.loads(
+        s3.get_object(Bucket=stack.artifacts_bucket, Key=f"{prefix}{wrong['key']}.reason.json")["Body"].read()
+    )
+    [refusal] = read_json(stack, result["rejected_uri"])["objects"]
+    assert reason["reasons"] == refusal["reasons"]
+    [(code, message)] = [(item["code"], item["message"]) for item in reason["reasons"]]
+    assert code == "columns_mismatch" and "unexpected ['state']" in message
+    assert (reason["run_id"], reason["dataset"]) == (run_id, "orders")
+    assert reason["source"] == f"s3://{stack.raw_bucket}/{wrong['key']}"
+    assert (reason["version_id"], reason["etag"]) == (wrong["version_id"], wrong["etag"])
+    assert reason["error"] == "Tributary.ObjectRefused" and message in reason["cause"]
+    # Copied, not moved: the run's version of the original is still in the raw bucket, unchanged.
+    original = s3.get_object(Bucket=stack.raw_bucket, Key=wrong["key"], VersionId=wrong["version_id"])
+    assert original["Body"].read() == wrong_body
+    versions = s3.list_object_versions(Bucket=stack.raw_bucket, Prefix=wrong["key"])["Versions"]
+    assert wrong["version_id"] in {version["VersionId"] for version in versions} and len(versions) == 2
+    assert s3.head_object(Bucket=stack.raw_bucket, Key=good["key"])["VersionId"] == good["version_id"]
+
+
+def test_a_refused_object_that_vanished_gets_its_reason_in_quarantine(stack, load_handler, lambda_context):
+    handler = load_handler("validate")
+    s3 = boto3.client("s3")
+    gone = upload(stack, "incoming/orders/gone.csv", ORDERS_CSV)
+    s3.delete_object(Bucket=stack.raw_bucket, Key=gone["key"], VersionId=gone["version_id"])
+    run_id = "orders-20261124T101458Z-0000000001"
+    manifest_uri = put_manifest(stack, run_id, "orders", [gone])
+
+    result = handler.lambda_handler(
+        {"run_id": run_id, "dataset": "orders", "manifest_uri": manifest_uri, "object_count": 1},
+        lambda_context,
+    )
+
+    prefix = f"quarantine/orders/{run_id}/"
+    keys = [
+        item["Key"] for item in s3.list_objects_v2(Bucket=stack.artifacts_bucket, Prefix=prefix)["Contents"]
+    ]
+    assert result["quarantine_uri"].endswith(prefix) and keys == [f"{prefix}{gone['key']}.reason.json"]
+    reason = json.loads(s3.get_object(Bucket=stack.artifacts_bucket, Key=keys[0])["Body"].read())
+    assert [item["code"] for item in reason["reasons"]] == ["not_found"]
+    assert reason["cause"].startswith("input missing at quarantine time")
+
+
 def test_clicks_json_lines_with_malformed_rows_are_accepted(stack, load_handler, lambda_context):
     handler = load_handler("validate")
     run_id = "clicks-20261124T101458Z-0123456789"
@@ -192,7 +263,10 @@ def test_clicks_json_lines_with_malformed_rows_are_accepted(stack, load_handler,
         lambda_context,
     )
 
-    assert (result["accepted"], result["rejected"]) == (1, 0)
+    assert (result["accepted"], result["rejected"], result["quarantine_uri"]) == (1, 0, None)
+    assert "Contents" not in boto3.client("s3").list_objects_v2(
+        Bucket=stack.artifacts_bucket, Prefix="quarantine/"
+    )
 
 
 def test_size_limit_and_declared_compression_are_enforced(stack):

@@ -118,6 +118,8 @@ class ValidateResult(Document):
     accepted: NonNegativeInt
     rejected: NonNegativeInt
     table: str
+    # Where validate copied the objects it refused (quarantine/<dataset>/<run_id>/); None if it refused none.
+    quarantine_uri: str | None
 
 
 class CatalogRequest(ForeignDocument):
@@ -160,6 +162,8 @@ class QuarantineResult(Document):
 
 
 class QuarantineReason(Document):
+    """``<copy>.reason.json``: why an input was quarantined (its run failed, or validate refused it)."""
+
     run_id: str
     dataset: str
     source: str
@@ -167,6 +171,8 @@ class QuarantineReason(Document):
     etag: str | None
     error: str | None
     cause: str | None
+    # The object's own reasons when validate refused it; empty when the whole run failed.
+    reasons: list[Rejection] = Field(default_factory=list)
     quarantined_at: datetime
 
 

@@ -21,6 +21,7 @@ from etl_common.models import (
     ValidatedObject,
     ValidateResult,
 )
+from etl_common.quarantine import QuarantineStore
 from etl_common.s3_uri import run_artifact_key
 
 from validate import sniffing
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
 logger = Logger(child=True)
 
 MAX_PARALLEL_OBJECTS = 8
+# The ``error`` of the ``.reason.json`` beside a refused object's quarantined copy.
+REFUSED_ERROR = "Tributary.ObjectRefused"
 _MISSING = {"404", "NoSuchKey", "NoSuchVersion", "NotFound"}
 # Spark (the Glue job) silently leaves out files whose name starts with "_" or "." (Hadoop's hidden and
 # metadata files, such as _SUCCESS) and the "._COPYING_" files of an unfinished copy. glue/transform.py
@@ -173,8 +176,13 @@ def validate_run(
     validator = ObjectValidator(s3, contract)
     with ThreadPoolExecutor(max_workers=MAX_PARALLEL_OBJECTS) as pool:
         outcomes = list(pool.map(validator.validate, manifest.objects))
-    accepted = [outcome for outcome in outcomes if isinstance(outcome, ValidatedObject)]
-    rejected = [outcome for outcome in outcomes if isinstance(outcome, RejectedObject)]
+        accepted = [outcome for outcome in outcomes if isinstance(outcome, ValidatedObject)]
+        rejected = [outcome for outcome in outcomes if isinstance(outcome, RejectedObject)]
+        quarantine_uri = quarantine_refused(
+            rejected,
+            QuarantineStore(s3, artifacts_bucket, dataset=manifest.dataset, run_id=request.run_id),
+            pool,
+        )
 
     run_id = request.run_id
     contract_uri = put_json(
@@ -204,4 +212,22 @@ def validate_run(
         accepted=len(accepted),
         rejected=len(rejected),
         table=contract.dataset,
+        quarantine_uri=quarantine_uri,
     )
+
+
+def quarantine_refused(
+    rejected: list[RejectedObject], store: QuarantineStore, pool: ThreadPoolExecutor
+) -> str | None:
+    """Copy each refused object (the original stays) with its own reasons; the quarantine URI, or None."""
+    if not rejected:
+        return None
+
+    def quarantine(obj: RejectedObject) -> None:
+        cause = "; ".join(f"{reason.code}: {reason.message}" for reason in obj.reasons)
+        if not store.quarantine_object(obj, error=REFUSED_ERROR, cause=cause, reasons=obj.reasons):
+            logger.info("Refused object no longer exists; only its reason is written", extra={"key": obj.key})
+
+    # list() waits for every copy and raises the first failure: a copy that failed fails the task.
+    list(pool.map(quarantine, rejected))
+    return store.uri
