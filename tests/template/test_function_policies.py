@@ -27,7 +27,10 @@ JUSTIFIED_EXTRAS = {
     "TriggerFunction": ENCRYPTION,
     "ValidateFunction": {
         **ENCRYPTION,
-        "s3:GetObjectVersion": "reads name the object version the event carried",
+        "s3:GetObjectVersion": "reads and quarantine copies name the object version the event carried",
+        "s3:GetObjectTagging": "CopyObject (quarantine of a refused object) copies the source's tags",
+        "s3:GetObjectVersionTagging": "CopyObject copies the source version's tags",
+        "s3:PutObjectTagging": "CopyObject copies the source's tags",
         "s3:ListBucket": "a missing upload must answer 404, not 403",
     },
     "CatalogFunction": ENCRYPTION,
@@ -91,3 +94,25 @@ def test_the_analysis_sees_calls_made_through_the_shared_layer() -> None:
     assert "states:StartExecution" in trigger
     # and does not count layer code the function never reaches (lineage writes, for the sweep)
     assert "dynamodb:BatchWriteItem" not in required_actions("sweep")
+
+
+def _resources_granting(translated: dict[str, Any], function: str, action: str) -> set[str]:
+    role = translated["Resources"][f"{function}Role"]
+    return {
+        str(resource.get("Fn::Sub", resource)) if isinstance(resource, dict) else resource
+        for statement in cfn.statements(role)
+        if statement["Effect"] == "Allow" and action in cfn.as_list(statement["Action"])
+        for resource in cfn.as_list(statement["Resource"])
+    }
+
+
+@pytest.mark.parametrize("function", ["ValidateFunction", "QuarantineFunction"])
+def test_functions_that_quarantine_copy_from_uploads_into_the_quarantine_prefix(
+    translated: dict[str, Any], function: str
+) -> None:
+    # Both copy inputs with etl_common.quarantine: read the upload's version, write quarantine/<...>.
+    assert "${RawBucket.Arn}/incoming/*" in _resources_granting(translated, function, "s3:GetObjectVersion")
+    assert "${ArtifactsBucket.Arn}/quarantine/*" in _resources_granting(translated, function, "s3:PutObject")
+    assert "${ArtifactsBucket.Arn}/quarantine/*" in _resources_granting(
+        translated, function, "s3:PutObjectTagging"
+    )
