@@ -4,10 +4,20 @@ and cause in the run record's update, the quarantine request, the SNS alert and 
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.statemachine.checks import FAILURE_ROUTE, Run, verify
-from tests.statemachine.pipeline import Mocks, Pipeline, details, failed_case, load_pipeline, predict
+from tests.statemachine.pipeline import (
+    History,
+    Mocks,
+    Pipeline,
+    details,
+    failed_case,
+    load_pipeline,
+    predict,
+)
 
 PIPELINE = load_pipeline()
 
@@ -42,7 +52,33 @@ def test_a_task_error_without_retry_is_caught_into_the_failure_route(
     else:
         assert expected.failing == task
         assert (run.error, run.cause or "") == (error, cause)
-        assert history.entered()[-len(FAILURE_ROUTE) - 1] in {task, catcher.state}
+        check_failure_order(pipeline, history, task, failure, catcher.state)
+
+
+def check_failure_order(
+    pipeline: Pipeline, history: History, task: str, failure: dict[str, Any], owner: str
+) -> None:
+    """What AWS guarantees about the order, not how the engine happens to schedule branches: the task's
+    failure comes before its Parallel's failure and before the catch route; the other branches of the
+    Parallel may have started (AWS starts every branch), but none of their states enters or ends once
+    the Parallel has failed."""
+    siblings = pipeline.siblings(task)
+    route_entered = next(
+        e
+        for e in history.events
+        if e["type"].endswith("StateEntered") and details(e)["name"] == FAILURE_ROUTE[0]
+    )
+    assert failure["id"] < route_entered["id"]
+    entered = history.entered()
+    before_route = entered[entered.index(owner) + 1 : -len(FAILURE_ROUTE)]
+    assert set(before_route) <= {task, *siblings}, "only the Parallel's branches run before the route"
+    if owner == task:
+        assert before_route == []
+        return
+    (parallel_failed,) = [e for e in history.events if e["type"] == "ParallelStateFailed"]
+    assert failure["id"] < parallel_failed["id"] < route_entered["id"]
+    late = [e for e in history.events[parallel_failed["id"] :] if history.state_of(e) in siblings]
+    assert late == [], "a sibling branch went on after its Parallel failed"
 
 
 def test_a_failure_route_that_fails_at_every_step_still_alerts_and_fails(

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from tributary.states import errors, jsonata, jsonpath, payload
 from tributary.states.clock import Clock
@@ -22,6 +22,8 @@ from tributary.states.errors import NullableFailure, StatesError
 from tributary.states.history import History, payload_text
 from tributary.states.integrations import CallbackStore, Integration
 from tributary.states.retry import first_match, max_attempts, retry_delay
+
+T = TypeVar("T")
 
 PAYLOAD_LIMIT_BYTES = 256 * 1024
 _PREFIXED_ERRORS = frozenset({errors.RUNTIME, errors.QUERY_EVALUATION_ERROR})
@@ -43,6 +45,15 @@ class ExecutionStopped(Exception):
 
 class ExecutionTimedOut(ExecutionStopped):
     """The state machine's TimeoutSeconds passed on the clock."""
+
+
+def drive(steps: Generator[None, None, T]) -> T:
+    """Run a generator of steps (`Interpreter.machine_steps`, a fan-out job) to its end; its return value."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
 
 
 def iso_time(moment: datetime) -> str:
@@ -221,12 +232,26 @@ class Interpreter:
     ) -> tuple[Any, int]:
         """Run `machine` on `value`; return its output and the id of its last history event.
         Raises ExecutionFailed / ExecutionStopped."""
+        return drive(self.machine_steps(machine, value, scope, previous_id, extra_context))
+
+    def machine_steps(
+        self,
+        machine: Machine,
+        value: Any,
+        scope: Scope,
+        previous_id: int,
+        extra_context: dict[str, Any] | None = None,
+    ) -> Generator[None, None, tuple[Any, int]]:
+        """`run_machine` one state at a time: pauses (yields) after each state but the last, so that
+        Parallel branches and Map iterations can take turns on a virtual clock (see fan_out)."""
         name: str | None = machine.start_at
         while name is not None:
             self.check_running()
             state = machine.states[name]
             step, previous_id = self.run_state(machine, name, state, value, scope, previous_id, extra_context)
             value, name = step.output, step.next_state
+            if name is not None:
+                yield
         return value, previous_id
 
     def run_state(

@@ -4,6 +4,7 @@ the legacy Iterator), MaxConcurrency, tolerated failures and ResultWriter."""
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +12,7 @@ from tributary.states import errors
 from tributary.states.definition import Machine, is_distributed, map_processor
 from tributary.states.engine import ExecutionFailed, Interpreter, expression_text, json_type_name
 from tributary.states.errors import NullableFailure, StatesError
-from tributary.states.fan_out import run_all
+from tributary.states.fan_out import Job, run_all
 from tributary.states.history import History, payload_text
 from tributary.states.map_io import read_items, write_results
 
@@ -56,16 +57,20 @@ def run_map(engine: Interpreter, run: StateRun) -> Step:
         else engine
     )
 
-    def iteration(index: int, value: Any) -> Any:
-        def job(iteration_engine: Interpreter) -> IterationOutcome:
+    failed_iteration_ids: list[int] = []  # the MapIterationFailed event of each failed inline iteration
+
+    def iteration(index: int, value: Any) -> Job[IterationOutcome]:
+        def job(iteration_engine: Interpreter) -> Generator[None, None, IterationOutcome]:
             history = iteration_engine.runtime.history
             details = {"name": run.name, "index": index}
             begun = history.add("MapIterationStarted", started_id, details) if not distributed else 0
             try:
-                output, last = iteration_engine.run_machine(processor, value, run.scope.child(), begun)
+                output, last = yield from iteration_engine.machine_steps(
+                    processor, value, run.scope.child(), begun
+                )
             except ExecutionFailed as failed:
                 if not distributed:
-                    history.add("MapIterationFailed", history.last_id, details)
+                    failed_iteration_ids.append(history.add("MapIterationFailed", history.last_id, details))
                     raise
                 return IterationOutcome(index, failure=failed, last_event_id=started_id)
             if distributed:
@@ -78,7 +83,8 @@ def run_map(engine: Interpreter, run: StateRun) -> Step:
     try:
         outcomes = run_all(child_engine, [iteration(i, v) for i, v in enumerate(inputs)], max_concurrency)
     except ExecutionFailed as failed:
-        run.previous_id = engine.runtime.history.last_id
+        # After the first failed iteration (siblings that took their turn may have added events since).
+        run.previous_id = failed_iteration_ids[0] if failed_iteration_ids else engine.runtime.history.last_id
         engine.event(run, "MapStateFailed")
         raise NullableFailure(failed.error, failed.cause) from None
     run.previous_id = max([started_id, *(o.last_event_id for o in outcomes)])

@@ -3,12 +3,13 @@ branch to fail fails the state with that branch's error."""
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 from tributary.states.definition import Machine
 from tributary.states.engine import ExecutionFailed
 from tributary.states.errors import NullableFailure
-from tributary.states.fan_out import run_all
+from tributary.states.fan_out import Job, run_all
 
 if TYPE_CHECKING:
     from tributary.states.engine import Interpreter, StateRun, Step
@@ -29,9 +30,9 @@ def run_parallel(engine: Interpreter, run: StateRun) -> Step:
     started_id = engine.event(run, "ParallelStateStarted")
     branches = [Machine.from_definition(b, run.machine.query_language) for b in state.get("Branches", [])]
 
-    def branch_job(machine: Machine) -> Any:
-        def job(branch_engine: Interpreter) -> tuple[Any, int]:
-            return branch_engine.run_machine(machine, value, run.scope.child(), started_id)
+    def branch_job(machine: Machine) -> Job[tuple[Any, int]]:
+        def job(branch_engine: Interpreter) -> Generator[None, None, tuple[Any, int]]:
+            return (yield from branch_engine.machine_steps(machine, value, run.scope.child(), started_id))
 
         return job
 
