@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tributary.cli import UsageError
+from tributary.local.schedules import InvalidSchedule
 
 ROOT_HELP = "the project folder holding template.yaml and samconfig.toml (default: current folder)"
 
@@ -129,6 +130,8 @@ def _start(args: argparse.Namespace, **ports: Any) -> Any:
         stack = LocalStack(options).start()
     except KeyError as exc:
         raise UsageError(str(exc.args[0])) from None
+    except InvalidSchedule as exc:
+        raise UsageError(str(exc)) from None
     except OSError as exc:
         raise UsageError(f"cannot start the local stack: {exc}") from None
     for problem in stack.not_emulated:

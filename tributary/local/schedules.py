@@ -59,12 +59,8 @@ class Schedule:
         )
 
 
-class InvalidSchedule(KeyError):
-    """A schedule AWS would refuse to create; its message names the schedule. A KeyError, because
-    `tributary up` reports a KeyError raised while starting as a usage error, without a traceback."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
+class InvalidSchedule(ValueError):
+    """A schedule AWS would refuse to create; its message names the schedule."""
 
 
 def _date(value: object) -> dt.datetime | None:

@@ -261,17 +261,7 @@ class LocalStack:
     def _schedules(self) -> list[Schedule]:
         schedules = []
         for resource in self.stack.of_type("AWS::Scheduler::Schedule"):
-            props = resource.properties
-            target = props.get("Target") or {}
-            schedules.append(
-                Schedule(
-                    resource.physical_id,
-                    str(props["ScheduleExpression"]),
-                    str(target.get("Arn", "")),
-                    str(target.get("Input", "{}")),
-                    props.get("State", "ENABLED") == "ENABLED",
-                )
-            )
+            schedules.append(Schedule.of_scheduler(resource.physical_id, resource.properties))
         for resource in self.stack.of_type("AWS::Events::Rule"):
             props = resource.properties
             if props.get("ScheduleExpression"):
