@@ -212,7 +212,9 @@ def test_a_refused_object_is_copied_to_quarantine_with_its_own_reasons_and_the_o
     reason = json.loads(
         s3.get_object(Bucket=stack.artifacts_bucket, Key=f"{prefix}{wrong['key']}.reason.json")["Body"].read()
     )
-    [refusal] = read_json(stack, result["rejected_uri"])["objects"]
+    rejected_list = read_json(stack, result["rejected_uri"])
+    assert rejected_list["quarantine_uri"] == result["quarantine_uri"]
+    [refusal] = rejected_list["objects"]
     assert reason["reasons"] == refusal["reasons"]
     [(code, message)] = [(item["code"], item["message"]) for item in reason["reasons"]]
     assert code == "columns_mismatch" and "unexpected ['state']" in message

@@ -357,3 +357,13 @@ def test_a_timed_out_execution_blames_the_innermost_open_state() -> None:
         ("W", 2.0, "failed", 1),
     ]
     assert exit_code([report]) == 1
+
+
+def test_objects_validate_refused_point_at_their_quarantined_copy_even_in_a_successful_run(
+    succeeded: Any,
+) -> None:
+    refused = REJECTED | {"quarantine_uri": QUARANTINE}
+    report = build_report(record("SUCCEEDED"), RESULT, refused, succeeded)
+    copies = {o.key: o.quarantine_uri for o in report.objects}
+    assert copies == {GOOD: None, BAD: f"{QUARANTINE}{BAD}", EMPTY: None}
+    assert f"quarantined copy: {QUARANTINE}{BAD}" in render_text(report)

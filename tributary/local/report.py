@@ -64,7 +64,7 @@ class ObjectOutcome:
     rows_in: int | None = None
     rows_out: int | None = None
     rows_rejected: int | None = None
-    quarantine_uri: str | None = None  # where the copy of this input is, for a failed run
+    quarantine_uri: str | None = None  # where the copy of this input is (refused by validate, or run failed)
 
 
 @dataclass
@@ -384,11 +384,15 @@ def _objects(
             entry(str(item["key"]), item.get("version_id"))
 
     refused = rejected.get("objects") if isinstance(rejected, Mapping) else rejected
+    # validate copies what it refuses to quarantine/, whatever becomes of the run.
+    refused_copies = rejected.get("quarantine_uri") if isinstance(rejected, Mapping) else None
     refused_keys: set[str] = set()
     for item in refused or []:
         if isinstance(item, Mapping) and _text(item.get("key")):
             outcome = entry(str(item["key"]), item.get("version_id"))
             outcome.outcome, outcome.reason = REJECTED, _reasons(item) or "refused by validate"
+            if _text(refused_copies):
+                outcome.quarantine_uri = str(refused_copies).rstrip("/") + "/" + outcome.key
             refused_keys.add(outcome.key)
 
     done = result.get("objects") if result else None
@@ -420,6 +424,8 @@ def _objects(
 
     if report.status not in ("SUCCEEDED", *_UNFINISHED):
         for outcome in outcomes.values():
+            if outcome.quarantine_uri:
+                continue
             if report.quarantine_uri:
                 outcome.quarantine_uri = report.quarantine_uri.rstrip("/") + "/" + outcome.key
             elif quarantine_failed:

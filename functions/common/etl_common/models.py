@@ -109,6 +109,8 @@ class RejectedList(Document):
     run_id: NonEmptyStr
     dataset: NonEmptyStr
     objects: list[RejectedObject]
+    # Where validate copied these objects (quarantine/<dataset>/<run_id>/); None when the list is empty.
+    quarantine_uri: str | None = None
 
 
 class ValidateResult(Document):

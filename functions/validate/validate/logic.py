@@ -203,7 +203,9 @@ def validate_run(
     rejected_uri = put_document(
         artifacts_bucket,
         run_artifact_key(run_id, "rejected.json"),
-        RejectedList(run_id=run_id, dataset=manifest.dataset, objects=rejected),
+        RejectedList(
+            run_id=run_id, dataset=manifest.dataset, objects=rejected, quarantine_uri=quarantine_uri
+        ),
     )
     return ValidateResult(
         validated_manifest_uri=validated_uri,
