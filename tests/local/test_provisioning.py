@@ -288,3 +288,16 @@ def test_the_application_template_provisions_with_only_the_dashboard_reported(
 def test_a_busy_port_is_refused_rather_than_reused(moto_server: MotoServer) -> None:
     with pytest.raises(OSError, match="already in use"):
         MotoServer(moto_server.port).start()
+
+
+def test_an_unknown_samconfig_environment_names_the_ones_there_are(tmp_path: Path) -> None:
+    from tributary.local.provisioning.template import samconfig_parameters
+
+    samconfig = tmp_path / "samconfig.toml"
+    samconfig.write_text(
+        'version = 0.1\n[default.deploy.parameters]\nparameter_overrides = "A=1"\n'
+        '[prod.deploy.parameters]\nparameter_overrides = "A=2"\n'
+    )
+    assert samconfig_parameters(samconfig, "prod") == {"A": "2"}
+    with pytest.raises(KeyError, match=r"no environment 'staging' \(have: default, prod\)"):
+        samconfig_parameters(samconfig, "staging")

@@ -64,7 +64,9 @@ def samconfig_parameters(path: Path, config_env: str) -> dict[str, str]:
     config = tomllib.loads(path.read_text())
     env = config.get(config_env)
     if env is None:
-        raise KeyError(f"{path}: no environment {config_env!r} (have: {', '.join(sorted(config)) or 'none'})")
+        # Environments are the tables; `version` and other top-level scalars are not.
+        known = sorted(name for name, value in config.items() if isinstance(value, dict))
+        raise KeyError(f"{path}: no environment {config_env!r} (have: {', '.join(known) or 'none'})")
     overrides: Any = None
     for command in ("deploy", "global"):
         overrides = env.get(command, {}).get("parameters", {}).get("parameter_overrides", overrides)
