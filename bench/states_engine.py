@@ -132,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--iterations", type=int, default=1000, help="Choice loop iterations (default 1000)")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for moto (default 600)")
     parser.add_argument(
-        "--repeat", type=int, default=1, help="runs per engine, the best one counts (default 1)"
+        "--repeat", type=int, default=3, help="runs per engine, the best one counts (default 3)"
     )
     args = parser.parse_args(argv)
     cases: list[tuple[str, Callable[[], dict[str, Any]], Any]] = [
