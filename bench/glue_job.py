@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
 import sys
@@ -110,6 +111,7 @@ def generate_csv(path: Path, target_bytes: int) -> int:
 
 
 def spark_session() -> transform.SparkSession:
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # stay on loopback, as the local stack does
     return (
         transform.SparkSession.builder.master("local[2]")
         .appName("bench-glue-job")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,6 +18,9 @@ import transform
 from pyspark.sql import SparkSession
 
 INGEST_TS = datetime(2026, 11, 24, 10, 15, tzinfo=UTC)
+# Spark binds its driver to the host's first interface unless told otherwise; tests stay on loopback
+# (the job run as a subprocess inherits this too).
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
 
 @pytest.fixture(scope="session")
