@@ -1067,6 +1067,52 @@ def partition_clause(entries: Sequence[dict[str, Any]]) -> str:
     return " ".join(clauses)
 
 
+# At most this many partitions in one `ALTER TABLE ... ADD IF NOT EXISTS` statement: the state machine
+# runs one statement per batch, so neither its state payload nor Athena's query length grows with the
+# number of partitions a run wrote (a backfill can touch thousands).
+PARTITIONS_PER_BATCH = 100
+
+
+def partition_batches(entries: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
+    """The partition clause cut into statements of at most PARTITIONS_PER_BATCH partitions each."""
+    return [
+        {"clause": partition_clause(entries[start : start + PARTITIONS_PER_BATCH])}
+        for start in range(0, len(entries), PARTITIONS_PER_BATCH)
+    ]
+
+
+def sibling_uri(uri: str, name: str) -> str:
+    """`name` in the same folder as `uri` (summary.json and partition-batches.json sit next to
+    result.json)."""
+    folder, _, _ = uri.rpartition("/")
+    return f"{folder}/{name}"
+
+
+def summary_document(result: dict[str, Any], result_uri: str) -> dict[str, Any]:
+    """The bounded part of the result document, which the state machine reads whole: counts, the
+    verdict and URIs only, nothing that grows with the objects or partitions of the run."""
+    quality = result["quality"]
+    return {
+        "run_id": result["run_id"],
+        "dataset": result["dataset"],
+        "status": result["status"],
+        "rows_read": result["rows_read"],
+        "rows_written": result["rows_written"],
+        "rows_rejected": result["rows_rejected"],
+        "reject_ratio": result["reject_ratio"],
+        "object_count": len(result["objects"]),
+        "partition_count": len(result["partitions"]),
+        "quality": {
+            "passed": quality["passed"],
+            "max_reject_ratio": quality["max_reject_ratio"],
+            "reject_ratio": quality["reject_ratio"],
+        },
+        "result_uri": result_uri,
+        "rejects_uri": result["rejects_uri"],
+        "partition_batches_uri": sibling_uri(result_uri, "partition-batches.json"),
+    }
+
+
 def object_entries(objects: Sequence[SourceObject], counts: RunCounts) -> list[dict[str, Any]]:
     entries = []
     for item in objects:
@@ -1167,6 +1213,9 @@ def transform(spark: SparkSession, args: JobArgs) -> dict[str, Any]:
     partitions = partition_entries(spark, args, contract, counts)
     result = result_document(args, contract, objects, counts, partitions, timing)
     write_document(args.result_uri, json.dumps(result, indent=1).encode())
+    summary = summary_document(result, args.result_uri)
+    write_document(summary["partition_batches_uri"], json.dumps(partition_batches(partitions)).encode())
+    write_document(sibling_uri(args.result_uri, "summary.json"), json.dumps(summary, indent=1).encode())
     log_event(
         "run finished",
         run_id=args.run_id,

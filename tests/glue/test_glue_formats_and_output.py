@@ -348,3 +348,31 @@ def test_a_byte_order_mark_is_not_data(spark: SparkSession, glue_run: GlueRun) -
 
     assert [row["order_id"] for row in glue_run.curated()] == ["j1"]
     assert [row["order_id"] for row in csv_run.curated()] == ["c1"]
+
+
+def test_summary_and_partition_batches_are_written_next_to_the_result(
+    spark: SparkSession, glue_run: GlueRun
+) -> None:
+    glue_run.put("incoming/orders/o.csv", ORDERS_CSV)
+    args = glue_run.args(orders_contract())
+    result = transform.transform(spark, args)
+
+    folder = Path(args.result_uri).parent
+    summary = json.loads((folder / "summary.json").read_text())
+    batches = json.loads((folder / "partition-batches.json").read_text())
+    assert summary == {
+        "run_id": "orders-r1",
+        "dataset": result["dataset"],
+        "status": "SUCCEEDED",
+        "rows_read": 4,
+        "rows_written": 3,
+        "rows_rejected": 1,
+        "reject_ratio": result["reject_ratio"],
+        "object_count": 1,
+        "partition_count": 2,
+        "quality": {k: result["quality"][k] for k in ("passed", "max_reject_ratio", "reject_ratio")},
+        "result_uri": args.result_uri,
+        "rejects_uri": result["rejects_uri"],
+        "partition_batches_uri": str(folder / "partition-batches.json"),
+    }
+    assert batches == [{"clause": result["partition_clause"]}]

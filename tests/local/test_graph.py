@@ -263,5 +263,5 @@ def test_choice_rules_that_start_alike_are_labelled_by_their_ends() -> None:
         for (source, _, kind), g in edges(render_svg(_pipeline())).items()
         if source == "QualityGate" and kind == "choice"
     }
-    assert labels["RegisterPartitions"].endswith("… and $result.rows_written > 0")
+    assert labels["RegisterPartitions"].endswith("… $result.partition_count > 0")
     assert labels["PublishRun"].endswith("… and $result.rows_read = 0")

@@ -95,6 +95,18 @@ JSON_KEYS = {
 }
 
 
+def summary_of(document: dict[str, Any]) -> dict[str, Any]:
+    """runs/<run_id>/summary.json for a result document: what the state machine reads."""
+    bounded = ("run_id", "dataset", "status", "rows_read", "rows_written", "rows_rejected", "reject_ratio")
+    quality = document["quality"]
+    return {
+        **{name: document[name] for name in bounded},
+        "object_count": len(document["objects"]),
+        "partition_count": len(document["partitions"]),
+        "quality": {name: quality[name] for name in ("passed", "max_reject_ratio", "reject_ratio")},
+    }
+
+
 def pipeline(
     *, accepted: int = 2, result: dict[str, Any] | None = None, glue_error: StatesError | None = None
 ) -> list[dict[str, Any]]:
@@ -128,7 +140,12 @@ def pipeline(
                 raise glue_error
             return {"Id": "jr_1", "JobRunState": "SUCCEEDED"}
         if service == "s3":
-            return {"Body": json.dumps(document)}
+            key = call.arguments["Key"]
+            if key.endswith("/partition-batches.json"):
+                clause = document["partition_clause"]
+                return {"Body": json.dumps([{"clause": clause}] if clause else [])}
+            assert key.endswith("/summary.json"), key
+            return {"Body": json.dumps(summary_of(document))}
         return {}
 
     execution_input = {"run_id": RUN_ID, "dataset": "orders", "manifest_uri": "s3://m", "object_count": 3}

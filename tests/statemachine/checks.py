@@ -5,11 +5,12 @@ what the failure path records and alerts."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tests.statemachine.pipeline import (
     EXECUTION_INPUT,
+    MAP_RUN_FAILED,
     MOCK_CONFIG,
     RUN_ID,
     STATE_MACHINE_ARN,
@@ -44,6 +45,13 @@ class Run:
     output: Any
     history: History
     name: str = RUN_ID
+    # The events of the child executions of the distributed Map (RegisterPartitions), which AWS keeps
+    # out of the execution's own history.
+    map_run: History = field(default_factory=lambda: History([]))
+
+    def history_of(self, pipeline: Pipeline, state: str) -> History:
+        """The history that holds `state`'s events: the map run's for a state of a distributed Map."""
+        return self.map_run if pipeline.distributed_map_of(state) else self.history
 
 
 def run_case(definition: str, case: str, *, seed: int = 0) -> Run:
@@ -58,7 +66,12 @@ def run_case(definition: str, case: str, *, seed: int = 0) -> Run:
     )
     result = execution.run()
     output = json.loads(result.output) if result.output is not None else None
-    return Run(result.status, result.error, result.cause, output, History(execution.history.events))
+    map_runs = list(execution.runtime.map_run_histories.values())
+    assert len(map_runs) <= 1, "one distributed Map run per execution at most"
+    map_run = History(map_runs[0].events if map_runs else [])
+    return Run(
+        result.status, result.error, result.cause, output, History(execution.history.events), map_run=map_run
+    )
 
 
 @dataclass
@@ -68,28 +81,36 @@ class Expected:
     ignored: set[str]  # states of sibling branches of the failing one
     failing: str | None  # the first Task of the success path that ends in an error
     catchers: list[Catcher]  # the catchers that must handle an error, in order
-
-    @property
-    def failure(self) -> dict[str, Any] | None:
-        return self.attempts[self.failing].error if self.failing else None
+    # The error the failure path records: the failing Task's, or its distributed Map's.
+    failure: dict[str, Any] | None = None
 
 
 def expect(pipeline: Pipeline, mocks: Mocks, case: str, happy: list[str]) -> Expected:
     """What a test case must do, from the mocked answers and the definition, given the states the happy
-    path enters (`happy`). Only for test cases whose failures are Task errors."""
+    path enters (`happy`, the execution's own history). Only for test cases whose failures are Task
+    errors. The states of a distributed Map run in its child executions, right after the Map enters."""
     mapping = mocks.cases[case]
     attempts = {task: predict(pipeline.rules_of(task), mocks, mapping[task]) for task in pipeline.tasks}
-    failing = next((name for name in happy if name in attempts and attempts[name].failed), None)
+    steps = [
+        step
+        for name in happy
+        for step in [name, *(pipeline.inside(name) if name in pipeline.item_readers else [])]
+    ]
+    failing = next((name for name in steps if name in attempts and attempts[name].failed), None)
     if failing is None:
         return Expected(attempts, list(happy), set(), None, [])
+    # A failed child execution fails the distributed Map with its own error; the Map's Catch takes it.
+    owner = pipeline.distributed_map_of(failing)
+    failure = MAP_RUN_FAILED if owner else attempts[failing].error
+    assert failure is not None
+    current = owner or failing
     catchers = []
-    entered = happy[: happy.index(failing) + 1]
-    current = failing
+    entered = happy[: happy.index(current) + 1]
+    error: str | None = failure["Error"]
     while True:
-        attempt = attempts.get(current)
-        if attempt is not None and attempt.error is not None:
-            catcher = pipeline.handler_of(current, attempt.error["Error"])
-            assert catcher is not None, f"{case}: nothing catches {attempt.error} from {current}"
+        if error is not None:
+            catcher = pipeline.handler_of(current, error)
+            assert catcher is not None, f"{case}: nothing catches {error} from {current}"
             catchers.append(catcher)
             following = catcher.spec["Next"]
         else:
@@ -98,7 +119,9 @@ def expect(pipeline: Pipeline, mocks: Mocks, case: str, happy: list[str]) -> Exp
             break
         entered.append(following)
         current = following
-    return Expected(attempts, entered, pipeline.siblings(failing), failing, catchers)
+        attempt = attempts.get(current)
+        error = attempt.error["Error"] if attempt is not None and attempt.error is not None else None
+    return Expected(attempts, entered, pipeline.siblings(failing), failing, catchers, failure)
 
 
 def check_attempts(pipeline: Pipeline, task: str, attempts: Attempts, history: History, case: str) -> None:
@@ -225,10 +248,11 @@ def verify(pipeline: Pipeline, mocks: Mocks, case: str, run: Run, happy: list[st
     for task in pipeline.tasks:
         if task in expected.ignored:
             continue
-        if task in expected.entered:
-            check_attempts(pipeline, task, expected.attempts[task], history, case)
+        task_history = run.history_of(pipeline, task)
+        if (pipeline.distributed_map_of(task) or task) in expected.entered:
+            check_attempts(pipeline, task, expected.attempts[task], task_history, case)
         else:
-            assert history.task_events(task) == [], f"{case}: {task} was called"
+            assert task_history.task_events(task) == [], f"{case}: {task} was called"
     for catcher in expected.catchers:
         check_caught(pipeline, history, catcher)
     if expected.failure is None:

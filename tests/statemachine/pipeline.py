@@ -32,6 +32,12 @@ TOLERANCE = 0.001
 TASK_EVENTS = ("TaskScheduled", "TaskStarted", "TaskSubmitted", "TaskSucceeded", "TaskFailed", "TaskTimedOut")
 # Errors that neither States.ALL nor States.TaskFailed match (States.Runtime matches nothing at all).
 NOT_BY_WILDCARD = ("States.Runtime", "States.DataLimitExceeded")
+# What a distributed Map fails with when a child execution fails and no failure is tolerated (AWS's
+# error and cause): the child's own error stays in the child execution's history.
+MAP_RUN_FAILED = {
+    "Error": "States.ExceedToleratedFailureThreshold",
+    "Cause": "The specified tolerated failure threshold was exceeded",
+}
 
 __all__ = ["EXECUTION_INPUT", "RUN_ID"]
 
@@ -143,6 +149,8 @@ class Pipeline:
             for name in self.tasks
             for index, rule in enumerate(self.states[name].get("Retry", []))
         ]
+        # States whose ItemReader calls an integration: test cases answer them under the state's name.
+        self.item_readers = [name for name, state in self.states.items() if "ItemReader" in state]
         self.catchers = [
             Catcher(name, index, catcher)
             for name, state in self.states.items()
@@ -168,6 +176,21 @@ class Pipeline:
             if index is not None:
                 return Catcher(name, index, catchers[index])
         return None
+
+    def distributed_map_of(self, name: str) -> str | None:
+        """The distributed Map whose child executions run `name` (None when `name` runs in the
+        execution itself): its events are in the map run's history, not the execution's."""
+        for outer in self.enclosing(name)[1:]:
+            state = self.states[outer]
+            if state["Type"] == "Map" and state["ItemProcessor"].get("ProcessorConfig", {}).get("Mode") == (
+                "DISTRIBUTED"
+            ):
+                return outer
+        return None
+
+    def inside(self, owner: str) -> list[str]:
+        """The states nested in a Parallel or Map state, in definition order."""
+        return [name for name in self.states if name != owner and owner in self.enclosing(name)]
 
     def branch_states(self, parallel: str) -> dict[int, set[str]]:
         found: dict[int, set[str]] = {}

@@ -10,6 +10,7 @@ import pytest
 
 from tests.statemachine.checks import FAILURE_ROUTE, Run, verify
 from tests.statemachine.pipeline import (
+    MAP_RUN_FAILED,
     History,
     Mocks,
     Pipeline,
@@ -29,10 +30,22 @@ def test_a_task_error_without_retry_is_caught_into_the_failure_route(
     case = failed_case(task)
     run = runs[case]
     expected = verify(pipeline, mocks, case, run, happy)
-    history = run.history
-    (failure,) = history.failures(task)
-    assert len(history.of_type(task, "TaskScheduled")) == 1, "an error no rule names must not be retried"
+    task_history = run.history_of(pipeline, task)
+    (failure,) = task_history.failures(task)
+    assert len(task_history.of_type(task, "TaskScheduled")) == 1, "an error no rule names must not be retried"
     error, cause = details(failure)["error"], details(failure).get("cause") or ""
+    history = run.history
+    owner = pipeline.distributed_map_of(task)
+    if owner is not None:
+        # The child execution fails, which fails the distributed Map with the Map run's error; its
+        # Catch takes the run to the failure route.
+        catcher = pipeline.handler_of(owner, MAP_RUN_FAILED["Error"])
+        assert catcher is not None and catcher == expected.catchers[0] and catcher.state == owner
+        (map_failed,) = [e for e in history.events if e["type"] == "MapStateFailed"]
+        assert history.state_of(map_failed) == owner
+        assert history.entered()[-len(FAILURE_ROUTE) :] == FAILURE_ROUTE
+        assert (run.error, run.cause) == (MAP_RUN_FAILED["Error"], MAP_RUN_FAILED["Cause"])
+        return
     catcher = pipeline.handler_of(task, error)
     assert catcher is not None and catcher == expected.catchers[-1 if task in FAILURE_ROUTE else 0]
     if catcher.state != task:

@@ -38,23 +38,36 @@ def test_happy_path(pipeline: Pipeline, mocks: Mocks, runs: dict[str, Run], happ
     history = run.history
     assert not {"TaskFailed", "TaskTimedOut", "ParallelStateFailed"} & set(history.types())
     for task in pipeline.tasks:
-        calls = len(history.of_type(task, "TaskScheduled"))
+        calls = len(run.history_of(pipeline, task).of_type(task, "TaskScheduled"))
         assert calls == (0 if task in FAILURE_ROUTE else 1), task
     # Nothing waits on the happy path: no virtual time passes.
     assert history.events[-1]["timestamp"] == history.events[0]["timestamp"]
 
-    result = json.loads(mocked_return(mocks, "HappyPath", "ReadTransformResult")["Body"])
+    # ReadTransformResult reads the run's summary.json; RegisterPartitions reads partition-batches.json
+    # and registers each batch in a child execution of its own.
+    read = history.parameters("ReadTransformResult")[0]
+    assert read["Key"] == f"runs/{RUN_ID}/summary.json"
+    summary = json.loads(mocked_return(mocks, "HappyPath", "ReadTransformResult")["Body"])
+    batches = json.loads(mocked_return(mocks, "HappyPath", "RegisterPartitions")["Body"])
+    assert summary["partition_count"] == 1 and len(batches) == 1
+    (map_started,) = [e for e in history.events if e["type"] == "MapStateStarted"]
+    assert details(map_started)["length"] == len(batches)
     job = mocked_return(mocks, "HappyPath", "RunTransformJob")
-    (query,) = history.parameters("RegisterPartitions")
-    assert query["QueryString"].endswith(" ADD IF NOT EXISTS " + result["partition_clause"])
+    (query,) = run.map_run.parameters("RegisterPartitionBatch")
+    assert query["QueryString"] == "ALTER TABLE `{}`.`{}` ADD IF NOT EXISTS {}".format(
+        mocked_return(mocks, "HappyPath", "SyncCatalogTable")["Payload"]["database"],
+        mocked_return(mocks, "HappyPath", "SyncCatalogTable")["Payload"]["table"],
+        batches[0]["clause"],
+    )
     (success,) = history.parameters("RecordSuccess")
     values = success["ExpressionAttributeValues"]
     assert values[":glue_job_run_id"] == {"S": job["Id"]}
-    assert values[":rows_written"] == {"N": str(result["rows_written"])}
-    assert values[":partitions"] == {"L": [{"S": p["location"]} for p in result["partitions"]]}
+    assert values[":rows_written"] == {"N": str(summary["rows_written"])}
+    assert values[":partition_count"] == {"N": str(summary["partition_count"])}
     (notify,) = history.parameters("NotifySuccess")
     message = json.loads(notify["Message"])
-    assert (message["status"], message["rows_written"]) == ("SUCCEEDED", result["rows_written"])
+    assert (message["status"], message["rows_written"]) == ("SUCCEEDED", summary["rows_written"])
+    assert message["partition_count"] == summary["partition_count"]
     assert notify["MessageAttributes"]["status"]["StringValue"] == "SUCCEEDED"
 
 
@@ -63,9 +76,10 @@ def test_a_run_with_no_rows_succeeds_without_registering(
 ) -> None:
     run = runs["NothingToRegister"]
     verify(pipeline, mocks, "NothingToRegister", run, [s for s in HAPPY if s != "RegisterPartitions"])
-    assert run.history.task_events("RegisterPartitions") == []
+    assert "RegisterPartitions" not in run.history.entered()
+    assert run.map_run.task_events("RegisterPartitionBatch") == []
     (success,) = run.history.parameters("RecordSuccess")
-    assert success["ExpressionAttributeValues"][":partitions"] == {"L": []}
+    assert success["ExpressionAttributeValues"][":partition_count"] == {"N": "0"}
 
 
 def test_nothing_accepted_fails_the_run_through_the_failure_route(

@@ -24,7 +24,7 @@ def test_a_retried_error_recovers_after_max_attempts(
 ) -> None:
     run = runs[rule.recovers_case]
     verify(pipeline, mocks, rule.recovers_case, run, happy)
-    history = run.history
+    history = run.history_of(pipeline, rule.state)
     failures = history.failures(rule.state)
     assert len(failures) == rule.max_attempts
     assert {details(event)["error"] for event in failures} == set(rule.errors)
@@ -32,9 +32,9 @@ def test_a_retried_error_recovers_after_max_attempts(
     assert len(history.of_type(rule.state, "TaskSucceeded")) == 1
     if rule.state in FAILURE_ROUTE:
         # The failure route recovers too: the run still fails with the error that sent it there.
-        assert run.status == "FAILED" and history.entered()[-len(FAILURE_ROUTE) :] == FAILURE_ROUTE
+        assert run.status == "FAILED" and run.history.entered()[-len(FAILURE_ROUTE) :] == FAILURE_ROUTE
     else:
-        assert run.status == "SUCCEEDED" and history.entered() == happy
+        assert run.status == "SUCCEEDED" and run.history.entered() == happy
 
 
 @pytest.mark.parametrize("rule", PIPELINE.retry_rules, ids=str)
@@ -43,17 +43,20 @@ def test_exhausted_retries_go_to_the_catch(
 ) -> None:
     run = runs[rule.exhausted_case]
     expected = verify(pipeline, mocks, rule.exhausted_case, run, happy)
-    history = run.history
+    history = run.history_of(pipeline, rule.state)
     failures = history.failures(rule.state)
     assert len(failures) == rule.max_attempts + 1
     assert history.of_type(rule.state, "TaskSucceeded") == []
     thrown = details(failures[-1])["error"]
     catcher = pipeline.handler_of(rule.state, thrown)
     assert catcher is not None and catcher in expected.catchers
-    assert catcher.spec["Next"] in history.entered()
+    assert catcher.spec["Next"] in run.history.entered()
     assert run.status == "FAILED"
     if rule.state not in FAILURE_ROUTE:
-        assert run.error == thrown
+        # A child execution's error fails its distributed Map with the Map run's own error.
+        assert expected.failure is not None and run.error == expected.failure["Error"]
+        if not pipeline.distributed_map_of(rule.state):
+            assert run.error == thrown
 
 
 def without_jitter(definition_text: str) -> str:
@@ -65,7 +68,7 @@ def without_jitter(definition_text: str) -> str:
         for state in states.values():
             for rule in state.get("Retry", []):
                 rule.pop("JitterStrategy", None)
-            for branch in state.get("Branches", []):
+            for branch in [*state.get("Branches", []), *filter(None, [state.get("ItemProcessor")])]:
                 strip(branch["States"])
 
     strip(definition["States"])
@@ -82,7 +85,7 @@ def test_back_off_without_jitter_is_interval_times_backoff_rate_capped(
     unjittered: str, rule: RetryRule
 ) -> None:
     run = run_case(unjittered, rule.exhausted_case)
-    gaps = run.history.backoffs(rule.state)
+    gaps = run.history_of(PIPELINE, rule.state).backoffs(rule.state)
     interval = float(rule.spec.get("IntervalSeconds", 1))
     rate = float(rule.spec.get("BackoffRate", 2.0))
     cap = float(rule.spec.get("MaxDelaySeconds", math.inf))
@@ -111,7 +114,8 @@ def test_full_jitter_spreads_each_back_off_between_zero_and_the_interval(
     ratios: list[float] = []
     schedules = set()
     for seed in SEEDS:
-        gaps = run_case(definition_text, rule.exhausted_case, seed=seed).history.backoffs(rule.state)
+        run = run_case(definition_text, rule.exhausted_case, seed=seed)
+        gaps = run.history_of(PIPELINE, rule.state).backoffs(rule.state)
         assert len(gaps) == rule.max_attempts
         for retry, gap in enumerate(gaps):
             ceiling = rule.ceiling(retry)

@@ -39,6 +39,7 @@ EXECUTION_INPUT = {
     "manifest_uri": f"s3://artifacts/runs/{RUN_ID}/manifest.json",
     "object_count": 4,
 }
+Answer = Callable[[TaskCall], Any]
 VALIDATED = {
     "validated_manifest_uri": f"s3://artifacts/runs/{RUN_ID}/validated.json",
     "rejected_uri": f"s3://artifacts/runs/{RUN_ID}/rejected.json",
@@ -48,7 +49,10 @@ VALIDATED = {
     "table": "orders",
 }
 LOCATION = f"s3://curated/orders/order_date=2026-11-24/run_id={RUN_ID}/"
-RESULT = {
+CLAUSE = f"PARTITION (order_date='2026-11-24', run_id='{RUN_ID}') LOCATION '{LOCATION}'"
+SECOND_CLAUSE = CLAUSE.replace("2026-11-24", "2026-11-25")
+# runs/<run_id>/summary.json: the bounded part of result.json, which is all the state machine reads.
+SUMMARY = {
     "run_id": RUN_ID,
     "dataset": "orders",
     "status": "SUCCEEDED",
@@ -56,14 +60,30 @@ RESULT = {
     "rows_written": 97,
     "rows_rejected": 3,
     "reject_ratio": 0.03,
-    "partitions": [
-        {"values": {"order_date": "2026-11-24", "run_id": RUN_ID}, "location": LOCATION, "rows": 97}
-    ],
-    "partition_clause": f"PARTITION (order_date='2026-11-24', run_id='{RUN_ID}') LOCATION '{LOCATION}'",
-    "quality": {"passed": True, "max_reject_ratio": 0.05, "reject_ratio": 0.03, "rules": []},
+    "object_count": 3,
+    "partition_count": 101,
+    "quality": {"passed": True, "max_reject_ratio": 0.05, "reject_ratio": 0.03},
+    "result_uri": f"s3://artifacts/runs/{RUN_ID}/result.json",
+    "rejects_uri": f"s3://artifacts/rejects/orders/run_id={RUN_ID}/",
+    "partition_batches_uri": f"s3://artifacts/runs/{RUN_ID}/partition-batches.json",
 }
+# runs/<run_id>/partition-batches.json: one ALTER TABLE clause per batch of at most 100 partitions.
+BATCHES = [{"clause": CLAUSE}, {"clause": SECOND_CLAUSE}]
 
-Answer = Callable[[TaskCall], Any]
+
+def artifacts(summary: dict[str, Any], batches: list[dict[str, str]] | None = None) -> Answer:
+    """s3:getObject on the artifacts bucket: the summary (ReadTransformResult) and the partition
+    batches (RegisterPartitions' ItemReader)."""
+    documents = {
+        f"runs/{RUN_ID}/summary.json": summary,
+        f"runs/{RUN_ID}/partition-batches.json": BATCHES if batches is None else batches,
+    }
+
+    def answer(call: TaskCall) -> Any:
+        assert call.arguments["Bucket"] == "artifacts"
+        return {"Body": json.dumps(documents[call.arguments["Key"]]), "ContentType": "application/json"}
+
+    return answer
 
 
 class FakeAws:
@@ -85,7 +105,7 @@ class FakeAws:
                 "JobName": "transform",
                 "JobRunState": "SUCCEEDED",
             },
-            "s3:getObject": lambda call: {"Body": json.dumps(RESULT), "ContentType": "application/json"},
+            "s3:getObject": artifacts(SUMMARY),
             "athena:startQueryExecution": lambda call: {"QueryExecution": {"Status": {"State": "SUCCEEDED"}}},
             "dynamodb:updateItem": lambda call: {},
             "sns:publish": lambda call: {"MessageId": "m-1"},
@@ -162,19 +182,23 @@ def test_a_good_run_publishes_records_and_notifies(substituted: str) -> None:
     }
 
     (read,) = aws.arguments_of("ReadTransformResult")
-    assert read == {"Bucket": "artifacts", "Key": f"runs/{RUN_ID}/result.json"}
+    assert read == {"Bucket": "artifacts", "Key": f"runs/{RUN_ID}/summary.json"}
 
-    (athena,) = aws.arguments_of("RegisterPartitions")
-    assert athena["QueryString"] == (
-        f"ALTER TABLE `tributary_dev`.`orders` ADD IF NOT EXISTS {RESULT['partition_clause']}"
-    )
-    assert athena["WorkGroup"] == "tributary-workgroup"
+    # The Map reads the batches from S3, then runs one DDL statement per batch, in order.
+    (reader,) = aws.arguments_of("RegisterPartitions")
+    assert reader == {"Bucket": "artifacts", "Key": f"runs/{RUN_ID}/partition-batches.json"}
+    statements = aws.arguments_of("RegisterPartitionBatch")
+    assert [athena["QueryString"] for athena in statements] == [
+        f"ALTER TABLE `tributary_dev`.`orders` ADD IF NOT EXISTS {CLAUSE}",
+        f"ALTER TABLE `tributary_dev`.`orders` ADD IF NOT EXISTS {SECOND_CLAUSE}",
+    ]
+    assert {athena["WorkGroup"] for athena in statements} == {"tributary-workgroup"}
 
     (success,) = aws.arguments_of("RecordSuccess")
     values = success["ExpressionAttributeValues"]
     assert values[":succeeded"] == {"S": "SUCCEEDED"}
     assert values[":rows_written"] == {"N": "97"}
-    assert values[":partitions"] == {"L": [{"S": LOCATION}]}
+    assert values[":partition_count"] == {"N": "101"}
     assert values[":glue_job_run_id"] == {"S": "jr_0123"}
 
     (lineage,) = aws.arguments_of("RecordLineage")
@@ -183,6 +207,7 @@ def test_a_good_run_publishes_records_and_notifies(substituted: str) -> None:
     (notify,) = aws.arguments_of("NotifySuccess")
     message = json.loads(notify["Message"])
     assert message["status"] == "SUCCEEDED" and message["rows_written"] == 97
+    assert message["partition_count"] == 101
     assert message["table"] == "tributary_dev.orders"
     assert "RecordFailure" not in aws.states_called()
 
@@ -209,8 +234,8 @@ def test_nothing_accepted_fails_the_run_and_quarantines_its_inputs(substituted: 
 
 
 def test_a_run_failing_the_quality_gate_is_never_registered(substituted: str) -> None:
-    failing = {**RESULT, "reject_ratio": 0.4, "quality": {"passed": False, "max_reject_ratio": 0.05}}
-    aws = FakeAws({"s3:getObject": lambda call: {"Body": json.dumps(failing)}})
+    failing = {**SUMMARY, "reject_ratio": 0.4, "quality": {"passed": False, "max_reject_ratio": 0.05}}
+    aws = FakeAws({"s3:getObject": artifacts(failing)})
     result = run(substituted, aws)
     assert (result.status, result.error) == ("FAILED", "Tributary.QualityGateFailed")
     assert "RegisterPartitions" not in aws.states_called()
@@ -219,20 +244,28 @@ def test_a_run_failing_the_quality_gate_is_never_registered(substituted: str) ->
 
 
 def test_a_run_of_empty_files_succeeds_without_registering(substituted: str) -> None:
-    empty = {
-        **RESULT,
-        "rows_read": 0,
-        "rows_written": 0,
-        "rows_rejected": 0,
-        "partitions": [],
-        "partition_clause": "",
-    }
-    aws = FakeAws({"s3:getObject": lambda call: {"Body": json.dumps(empty)}})
+    empty = {**SUMMARY, "rows_read": 0, "rows_written": 0, "rows_rejected": 0, "partition_count": 0}
+    aws = FakeAws({"s3:getObject": artifacts(empty, [])})
     result = run(substituted, aws)
     assert result.status == "SUCCEEDED", (result.error, result.cause)
     assert "RegisterPartitions" not in aws.states_called()
     (success,) = aws.arguments_of("RecordSuccess")
-    assert success["ExpressionAttributeValues"][":partitions"] == {"L": []}
+    assert success["ExpressionAttributeValues"][":partition_count"] == {"N": "0"}
+
+
+def test_a_failed_partition_batch_fails_the_map_into_the_failure_path(substituted: str) -> None:
+    def ddl_fails(call: TaskCall) -> Any:
+        raise StatesError("Athena.InvalidRequestException", "line 1:1: bad partition")
+
+    aws = FakeAws({"athena:startQueryExecution": ddl_fails})
+    result = run(substituted, aws)
+    # No failure is tolerated: a failed batch fails the whole Map run, which the Map's Catch takes.
+    assert (result.status, result.error) == ("FAILED", "States.ExceedToleratedFailureThreshold")
+    assert aws.arguments_of("RegisterPartitionBatch")
+    record, _, message = failure_of(aws)
+    assert record[":failed"] == {"S": "FAILED"}
+    assert "RecordSuccess" not in aws.states_called()
+    assert message["status"] == "FAILED"
 
 
 def test_a_failed_glue_job_goes_through_the_failure_path(substituted: str) -> None:

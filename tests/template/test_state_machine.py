@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 import shutil
 import subprocess
@@ -40,7 +41,10 @@ INTEGRATION_ACTIONS = {
     ],
     "arn:aws:states:::sns:publish": ["sns:Publish"],
     "arn:aws:states:::aws-sdk:s3:getObject": ["s3:GetObject", "kms:Decrypt"],
+    "arn:aws:states:::s3:getObject": ["s3:GetObject", "kms:Decrypt"],
 }
+# A distributed Map runs each item as a child execution of the same state machine.
+DISTRIBUTED_MAP_ACTIONS = ["states:StartExecution", "states:DescribeExecution", "states:StopExecution"]
 
 
 def tasks(definition: dict[str, Any]) -> list[tuple[str, dict[str, Any], str | None]]:
@@ -145,7 +149,7 @@ def test_every_transition_target_exists(definition: dict[str, Any]) -> None:
             targets += [catcher["Next"] for catcher in state.get("Catch", [])]
             for target in filter(None, targets):
                 assert target in states, f"{name} -> {target}, which is not in its scope"
-            for branch in state.get("Branches", []):
+            for branch in [*state.get("Branches", []), *filter(None, [state.get("ItemProcessor")])]:
                 assert branch["StartAt"] in branch["States"]
                 check(branch["States"])
 
@@ -229,10 +233,30 @@ def test_partitions_are_registered_with_add_if_not_exists_in_the_workgroup(
     definition: dict[str, Any],
 ) -> None:
     state = definition["States"]["RegisterPartitions"]
-    assert state["Resource"] == "arn:aws:states:::athena:startQueryExecution.sync"
-    assert "ADD IF NOT EXISTS" in state["Arguments"]["QueryString"]
-    assert "partition_clause" in state["Arguments"]["QueryString"]
-    assert state["Arguments"]["WorkGroup"] == "${AthenaWorkGroupName}"
+    # A distributed Map over runs/<run_id>/partition-batches.json, one batch at a time: the batches
+    # never enter the state payload, and DDL statements on one table do not race.
+    assert state["Type"] == "Map"
+    assert state["ItemReader"]["Resource"] == "arn:aws:states:::s3:getObject"
+    assert state["ItemReader"]["ReaderConfig"] == {"InputType": "JSON"}
+    assert state["ItemReader"]["Arguments"]["Bucket"] == "${ArtifactsBucketName}"
+    assert "/partition-batches.json" in state["ItemReader"]["Arguments"]["Key"]
+    assert state["MaxConcurrency"] == 1
+    assert state["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+    (inner,) = state["ItemProcessor"]["States"].values()
+    assert inner["Resource"] == "arn:aws:states:::athena:startQueryExecution.sync"
+    assert "ADD IF NOT EXISTS" in inner["Arguments"]["QueryString"]
+    assert "$states.input.clause" in inner["Arguments"]["QueryString"]
+    assert inner["Arguments"]["WorkGroup"] == "${AthenaWorkGroupName}"
+    assert inner["TimeoutSeconds"] and inner["Retry"]
+    assert [catcher["Next"] for catcher in state["Catch"]] == ["RecordFailure"]
+
+
+def test_the_state_machine_reads_the_summary_not_the_whole_result(definition: dict[str, Any]) -> None:
+    read = definition["States"]["ReadTransformResult"]
+    assert read["Arguments"]["Key"].endswith("/summary.json' %}")
+    text = json.dumps(definition)
+    for unbounded in ("partition_clause", "$doc.partitions", "$doc.objects", "$doc.outputs"):
+        assert unbounded not in text
 
 
 def test_the_quality_gate_decides_on_the_result_document(definition: dict[str, Any]) -> None:
@@ -267,6 +291,29 @@ def test_the_state_machine_role_covers_every_task(
         assert needed is not None, f"{name}: no known IAM mapping for {state['Resource']}"
         for action in needed:
             assert _allows(granted, action), f"{name} needs {action}"
+
+
+def test_the_state_machine_role_covers_its_distributed_map(
+    translated: dict[str, Any], definition: dict[str, Any]
+) -> None:
+    granted = cfn.statements(translated["Resources"]["PipelineStateMachineRole"])
+    maps = [
+        name
+        for name, state, _ in cfn.iter_states(definition["States"])
+        if state["Type"] == "Map" and state["ItemProcessor"]["ProcessorConfig"].get("Mode") == "DISTRIBUTED"
+    ]
+    assert maps == ["RegisterPartitions"]
+    for action in DISTRIBUTED_MAP_ACTIONS:
+        assert _allows(granted, action), f"RegisterPartitions needs {action}"
+    (start,) = _allows(granted, "states:StartExecution")
+    assert "PipelineStateMachine-*" in str(start["Resource"])
+    (reader,) = [
+        state["ItemReader"]["Resource"]
+        for _, state, _ in cfn.iter_states(definition["States"])
+        if "ItemReader" in state
+    ]
+    for action in INTEGRATION_ACTIONS[reader]:
+        assert _allows(granted, action), f"the ItemReader needs {action}"
 
 
 def test_the_state_machine_may_invoke_exactly_the_functions_it_calls(

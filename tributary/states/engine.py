@@ -76,6 +76,9 @@ class Runtime:
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     payload_limit: int = PAYLOAD_LIMIT_BYTES
     map_run_counter: int = 0
+    # The child executions' events of each distributed Map run, by map run ARN (AWS keeps them out of
+    # the parent's history; tests read them here).
+    map_run_histories: dict[str, History] = field(default_factory=dict)
     deadline: datetime | None = None  # start + the state machine's TimeoutSeconds
     # The `cancelled` events of the task calls under way, set by request_stop so that a `.sync`
     # integration polling through `clock.wait(call.cancelled, ...)` ends its wait.

@@ -56,6 +56,8 @@ def run_map(engine: Interpreter, run: StateRun) -> Step:
         if distributed
         else engine
     )
+    if map_run_arn:
+        engine.runtime.map_run_histories[map_run_arn] = child_engine.runtime.history
 
     failed_iteration_ids: list[int] = []  # the MapIterationFailed event of each failed inline iteration
 
