@@ -8,7 +8,7 @@ poller), and a direct call fails loudly on the one resource it concerns.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,6 +103,11 @@ def _tags(props: dict[str, Any]) -> list[dict[str, str]]:
 
 
 # -- S3 --------------------------------------------------------------------------------------------
+def _pick(props: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
+    """The properties an API takes as they are; `call` types them from the API's model."""
+    return {key: props[key] for key in keys if key in props}
+
+
 @creates("AWS::S3::Bucket")
 def _bucket(ctx: CreateContext, logical_id: str, props: dict[str, Any]) -> Resource:
     s3 = ctx.aws.client("s3")
@@ -291,7 +296,7 @@ def _table(ctx: CreateContext, logical_id: str, props: dict[str, Any]) -> Resour
         "BillingMode": props.get("BillingMode", "PROVISIONED"),
     }
     if "ProvisionedThroughput" in props:
-        request["ProvisionedThroughput"] = {k: int(v) for k, v in props["ProvisionedThroughput"].items()}
+        request["ProvisionedThroughput"] = props["ProvisionedThroughput"]
     elif request["BillingMode"] == "PROVISIONED":
         request["ProvisionedThroughput"] = {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}
     if props.get("GlobalSecondaryIndexes"):
@@ -422,12 +427,7 @@ def _alarm(ctx: CreateContext, logical_id: str, props: dict[str, Any]) -> Resour
         "DatapointsToAlarm",
         "AlarmDescription",
     )
-    request = {key: props[key] for key in keys if key in props}
-    for key in ("Period", "EvaluationPeriods", "DatapointsToAlarm"):
-        if key in request:
-            request[key] = int(request[key])
-    if "Threshold" in request:
-        request["Threshold"] = float(request["Threshold"])
+    request = _pick(props, keys)
     call(ctx.aws.client("cloudwatch"), "put_metric_alarm", AlarmName=name, **request)
     return Resource(
         logical_id, "AWS::CloudWatch::Alarm", name, {"Arn": ctx.arn("cloudwatch", f"alarm:{name}")}, props
@@ -562,14 +562,7 @@ def _job(ctx: CreateContext, logical_id: str, props: dict[str, Any]) -> Resource
         "MaxCapacity",
         "SecurityConfiguration",
     )
-    request = {key: props[key] for key in keys if key in props}
-    for key in ("MaxRetries", "Timeout", "NumberOfWorkers"):
-        if key in request:
-            request[key] = int(request[key])
-    if "ExecutionProperty" in request:
-        request["ExecutionProperty"] = {k: int(v) for k, v in request["ExecutionProperty"].items()}
-    if "DefaultArguments" in request:
-        request["DefaultArguments"] = {k: str(v) for k, v in request["DefaultArguments"].items()}
+    request = _pick(props, keys)
     call(
         ctx.aws.client("glue"),
         "create_job",
