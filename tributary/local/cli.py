@@ -25,6 +25,12 @@ def register(subparsers: Any) -> None:
     up.add_argument("--states-port", type=int, default=8083, help="local Step Functions port (default 8083)")
     up.add_argument("--athena-port", type=int, default=8084, help="local Athena port (default 8084)")
     up.add_argument("--glue-port", type=int, default=8085, help="local Glue port (default 8085)")
+    up.add_argument(
+        "--fault-plan",
+        type=Path,
+        metavar="FILE",
+        help="inject the faults of this plan (JSON or YAML; see tributary/local/README.md, Fault injection)",
+    )
     up.set_defaults(func=_up)
 
     run = subparsers.add_parser("run", help="run files through the local pipeline once and report")
@@ -116,8 +122,17 @@ def _start(args: argparse.Namespace, **ports: Any) -> Any:
     window = (
         args.batch_window if args.batch_window is not None else getattr(args, "batch_window_default", None)
     )
+    fault_plan = None
+    if getattr(args, "fault_plan", None) is not None:
+        from tributary.local.faults import FaultPlan, FaultPlanError
+
+        try:
+            fault_plan = FaultPlan.load(args.fault_plan)
+        except FaultPlanError as exc:
+            raise UsageError(str(exc)) from None
     options = StackOptions(
         root,
+        fault_plan=fault_plan,
         config_env=args.config_env,
         work_dir=root / ".tributary" / "work",
         batch_window_cap=window,

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tributary.local.athena_runtime import parse_s3_uri
+from tributary.local.faults import FaultInjector
 from tributary.local.provisioning import ProvisionedStack
 from tributary.local.s3_mirror import S3Mirror
 
@@ -142,6 +143,8 @@ class GlueRuntime:
         self._on_state_change = on_state_change
         # Job timeouts are in minutes; tests shrink the minute rather than wait for one.
         self._seconds_per_minute = seconds_per_minute
+        self.faults: FaultInjector | None = None  # a fault plan's glue_job faults (tributary.local.faults)
+        self.job_aliases: dict[str, str] = {}  # job name → logical id, the names a fault plan may use
 
     # -- API ---------------------------------------------------------------------------------------
     def start_job_run(
@@ -235,6 +238,13 @@ class GlueRuntime:
             if run.stop_requested.is_set():
                 self._set_state(run, "STOPPED")
                 return
+            fault = (
+                self.faults.match("glue_job", job.name, self.job_aliases.get(job.name, ""))
+                if self.faults
+                else None
+            )
+            if fault is not None and fault.action == "delay":
+                run.stop_requested.wait(fault.delay_seconds)
             self._set_state(run, "RUNNING")
             command = [sys.executable, str(script)]
             arguments = {**run.arguments, "--JOB_NAME": job.name, "--JOB_RUN_ID": run.id}
@@ -247,9 +257,17 @@ class GlueRuntime:
                 )
                 if run.stop_requested.is_set():  # stopped while it was starting
                     run.process.kill()
+                wait_seconds = run.timeout_minutes * self._seconds_per_minute
+                if fault is not None and fault.action == "timeout":  # the run times out after delay_seconds
+                    wait_seconds = fault.delay_seconds
+                killer = threading.Timer(fault.delay_seconds if fault else 0.0, run.process.kill)
+                if fault is not None and fault.action == "kill":  # the job's process dies mid-way
+                    killer.start()
                 try:
-                    code = run.process.wait(timeout=run.timeout_minutes * self._seconds_per_minute)
+                    code = run.process.wait(timeout=wait_seconds)
+                    killer.cancel()
                 except subprocess.TimeoutExpired:
+                    killer.cancel()
                     run.process.kill()
                     run.process.wait()
                     self._set_state(run, "TIMEOUT", f"Job run timed out after {run.timeout_minutes} minutes")

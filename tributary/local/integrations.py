@@ -23,10 +23,11 @@ from botocore.exceptions import ClientError, ParamValidationError
 
 from tributary.local.athena_ddl import AthenaQueryError
 from tributary.local.athena_runtime import AthenaRuntime
+from tributary.local.faults import FaultInjectingIntegrations, FaultInjector
 from tributary.local.glue_runtime import GlueError, GlueRuntime
 from tributary.local.lambda_runtime import LambdaRuntime
 from tributary.states.errors import StatesError
-from tributary.states.integrations import IntegrationRegistry, TaskCall
+from tributary.states.integrations import Integration, IntegrationRegistry, TaskCall
 
 # How often a `.sync` task looks at its job; jobs run in real time whatever the engine's clock.
 _SYNC_POLL_SECONDS = 0.2
@@ -265,11 +266,28 @@ class AwsSdkIntegration:
         return result if resource.sdk else {**result, **_metadata()}
 
 
+def api_error_name(resource: Any, code: str) -> str:
+    """The error name a Task sees when its service call fails with `code` (an API error code)."""
+    if resource.sdk:
+        service = _SDK_SERVICE_NAMES.get(resource.service, resource.service.title())
+    else:
+        service = {"glue": "Glue", "athena": "Athena", "lambda": "Lambda", **_OPTIMIZED_SERVICE_NAMES}.get(
+            resource.service, resource.service.title()
+        )
+    return f"{service}.{_exception_name(code)}"
+
+
 def local_integrations(
-    lambdas: LambdaRuntime, glue: GlueRuntime, athena: AthenaRuntime, client_factory: Callable[[str], Any]
-) -> IntegrationRegistry:
+    lambdas: LambdaRuntime,
+    glue: GlueRuntime,
+    athena: AthenaRuntime,
+    client_factory: Callable[[str], Any],
+    faults: FaultInjector | None = None,
+) -> Integration:
     registry = IntegrationRegistry(fallback=AwsSdkIntegration(client_factory))
     registry.register("lambda", LambdaIntegration(lambdas))
     registry.register("glue", GlueIntegration(glue))
     registry.register("athena", AthenaIntegration(athena))
+    if faults is not None:  # a fault plan's state and api faults (tributary.local.faults)
+        return FaultInjectingIntegrations(registry, faults, api_error_name)
     return registry

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from tributary.local.faults import FaultInjector, function_error_document
 from tributary.local.provisioning import ProvisionedStack, Resource
 
 # How often the parent samples the worker's memory while it runs.
@@ -104,6 +105,7 @@ class LambdaFunction:
         self._base_env = dict(base_env)
         self._idle: list[_Worker] = []
         self._lock = threading.Lock()
+        self.faults: FaultInjector | None = None  # a fault plan's function faults (tributary.local.faults)
         self._opt = tempfile.TemporaryDirectory(prefix=f"tributary-opt-{config.name}-")
         self.opt_dir = Path(self._opt.name)
         _merge_layers(config.layer_dirs, self.opt_dir)
@@ -139,12 +141,30 @@ class LambdaFunction:
         return env
 
     def invoke(self, payload: Any, request_id: str | None = None) -> InvocationResult:
-        result = self._invoke(payload, request_id or str(uuid.uuid4()))
+        request_id = request_id or str(uuid.uuid4())
+        config = self.config
+        fault = (
+            self.faults.match("function", config.logical_id, config.name, config.arn) if self.faults else None
+        )
+        if fault is not None and fault.action == "delay":
+            time.sleep(fault.delay_seconds)
+        if fault is not None and fault.action == "error" and fault.prevent_execution:
+            document = function_error_document(fault, request_id)
+            result = InvocationResult(request_id, document, "Unhandled", "", 0.0, 0.0, 0.0, False)
+        else:
+            result = self._invoke(
+                payload, request_id, fault.delay_seconds if fault and fault.action == "kill" else None
+            )
+            if fault is not None and fault.action == "error" and not result.function_error:
+                result.payload, result.function_error = (
+                    function_error_document(fault, request_id),
+                    "Unhandled",
+                )
         if self.on_invoked is not None:
             self.on_invoked(self.config, result)
         return result
 
-    def _invoke(self, payload: Any, request_id: str) -> InvocationResult:
+    def _invoke(self, payload: Any, request_id: str, kill_after: float | None = None) -> InvocationResult:
         worker, cold = self._acquire()
         timeout = self.config.timeout_seconds
         deadline_ms = int((time.time() + timeout) * 1000)
@@ -153,7 +173,11 @@ class LambdaFunction:
         worker.process.stdin.write(json.dumps(request) + "\n")
         worker.process.stdin.flush()
         started = time.perf_counter()
+        killer = threading.Timer(kill_after or 0.0, worker.process.kill)
+        if kill_after is not None:  # a fault plan kills the execution environment mid-way
+            killer.start()
         line, failure, peak_mb = _read_response(worker, worker.process.stdout, timeout, self.config.memory_mb)
+        killer.cancel()
         elapsed_ms = (time.perf_counter() - started) * 1000
         if failure is not None:
             worker.kill()  # a timed-out or killed environment is never reused
@@ -311,10 +335,12 @@ class LambdaRuntime:
         configs: list[FunctionConfig],
         base_env: Mapping[str, str],
         on_invoked: Callable[[FunctionConfig, InvocationResult], None] | None = None,
+        faults: FaultInjector | None = None,
     ) -> None:
         self._functions: dict[str, LambdaFunction] = {}
         for config in configs:
             function = LambdaFunction(config, base_env, on_invoked)
+            function.faults = faults
             for key in (config.name, config.arn, config.logical_id):
                 if key:
                     self._functions[key] = function

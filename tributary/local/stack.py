@@ -21,6 +21,7 @@ from tributary.local.athena_runtime import AthenaRuntime
 from tributary.local.event_source_mapping import MappingConfig, SqsEventSourceMapping
 from tributary.local.events import EventBus, Rule, listen_to_s3
 from tributary.local.facade import Operation, serve_facade
+from tributary.local.faults import FaultInjector, FaultPlan
 from tributary.local.glue_runtime import GlueError, GlueRuntime, JobConfig, JobRun, job_configs
 from tributary.local.integrations import local_integrations
 from tributary.local.lambda_runtime import (
@@ -54,6 +55,7 @@ class StackOptions:
     states_port: int = 0
     athena_port: int = 0
     glue_port: int = 0
+    fault_plan: FaultPlan | None = None  # faults to inject (tributary.local.faults; `--fault-plan FILE`)
 
 
 @dataclass
@@ -71,6 +73,7 @@ class LocalStack:
     notes: list[str] = field(default_factory=list)  # what is emulated differently, said at start-up
     states_url: str = ""
     endpoints: dict[str, str] = field(default_factory=dict)  # boto3 service id → local endpoint
+    faults: FaultInjector = field(default_factory=FaultInjector)  # the fault plan in force (empty: none)
     _stoppers: list[Any] = field(default_factory=list)
     _temp: tempfile.TemporaryDirectory[str] | None = None
 
@@ -95,6 +98,8 @@ class LocalStack:
 
     def _start(self, work_dir: Path) -> None:
         options = self.options
+        if options.fault_plan is not None:
+            self.faults.set_plan(options.fault_plan)
         self.stack = provision(options.root / "template.yaml", self.aws, options.config_env)
         self.notes.extend(self.stack.notes)
         self.states = StepFunctionsBackend(real_time=options.real_time, region=self.aws.region)
@@ -128,6 +133,7 @@ class LocalStack:
             function_configs(self.stack, build_dir if build_dir.is_dir() else None),
             child_env,
             self._write_logs,
+            self.faults,
         )
         self._stoppers.append(self.lambdas.close)
         self.bus = EventBus(self.aws.client, self._deliverers())
@@ -140,7 +146,11 @@ class LocalStack:
             spark_cores=options.spark_cores,
             on_state_change=self._glue_state_changed,
         )
-        self.states.integrations = local_integrations(self.lambdas, self.glue, self.athena, self.aws.client)
+        self.glue.faults = self.faults
+        self.glue.job_aliases = {r.physical_id: r.logical_id for r in self.stack.of_type("AWS::Glue::Job")}
+        self.states.integrations = local_integrations(
+            self.lambdas, self.glue, self.athena, self.aws.client, self.faults
+        )
         self._register_state_machines()
         self._collect_notifications()
         self.bus.rules = self._rules()
