@@ -34,7 +34,10 @@ set on AWS, so the bridge is inert there. Locations in the result document stay 
 
 The job sets these Spark SQL options on the session it is given: session time zone UTC, ANSI mode off
 (a failed cast is a reject, not a crash), the Spark 3 datetime parser (`timeParserPolicy=CORRECTED`),
-Parquet timestamps as INT64 microseconds, and an uncompressed in-memory cache.
+Parquet timestamps as INT64 microseconds, Parquet dates and timestamps written and read as they are in
+the proleptic Gregorian calendar (rebase modes CORRECTED, so years before 1900 are neither refused nor
+shifted), and an uncompressed in-memory cache. Dates and timestamps are accepted from 0001-01-01 to
+9999-12-31 23:59:59.999999 UTC; a value Spark parses outside that range is a rejected row.
 
 Known limits: a quoted CSV field cannot span lines (each line is one record; such a record is
 rejected as malformed); a JSON array file is parsed whole by one task (prefer JSON Lines for large
@@ -736,11 +739,28 @@ def typed_value(text: Column, column: ColumnSpec) -> Column:
         return F.when(text.rlike(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"), text.cast("double"))
     if column.type.startswith("decimal"):
         return decimal_value(text, column.type)
+    if column.type in ("date", "timestamp"):
+        parsed = unbounded_datetime(text, column)
+        return F.when(parsed.between(*datetime_range(column.type)), parsed)
+    return text.cast(column.type)
+
+
+# Dates and timestamps are written as they are (proleptic Gregorian, as Athena/Trino read them) from
+# year 1 to year 9999; Spark parses years 0, negative and above 9999 too, which Athena cannot show.
+DATE_RANGE = ("0001-01-01", "9999-12-31")
+TIMESTAMP_RANGE = ("0001-01-01 00:00:00", "9999-12-31 23:59:59.999999")
+
+
+def unbounded_datetime(text: Column, column: ColumnSpec) -> Column:
+    """The date or timestamp Spark parses, before the range check."""
     if column.type == "date":
         return F.to_date(text, column.format or PARTITION_VALUE_FORMAT)
-    if column.type == "timestamp":
-        return F.to_timestamp(text, column.format) if column.format else text.cast("timestamp")
-    return text.cast(column.type)
+    return F.to_timestamp(text, column.format) if column.format else text.cast("timestamp")
+
+
+def datetime_range(column_type: str) -> tuple[Column, Column]:
+    low, high = DATE_RANGE if column_type == "date" else TIMESTAMP_RANGE
+    return F.lit(low).cast(column_type), F.lit(high).cast(column_type)
 
 
 def describe_type(column: ColumnSpec) -> str:
@@ -774,16 +794,18 @@ def quote_value(text: Column) -> Column:
     return F.concat(F.lit("'"), F.substring(text, 1, 200), F.lit("'"))
 
 
+def type_message(column: ColumnSpec, text: Column) -> Column:
+    invalid = F.concat(quote_value(text), F.lit(f" is not a valid {describe_type(column)}"))
+    if column.type not in ("date", "timestamp"):
+        return invalid
+    low, high = DATE_RANGE if column.type == "date" else (TIMESTAMP_RANGE[0], "9999-12-31 23:59:59")
+    outside = F.concat(quote_value(text), F.lit(f" is outside the {column.type} range {low} to {high} (UTC)"))
+    return F.when(unbounded_datetime(text_column(column), column).isNotNull(), outside).otherwise(invalid)
+
+
 def column_checks(column: ColumnSpec) -> list[Check]:
     text, typed = F.col(f"__text_{column.name}"), F.col(column.name)
-    checks = [
-        Check(
-            column.name,
-            "type",
-            text.isNotNull() & typed.isNull(),
-            F.concat(quote_value(text), F.lit(f" is not a valid {describe_type(column)}")),
-        )
-    ]
+    checks = [Check(column.name, "type", text.isNotNull() & typed.isNull(), type_message(column, text))]
     if not column.nullable:
         checks.append(Check(column.name, "required", text.isNull(), F.lit("required value is missing")))
     return checks
@@ -899,6 +921,12 @@ def configure_session(spark: SparkSession) -> None:
     spark.conf.set("spark.sql.ansi.enabled", "false")
     spark.conf.set("spark.sql.legacy.timeParserPolicy", "CORRECTED")
     spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+    # Dates and timestamps before 1900 (or the Gregorian switch of 1582) are written as they are, in the
+    # proleptic Gregorian calendar that Athena/Trino and pyarrow read, not refused nor shifted to Julian.
+    spark.conf.set("spark.sql.parquet.datetimeRebaseModeInWrite", "CORRECTED")
+    spark.conf.set("spark.sql.parquet.int96RebaseModeInWrite", "CORRECTED")
+    spark.conf.set("spark.sql.parquet.datetimeRebaseModeInRead", "CORRECTED")
+    spark.conf.set("spark.sql.parquet.int96RebaseModeInRead", "CORRECTED")
     # The checked rows are cached once and read four times: building an uncompressed cache costs
     # about half the CPU of a compressed one, and a run's rows fit in executor memory (else spill).
     spark.conf.set("spark.sql.inMemoryColumnarStorage.compressed", "false")
