@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import boto3
+import pytest
 from etl_common.contracts import load_contract
 
 from .conftest import REPO, Stack
@@ -175,6 +176,19 @@ def test_lineage_records_one_item_per_object_version(stack, load_handler, lambda
     ]
 
 
+def raw_object(stack: Stack, key: str, version: str | None, **fields: Any) -> dict[str, Any]:
+    """An object version of the raw bucket as a manifest lists it (plus any validated fields)."""
+    return {
+        "bucket": stack.raw_bucket,
+        "key": key,
+        "version_id": version,
+        "etag": "e",
+        "size": 5,
+        "event_time": "2026-11-24T10:14:58Z",
+        **fields,
+    }
+
+
 class TestQuarantine:
     def test_copies_inputs_and_writes_reasons_keeping_the_originals(
         self, stack, load_handler, lambda_context
@@ -185,16 +199,7 @@ class TestQuarantine:
         objects = []
         for key in keys:
             version = s3.put_object(Bucket=stack.raw_bucket, Key=key, Body=b"first")["VersionId"]
-            objects.append(
-                {
-                    "bucket": stack.raw_bucket,
-                    "key": key,
-                    "version_id": version,
-                    "etag": "e",
-                    "size": 5,
-                    "event_time": "2026-11-24T10:14:58Z",
-                }
-            )
+            objects.append(raw_object(stack, key, version))
         # A newer upload of the first key must not be what gets quarantined.
         s3.put_object(Bucket=stack.raw_bucket, Key=keys[0], Body=b"second")
         manifest_uri = put_json(
@@ -328,3 +333,163 @@ class TestQuarantine:
             "Glue job failed",
             [],
         )
+
+
+def lineage_items(stack: Stack) -> list[tuple[str, str]]:
+    table = boto3.resource("dynamodb").Table(stack.lineage_table)
+    return sorted((item["object_id"], item["run_id"]) for item in table.scan()["Items"])
+
+
+class TestLineageRetraction:
+    def test_retract_deletes_exactly_the_items_of_the_failed_run(self, stack, load_handler, lambda_context):
+        handler = load_handler("lineage")
+        objects = [
+            {
+                "bucket": stack.raw_bucket,
+                "key": f"incoming/orders/{name}",
+                "version_id": version,
+                "etag": "e",
+                "size": 10,
+                "event_time": "2026-11-24T10:14:58Z",
+                "compression": "none",
+                "encoding": "utf-8",
+                "format": "csv",
+            }
+            for name, version in [("a.csv", "v1"), ("ü b.csv", "v2")]
+        ]
+        manifest_uri = validated_manifest(stack, objects)
+        result_uri = put_json(
+            stack,
+            f"runs/{RUN_ID}/result.json",
+            {"run_id": RUN_ID, "dataset": "orders", "status": "SUCCEEDED", "objects": [], "partitions": []},
+        )
+        record = {
+            "run_id": RUN_ID,
+            "dataset": "orders",
+            "manifest_uri": manifest_uri,
+            "result_uri": result_uri,
+        }
+        assert handler.lambda_handler({**record, "action": "record"}, lambda_context) == {"objects": 2}
+        # The same object version published by another (earlier, successful) run keeps its lineage.
+        table = boto3.resource("dynamodb").Table(stack.lineage_table)
+        earlier = f"s3://{stack.raw_bucket}/incoming/orders/a.csv#v1"
+        table.put_item(Item={"object_id": earlier, "run_id": "orders-earlier", "dataset": "orders"})
+        assert len(lineage_items(stack)) == 3
+
+        retract = {"action": "retract", "run_id": RUN_ID, "dataset": "orders", "manifest_uri": manifest_uri}
+        assert handler.lambda_handler(retract, lambda_context) == {"retracted": 2}
+        assert lineage_items(stack) == [(earlier, "orders-earlier")]
+        # A retried retraction (or one for a run that wrote nothing) is no error.
+        assert handler.lambda_handler(retract, lambda_context) == {"retracted": 2}
+        assert lineage_items(stack) == [(earlier, "orders-earlier")]
+
+    def test_a_manifest_of_another_run_is_refused(self, stack, load_handler, lambda_context):
+        handler = load_handler("lineage")
+        manifest_uri = validated_manifest(stack, [])
+        retract = {
+            "action": "retract",
+            "run_id": "orders-other",
+            "dataset": "orders",
+            "manifest_uri": manifest_uri,
+        }
+        with pytest.raises(ValueError, match="does not belong to run orders-other"):
+            handler.lambda_handler(retract, lambda_context)
+
+    def test_an_unknown_action_is_named(self, stack, load_handler, lambda_context):
+        handler = load_handler("lineage")
+        with pytest.raises(ValueError, match="unknown lineage action 'erase'"):
+            handler.lambda_handler({"action": "erase", "run_id": RUN_ID}, lambda_context)
+
+
+class TestQuarantineFailedObjects:
+    def put_failed_objects(self, stack: Stack, objects: list[dict[str, Any]], run_id: str = RUN_ID) -> str:
+        return put_json(
+            stack,
+            f"runs/{RUN_ID}/failed-objects.json",
+            {"run_id": run_id, "dataset": "orders", "objects": objects, "quarantine_uri": None},
+        )
+
+    def failed_object(
+        self, stack: Stack, key: str, version: str | None, reasons: list[dict[str, str]]
+    ) -> dict:
+        return raw_object(
+            stack,
+            key,
+            version,
+            compression="gzip",
+            encoding="utf-8",
+            format="csv",
+            staged_uri=f"s3://{stack.artifacts_bucket}/runs/{RUN_ID}/input/00001.csv.gz",
+            reasons=reasons,
+        )
+
+    def test_each_object_is_quarantined_with_its_own_reasons_and_the_run_is_left_alone(
+        self, stack, load_handler, lambda_context
+    ):
+        handler = load_handler("quarantine")
+        s3 = boto3.client("s3")
+        keys = ["incoming/orders/broken.csv.gz", "incoming/orders/ünï/bad.csv"]
+        versions = [
+            s3.put_object(Bucket=stack.raw_bucket, Key=key, Body=b"first")["VersionId"] for key in keys
+        ]
+        # A newer upload of the first key must not be what gets quarantined.
+        s3.put_object(Bucket=stack.raw_bucket, Key=keys[0], Body=b"second")
+        reasons = [
+            [{"code": "corrupt_gzip", "message": "not in gzip format"}],
+            [
+                {"code": "decode_error", "message": "invalid byte 0xff at offset 3"},
+                {"code": "read_error", "message": "truncated"},
+            ],
+        ]
+        uri = self.put_failed_objects(
+            stack,
+            [self.failed_object(stack, key, v, r) for key, v, r in zip(keys, versions, reasons, strict=True)],
+        )
+        runs = boto3.resource("dynamodb").Table(stack.runs_table)
+        runs.put_item(Item={"run_id": RUN_ID, "status": "RUNNING"})
+
+        request = {"run_id": RUN_ID, "dataset": "orders", "failed_objects_uri": uri}
+        result = handler.lambda_handler(request, lambda_context)
+
+        prefix = f"quarantine/orders/{RUN_ID}/"
+        assert result == {"quarantined": 2, "quarantine_uri": f"s3://{stack.artifacts_bucket}/{prefix}"}
+        for key, wanted in zip(keys, reasons, strict=True):
+            assert (
+                s3.get_object(Bucket=stack.artifacts_bucket, Key=f"{prefix}{key}")["Body"].read() == b"first"
+            )
+            reason = json.loads(
+                s3.get_object(Bucket=stack.artifacts_bucket, Key=f"{prefix}{key}.reason.json")["Body"].read()
+            )
+            assert reason["error"] == "Tributary.ObjectFailed"
+            assert reason["reasons"] == wanted
+            assert reason["cause"] == "; ".join(f"{r['code']}: {r['message']}" for r in wanted)
+            assert reason["source"] == f"s3://{stack.raw_bucket}/{key}"
+        # The run goes on: its record is not marked QUARANTINED.
+        assert runs.get_item(Key={"run_id": RUN_ID})["Item"]["status"] == "RUNNING"
+        assert s3.get_object(Bucket=stack.raw_bucket, Key=keys[0])["Body"].read() == b"second"
+
+    def test_an_empty_list_quarantines_nothing(self, stack, load_handler, lambda_context):
+        handler = load_handler("quarantine")
+        uri = self.put_failed_objects(stack, [])
+        result = handler.lambda_handler(
+            {"run_id": RUN_ID, "dataset": "orders", "failed_objects_uri": uri}, lambda_context
+        )
+        assert result["quarantined"] == 0
+        listed = boto3.client("s3").list_objects_v2(Bucket=stack.artifacts_bucket, Prefix="quarantine/")
+        assert listed.get("KeyCount", 0) == 0
+
+    def test_a_list_of_another_run_is_refused(self, stack, load_handler, lambda_context):
+        handler = load_handler("quarantine")
+        uri = self.put_failed_objects(stack, [], run_id="orders-other")
+        with pytest.raises(ValueError, match="do not belong to run"):
+            handler.lambda_handler(
+                {"run_id": RUN_ID, "dataset": "orders", "failed_objects_uri": uri}, lambda_context
+            )
+
+    def test_an_object_without_reasons_is_refused(self, stack, load_handler, lambda_context):
+        handler = load_handler("quarantine")
+        uri = self.put_failed_objects(stack, [self.failed_object(stack, "incoming/orders/x.csv", None, [])])
+        with pytest.raises(ValueError, match="reasons"):
+            handler.lambda_handler(
+                {"run_id": RUN_ID, "dataset": "orders", "failed_objects_uri": uri}, lambda_context
+            )

@@ -40,6 +40,16 @@ class LineageRepository:
                 count += 1
         return count
 
+    def delete_all(self, run_id: str, object_ids: Iterable[str]) -> int:
+        """Delete the (object, run) items of one run. Deleting an item that is not there is no error, so a
+        retried retraction, or one for a run that never wrote its lineage, needs no condition."""
+        count = 0
+        with self._table.batch_writer(overwrite_by_pkeys=["object_id", "run_id"]) as batch:
+            for object_id in object_ids:
+                batch.delete_item(Key={"object_id": object_id, "run_id": run_id})
+                count += 1
+        return count
+
     def has_lineage(self, object_id: str) -> bool:
         response = self._table.query(
             KeyConditionExpression="object_id = :id",

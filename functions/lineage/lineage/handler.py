@@ -1,4 +1,9 @@
-"""Lambda entry point of lineage (``lineage.handler.lambda_handler``), a state machine task."""
+"""Lambda entry point of lineage (``lineage.handler.lambda_handler``), a state machine task.
+
+Two actions: ``record`` (the default; RecordLineage, before the run's commit) writes one item per object
+version of the run; ``retract`` (RetractLineage, on the failure path of a run that may have written them)
+deletes those items again, so that lineage never names a run that did not succeed.
+"""
 
 from typing import Any
 
@@ -11,7 +16,7 @@ from etl_common.models import JobResult, LineageRequest, LineageResult, Manifest
 from etl_common.settings import FunctionSettings
 from pydantic import Field
 
-from lineage.logic import lineage_entries
+from lineage.logic import RetractRequest, RetractResult, lineage_entries, retracted_ids, task_action
 
 
 class LineageSettings(FunctionSettings):
@@ -27,6 +32,12 @@ repository = LineageRepository(settings.lineage_table)
 @logger.inject_lambda_context(correlation_id_path="run_id", clear_state=True)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if task_action(event) == "retract":
+        retract = parse(event=event, model=RetractRequest)
+        manifest = get_document(retract.manifest_uri, ManifestView)
+        count = repository.delete_all(retract.run_id, retracted_ids(manifest, retract.run_id))
+        logger.info("Lineage retracted", extra={"objects": count})
+        return RetractResult(retracted=count).model_dump()
     request = parse(event=event, model=LineageRequest)
     manifest = get_document(request.manifest_uri, ManifestView)
     result = get_document(request.result_uri, JobResult)

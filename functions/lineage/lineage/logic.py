@@ -1,9 +1,41 @@
-"""Builds the lineage entries of a run from its manifest and the Glue job's result document."""
+"""Builds the lineage entries of a run from its manifest and the Glue job's result document, and says
+which entries a failed run must retract."""
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any, Literal, cast
 
 from etl_common.lineage import LineageEntry
 from etl_common.models import JobResult, ManifestView
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt
+
+Action = Literal["record", "retract"]
+ACTIONS: tuple[Action, ...] = ("record", "retract")
+
+
+class RetractRequest(BaseModel):
+    """``{"action": "retract", "run_id", "dataset", "manifest_uri"}``: the run's validated manifest names
+    every object version it may have written lineage for."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    action: Literal["retract"]
+    run_id: str = Field(min_length=1)
+    dataset: str = Field(min_length=1)
+    manifest_uri: str = Field(min_length=1)
+
+
+class RetractResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    retracted: NonNegativeInt
+
+
+def task_action(event: Mapping[str, Any]) -> Action:
+    """The requested action; ``record`` when the event names none (requests written before actions)."""
+    action = event.get("action", "record")
+    if action not in ACTIONS:
+        raise ValueError(f"unknown lineage action {action!r}: expected one of {', '.join(ACTIONS)}")
+    return cast(Action, action)
 
 
 def lineage_entries(manifest: ManifestView, result: JobResult) -> Iterator[LineageEntry]:
@@ -20,3 +52,11 @@ def lineage_entries(manifest: ManifestView, result: JobResult) -> Iterator[Linea
             outputs=outputs,
             rows_written=rows_by_object.get((obj.key, obj.version_id), 0),
         )
+
+
+def retracted_ids(manifest: ManifestView, run_id: str) -> list[str]:
+    """The object ids whose (object, run) lineage items a failed run deletes: every object version of its
+    validated manifest, which is exactly what ``lineage_entries`` wrote for."""
+    if manifest.run_id != run_id:
+        raise ValueError(f"manifest of run {manifest.run_id} does not belong to run {run_id}")
+    return sorted({obj.object_id for obj in manifest.objects})
