@@ -154,8 +154,8 @@ def test_validate_accepts_good_objects_and_rejects_bad_ones_with_reasons(stack, 
         "validated_manifest_uri": f"{prefix}/validated.json",
         "rejected_uri": f"{prefix}/rejected.json",
         "contract_uri": f"{prefix}/contract.json",
-        "accepted": 2,
-        "rejected": 5,
+        "accepted": 3,
+        "rejected": 4,
         "table": "orders",
         "quarantine_uri": f"s3://{stack.artifacts_bucket}/quarantine/orders/{run_id}/",
     }
@@ -167,7 +167,16 @@ def test_validate_accepts_good_objects_and_rejects_bad_ones_with_reasons(stack, 
     assert [(obj["key"], obj["compression"], obj["encoding"]) for obj in validated["objects"]] == [
         ("incoming/orders/a b+c.csv", "none", "utf-8"),
         ("incoming/orders/2026/export.csv.gz", "gzip", "utf-8"),
+        # Spark reads the staged copy, named by validate from the content: a gzip "packed.csv" is fine.
+        ("incoming/orders/packed.csv", "gzip", "utf-8"),
     ]
+    assert [obj["staged_uri"] for obj in validated["objects"]] == [
+        f"{prefix}/input/00000.csv",
+        f"{prefix}/input/00001.csv.gz",
+        f"{prefix}/input/00002.csv.gz",
+    ]
+    for obj in validated["objects"]:
+        assert staged_body(stack, obj["staged_uri"]) == raw_body(stack, obj)
     rejected = {
         obj["key"]: [reason["code"] for reason in obj["reasons"]]
         for obj in read_json(stack, result["rejected_uri"])["objects"]
@@ -176,7 +185,6 @@ def test_validate_accepts_good_objects_and_rejects_bad_ones_with_reasons(stack, 
         "incoming/orders/wrong.csv": ["columns_mismatch"],
         "incoming/orders/oops.jsonl": ["format_mismatch"],
         "incoming/orders/latin1.csv": ["encoding"],
-        "incoming/orders/packed.csv": ["compression_mismatch"],
         "incoming/orders/gone.csv": ["not_found"],
     }
 
@@ -288,56 +296,256 @@ def test_size_limit_and_declared_compression_are_enforced(stack):
     assert not_gzip.code == "compression_mismatch"
 
 
-@pytest.mark.parametrize("name", ["_part-0001.csv", "_SUCCESS.csv", ".hidden.csv", "orders.csv._COPYING_"])
-def test_names_spark_would_skip_are_refused(name):
-    # Imported here: load_handler re-imports the validate package, making new exception classes.
-    from validate.logic import SniffError, check_name
-
-    with pytest.raises(SniffError, match="Spark skips") as error:
-        check_name(f"incoming/orders/2026/{name}")
-    assert error.value.code == "hidden_name" and name in str(error.value)
+def staged_body(stack: Stack, uri: str) -> bytes:
+    key = uri.removeprefix(f"s3://{stack.artifacts_bucket}/")
+    return boto3.client("s3").get_object(Bucket=stack.artifacts_bucket, Key=key)["Body"].read()
 
 
-@pytest.mark.parametrize("name", ["orders.csv", "a_b.csv", "a.b.csv", "x._COPYING_.csv"])
-def test_ordinary_names_are_not_hidden(name):
-    from validate.logic import check_name
-
-    check_name(f"incoming/orders/{name}")
+def raw_body(stack: Stack, obj: dict[str, Any]) -> bytes:
+    version = {"VersionId": obj["version_id"]} if obj.get("version_id") else {}
+    return boto3.client("s3").get_object(Bucket=obj["bucket"], Key=obj["key"], **version)["Body"].read()
 
 
-def test_hidden_names_and_gzip_without_a_lower_case_gz_suffix_are_refused_with_reasons(
+def staged_tags(stack: Stack, uri: str) -> dict[str, str]:
+    key = uri.removeprefix(f"s3://{stack.artifacts_bucket}/")
+    tags = boto3.client("s3").get_object_tagging(Bucket=stack.artifacts_bucket, Key=key)["TagSet"]
+    return {tag["Key"]: tag["Value"] for tag in tags}
+
+
+def validate(
+    handler: Any, lambda_context: Any, stack: Stack, run_id: str, objects: list[dict[str, Any]]
+) -> Any:
+    dataset = run_id.split("-", 1)[0]
+    manifest_uri = put_manifest(stack, run_id, dataset, objects)
+    request = {
+        "run_id": run_id,
+        "dataset": dataset,
+        "manifest_uri": manifest_uri,
+        "object_count": len(objects),
+    }
+    return handler.lambda_handler(request, lambda_context)
+
+
+def test_names_spark_would_skip_and_any_gz_spelling_are_fine_once_staged(stack, load_handler, lambda_context):
+    # Spark reads runs/<run_id>/input/<NNNNN><ext>, named from the content: original names are data.
+    handler = load_handler("validate")
+    packed = gzip.compress(ORDERS_CSV)
+    objects = [
+        upload(stack, "incoming/orders/_part-0001.csv", ORDERS_CSV),
+        upload(stack, "incoming/orders/.export.csv", ORDERS_CSV),
+        upload(stack, "incoming/orders/orders.csv._COPYING_", ORDERS_CSV),
+        upload(stack, "incoming/orders/EXPORT.CSV.GZ", packed),
+        upload(stack, "incoming/orders/plain.csv.GZ", ORDERS_CSV),
+        upload(stack, "incoming/orders/../../etc/passwd", ORDERS_CSV),
+        upload(stack, "incoming/orders/" + "é" * 400 + ".csv", packed),
+    ]
+    run_id = "orders-20261124T101458Z-abcdefabcd"
+
+    result = validate(handler, lambda_context, stack, run_id, objects)
+
+    assert (result["accepted"], result["rejected"]) == (len(objects), 0)
+    validated = read_json(stack, result["validated_manifest_uri"])["objects"]
+    assert [obj["key"] for obj in validated] == [obj["key"] for obj in objects]
+    names = [obj["staged_uri"].rsplit("/input/", 1)[1] for obj in validated]
+    assert names == [
+        "00000.csv",
+        "00001.csv",
+        "00002.csv",
+        "00003.csv.gz",
+        "00004.csv",
+        "00005.csv",
+        "00006.csv.gz",
+    ]
+    for obj in validated:
+        assert staged_body(stack, obj["staged_uri"]) == raw_body(stack, obj)
+        assert staged_tags(stack, obj["staged_uri"]) == {"tributary-staged-input": "true"}
+
+
+def test_a_key_overwritten_after_the_manifest_is_staged_as_the_manifests_version(
     stack, load_handler, lambda_context
 ):
     handler = load_handler("validate")
-    good = upload(stack, "incoming/orders/good.csv", ORDERS_CSV)
-    underscore = upload(stack, "incoming/orders/_part-0001.csv", ORDERS_CSV)
-    dot = upload(stack, "incoming/orders/.export.csv", ORDERS_CSV)
-    upper = upload(stack, "incoming/orders/EXPORT.CSV.GZ", gzip.compress(ORDERS_CSV))
-    plain_upper = upload(stack, "incoming/orders/plain.csv.GZ", ORDERS_CSV)
-    run_id = "orders-20261124T101458Z-abcdefabcd"
-    objects = [good, underscore, dot, upper, plain_upper]
-    manifest_uri = put_manifest(stack, run_id, "orders", objects)
+    s3 = boto3.client("s3")
+    key = "incoming/orders/daily.csv"
+    first = upload(stack, key, ORDERS_CSV)  # the trigger wrote this version into run 1's manifest
+    second_body = ORDERS_CSV.replace(b"ORD-", b"NEW-")
+    second = upload(stack, key, second_body)  # re-uploaded during the batch window: run 2's version
+    assert s3.get_object(Bucket=stack.raw_bucket, Key=key)["Body"].read() == second_body
 
-    result = handler.lambda_handler(
-        {"run_id": run_id, "dataset": "orders", "manifest_uri": manifest_uri, "object_count": len(objects)},
-        lambda_context,
+    run_1 = validate(handler, lambda_context, stack, "orders-20261124T101458Z-1111111111", [first])
+    run_2 = validate(handler, lambda_context, stack, "orders-20261124T101458Z-2222222222", [second])
+
+    [staged_1] = read_json(stack, run_1["validated_manifest_uri"])["objects"]
+    [staged_2] = read_json(stack, run_2["validated_manifest_uri"])["objects"]
+    # Each run stages (and so publishes) its own version, each once, and reports it by the original key.
+    assert staged_body(stack, staged_1["staged_uri"]) == ORDERS_CSV
+    assert staged_body(stack, staged_2["staged_uri"]) == second_body
+    assert (staged_1["key"], staged_1["version_id"]) == (key, first["version_id"])
+    assert (staged_2["key"], staged_2["version_id"]) == (key, second["version_id"])
+    assert staged_1["staged_uri"] != staged_2["staged_uri"]
+
+
+def test_both_versions_of_a_key_in_one_manifest_are_staged_separately(stack, load_handler, lambda_context):
+    handler = load_handler("validate")
+    key = "incoming/orders/daily.csv"
+    second_body = ORDERS_CSV.replace(b"ORD-", b"NEW-")
+    objects = [upload(stack, key, ORDERS_CSV), upload(stack, key, second_body)]
+
+    result = validate(handler, lambda_context, stack, "orders-20261124T101458Z-3333333333", objects)
+
+    validated = read_json(stack, result["validated_manifest_uri"])["objects"]
+    assert [staged_body(stack, obj["staged_uri"]) for obj in validated] == [ORDERS_CSV, second_body]
+    assert [obj["version_id"] for obj in validated] == [obj["version_id"] for obj in objects]
+
+
+def validated_object(obj: dict[str, Any], compression: str = "none") -> Any:
+    from etl_common.models import ValidatedObject
+
+    return ValidatedObject.model_validate(
+        {**obj, "compression": compression, "encoding": "utf-8", "format": "csv"}
     )
 
-    assert (result["accepted"], result["rejected"]) == (1, 4)
-    [accepted] = read_json(stack, result["validated_manifest_uri"])["objects"]
-    assert accepted["key"] == "incoming/orders/good.csv"
-    rejected = {
-        obj["key"]: [(reason["code"], reason["message"]) for reason in obj["reasons"]]
-        for obj in read_json(stack, result["rejected_uri"])["objects"]
+
+def test_a_version_deleted_between_validation_and_staging_is_refused_alone_and_the_rest_renumbered(stack):
+    from etl_common.aws import s3_client
+    from validate.staging import Stager
+
+    s3 = boto3.client("s3")
+    objects = [
+        upload(stack, f"incoming/orders/{name}.csv", ORDERS_CSV.replace(b"ORD-", name.encode()))
+        for name in "abc"
+    ]
+    s3.delete_object(Bucket=stack.raw_bucket, Key=objects[0]["key"], VersionId=objects[0]["version_id"])
+    stager = Stager(s3_client(), stack.artifacts_bucket, "orders-run")
+
+    accepted, refused = stager.stage_all([validated_object(obj) for obj in objects], map)
+
+    [gone] = refused
+    assert gone.key == objects[0]["key"] and [reason.code for reason in gone.reasons] == ["not_found"]
+    prefix = f"s3://{stack.artifacts_bucket}/runs/orders-run/input/"
+    assert [(obj.key, obj.staged_uri) for obj in accepted] == [
+        (objects[1]["key"], f"{prefix}00000.csv"),
+        (objects[2]["key"], f"{prefix}00001.csv"),
+    ]
+    for obj in accepted:
+        assert staged_body(stack, str(obj.staged_uri)) == raw_body(stack, obj.model_dump())
+        assert staged_tags(stack, str(obj.staged_uri)) == {"tributary-staged-input": "true"}
+    listed = s3.list_objects_v2(Bucket=stack.artifacts_bucket, Prefix="runs/orders-run/input/")["Contents"]
+    assert sorted(item["Key"] for item in listed) == [
+        "runs/orders-run/input/00000.csv",
+        "runs/orders-run/input/00001.csv",
+    ]
+
+
+def test_in_an_unversioned_bucket_an_object_overwritten_before_staging_is_refused(stack):
+    from etl_common.aws import s3_client
+    from validate.staging import Stager
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="unversioned-raw")
+    body = ORDERS_CSV
+    etag = s3.put_object(Bucket="unversioned-raw", Key="incoming/orders/a.csv", Body=body)["ETag"].strip('"')
+    obj = {
+        "bucket": "unversioned-raw",
+        "key": "incoming/orders/a.csv",
+        "version_id": None,
+        "etag": etag,
+        "size": len(body),
+        "event_time": "2026-11-24T10:14:58Z",
     }
-    [(code, message)] = rejected["incoming/orders/_part-0001.csv"]
-    assert code == "hidden_name" and "Spark skips" in message and "'_part-0001.csv'" in message
-    [(code, message)] = rejected["incoming/orders/.export.csv"]
-    assert code == "hidden_name" and "'.export.csv'" in message
-    [(code, message)] = rejected["incoming/orders/EXPORT.CSV.GZ"]
-    assert code == "compression_mismatch" and "does not end with .gz" in message
-    [(code, message)] = rejected["incoming/orders/plain.csv.GZ"]
-    assert code == "compression_mismatch" and "not gzip" in message
+    stager = Stager(s3_client(), stack.artifacts_bucket, "orders-run")
+
+    [same], _ = stager.stage_all([validated_object(obj)], map)
+    assert staged_body(stack, str(same.staged_uri)) == body
+
+    s3.put_object(Bucket="unversioned-raw", Key="incoming/orders/a.csv", Body=body.replace(b"ORD-", b"NEW-"))
+    accepted, [changed] = stager.stage_all([validated_object(obj)], map)
+
+    assert accepted == []
+    [reason] = changed.reasons
+    assert reason.code == "not_found" and "changed since the event" in reason.message
+
+
+def test_large_objects_are_staged_by_a_multipart_copy_of_the_version_and_tagged(stack):
+    from boto3.s3.transfer import TransferConfig
+    from etl_common.aws import s3_client
+    from validate.staging import Stager
+
+    s3 = boto3.client("s3")
+    mib = 1024 * 1024
+    line = b"ORD-1,C1,1.00,1,NEW,2026-11-24 10:00:00\n"
+    body = ORDERS_HEADER.encode() + b"\n" + line * (11 * mib // len(line))
+    obj = upload(stack, "incoming/orders/big.csv", body)
+    s3.put_object(Bucket=stack.raw_bucket, Key=obj["key"], Body=b"newer version")
+    client = s3_client()
+    calls: list[str] = []
+    client.meta.events.register("before-call.s3.*", lambda model, **_: calls.append(model.name))
+    config = TransferConfig(multipart_threshold=5 * mib, multipart_chunksize=5 * mib, max_concurrency=2)
+
+    [staged], refused = Stager(client, stack.artifacts_bucket, "orders-run", config=config).stage_all(
+        [validated_object(obj)], map
+    )
+
+    assert refused == [] and calls.count("UploadPartCopy") == 3 and "CopyObject" not in calls
+    assert staged_body(stack, str(staged.staged_uri)) == body
+    assert staged_tags(stack, str(staged.staged_uri)) == {"tributary-staged-input": "true"}
+
+
+def test_an_object_s3_will_not_serve_is_refused_alone(stack, load_handler, lambda_context):
+    handler = load_handler("validate")
+    s3 = boto3.client("s3")
+    good = upload(stack, "incoming/orders/good.csv", ORDERS_CSV)
+    response = s3.put_object(
+        Bucket=stack.raw_bucket, Key="incoming/orders/archived.csv", Body=ORDERS_CSV, StorageClass="GLACIER"
+    )
+    archived = {
+        **good,
+        "key": "incoming/orders/archived.csv",
+        "version_id": response["VersionId"],
+        "etag": response["ETag"].strip('"'),
+    }
+
+    result = validate(handler, lambda_context, stack, "orders-20261124T101458Z-4444444444", [archived, good])
+
+    assert (result["accepted"], result["rejected"]) == (1, 1)
+    [refused] = read_json(stack, result["rejected_uri"])["objects"]
+    assert refused["key"] == archived["key"]
+    [reason] = refused["reasons"]
+    # S3 refuses GetObject (InvalidObjectState) and CopyObject (ObjectNotInActiveTierError) of an archived
+    # object; moto serves the sample, so here the refusal comes from staging.
+    assert reason["code"] == "unreadable"
+    assert reason["message"] in {
+        f"S3 refuses to read the object version ({code})"
+        for code in ("InvalidObjectState", "ObjectNotInActiveTierError")
+    }
+    [accepted] = read_json(stack, result["validated_manifest_uri"])["objects"]
+    assert accepted["key"] == good["key"] and accepted["staged_uri"].endswith("/input/00000.csv")
+
+
+def test_an_object_the_checks_fail_on_is_refused_alone_with_the_error(
+    stack, load_handler, lambda_context, monkeypatch
+):
+    handler = load_handler("validate")
+    from validate import sniffing as loaded_sniffing
+
+    real = loaded_sniffing.check_csv
+
+    def broken_on_one(text: str, *args: Any, **kwargs: Any) -> None:
+        if "BOOM" in text:
+            raise OverflowError("injected fault")
+        real(text, *args, **kwargs)
+
+    monkeypatch.setattr(loaded_sniffing, "check_csv", broken_on_one)
+    good = upload(stack, "incoming/orders/good.csv", ORDERS_CSV)
+    bad = upload(stack, "incoming/orders/bad.csv", ORDERS_CSV + b"BOOM\n")
+
+    result = validate(handler, lambda_context, stack, "orders-20261124T101458Z-5555555555", [bad, good])
+
+    assert (result["accepted"], result["rejected"]) == (1, 1)
+    [refused] = read_json(stack, result["rejected_uri"])["objects"]
+    [reason] = refused["reasons"]
+    assert refused["key"] == bad["key"] and reason["code"] == "unreadable"
+    assert reason["message"] == "the object could not be examined: OverflowError: injected fault"
 
 
 def emf_metrics(output: str) -> dict[str, Any]:

@@ -30,7 +30,8 @@ JUSTIFIED_EXTRAS = {
         "s3:GetObjectVersion": "reads and quarantine copies name the object version the event carried",
         "s3:GetObjectTagging": "CopyObject (quarantine of a refused object) copies the source's tags",
         "s3:GetObjectVersionTagging": "CopyObject copies the source version's tags",
-        "s3:PutObjectTagging": "CopyObject copies the source's tags",
+        "s3:PutObjectTagging": "copies carry tags: the source's (quarantine), or the expiry tag (staging)",
+        "s3:AbortMultipartUpload": "the managed copy aborts a multipart copy (staging) that failed",
         "s3:ListBucket": "a missing upload must answer 404, not 403",
     },
     "CatalogFunction": ENCRYPTION,
@@ -116,3 +117,31 @@ def test_functions_that_quarantine_copy_from_uploads_into_the_quarantine_prefix(
     assert "${ArtifactsBucket.Arn}/quarantine/*" in _resources_granting(
         translated, function, "s3:PutObjectTagging"
     )
+
+
+def test_validate_stages_accepted_versions_into_the_runs_input_prefix_with_an_expiry_tag(
+    translated: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    from validate.staging import STAGED_TAG_KEY, STAGED_TAG_VALUE
+
+    # validate/staging.py copies each accepted version (read by version id) to runs/<run_id>/input/.
+    assert "${RawBucket.Arn}/incoming/*" in _resources_granting(
+        translated, "ValidateFunction", "s3:GetObjectVersion"
+    )
+    assert "${ArtifactsBucket.Arn}/runs/*" in _resources_granting(
+        translated, "ValidateFunction", "s3:PutObject"
+    )
+    for action in ("s3:PutObjectTagging", "s3:DeleteObject", "s3:AbortMultipartUpload"):
+        assert _resources_granting(translated, "ValidateFunction", action) & {
+            "${ArtifactsBucket.Arn}/runs/*/input/*",
+            "${ArtifactsBucket.Arn}/runs/*",
+        }, action
+    # The copies expire by their tag, sooner than the run documents beside them.
+    rules = {
+        rule["Id"]: rule
+        for rule in resources["ArtifactsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    }
+    staged = rules["ExpireStagedInputs"]
+    assert staged["Status"] == "Enabled" and staged["Prefix"] == "runs/"
+    assert staged["TagFilters"] == [{"Key": STAGED_TAG_KEY, "Value": STAGED_TAG_VALUE}]
+    assert staged["ExpirationInDays"] < rules["ExpireRunDocuments"]["ExpirationInDays"]

@@ -72,6 +72,9 @@ class ValidatedObject(ManifestObject):
     compression: Literal["gzip", "none"]
     encoding: str
     format: Literal["csv", "jsonl", "json"]
+    # The server-side copy of this version that the Glue job reads (runs/<run_id>/input/<NNNNN><ext>);
+    # absent in manifests written before validate staged its inputs (the job then reads bucket/key).
+    staged_uri: str | None = None
 
 
 class ValidatedManifest(Document):
@@ -85,7 +88,10 @@ class ValidatedManifest(Document):
 
 RejectionCode = Literal[
     "not_found",
+    # Refused by validate before it staged its inputs (names Spark skips); kept to read old documents.
     "hidden_name",
+    # The object could not be read safely (access denied, archived, or a sample the checks cannot handle).
+    "unreadable",
     "too_large",
     "empty",
     "compression_mismatch",
@@ -169,6 +175,8 @@ class QuarantineReason(Document):
     run_id: str
     dataset: str
     source: str
+    # The exact original key (the copy's own key is a safe form of it; absent in older reasons).
+    key: str | None = None
     version_id: str | None
     etag: str | None
     error: str | None

@@ -19,6 +19,16 @@ SUPPORTED_SUFFIXES: Final = (
 )
 
 
+# S3 error codes on reading one object version: it is gone (or, unversioned, overwritten since the event)...
+MISSING_ERROR_CODES: Final = frozenset({"404", "NoSuchKey", "NoSuchVersion", "NotFound"})
+CHANGED_ERROR_CODES: Final = frozenset({"412", "PreconditionFailed"})
+# ...or S3 will not serve it: permanent for this object, not for the run (an archived object answers
+# GetObject with InvalidObjectState and CopyObject with ObjectNotInActiveTierError).
+UNREADABLE_ERROR_CODES: Final = frozenset(
+    {"403", "AccessDenied", "AllAccessDisabled", "InvalidObjectState", "ObjectNotInActiveTierError"}
+)
+
+
 def dataset_of(key: str) -> str | None:
     """The first path segment after ``incoming/``, or None when the key is not under a dataset folder."""
     if not key.startswith(INCOMING_PREFIX):

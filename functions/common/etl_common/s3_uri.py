@@ -31,6 +31,11 @@ def run_artifact_key(run_id: str, name: str) -> str:
     return f"runs/{run_id}/{name}"
 
 
+def staged_input_key(run_id: str, index: int, suffix: str) -> str:
+    """Key of the staged copy of the ``index``-th accepted object, which the Glue job reads."""
+    return run_artifact_key(run_id, f"input/{index:05d}{suffix}")
+
+
 def quarantine_prefix(dataset: str, run_id: str) -> str:
     return f"quarantine/{dataset}/{run_id}/"
 

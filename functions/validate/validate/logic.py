@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from etl_common.artifacts import get_document, put_document, put_json
 from etl_common.contracts import Contract
 from etl_common.models import (
@@ -17,6 +16,7 @@ from etl_common.models import (
     RejectedList,
     RejectedObject,
     Rejection,
+    RejectionCode,
     ValidatedManifest,
     ValidatedObject,
     ValidateResult,
@@ -26,6 +26,7 @@ from etl_common.s3_uri import run_artifact_key
 
 from validate import sniffing
 from validate.sniffing import Sample, SniffError
+from validate.staging import Stager, read_refusal
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -35,43 +36,11 @@ logger = Logger(child=True)
 MAX_PARALLEL_OBJECTS = 8
 # The ``error`` of the ``.reason.json`` beside a refused object's quarantined copy.
 REFUSED_ERROR = "Tributary.ObjectRefused"
-_MISSING = {"404", "NoSuchKey", "NoSuchVersion", "NotFound"}
-# Spark (the Glue job) silently leaves out files whose name starts with "_" or "." (Hadoop's hidden and
-# metadata files, such as _SUCCESS) and the "._COPYING_" files of an unfinished copy. glue/transform.py
-# refuses such a manifest outright, so they are refused here, each with its reason, instead.
-_SPARK_HIDDEN_NAME = re.compile(r"^[_.]|\._COPYING_$")
 
 
-def file_name(key: str) -> str:
-    return key.rsplit("/", 1)[-1]
-
-
-def check_name(key: str) -> None:
-    """Refuse a key whose file name Spark would skip without a word (the run would lose its rows)."""
-    name = file_name(key)
-    if _SPARK_HIDDEN_NAME.search(name):
-        raise SniffError(
-            "hidden_name",
-            f"Spark skips files named like {name!r} (starting with '_' or '.', or ending with ._COPYING_); "
-            "rename the file and upload it again",
-        )
-
-
-def check_compression_suffix(key: str, gzipped: bool) -> None:
-    """Spark (Hadoop) picks the codec from the name, not the content, so the two must agree.
-
-    Hadoop matches ".gz" in any case (HADOOP-18029), so a non-gzip object named ".GZ" would fail to
-    inflate; glue/transform.py accepts gzip only under a literal ".gz", so ".GZ" is refused for gzip too.
-    """
-    name = file_name(key)
-    if gzipped and not name.endswith(".gz"):
-        raise SniffError(
-            "compression_mismatch",
-            f"gzip-compressed, but the name {name!r} does not end with .gz (lower case), "
-            "which the Glue job needs to decompress it",
-        )
-    if not gzipped and name.lower().endswith(".gz"):
-        raise SniffError("compression_mismatch", "the name ends with .gz, but the object is not gzip")
+def refuse(obj: ManifestObject, code: RejectionCode, message: str) -> RejectedObject:
+    logger.info("Object rejected", extra={"key": obj.key, "code": code, "reason": message})
+    return RejectedObject(**obj.model_dump(), reasons=[Rejection(code=code, message=message)])
 
 
 class ObjectValidator:
@@ -80,25 +49,29 @@ class ObjectValidator:
         self._contract = contract
 
     def validate(self, obj: ManifestObject) -> ValidatedObject | RejectedObject:
+        """Accept or refuse one object; only an error that is not about this object (throttling, an
+        outage: the task's retry may cure it) escapes, never one that would sink the rest of the batch."""
         try:
             return self._validate(obj)
         except SniffError as exc:
-            logger.info("Object rejected", extra={"key": obj.key, "code": exc.code, "reason": str(exc)})
-            rejection = Rejection(code=exc.code, message=str(exc))
-            return RejectedObject(**obj.model_dump(), reasons=[rejection])
+            return refuse(obj, exc.code, str(exc))
+        except ClientError as exc:
+            refusal = read_refusal(exc)
+            if refusal is None:
+                raise
+            return refuse(obj, refusal.code, str(refusal))
+        except BotoCoreError:
+            raise
+        except Exception as exc:
+            logger.exception("Object could not be examined", extra={"key": obj.key})
+            return refuse(obj, "unreadable", f"the object could not be examined: {type(exc).__name__}: {exc}")
 
     def _version(self, obj: ManifestObject) -> dict[str, Any]:
         return {"VersionId": obj.version_id} if obj.version_id else {}
 
     def _validate(self, obj: ManifestObject) -> ValidatedObject:
         contract = self._contract
-        check_name(obj.key)
-        try:
-            head = self._s3.head_object(Bucket=obj.bucket, Key=obj.key, **self._version(obj))
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] in _MISSING:
-                raise SniffError("not_found", "the object version no longer exists") from exc
-            raise
+        head = self._s3.head_object(Bucket=obj.bucket, Key=obj.key, **self._version(obj))
         if not obj.version_id and obj.etag and head["ETag"].strip('"') != obj.etag:
             # Unversioned bucket: the object was overwritten after the event; that upload has its own event.
             raise SniffError("not_found", f"the object changed since the event (ETag {head['ETag']})")
@@ -123,7 +96,6 @@ class ObjectValidator:
             )
         if contract.compression == "none" and gzipped:
             raise SniffError("compression_mismatch", "the contract says no compression, the object is gzip")
-        check_compression_suffix(obj.key, gzipped)
         if gzipped:
             sample = sniffing.gunzip(sample)
 
@@ -174,13 +146,22 @@ def validate_run(
         raise ValueError(f"{request.manifest_uri} belongs to run {manifest.run_id} ({manifest.dataset})")
 
     validator = ObjectValidator(s3, contract)
+    stager = Stager(s3, artifacts_bucket, request.run_id)
     with ThreadPoolExecutor(max_workers=MAX_PARALLEL_OBJECTS) as pool:
         outcomes = list(pool.map(validator.validate, manifest.objects))
-        accepted = [outcome for outcome in outcomes if isinstance(outcome, ValidatedObject)]
-        rejected = [outcome for outcome in outcomes if isinstance(outcome, RejectedObject)]
+        candidates = [outcome for outcome in outcomes if isinstance(outcome, ValidatedObject)]
+        # Only after every object is examined: the staged names number the accepted ones in order.
+        accepted, vanished = stager.stage_all(candidates, pool.map)
+        rejected = [outcome for outcome in outcomes if isinstance(outcome, RejectedObject)] + vanished
         quarantine_uri = quarantine_refused(
             rejected,
-            QuarantineStore(s3, artifacts_bucket, dataset=manifest.dataset, run_id=request.run_id),
+            QuarantineStore(
+                s3,
+                artifacts_bucket,
+                dataset=manifest.dataset,
+                run_id=request.run_id,
+                objects=manifest.objects,
+            ),
             pool,
         )
 
