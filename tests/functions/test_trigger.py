@@ -181,6 +181,46 @@ def test_duplicate_deliveries_start_no_second_run(stack, load_handler, put_raw, 
     assert metric_total(emf_documents(capsys.readouterr().out), "DuplicatesIgnored") == 2
 
 
+def reprocess_event(
+    event: dict[str, Any],
+    failed_run: str,
+    source: str = "tributary.sweep",
+    time: str = "2026-11-25T08:00:00Z",
+) -> dict[str, Any]:
+    """What the sweep enqueues to reprocess ``failed_run``: the reprocess's time, the run it names."""
+    return {
+        **event,
+        "source": source,
+        "time": time,
+        "detail": {**event["detail"], "reason": "Reprocess", "reprocess-of": failed_run},
+    }
+
+
+def test_a_reprocess_event_takes_over_only_the_claim_of_the_run_it_names(
+    stack, load_handler, put_raw, lambda_context, capsys
+):
+    handler = load_handler("trigger")
+    event = put_raw("incoming/orders/a.csv", CSV)
+    handler.lambda_handler(sqs_batch(sqs_record(event)), lambda_context)
+    [first] = executions(stack)
+
+    # Naming another run, or coming from S3 rather than the sweep, takes nothing over: a duplicate.
+    handler.lambda_handler(sqs_batch(sqs_record(reprocess_event(event, "orders-other"))), lambda_context)
+    spoofed = reprocess_event(event, first["name"], source="aws.s3")
+    handler.lambda_handler(sqs_batch(sqs_record(spoofed)), lambda_context)
+    assert len(executions(stack)) == 1
+
+    handler.lambda_handler(sqs_batch(sqs_record(reprocess_event(event, first["name"]))), lambda_context)
+    [second] = [e for e in executions(stack) if e["name"] != first["name"]]
+    assert second["name"].startswith("orders-20261125T080000Z-")
+    assert manifest_of(stack, second["name"])["source"] == "sweep"
+    # The claim is the new run's now: another reprocess naming the first run is a duplicate.
+    again = reprocess_event(event, first["name"], time="2026-11-25T09:00:00Z")
+    handler.lambda_handler(sqs_batch(sqs_record(again)), lambda_context)
+    assert len(executions(stack)) == 2
+    assert metric_total(emf_documents(capsys.readouterr().out), "DuplicatesIgnored") == 3
+
+
 def test_redelivered_batch_resumes_its_own_run(stack, load_handler, put_raw, lambda_context):
     """A batch retried after a timeout claims the same versions under the same name: not duplicates."""
     handler = load_handler("trigger")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 logger = Logger(child=True)
 
 SQS_BATCH = 10
+# Field of the events the sweep enqueues to reprocess a run: the failed run whose claim the trigger may
+# take over (trigger.events reads it under the same name).
+REPROCESS_OF = "reprocess-of"
 
 
 @dataclass(frozen=True)
@@ -62,8 +65,13 @@ def latest_objects(s3: S3Client, bucket: str, request: SweepRequest) -> Iterator
             )
 
 
-def object_created_event(obj: RawObject, *, account: str, region: str) -> str:
-    """The message S3 would have sent through EventBridge, built from the same model the trigger parses."""
+def object_created_event(
+    obj: RawObject, *, account: str, region: str, reason: str = "Sweep", reprocess_of: str | None = None
+) -> str:
+    """The message S3 would have sent through EventBridge, built from the same model the trigger parses.
+
+    ``reprocess_of`` names the failed run whose claim on the version the trigger may take over.
+    """
     detail_object: dict[str, object] = {"key": obj.key, "size": obj.size, "etag": obj.etag}
     if obj.version_id:
         detail_object["version-id"] = obj.version_id
@@ -84,11 +92,30 @@ def object_created_event(obj: RawObject, *, account: str, region: str) -> str:
                 "object": detail_object,
                 "request-id": str(uuid.uuid4()),
                 "requester": SWEEP_SOURCE,
-                "reason": "Sweep",
+                "reason": reason,
             },
         }
     )
-    return json.dumps(event.model_dump(mode="json", by_alias=True, exclude_none=True), ensure_ascii=False)
+    body = event.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if reprocess_of is not None:
+        body["detail"][REPROCESS_OF] = reprocess_of
+    return json.dumps(body, ensure_ascii=False)
+
+
+def enqueue(sqs: SQSClient, queue_url: str, messages: Iterable[tuple[str, str]]) -> int:
+    """Send ``(label, body)`` messages in batches of 10; raise naming the labels of any that failed."""
+    sent = 0
+    pending = iter(messages)
+    while batch := list(islice(pending, SQS_BATCH)):
+        entries = [{"Id": str(index), "MessageBody": body} for index, (_, body) in enumerate(batch)]
+        response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)  # type: ignore[arg-type]
+        failed = response.get("Failed", [])
+        if failed:
+            labels = [batch[int(entry["Id"])][0] for entry in failed]
+            raise RuntimeError(f"could not enqueue {len(failed)} objects: {labels}")
+        sent += len(batch)
+        logger.info("Enqueued", extra={"keys": [label for label, _ in batch]})
+    return sent
 
 
 class Sweeper:
@@ -108,18 +135,11 @@ class Sweeper:
         return islice(candidates, request.max_objects)
 
     def sweep(self, bucket: str, request: SweepRequest, *, account: str, region: str) -> int:
-        enqueued = 0
-        pending = self.unprocessed(bucket, request)
-        while batch := list(islice(pending, SQS_BATCH)):
-            entries = [
-                {"Id": str(index), "MessageBody": object_created_event(obj, account=account, region=region)}
-                for index, obj in enumerate(batch)
-            ]
-            response = self._sqs.send_message_batch(QueueUrl=self._queue_url, Entries=entries)  # type: ignore[arg-type]
-            failed = response.get("Failed", [])
-            if failed:
-                keys = [batch[int(entry["Id"])].key for entry in failed]
-                raise RuntimeError(f"could not enqueue {len(failed)} objects: {keys}")
-            enqueued += len(batch)
-            logger.info("Enqueued", extra={"keys": [obj.key for obj in batch]})
-        return enqueued
+        return enqueue(
+            self._sqs,
+            self._queue_url,
+            (
+                (obj.key, object_created_event(obj, account=account, region=region))
+                for obj in self.unprocessed(bucket, request)
+            ),
+        )

@@ -1,7 +1,9 @@
-"""What the sweep is asked to do, from EventBridge Scheduler's input or a classic scheduled event."""
+"""What the sweep is asked to do, from EventBridge Scheduler's input, a classic scheduled event, or a
+person invoking it: sweep a prefix (the default), reprocess a failed run, or redrive a dead-letter queue.
+"""
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from etl_common.objects import INCOMING_PREFIX
@@ -15,7 +17,7 @@ class SweepRequest(BaseModel):
     since: datetime | None = Field(default=None, description="only objects last modified at or after this")
     # Without ``since``, look back this far only. Kept below the trigger's idempotency window (7 days),
     # so an object whose run failed is still recognised as claimed and not run again on every sweep;
-    # a backfill passes an explicit ``since``.
+    # a backfill passes an explicit ``since``, a failed run is reprocessed with ``reprocess_run_id``.
     lookback_hours: int = Field(default=48, gt=0)
     max_objects: int = Field(default=1000, gt=0, le=100_000)
 
@@ -36,9 +38,35 @@ class SweepRequest(BaseModel):
         return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
-def parse_sweep_request(event: dict[str, Any]) -> SweepRequest:
+class ReprocessRequest(BaseModel):
+    """Send a failed run's object versions through the trigger again (``{"reprocess_run_id": "RUN"}``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reprocess_run_id: str = Field(min_length=1, max_length=80)
+
+
+class RedriveRequest(BaseModel):
+    """Move the messages of a dead-letter queue back to the ingest queue (``{"redrive": "ingest"}``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    redrive: Literal["ingest", "events"] = Field(
+        description="ingest: the ingest queue's DLQ; events: the DLQ of EventBridge and Scheduler targets"
+    )
+    max_messages: int = Field(default=10_000, gt=0, le=100_000)
+
+
+Request = SweepRequest | ReprocessRequest | RedriveRequest
+
+
+def parse_sweep_request(event: dict[str, Any]) -> Request:
     """Scheduler passes its configured input as the event; an EventBridge rule wraps it in ``detail``."""
     if "detail-type" in event:
         detail = EventBridgeModel.model_validate(event).detail
-        return SweepRequest.model_validate(detail if isinstance(detail, dict) else {})
+        event = detail if isinstance(detail, dict) else {}
+    if "reprocess_run_id" in event:
+        return ReprocessRequest.model_validate(event)
+    if "redrive" in event:
+        return RedriveRequest.model_validate(event)
     return SweepRequest.model_validate(event)

@@ -58,6 +58,8 @@ class Accepted:
     obj: ManifestObject
     message_id: str
     from_sweep: bool = False
+    # The failed run whose claim on this object version may be taken over (a reprocess by the sweep).
+    reprocess_of: str | None = None
 
 
 def classify(
@@ -100,7 +102,14 @@ def classify(
         size=int(detail.object.size),
         event_time=event.time,
     )
-    return Accepted(dataset, obj, message_id, from_sweep=event.source == SWEEP_SOURCE)
+    from_sweep = event.source == SWEEP_SOURCE
+    return Accepted(
+        dataset,
+        obj,
+        message_id,
+        from_sweep=from_sweep,
+        reprocess_of=detail.reprocess_of if from_sweep else None,
+    )
 
 
 def run_id_for(dataset: str, objects: Sequence[ManifestObject]) -> str:
@@ -177,6 +186,8 @@ class RunStarter:
             for object_id, item in unique.items():
                 try:
                     owner = self._claims.claim(object_id, run_id)
+                    if owner != run_id and owner == item.reprocess_of:
+                        owner = self._take_over(object_id, run_id, failed_run=owner)
                 except IdempotencyAlreadyInProgressError:
                     logger.info(
                         "Object is being claimed by another invocation", extra={"object_id": object_id}
@@ -222,6 +233,19 @@ class RunStarter:
             extra={"run_id": run_id, "dataset": dataset, "objects": len(items), "manifest_uri": manifest_uri},
         )
         return started
+
+    def _take_over(self, object_id: str, run_id: str, *, failed_run: str) -> str:
+        """A reprocess: the version's claim is held by the failed run being reprocessed, so it is given
+        back and claimed anew for ``run_id``. Only that run's claim is taken over: if another run owns the
+        version (an earlier reprocess already did), the new claim returns that owner and the object is a
+        duplicate, so reprocessing the same run twice starts nothing the second time."""
+        self._claims.release(object_id)
+        owner = self._claims.claim(object_id, run_id)
+        logger.info(
+            "Claim taken over from a failed run",
+            extra={"object_id": object_id, "failed_run_id": failed_run, "owner_run_id": owner},
+        )
+        return owner
 
     def _release(self, object_id: str) -> None:
         try:
