@@ -100,6 +100,95 @@ class TestSniffing:
             sniffing.check_json_array("[1, 2]", True, required=["id"], columns=["id"])
 
 
+class TestRecordsAsTheJobReadsThem:
+    """Sniffing agrees with the Glue job on what a record is, and refuses a file for one bad row never."""
+
+    def test_a_quoted_csv_field_spanning_lines_is_one_record(self):
+        row = 'ORD-1,C1,"1,5",1,"NEW\nstill the status\r\nand more",2026-11-24 10:00:00\n'
+        csv_check(row + "ORD-2,C1,1,1,NEW,2026-11-24 10:00:00\n", header=False)
+        csv_check(row + "ORD-2,C1,1,1,NEW,2026-11-", complete=False, header=False)
+        csv_check(ORDERS_HEADER + "\n" + row + 'ORD-2,C1,1,1,"cut inside a quoted\nfield', complete=False)
+        quoted_header = ORDERS_HEADER.replace("status", '"sta\ntus"')
+        with pytest.raises(SniffError, match="missing \\['status'\\], unexpected \\['sta\\\\ntus'\\]"):
+            csv_check(quoted_header + "\n" + row)
+
+    def test_a_first_record_cut_by_the_sample_end_is_refused_as_too_long(self):
+        with pytest.raises(SniffError, match="first record is longer than the sample"):
+            csv_check('ORD-1,C1,1,1,"a quoted field\nspanning lines, cut', complete=False, header=False)
+
+    def test_a_long_field_in_the_first_record_is_no_reason_to_refuse(self):
+        long_field = "x" * 200_000  # beyond the csv module's default field limit (128 KiB)
+        csv_check(f"ORD-1,C1,1,1,{long_field},2026-11-24 10:00:00\nORD-2,", complete=False, header=False)
+
+    def test_a_json_line_with_a_duplicate_key_is_skipped_not_a_reason_to_refuse(self):
+        columns, required = ["id", "v"], ["id"]
+        # The first line would pass the check only through its duplicate; the job rejects that row.
+        text = '{"v": 1, "id": 1, "id": 2}\n{"id": 3, "v": 4}\n'
+        sniffing.check_json_lines(text, True, required=required, columns=columns)
+        with pytest.raises(SniffError, match=r"lacks required fields \['id'\]"):
+            sniffing.check_json_lines(
+                '{"id": 1, "id": 2}\n{"v": 4}\n', True, required=required, columns=columns
+            )
+        with pytest.raises(
+            SniffError, match=r"none of the first 2 lines .*\(1 with a duplicate key, 1 not valid JSON\)"
+        ):
+            sniffing.check_json_lines(
+                '{"id": 1, "id": 2}\n{"id": \n', True, required=required, columns=columns
+            )
+
+    def test_numbers_python_will_not_convert_do_not_crash_the_check(self):
+        huge = "9" * 5000  # int() refuses more than 4,300 digits
+        sniffing.check_json_lines(f'{{"id": {huge}}}\n{{"id": 1}}\n', True, required=["id"], columns=["id"])
+
+    @pytest.mark.parametrize("depth", [10, 5_000, 200_000])
+    def test_deeply_nested_valid_json_is_valid(self, depth):
+        nested = "[" * depth + "1" + "]" * depth
+        sniffing.check_json_lines(f'{{"id": 1, "v": {nested}}}\n', True, required=["id"], columns=["id", "v"])
+        sniffing.check_json_array(f'[{{"id": 1, "v": {nested}}}]', True, required=["id"], columns=["id", "v"])
+        deep_object = '{"a": ' * depth + "null" + "}" * depth
+        sniffing.check_json_array(f'[{{"id": {deep_object}}}]', True, required=["id"], columns=["id"])
+
+    def test_deeply_nested_invalid_json_is_not_json(self):
+        depth = 5_000
+        with pytest.raises(SniffError, match="not a JSON document: Expecting ',' delimiter"):
+            sniffing.check_json_array(
+                '[{"id": ' + "[" * depth + "1" + "]" * (depth - 1) + "}]", True, required=[], columns=["id"]
+            )
+        with pytest.raises(SniffError, match=r"\(1 not valid JSON\)"):
+            sniffing.check_json_lines('{"id": ' + "[" * depth + "}\n", True, required=[], columns=["id"])
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: st.lists(children) | st.dictionaries(st.text(), children),
+    max_leaves=30,
+)
+
+
+@given(value=json_values)
+@settings(max_examples=300)
+def test_the_iterative_parser_reads_what_json_loads_reads(value):
+    from validate.json_text import loads_iteratively
+
+    for text in (json.dumps(value), json.dumps(value, indent=1), json.dumps(value, ensure_ascii=False)):
+        assert loads_iteratively(text) == json.loads(text)
+
+
+@given(text=st.text(alphabet='{}[]",:0123456789.eE+-truefalsnl \n\\', max_size=40))
+@settings(max_examples=500)
+def test_the_iterative_parser_refuses_what_json_loads_refuses(text):
+    from validate.json_text import loads_iteratively
+
+    try:
+        expected = json.loads(text)
+    except json.JSONDecodeError as error:
+        with pytest.raises(json.JSONDecodeError) as raised:
+            loads_iteratively(text)
+        assert raised.value.pos == error.pos
+    else:
+        assert loads_iteratively(text) == expected
+
+
 def put_manifest(stack: Stack, run_id: str, dataset: str, objects: list[dict[str, Any]]) -> str:
     key = f"runs/{run_id}/manifest.json"
     manifest = {
@@ -608,3 +697,40 @@ def test_any_utf8_text_cut_anywhere_decodes_to_a_prefix(text, cut):
     assert text.startswith(decoded)
     # At most one character, cut inside its (up to 4-byte) encoding, is held back.
     assert len(data) - len(decoded.encode("utf-8")) <= 3
+
+
+def test_csv_with_multi_line_fields_and_json_with_a_bad_row_or_deep_nesting_are_accepted(
+    stack, load_handler, lambda_context
+):
+    handler = load_handler("validate")
+    multi_line = (ORDERS_HEADER + '\nORD-1,C1,1.00,1,"NEW\nwith a line break",2026-11-24 10:00:00\n').encode()
+    orders = validate(
+        handler,
+        lambda_context,
+        stack,
+        "orders-20261124T101458Z-6666666666",
+        [upload(stack, "incoming/orders/multi.csv", multi_line)],
+    )
+    deep = "[" * 100_000 + "]" * 100_000
+    clicks_lines = [
+        '{"event_id": "e1", "event_id": "e2", "url": "https://x", "event_type": "click"}',
+        json.dumps(
+            {
+                "event_id": "e3",
+                "url": "https://x",
+                "event_type": "click",
+                "occurred_at": "2026-11-24T10:00:00Z",
+            }
+        )[:-1]
+        + f', "extra": {deep}}}',
+    ]
+    clicks = validate(
+        handler,
+        lambda_context,
+        stack,
+        "clicks-20261124T101458Z-7777777777",
+        [upload(stack, "incoming/clicks/deep.jsonl", "\n".join(clicks_lines).encode())],
+    )
+
+    assert (orders["accepted"], orders["rejected"]) == (1, 0)
+    assert (clicks["accepted"], clicks["rejected"]) == (1, 0)

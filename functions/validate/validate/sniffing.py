@@ -9,18 +9,24 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import json
 import zlib
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
 from etl_common.models import RejectionCode
+
+from validate import json_text
 
 GZIP_MAGIC = b"\x1f\x8b"
 SAMPLE_BYTES = 256 * 1024
 # Decompressed text examined at most (a gzip sample can inflate a lot).
 MAX_TEXT_BYTES = 1024 * 1024
 JSON_LINES_EXAMINED = 20
+# The Glue job (Spark's CSV reader) has no limit on a field's length; the csv module's default (128 KiB)
+# would refuse a file whose first record has one long field. The sample bounds what is parsed anyway.
+csv.field_size_limit(max(csv.field_size_limit(), MAX_TEXT_BYTES))
 
 Format = Literal["csv", "jsonl", "json"]
 
@@ -83,19 +89,35 @@ def sniff_format(text: str) -> Format:
 def check_csv(
     text: str, complete: bool, *, delimiter: str, quote: str, escape: str, header: bool, columns: list[str]
 ) -> None:
+    """The first record (the header, or the first row) against the contract's columns.
+
+    A record is what the Glue job reads as one (it reads CSV with multiLine): a quoted field may hold
+    line breaks. Only the first record is examined; the job rejects bad rows one by one.
+    """
+    lines = io.StringIO(text).readlines()
+    consumed = 0
+
+    def counted() -> Iterator[str]:
+        nonlocal consumed
+        for line in lines:
+            consumed += 1
+            yield line
+
     reader = csv.reader(
-        io.StringIO(text),
+        counted(),
         delimiter=delimiter,
         quotechar=quote,
         doublequote=escape == quote,
         escapechar=None if escape == quote else escape,
     )
-    if not complete and "\n" not in text:
-        raise SniffError("columns_mismatch", "the first line is longer than the sample examined")
     try:
         first = next(reader, None)
     except csv.Error as exc:
-        raise SniffError("columns_mismatch", f"the first line is not valid CSV: {exc}") from exc
+        raise SniffError("columns_mismatch", f"the first record is not valid CSV: {exc}") from exc
+    if not complete and consumed == len(lines):
+        # The record reaches the sample's end, so the sample may have cut it (its last line, or a
+        # quoted field spanning lines).
+        raise SniffError("columns_mismatch", "the first record is longer than the sample examined")
     if not first:
         raise SniffError("empty", "the file has no rows")
     if header:
@@ -114,29 +136,45 @@ def check_csv(
 
 
 def check_json_lines(text: str, complete: bool, *, required: list[str], columns: list[str]) -> None:
+    """The first line that is a JSON object the job accepts holds the contract's fields.
+
+    Lines the job rejects as rows (not valid JSON, a duplicate key, not an object) are skipped: one bad
+    row is not a reason to refuse the file. Valid JSON nested at any depth parses.
+    """
     lines = text.split("\n")
     if not complete:
         lines = lines[:-1]  # the last line may be cut by the sample's end
     examined = [line for line in lines if line.strip()][:JSON_LINES_EXAMINED]
     if not examined:
         raise SniffError("empty", "no complete JSON line in the sample")
+    skipped: Counter[str] = Counter()
     for line in examined:
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a malformed row is the Glue job's to reject, not a reason to refuse the file
+            record = json_text.loads(line, object_pairs_hook=json_text.unique_pairs)
+        except json_text.DuplicateKeyError:
+            skipped["with a duplicate key"] += 1
+            continue
+        except ValueError:  # JSONDecodeError, or a number Python will not convert
+            skipped["not valid JSON"] += 1
+            continue
         if isinstance(record, dict):
             _check_record_keys(record, required, columns)
             return
-    raise SniffError("format_mismatch", f"none of the first {len(examined)} lines is a JSON object")
+        skipped["not an object"] += 1
+    detail = ", ".join(f"{count} {what}" for what, count in skipped.items())
+    raise SniffError(
+        "format_mismatch", f"none of the first {len(examined)} lines is a JSON object ({detail})"
+    )
 
 
 def check_json_array(text: str, complete: bool, *, required: list[str], columns: list[str]) -> None:
+    """A whole (complete) sample must be an array of objects; a duplicate key in an element is that
+    row's problem (the job rejects it), not the file's."""
     if not complete:
         return  # an array cannot be parsed from its beginning alone; the job checks the rest
     try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
+        document = json_text.loads(text)
+    except ValueError as exc:
         raise SniffError("format_mismatch", f"not a JSON document: {exc}") from exc
     if not isinstance(document, list) or not all(isinstance(item, dict) for item in document):
         raise SniffError("format_mismatch", "expected a JSON array of objects")
