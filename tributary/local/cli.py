@@ -82,6 +82,27 @@ def register(subparsers: Any) -> None:
     fire.add_argument("--root", type=Path, default=Path("."), help=ROOT_HELP)
     fire.set_defaults(func=_schedule_fire)
 
+    reprocess = subparsers.add_parser(
+        "reprocess", help="send a failed run's object versions through the pipeline again (the sweep)"
+    )
+    reprocess.add_argument("run", help="run id of a FAILED (or QUARANTINED) run")
+    reprocess.add_argument("--json", action="store_true", help="print the sweep's answer as JSON")
+    reprocess.add_argument("--root", type=Path, default=Path("."), help=ROOT_HELP)
+    reprocess.set_defaults(func=_reprocess)
+
+    redrive = subparsers.add_parser(
+        "redrive", help="move a dead-letter queue's upload events back to the ingest queue (the sweep)"
+    )
+    redrive.add_argument(
+        "queue",
+        choices=["ingest", "events"],
+        help="ingest: IngestDeadLetterQueue; events: EventDeliveryDeadLetterQueue (undelivered events)",
+    )
+    redrive.add_argument("--max-messages", type=int, default=10_000, help="stop after this many messages")
+    redrive.add_argument("--json", action="store_true", help="print the sweep's answer as JSON")
+    redrive.add_argument("--root", type=Path, default=Path("."), help=ROOT_HELP)
+    redrive.set_defaults(func=_redrive)
+
 
 def _stack_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -416,3 +437,66 @@ def _schedule_fire(args: argparse.Namespace) -> int:
     print(json.dumps(body.get("result"), indent=2, default=str))
     result = body.get("result")
     return 1 if isinstance(result, dict) and result.get("function_error") else 0
+
+
+# -- reprocess and redrive: the sweep function of the running stack, as `aws lambda invoke` runs it ----
+SWEEP_FUNCTION = "SweepFunction"
+
+
+def _invoke_sweep(root: Path, payload: dict[str, Any]) -> dict[str, Any]:
+    """The sweep's answer; a refusal by the stack or an error of the function is a UsageError."""
+    info = _info(root)
+    request = urllib.request.Request(
+        f"{info.control_url}/functions/{SWEEP_FUNCTION}/invoke",
+        method="POST",
+        data=json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=900) as response:
+            result = json.loads(response.read())["result"]
+    except urllib.error.HTTPError as exc:
+        raise UsageError(json.loads(exc.read() or b"{}").get("error", str(exc))) from None
+    except urllib.error.URLError as exc:
+        raise UsageError(
+            f"the local stack does not answer ({exc.reason}): is `tributary up` running?"
+        ) from None
+    answer = result.get("payload") if isinstance(result, dict) else None
+    if result.get("function_error") or not isinstance(answer, dict):
+        message = answer.get("errorMessage") if isinstance(answer, dict) else None
+        raise UsageError(f"the sweep failed: {message or result.get('function_error') or answer}")
+    return answer
+
+
+def _reprocess(args: argparse.Namespace) -> int:
+    answer = _invoke_sweep(args.root, {"reprocess_run_id": args.run})
+    if args.json:
+        print(json.dumps(answer, indent=2))
+        return 1 if answer.get("refused") else 0
+    if answer.get("refused"):
+        print(f"not reprocessed: {answer['refused']}", file=sys.stderr)
+        return 1
+    print(f"{args.run}: {answer['enqueued']} object version(s) sent to the ingest queue")
+    for skipped in answer.get("skipped", []):
+        print(f"  skipped {skipped['key']} (version {skipped['version_id'] or 'null'}): {skipped['reason']}")
+    if answer["enqueued"]:
+        print("their new run(s) show in `tributary runs` once the trigger's batch window closes")
+    return 0
+
+
+def _redrive(args: argparse.Namespace) -> int:
+    if args.max_messages < 1:
+        raise UsageError("--max-messages must be at least 1")
+    answer = _invoke_sweep(args.root, {"redrive": args.queue, "max_messages": args.max_messages})
+    if args.json:
+        print(json.dumps(answer, indent=2))
+        return 1 if answer.get("failed") else 0
+    print(f"{args.queue} dead-letter queue: {answer['moved']} message(s) moved to the ingest queue")
+    if answer.get("failed"):
+        print(f"  {answer['failed']} could not be sent; they stay in the dead-letter queue")
+    for kept in answer.get("kept", []):
+        error = f" ({kept['error']})" if kept.get("error") else ""
+        print(f"  kept {kept['message_id']}: {kept['kind']}{error}")
+    if answer.get("more"):
+        print("  more messages are waiting: run it again")
+    return 1 if answer.get("failed") else 0

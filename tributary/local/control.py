@@ -1,5 +1,5 @@
 """A small HTTP endpoint of `tributary up`, for what only the running stack can do from another
-process: fire a schedule (its target runs on that process's Lambda runtime)."""
+process: fire a schedule, invoke a function (both run on that process's Lambda runtime)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,24 @@ def serve_control(stack: LocalStack, port: int = 0) -> ThreadingHTTPServer:
                 except Exception as exc:
                     self._reply(500, {"error": f"{type(exc).__name__}: {exc}"})
                 return
+            if len(parts) == 3 and parts[0] == "functions" and parts[2] == "invoke":
+                self._invoke(parts[1])
+                return
             self._reply(404, {"error": f"unknown path {self.path}"})
+
+        def _invoke(self, function: str) -> None:
+            """Invoke a function of the stack (logical id or name) with the request's JSON body, as
+            `aws lambda invoke` would: `tributary reprocess` and `tributary redrive` use the sweep."""
+            try:
+                payload = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+                resource = stack.stack.resources.get(function)
+                result = stack.lambdas.invoke(resource.physical_id if resource else function, payload)
+            except KeyError as exc:
+                self._reply(404, {"error": str(exc.args[0])})
+            except Exception as exc:
+                self._reply(500, {"error": f"{type(exc).__name__}: {exc}"})
+            else:
+                self._reply(200, {"result": _result(result)})
 
         def _reply(self, status: int, body: dict[str, Any]) -> None:
             data = json.dumps(body, default=str).encode()
