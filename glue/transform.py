@@ -39,8 +39,11 @@ the proleptic Gregorian calendar (rebase modes CORRECTED, so years before 1900 a
 shifted), and an uncompressed in-memory cache. Dates and timestamps are accepted from 0001-01-01 to
 9999-12-31 23:59:59.999999 UTC; a value Spark parses outside that range is a rejected row.
 
-Known limits: a quoted CSV field cannot span lines (each line is one record; such a record is
-rejected as malformed); a JSON array file is parsed whole by one task (prefer JSON Lines for large
+A quoted CSV field may span lines (up to MAX_LINES_PER_RECORD lines): the record is numbered by the
+line it starts on. A JSON record with a duplicate top-level key, or nested deeper than MAX_JSON_DEPTH
+levels, is rejected with that reason.
+
+Known limits: a JSON array file is parsed whole by one task (prefer JSON Lines for large
 files); gzip is recognised by the `.gz` suffix, as Hadoop does; object names whose last segment starts
 with `_` or `.` are refused because Spark's file sources skip them silently.
 """
@@ -592,16 +595,28 @@ OFFSETS_SCHEMA = (
 )
 
 
-def line_offsets(lines: DataFrame, objects: Sequence[SourceObject]) -> list[tuple[Any, ...]]:
+@dataclass(frozen=True)
+class LineStats:
+    offsets: list[tuple[Any, ...]]
+    quote_marks: int  # lines that may open or close a quoted CSV field spanning lines
+
+
+def line_offsets(lines: DataFrame, objects: Sequence[SourceObject], quotes: CsvQuotes | None) -> LineStats:
     """Per (file, Spark partition): first row id, lines of the file in earlier partitions, its object.
 
     A file's splits are read in order, each by one partition, so line number = position in the
     partition + lines of the same file in earlier partitions (zipWithIndex, without leaving SQL).
     The file names Spark reports are matched to the manifest here, once per file, not once per row.
+    The same scan counts the CSV lines that may open or close a quoted field spanning lines.
     """
+    marks = quotes.may_change_state(F.col("value")) if quotes else F.lit(False)
     stats = (
         lines.groupBy("source_file", F.shiftright("row_id", 33).alias("partition_id"))
-        .agg(F.min("row_id").alias("first_row_id"), F.count(F.lit(1)).alias("lines"))
+        .agg(
+            F.min("row_id").alias("first_row_id"),
+            F.count(F.lit(1)).alias("lines"),
+            F.sum(marks.cast("long")).alias("marks"),
+        )
         .collect()
     )
     by_identity = {item.identity: item for item in objects}
@@ -617,28 +632,129 @@ def line_offsets(lines: DataFrame, objects: Sequence[SourceObject]) -> list[tupl
             (name, row["partition_id"], row["first_row_id"], before, item.index, item.key, item.version_id)
         )
         lines_before[name] = before + row["lines"]
-    return offsets
+    return LineStats(offsets, sum(row["marks"] or 0 for row in stats))
 
 
-def read_text_lines(spark: SparkSession, objects: Sequence[SourceObject], skip_header: bool) -> DataFrame:
-    """One row per non-blank data line of every object (CSV, JSON Lines), with its line number."""
+def read_text_lines(
+    spark: SparkSession, objects: Sequence[SourceObject], contract: ContractSpec
+) -> DataFrame:
+    """One row per non-blank record of every object (CSV, JSON Lines), with the line it starts on."""
     lines = spark.read.text([escape_glob(item.spark_path) for item in objects]).select(
         F.input_file_name().alias("source_file"),
         F.monotonically_increasing_id().alias("row_id"),
         "value",
     )
-    offsets = spark.createDataFrame(line_offsets(lines, objects), OFFSETS_SCHEMA)
+    quotes = CsvQuotes.of(contract.csv) if contract.format == "csv" else None
+    stats = line_offsets(lines, objects, quotes)
+    offsets = spark.createDataFrame(stats.offsets, OFFSETS_SCHEMA)
     numbered = (
         lines.withColumn("partition_id", F.shiftright("row_id", 33))
         .join(F.broadcast(offsets), ["source_file", "partition_id"])
         .withColumn("__line_number", F.col("row_id") - F.col("first_row_id") + F.col("lines_before") + 1)
         .withColumn("__raw", decoded_text(F.col("value"), objects, F.col("__line_number") == 1))
         .withColumn("__record_number", F.lit(None).cast("long"))
+        .select(*RECORD_COLUMNS, "__raw")
     )
+    if quotes and stats.quote_marks:
+        numbered = joined_csv_records(spark, numbered, quotes)
     data_lines = numbered.where(F.trim("__raw") != "")
-    if skip_header:
+    if contract.format == "csv" and contract.csv.header:
         data_lines = data_lines.where(F.col("__line_number") > 1)
     return data_lines.select(*RECORD_COLUMNS, "__raw", F.lit(False).alias("__malformed_file"))
+
+
+# A quoted CSV field may span lines; a record longer than this is not joined (its lines are refused).
+MAX_LINES_PER_RECORD = 10_000
+
+
+def java_char(character: str) -> str:
+    """One character as a Java regex escape, valid inside and outside a character class."""
+    return f"\\x{{{ord(character):x}}}"
+
+
+@dataclass(frozen=True)
+class CsvQuotes:
+    """Which lines leave a quoted field open (from outside one) or close it (from inside one).
+
+    Java regular expressions over one line, possessive so that they never backtrack: a field is
+    quoted (quote, content with escaped quotes, quote) or unquoted (no delimiter, not starting with
+    the quote); `opens` = complete fields, then a quote whose field does not close on the line;
+    `closes` = the rest of an open field, its closing quote, then complete fields to the end.
+    """
+
+    opens: str
+    closes: str
+    quote: str
+
+    @classmethod
+    def of(cls, csv: CsvSpec) -> CsvQuotes:
+        q, d, e = java_char(csv.quote), java_char(csv.delimiter), java_char(csv.escape)
+        content = f"(?:[^{q}]++|{q}{q})*+" if csv.quote == csv.escape else f"(?:[^{q}{e}]++|{e}.)*+"
+        field = f"(?:{q}{content}{q}|(?:[^{d}{q}][^{d}]*+)?)"
+        return cls(
+            opens=f"^(?:{field}{d})*+{q}{content}$",
+            closes=f"^{content}{q}(?:{d}{field})*+$",
+            quote=csv.quote,
+        )
+
+    def may_change_state(self, line: Column) -> Column:
+        return F.contains(line, F.lit(self.quote)) & (line.rlike(self.opens) | line.rlike(self.closes))
+
+
+def record_spans(marks: Iterable[Any]) -> list[tuple[int, int, int]]:
+    """(object, first line, last line) of each record whose quoted field spans lines.
+
+    `marks` are the lines that may change the quote state, ordered by object and line. A field
+    still open at the end of its object is not joined: its first line is refused as malformed.
+    """
+    spans: list[tuple[int, int, int]] = []
+    current, start = None, None
+    for index, line, opens, closes in marks:
+        if index != current:
+            current, start = index, None
+        if start is None:
+            start = line if opens else None
+        elif closes:
+            if line - start < MAX_LINES_PER_RECORD:
+                spans.append((index, start, line))
+            start = None
+    return spans
+
+
+def joined_csv_records(spark: SparkSession, numbered: DataFrame, quotes: CsvQuotes) -> DataFrame:
+    """The lines of a record whose quoted field spans lines become one record (lines joined by \\n),
+    numbered by the line it starts on; every other line stays a record of its own."""
+    raw = F.col("__raw")
+    marks = (
+        numbered.where(quotes.may_change_state(raw))
+        .select("__object_index", "__line_number", raw.rlike(quotes.opens), raw.rlike(quotes.closes))
+        .orderBy("__object_index", "__line_number")
+    )
+    spans = record_spans(tuple(row) for row in marks.toLocalIterator())
+    if not spans:
+        return numbered
+    span_lines = spark.createDataFrame(spans, "__object_index int, __record_start long, __last long").select(
+        "__object_index",
+        "__record_start",
+        F.explode(F.sequence("__record_start", "__last")).alias("__line_number"),
+    )
+    joined = numbered.join(F.broadcast(span_lines), ["__object_index", "__line_number"], "left")
+    single = joined.where(F.col("__record_start").isNull()).select(*RECORD_COLUMNS, "__raw")
+    lines = F.sort_array(F.collect_list(F.struct("__line_number", "__raw")))
+    merged = (
+        joined.where(F.col("__record_start").isNotNull())
+        .groupBy("__object_index", "source_object_key", "source_object_version", "__record_start")
+        .agg(F.concat_ws("\n", F.transform(lines, lambda line: line["__raw"])).alias("__raw"))
+        .select(
+            "__object_index",
+            "source_object_key",
+            "source_object_version",
+            F.col("__record_start").alias("__line_number"),
+            F.lit(None).cast("long").alias("__record_number"),
+            "__raw",
+        )
+    )
+    return single.unionByName(merged)
 
 
 def read_json_array_records(spark: SparkSession, objects: Sequence[SourceObject]) -> DataFrame:
@@ -648,7 +764,9 @@ def read_json_array_records(spark: SparkSession, objects: Sequence[SourceObject]
         .select(spark_path_identity(F.input_file_name()).alias("source_identity"), "value")
         .join(F.broadcast(objects_frame(spark, objects)), "source_identity")
         .withColumn("text", decoded_text(F.col("value"), objects, F.lit(True)))
-        .withColumn("elements", F.from_json("text", T.ArrayType(T.StringType())))
+        .withColumn(
+            "elements", F.from_json("text", T.ArrayType(T.StringType()), json_options(JSON_DEPTH_PROBE))
+        )
     )
     elements = files.select("*", F.posexplode_outer("elements").alias("position", "element"))
     malformed_file = F.col("elements").isNull()
@@ -668,7 +786,7 @@ def read_json_array_records(spark: SparkSession, objects: Sequence[SourceObject]
 def read_records(spark: SparkSession, objects: Sequence[SourceObject], contract: ContractSpec) -> DataFrame:
     if contract.format == "json":
         return read_json_array_records(spark, objects)
-    return read_text_lines(spark, objects, skip_header=contract.format == "csv" and contract.csv.header)
+    return read_text_lines(spark, objects, contract)
 
 
 # ------------------------------------------------------------------------------------------ parsing
@@ -681,33 +799,80 @@ def string_schema(contract: ContractSpec) -> T.StructType:
     return T.StructType([*fields, T.StructField(CORRUPT_RECORD, T.StringType())])
 
 
+# Jackson's nesting limit in Spark 3.5 (json_object_keys, which finds duplicate keys, has no option to
+# raise it). Deeper records are refused with that reason; the second limit only tells them apart from
+# invalid JSON, and lets a JSON array file split into its elements whatever their depth.
+MAX_JSON_DEPTH = 1000
+JSON_DEPTH_PROBE = 100_000
+
+
+def json_options(max_depth: int) -> dict[str, str]:
+    return {
+        "mode": "PERMISSIVE",
+        "columnNameOfCorruptRecord": CORRUPT_RECORD,
+        "maxNestingDepth": str(max_depth),
+    }
+
+
 def parsed_fields(raw: Column, contract: ContractSpec) -> Column:
     """Every contract column as text (never inferred); JSON values that are not strings keep their JSON."""
-    options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECORD}
     if contract.format == "csv":
         csv = contract.csv
+        options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECORD}
         csv_options = {"sep": csv.delimiter, "quote": csv.quote, "escape": csv.escape}
         return F.from_csv(raw, string_schema(contract).simpleString(), {**options, **csv_options})
-    return F.from_json(raw, string_schema(contract), options)
+    return F.from_json(raw, string_schema(contract), json_options(MAX_JSON_DEPTH))
 
 
-def malformed_message(contract: ContractSpec) -> str:
+def duplicate_keys(raw: Column) -> Column:
+    """The top-level keys of a JSON object that occur more than once (Spark would keep the last)."""
+    keys = F.json_object_keys(raw)
+    return F.array_distinct(
+        F.filter(keys, lambda key: F.size(F.filter(keys, lambda other: other == key)) > 1)
+    )
+
+
+def malformed_reason(contract: ContractSpec) -> Column:
+    """The message of a malformed record (evaluated for malformed records only)."""
+    raw = F.col("__raw")
     if contract.format == "csv":
-        return f"malformed CSV record: expected {len(contract.columns)} fields"
-    return "malformed JSON record: not valid JSON or not a JSON object"
+        unclosed = raw.rlike(CsvQuotes.of(contract.csv).opens)
+        return F.when(unclosed, F.lit("malformed CSV record: a quoted field is not closed")).otherwise(
+            F.lit(f"malformed CSV record: expected {len(contract.columns)} fields")
+        )
+    deep_but_valid = F.from_json(raw, string_schema(contract), json_options(JSON_DEPTH_PROBE))[
+        CORRUPT_RECORD
+    ].isNull()
+    duplicates = F.col("__duplicate_keys")
+    return (
+        F.when(F.col("__malformed_file"), F.lit("malformed JSON file: not valid JSON or not a JSON array"))
+        .when(
+            F.size(duplicates) > 0,
+            F.concat(F.lit("malformed JSON record: duplicate key "), F.array_join(duplicates, ", ")),
+        )
+        .when(
+            deep_but_valid,
+            F.lit(f"malformed JSON record: nested deeper than {MAX_JSON_DEPTH} levels"),
+        )
+        .otherwise(F.lit("malformed JSON record: not valid JSON or not a JSON object"))
+    )
 
 
 def parse_records(records: DataFrame, contract: ContractSpec) -> DataFrame:
     parsed = records.withColumn("__fields", parsed_fields(F.col("__raw"), contract))
     malformed = F.col("__malformed_file") | F.col(f"__fields.{CORRUPT_RECORD}").isNotNull()
+    if contract.format != "csv":
+        parsed = parsed.withColumn("__duplicate_keys", duplicate_keys(F.col("__raw")))
+        malformed = malformed | (F.coalesce(F.size("__duplicate_keys"), F.lit(0)) > 0)
     parsed = parsed.withColumn("__malformed", malformed)
+    parsed = parsed.withColumn("__malformed_reason", F.when(F.col("__malformed"), malformed_reason(contract)))
     # A malformed record's fields are guesses: keep none, so that it fails one check only.
     texts = [
         F.when(~F.col("__malformed"), F.col(f"__fields.{c.name}")).alias(f"__text_{c.name}")
         for c in contract.columns
     ]
     kept = [name for name in records.columns if name != "__malformed_file"]
-    return parsed.select(*kept, "__malformed", *texts)
+    return parsed.select(*kept, "__malformed", "__malformed_reason", *texts)
 
 
 # -------------------------------------------------------------------------------------------- types
@@ -872,7 +1037,7 @@ def row_checks(contract: ContractSpec) -> list[Check]:
 
 
 def row_reasons_column(contract: ContractSpec) -> Column:
-    malformed = Check(None, "format", F.col("__malformed"), F.lit(malformed_message(contract))).reason()
+    malformed = Check(None, "format", F.col("__malformed"), F.col("__malformed_reason")).reason()
     per_column = F.array_compact(F.array(*[check.reason() for check in row_checks(contract)]))
     return F.when(F.col("__malformed"), F.array(malformed)).otherwise(per_column)
 
