@@ -580,6 +580,22 @@ def test_large_objects_are_staged_by_a_multipart_copy_of_the_version_and_tagged(
     assert staged_tags(stack, str(staged.staged_uri)) == {"tributary-staged-input": "true"}
 
 
+def test_a_small_object_is_staged_with_one_request(stack):
+    from etl_common.aws import s3_client
+    from validate.staging import Stager
+
+    obj = upload(stack, "incoming/orders/small.csv", ORDERS_CSV)
+    client = s3_client()
+    calls: list[str] = []
+    client.meta.events.register("before-call.s3.*", lambda model, **_: calls.append(model.name))
+
+    [staged], _ = Stager(client, stack.artifacts_bucket, "orders-run").stage_all([validated_object(obj)], map)
+
+    assert calls == ["CopyObject"]
+    assert staged_body(stack, str(staged.staged_uri)) == ORDERS_CSV
+    assert staged_tags(stack, str(staged.staged_uri)) == {"tributary-staged-input": "true"}
+
+
 def test_an_object_s3_will_not_serve_is_refused_alone(stack, load_handler, lambda_context):
     handler = load_handler("validate")
     s3 = boto3.client("s3")

@@ -82,9 +82,14 @@ class Stager:
     def key(self, index: int, obj: ValidatedObject) -> str:
         return staged_input_key(self._run_id, index, staged_suffix(obj))
 
-    def _copy(self, source: dict[str, str], key: str, extra: dict[str, Any]) -> None:
+    def _copy(self, source: dict[str, str], key: str, size: int, extra: dict[str, Any]) -> None:
         args = {"Tagging": STAGED_TAGGING, "TaggingDirective": "REPLACE", **extra}
-        # Managed copy: one CopyObject, or a multipart copy (required above 5 GiB); tagged either way.
+        if size < self._config.multipart_threshold and "CopySourceIfMatch" not in extra:
+            # One request (the managed copy first HEADs the source: for its size, and with If-Match
+            # when the copy is conditional, which checks the ETag twice).
+            self._s3.copy_object(CopySource=source, Bucket=self._bucket, Key=key, **args)  # type: ignore[arg-type]
+            return
+        # Managed copy: parts copied in parallel (required above 5 GiB); it tags the result too.
         self._s3.copy(source, self._bucket, key, ExtraArgs=args, Config=self._config)  # type: ignore[arg-type]
 
     def stage(self, index: int, obj: ValidatedObject) -> ValidatedObject | RejectedObject:
@@ -94,7 +99,7 @@ class Stager:
         if not obj.version_id and obj.etag:
             extra["CopySourceIfMatch"] = f'"{obj.etag}"'
         try:
-            self._copy(copy_source(obj), key, extra)
+            self._copy(copy_source(obj), key, obj.size, extra)
         except ClientError as exc:
             refusal = read_refusal(exc)
             if refusal is None:
@@ -107,7 +112,7 @@ class Stager:
     def move(self, old_index: int, new_index: int, obj: ValidatedObject) -> ValidatedObject:
         """Renumber a staged copy (when an earlier one was refused): copy within the bucket, drop the old."""
         old, new = self.key(old_index, obj), self.key(new_index, obj)
-        self._copy({"Bucket": self._bucket, "Key": old}, new, {})
+        self._copy({"Bucket": self._bucket, "Key": old}, new, obj.size, {})
         self._s3.delete_object(Bucket=self._bucket, Key=old)
         return obj.model_copy(update={"staged_uri": s3_uri(self._bucket, new)})
 
