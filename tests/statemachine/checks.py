@@ -29,8 +29,32 @@ from tributary.states import Execution, MockConfig, MockIntegration
 
 # The failure path every Task is caught into (DESIGN.md: record failure → quarantine → notify → Fail).
 FAILURE_ROUTE = ["RecordFailure", "QuarantineInputs", "NotifyFailure", "RunFailed"]
+# What a failure goes through first once partitions may be registered (RegisterPartitions to CommitRun):
+# the partitions dropped, the lineage retracted. If the drop fails for good, UnpublishRunFailed says so in
+# the cause and CountUnpublishFailure counts it.
+UNPUBLISH_ROUTE = ["UnpublishRun", "RetractLineage"]
+UNPUBLISH_FAILED = ["UnpublishRunFailed", "CountUnpublishFailure"]
+# The states between registration and the commit, whose failures go through UNPUBLISH_ROUTE.
+BEFORE_COMMIT = ["RegisterPartitions", "RecordLineage", "CommitRun"]
+# After the commit: a failed announcement is recorded and counted, and the run still succeeds.
+AFTER_COMMIT = ["RecordNotificationError", "CountNotificationFailure"]
+# Tasks that only run after another Task failed (their test cases make that one fail first).
+ROUTE_TASKS = {
+    "RecordFailure",
+    "QuarantineInputs",
+    "NotifyFailure",
+    "UnpublishPartitionBatch",
+    "RetractLineage",
+    "CountUnpublishFailure",
+    *AFTER_COMMIT,
+}
 SUCCEEDED_OUTPUT = {"run_id": RUN_ID, "status": "SUCCEEDED"}
 RESULT_URI = f"s3://{SUBSTITUTIONS['ArtifactsBucketName']}/runs/{RUN_ID}/result.json"
+BATCHES_URI = f"s3://{SUBSTITUTIONS['ArtifactsBucketName']}/runs/{RUN_ID}/partition-batches.json"
+# The table SyncCatalogTable answers in every test case.
+TABLE = "tributary_dev.orders"
+# The test case whose run the cases of a Task start from (the path they take until something fails).
+SOME_OBJECTS_FAILED = "SomeObjectsFailed"
 
 
 def execution_arn(name: str = RUN_ID) -> str:
@@ -45,13 +69,21 @@ class Run:
     output: Any
     history: History
     name: str = RUN_ID
-    # The events of the child executions of the distributed Map (RegisterPartitions), which AWS keeps
-    # out of the execution's own history.
-    map_run: History = field(default_factory=lambda: History([]))
+    # The events of the child executions of each distributed Map (RegisterPartitions, UnpublishRun), by
+    # the Map's name: AWS keeps them out of the execution's own history.
+    map_runs: dict[str, History] = field(default_factory=dict)
 
     def history_of(self, pipeline: Pipeline, state: str) -> History:
-        """The history that holds `state`'s events: the map run's for a state of a distributed Map."""
-        return self.map_run if pipeline.distributed_map_of(state) else self.history
+        """The history that holds `state`'s events: its map run's for a state of a distributed Map."""
+        owner = pipeline.distributed_map_of(state)
+        if owner is None:
+            return self.history
+        return self.map_runs.get(owner, History([]))
+
+
+def map_state_name(map_run_arn: str) -> str:
+    """The Map state of a map run: its ARN ends with `/<Map state name>:<counter>`."""
+    return map_run_arn.rsplit("/", 1)[1].rsplit(":", 1)[0]
 
 
 def run_case(definition: str, case: str, *, seed: int = 0) -> Run:
@@ -66,12 +98,66 @@ def run_case(definition: str, case: str, *, seed: int = 0) -> Run:
     )
     result = execution.run()
     output = json.loads(result.output) if result.output is not None else None
-    map_runs = list(execution.runtime.map_run_histories.values())
-    assert len(map_runs) <= 1, "one distributed Map run per execution at most"
-    map_run = History(map_runs[0].events if map_runs else [])
+    map_runs = {
+        map_state_name(arn): History(history.events)
+        for arn, history in execution.runtime.map_run_histories.items()
+    }
+    assert len(map_runs) == len(execution.runtime.map_run_histories), "one map run per Map state at most"
     return Run(
-        result.status, result.error, result.cause, output, History(execution.history.events), map_run=map_run
+        result.status,
+        result.error,
+        result.cause,
+        output,
+        History(execution.history.events),
+        map_runs=map_runs,
     )
+
+
+def base_path(mocks: Mocks, runs: dict[str, Run], case: str) -> list[str]:
+    """The states a test case enters until something fails: the happy path's, or, where objects failed in
+    the job (the cases of QuarantineFailedObjects), the SomeObjectsFailed path's."""
+    summary = mocks.cases[case]["ReadTransformResult"]
+    baseline = (
+        SOME_OBJECTS_FAILED
+        if summary == mocks.cases[SOME_OBJECTS_FAILED]["ReadTransformResult"]
+        else "HappyPath"
+    )
+    return runs[baseline].history.entered()
+
+
+def glue_message(failure: dict[str, Any]) -> dict[str, Any]:
+    """What the catch of TransformAndCatalog keeps of an error: a Glue JobRun's (JSON) cause is replaced by
+    the first line of its ErrorMessage; any other cause is kept."""
+    try:
+        document = json.loads(failure.get("Cause") or "")
+    except ValueError:
+        return failure
+    message = document.get("ErrorMessage") if isinstance(document, dict) else None
+    if isinstance(message, str) and message.split("\n")[0].strip():
+        return {**failure, "Cause": message.split("\n")[0].strip()}
+    return failure
+
+
+def or_no_cause(cause: str | None) -> str:
+    return cause or "(no cause)"
+
+
+def unpublish_failed(recorded: dict[str, Any], unpublish: dict[str, Any]) -> dict[str, Any]:
+    """UnpublishRunFailed: the run's error, its cause saying the partitions may still be registered."""
+    return {
+        "Error": recorded["Error"],
+        "Cause": f"{or_no_cause(recorded.get('Cause'))} | PARTITIONS MAY STILL BE REGISTERED: "
+        f"UnpublishRun failed ({unpublish['Error']}: {unpublish.get('Cause') or ''}); drop each drop_clause "
+        f"of {BATCHES_URI} with ALTER TABLE {TABLE} DROP IF EXISTS",
+    }
+
+
+def lineage_not_retracted(recorded: dict[str, Any], error: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "Error": recorded["Error"],
+        "Cause": f"{or_no_cause(recorded.get('Cause'))} | LINEAGE NOT RETRACTED: RetractLineage failed "
+        f"({error['Error']})",
+    }
 
 
 @dataclass
@@ -81,14 +167,32 @@ class Expected:
     ignored: set[str]  # states of sibling branches of the failing one
     failing: str | None  # the first Task of the success path that ends in an error
     catchers: list[Catcher]  # the catchers that must handle an error, in order
-    # The error the failure path records: the failing Task's, or its distributed Map's.
+    # The failing Task's error, or its distributed Map's.
     failure: dict[str, Any] | None = None
+    # What the failure path records ($failure): the error as the catchers and Pass states on the way made
+    # it (a Glue job's ErrorMessage, a failed unpublish or lineage retraction named in the cause).
+    recorded: dict[str, Any] | None = None
+    succeeded: bool = True  # the execution succeeds (no failure, or one after the commit)
+
+
+def _fails(pipeline: Pipeline, attempts: dict[str, Attempts], state: str) -> dict[str, Any] | None:
+    """The error `state` ends with under the mocked answers: a Task's own, or for a distributed Map the
+    Map run's error when one of its child Tasks fails."""
+    attempt = attempts.get(state)
+    if attempt is not None:
+        return attempt.error
+    if pipeline.states[state]["Type"] == "Map" and any(
+        attempts[task].failed for task in pipeline.inside(state) if task in attempts
+    ):
+        return MAP_RUN_FAILED
+    return None
 
 
 def expect(pipeline: Pipeline, mocks: Mocks, case: str, happy: list[str]) -> Expected:
-    """What a test case must do, from the mocked answers and the definition, given the states the happy
-    path enters (`happy`, the execution's own history). Only for test cases whose failures are Task
-    errors. The states of a distributed Map run in its child executions, right after the Map enters."""
+    """What a test case must do, from the mocked answers and the definition, given the states its path
+    enters until something fails (`happy`, see base_path). Only for test cases whose failures are Task
+    errors (a test case answers each Task once). The states of a distributed Map run in its child
+    executions, right after the Map enters."""
     mapping = mocks.cases[case]
     attempts = {task: predict(pipeline.rules_of(task), mocks, mapping[task]) for task in pipeline.tasks}
     steps = [
@@ -106,12 +210,23 @@ def expect(pipeline: Pipeline, mocks: Mocks, case: str, happy: list[str]) -> Exp
     current = owner or failing
     catchers = []
     entered = happy[: happy.index(current) + 1]
-    error: str | None = failure["Error"]
+    error: dict[str, Any] | None = failure
+    recorded: dict[str, Any] = failure
+    unpublish: dict[str, Any] | None = None
     while True:
         if error is not None:
-            catcher = pipeline.handler_of(current, error)
-            assert catcher is not None, f"{case}: nothing catches {error} from {current}"
+            catcher = pipeline.handler_of(current, error["Error"])
+            assert catcher is not None, f"{case}: nothing catches {error['Error']} from {current}"
             catchers.append(catcher)
+            assigned = catcher.spec.get("Assign", {})
+            if catcher.state == "TransformAndCatalog":
+                recorded = glue_message(error)
+            elif catcher.state == "RetractLineage":
+                recorded = lineage_not_retracted(recorded, error)
+            elif "failure" in assigned:
+                recorded = error
+            if "unpublishFailure" in assigned:
+                unpublish = error
             following = catcher.spec["Next"]
         else:
             following = pipeline.states[current].get("Next")
@@ -119,9 +234,21 @@ def expect(pipeline: Pipeline, mocks: Mocks, case: str, happy: list[str]) -> Exp
             break
         entered.append(following)
         current = following
-        attempt = attempts.get(current)
-        error = attempt.error["Error"] if attempt is not None and attempt.error is not None else None
-    return Expected(attempts, entered, pipeline.siblings(failing), failing, catchers, failure)
+        if current == "UnpublishRunFailed":
+            assert unpublish is not None
+            recorded = unpublish_failed(recorded, unpublish)
+        error = _fails(pipeline, attempts, current)
+    succeeded = pipeline.states[current]["Type"] == "Succeed"
+    return Expected(
+        attempts,
+        entered,
+        pipeline.siblings(failing),
+        failing,
+        catchers,
+        None if succeeded else failure,
+        None if succeeded else recorded,
+        succeeded,
+    )
 
 
 def check_attempts(pipeline: Pipeline, task: str, attempts: Attempts, history: History, case: str) -> None:
@@ -255,7 +382,7 @@ def verify(pipeline: Pipeline, mocks: Mocks, case: str, run: Run, happy: list[st
             assert task_history.task_events(task) == [], f"{case}: {task} was called"
     for catcher in expected.catchers:
         check_caught(pipeline, history, catcher)
-    if expected.failure is None:
+    if expected.succeeded:
         assert (run.status, run.output) == ("SUCCEEDED", SUCCEEDED_OUTPUT), (case, run.error, run.cause)
         assert history.events[-1]["type"] == "ExecutionSucceeded"
         return expected
@@ -263,12 +390,13 @@ def verify(pipeline: Pipeline, mocks: Mocks, case: str, run: Run, happy: list[st
     glue_job_run_id = (
         expected.attempts["RunTransformJob"].returned["Id"] if after_transform in expected.entered else ""
     )
+    assert expected.recorded is not None
     check_failure_route(
         pipeline,
         run,
         expected.attempts,
-        expected.failure["Error"],
-        expected.failure.get("Cause") or "",
+        expected.recorded["Error"],
+        expected.recorded.get("Cause") or "",
         glue_job_run_id=glue_job_run_id,
     )
     return expected

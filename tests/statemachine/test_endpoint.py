@@ -13,7 +13,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from tests.statemachine.checks import Run, verify
+from tests.statemachine.checks import Run, base_path, verify
 from tests.statemachine.pipeline import (
     EXECUTION_INPUT,
     MACHINE_NAME,
@@ -26,7 +26,14 @@ from tests.statemachine.pipeline import (
 from tributary.states.server import StepFunctionsBackend, serve_in_background
 
 ROLE = "arn:aws:iam::123456789012:role/tributary-pipeline"
-CASES = ["HappyPath", "RunTransformJobRetry0", "SyncCatalogTableRetry0Exhausted", "QuarantineInputsFails"]
+CASES = [
+    "HappyPath",
+    "RunTransformJobRetry0",
+    "SyncCatalogTableRetry0Exhausted",
+    "QuarantineInputsFails",
+    "CommitRunFails",
+    "NotifySuccessFails",
+]
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +84,6 @@ def test_a_test_case_picked_by_the_arn_suffix(
     pipeline: Pipeline,
     mocks: Mocks,
     runs: dict[str, Run],
-    happy: list[str],
     case: str,
 ) -> None:
     assert machine_arn.endswith(f":stateMachine:{MACHINE_NAME}")
@@ -97,9 +103,9 @@ def test_a_test_case_picked_by_the_arn_suffix(
         output,
         history,
         name,
-        map_run=runs[case].map_run,
+        map_runs=runs[case].map_runs,
     )
-    verify(pipeline, mocks, case, run, happy)
+    verify(pipeline, mocks, case, run, base_path(mocks, runs, case))
 
     # The endpoint runs what the engine runs: same states, same attempts, same back-offs (seed 0).
     direct = runs[case].history

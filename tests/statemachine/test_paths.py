@@ -1,12 +1,40 @@
 """The paths that are not one Task's errors: the happy path, a run with nothing to register, nothing
-accepted by validate, and the quality gate refusing the job's result."""
+accepted by validate, the quality gate refusing the job's result, objects the job could not read; and the
+one commit point: what a failure after registration undoes (every partition batch, the lineage) before
+the run is recorded FAILED, what an unpublish that fails for good records, and a failed announcement after
+the commit, which leaves the run SUCCEEDED."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from tests.statemachine.checks import FAILURE_ROUTE, RESULT_URI, Run, check_failure_route, expect, verify
-from tests.statemachine.pipeline import EXECUTION_INPUT, RUN_ID, SUBSTITUTIONS, Mocks, Pipeline, details
+import pytest
+
+from tests.statemachine.checks import (
+    BATCHES_URI,
+    FAILURE_ROUTE,
+    RESULT_URI,
+    ROUTE_TASKS,
+    TABLE,
+    UNPUBLISH_FAILED,
+    UNPUBLISH_ROUTE,
+    Run,
+    check_failure_route,
+    execution_arn,
+    expect,
+    verify,
+)
+from tests.statemachine.pipeline import (
+    EXECUTION_INPUT,
+    MAP_RUN_FAILED,
+    RUN_ID,
+    SUBSTITUTIONS,
+    History,
+    Mocks,
+    Pipeline,
+    details,
+)
 
 HAPPY = [
     "InitRun",
@@ -17,14 +45,16 @@ HAPPY = [
     "RunTransformJob",
     "SyncCatalogTable",
     "ReadTransformResult",
+    "AnyObjectFailed",
     "QualityGate",
     "RegisterPartitions",
-    "PublishRun",
-    "RecordSuccess",
     "RecordLineage",
+    "CommitRun",
     "NotifySuccess",
     "RunSucceeded",
 ]
+# The test cases that make objects fail in the job take the same path with the quarantine step added.
+SOME_OBJECTS_FAILED = [*HAPPY[:9], "QuarantineFailedObjects", *HAPPY[9:]]
 
 
 def mocked_return(mocks: Mocks, case: str, state: str) -> dict:
@@ -39,7 +69,7 @@ def test_happy_path(pipeline: Pipeline, mocks: Mocks, runs: dict[str, Run], happ
     assert not {"TaskFailed", "TaskTimedOut", "ParallelStateFailed"} & set(history.types())
     for task in pipeline.tasks:
         calls = len(run.history_of(pipeline, task).of_type(task, "TaskScheduled"))
-        assert calls == (0 if task in FAILURE_ROUTE else 1), task
+        assert calls == (0 if task in ROUTE_TASKS | {"QuarantineFailedObjects"} else 1), task
     # Nothing waits on the happy path: no virtual time passes.
     assert history.events[-1]["timestamp"] == history.events[0]["timestamp"]
 
@@ -53,14 +83,23 @@ def test_happy_path(pipeline: Pipeline, mocks: Mocks, runs: dict[str, Run], happ
     (map_started,) = [e for e in history.events if e["type"] == "MapStateStarted"]
     assert details(map_started)["length"] == len(batches)
     job = mocked_return(mocks, "HappyPath", "RunTransformJob")
-    (query,) = run.map_run.parameters("RegisterPartitionBatch")
+    assert set(run.map_runs) == {"RegisterPartitions"}
+    (query,) = run.map_runs["RegisterPartitions"].parameters("RegisterPartitionBatch")
     assert query["QueryString"] == "ALTER TABLE `{}`.`{}` ADD IF NOT EXISTS {}".format(
         mocked_return(mocks, "HappyPath", "SyncCatalogTable")["Payload"]["database"],
         mocked_return(mocks, "HappyPath", "SyncCatalogTable")["Payload"]["table"],
         batches[0]["clause"],
     )
-    (success,) = history.parameters("RecordSuccess")
-    values = success["ExpressionAttributeValues"]
+    # The one commit point: RUNNING (or SUCCEEDED by this very execution) -> SUCCEEDED with the counts.
+    (commit,) = history.parameters("CommitRun")
+    assert (
+        commit["ConditionExpression"]
+        == "#execution_arn = :execution_arn AND #status IN (:running, :succeeded)"
+    )
+    values = commit["ExpressionAttributeValues"]
+    assert (values[":running"], values[":succeeded"]) == ({"S": "RUNNING"}, {"S": "SUCCEEDED"})
+    assert values[":execution_arn"] == {"S": execution_arn()}
+    assert values[":objects_failed"] == {"N": "0"}
     assert values[":glue_job_run_id"] == {"S": job["Id"]}
     assert values[":rows_written"] == {"N": str(summary["rows_written"])}
     assert values[":partition_count"] == {"N": str(summary["partition_count"])}
@@ -77,9 +116,9 @@ def test_a_run_with_no_rows_succeeds_without_registering(
     run = runs["NothingToRegister"]
     verify(pipeline, mocks, "NothingToRegister", run, [s for s in HAPPY if s != "RegisterPartitions"])
     assert "RegisterPartitions" not in run.history.entered()
-    assert run.map_run.task_events("RegisterPartitionBatch") == []
-    (success,) = run.history.parameters("RecordSuccess")
-    assert success["ExpressionAttributeValues"][":partition_count"] == {"N": "0"}
+    assert run.map_runs == {}
+    (commit,) = run.history.parameters("CommitRun")
+    assert commit["ExpressionAttributeValues"][":partition_count"] == {"N": "0"}
 
 
 def test_nothing_accepted_fails_the_run_through_the_failure_route(
@@ -94,7 +133,7 @@ def test_nothing_accepted_fails_the_run_through_the_failure_route(
     assert validated["rejected_uri"] in cause and str(validated["rejected"]) in cause
     attempts = expect(pipeline, mocks, "NothingAccepted", happy).attempts
     check_failure_route(pipeline, run, attempts, "Tributary.NoObjectAccepted", cause, glue_job_run_id="")
-    for task in ("RunTransformJob", "SyncCatalogTable", "RegisterPartitions", "RecordSuccess"):
+    for task in ("RunTransformJob", "SyncCatalogTable", "RegisterPartitions", "CommitRun", "UnpublishRun"):
         assert history.task_events(task) == [], task
 
 
@@ -115,8 +154,9 @@ def test_a_failed_quality_gate_never_registers_partitions(
     check_failure_route(
         pipeline, run, attempts, "Tributary.QualityGateFailed", cause, glue_job_run_id=job["Id"]
     )
-    for task in ("RegisterPartitions", "RecordSuccess", "RecordLineage", "NotifySuccess"):
+    for task in ("RegisterPartitions", "CommitRun", "RecordLineage", "NotifySuccess", "RetractLineage"):
         assert history.task_events(task) == [], task
+    assert "UnpublishRun" not in history.entered()
 
 
 def test_the_run_record_starts_with_the_execution_input(runs: dict[str, Run]) -> None:
@@ -124,3 +164,258 @@ def test_the_run_record_starts_with_the_execution_input(runs: dict[str, Run]) ->
     assert start["TableName"] == SUBSTITUTIONS["RunsTableName"]
     assert start["Key"] == {"run_id": {"S": RUN_ID}}
     assert start["ExpressionAttributeValues"][":manifest_uri"] == {"S": EXECUTION_INPUT["manifest_uri"]}
+
+
+def batches_of(mocks: Mocks, case: str) -> list[dict[str, str]]:
+    """partition-batches.json as the test case's ItemReaders read it."""
+    batches: list[dict[str, str]] = json.loads(mocked_return(mocks, case, "RegisterPartitions")["Body"])
+    assert json.loads(mocked_return(mocks, case, "UnpublishRun")["Body"]) == batches
+    return batches
+
+
+def statements(run: Run, map_state: str, task: str) -> list[str]:
+    return [query["QueryString"] for query in run.map_runs.get(map_state, History([])).parameters(task)]
+
+
+def ddl(verb: str, clause: str) -> str:
+    database, table = TABLE.split(".")
+    return f"ALTER TABLE `{database}`.`{table}` {verb} {clause}"
+
+
+def check_unpublished(mocks: Mocks, run: Run, case: str) -> None:
+    """UnpublishRun dropped every batch of the run (DROP IF EXISTS, whether it was registered or not), then
+    RetractLineage deleted the run's lineage, then the failure route ran."""
+    entered = run.history.entered()
+    assert entered[-len(FAILURE_ROUTE) - len(UNPUBLISH_ROUTE) :] == [*UNPUBLISH_ROUTE, *FAILURE_ROUTE]
+    drops = statements(run, "UnpublishRun", "UnpublishPartitionBatch")
+    assert drops == [ddl("DROP IF EXISTS", batch["drop_clause"]) for batch in batches_of(mocks, case)]
+    (retract,) = run.history.parameters("RetractLineage")
+    validated = mocked_return(mocks, case, "ValidateObjects")["Payload"]["validated_manifest_uri"]
+    assert retract["Payload"] == {
+        "action": "retract",
+        "run_id": RUN_ID,
+        "dataset": EXECUTION_INPUT["dataset"],
+        "manifest_uri": validated,
+    }
+    assert retract["FunctionName"] == SUBSTITUTIONS["LineageFunctionArn"]
+    (record,) = run.history.parameters("RecordFailure")
+    assert "MAY STILL BE REGISTERED" not in record["ExpressionAttributeValues"][":cause"]["S"]
+    assert not set(UNPUBLISH_FAILED) & set(entered)
+    assert run.status == "FAILED"
+
+
+def committed(run: Run) -> bool:
+    return bool(run.history.of_type("CommitRun", "TaskSucceeded"))
+
+
+@pytest.mark.parametrize(
+    ("case", "failing"),
+    [
+        ("RegisterPartitionBatchFails", "RegisterPartitions"),
+        ("RegisterPartitionBatchRetry0Exhausted", "RegisterPartitions"),
+        ("RecordLineageFails", "RecordLineage"),
+        ("RecordLineageRetry0Exhausted", "RecordLineage"),
+        ("CommitRunFails", "CommitRun"),
+        ("CommitRunRetry0Exhausted", "CommitRun"),
+    ],
+)
+def test_a_failure_after_registration_unpublishes_before_the_run_is_recorded_failed(
+    mocks: Mocks, runs: dict[str, Run], case: str, failing: str
+) -> None:
+    run = runs[case]
+    entered = run.history.entered()
+    assert entered[entered.index(failing) + 1] == "UnpublishRun"
+    check_unpublished(mocks, run, case)
+    assert not committed(run) and "NotifySuccess" not in entered
+    assert run.error == (MAP_RUN_FAILED["Error"] if failing == "RegisterPartitions" else run.error)
+    if case == "CommitRunFails":
+        # The commit's condition failed (the record is no longer this execution's RUNNING run).
+        assert run.error == "DynamoDB.ConditionalCheckFailedException"
+
+
+@pytest.mark.parametrize("failing_batch", [1, 2, 3])
+def test_a_failure_in_any_partition_batch_drops_every_batch(
+    mocks: Mocks, runs: dict[str, Run], failing_batch: int
+) -> None:
+    case = f"PartitionBatch{failing_batch}Of3Fails"
+    run = runs[case]
+    batches = batches_of(mocks, case)
+    assert len(batches) == 3
+    added = statements(run, "RegisterPartitions", "RegisterPartitionBatch")
+    # The batches before the failing one were registered (readers may have seen them) ...
+    wanted = [ddl("ADD IF NOT EXISTS", batch["clause"]) for batch in batches]
+    assert added[:failing_batch] == wanted[:failing_batch]
+    failed = run.map_runs["RegisterPartitions"].failures("RegisterPartitionBatch")
+    assert len(failed) == 1
+    # ... the Map fails, and every batch is dropped before the run is recorded FAILED.
+    assert (run.error, run.cause) == (MAP_RUN_FAILED["Error"], MAP_RUN_FAILED["Cause"])
+    check_unpublished(mocks, run, case)
+    assert not committed(run)
+
+
+def test_a_run_of_three_batches_registers_each_then_commits(mocks: Mocks, runs: dict[str, Run]) -> None:
+    run = runs["ThreeBatches"]
+    assert run.status == "SUCCEEDED" and run.history.entered() == HAPPY
+    batches = batches_of(mocks, "ThreeBatches")
+    assert statements(run, "RegisterPartitions", "RegisterPartitionBatch") == [
+        ddl("ADD IF NOT EXISTS", batch["clause"]) for batch in batches
+    ]
+    assert "UnpublishRun" not in run.map_runs and committed(run)
+
+
+def test_a_lineage_failure_after_three_batches_drops_all_three(mocks: Mocks, runs: dict[str, Run]) -> None:
+    run = runs["ThreeBatchesLineageFails"]
+    assert len(statements(run, "RegisterPartitions", "RegisterPartitionBatch")) == 3
+    check_unpublished(mocks, run, "ThreeBatchesLineageFails")
+    assert len(statements(run, "UnpublishRun", "UnpublishPartitionBatch")) == 3
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "UnpublishPartitionBatchFails",
+        "UnpublishPartitionBatchRetry0Exhausted",
+        "UnpublishPartitionBatchRetry1Exhausted",
+    ],
+)
+def test_an_unpublish_that_fails_for_good_is_recorded_and_counted(
+    mocks: Mocks, runs: dict[str, Run], case: str
+) -> None:
+    run = runs[case]
+    entered = run.history.entered()
+    assert entered[-len(FAILURE_ROUTE) - 4 :] == [
+        "UnpublishRun",
+        *UNPUBLISH_FAILED,
+        "RetractLineage",
+        *FAILURE_ROUTE,
+    ]
+    primary = mocks.answer(mocks.response_of(case, "RecordLineage"), 0)["Throw"]
+    # The run keeps its own error; the cause says its partitions may still be registered, and how to
+    # drop them.
+    assert run.error == primary["Error"]
+    (record,) = run.history.parameters("RecordFailure")
+    cause = record["ExpressionAttributeValues"][":cause"]["S"]
+    assert cause.startswith((primary["Cause"] or "(no cause)") + " | PARTITIONS MAY STILL BE REGISTERED: ")
+    assert (
+        MAP_RUN_FAILED["Error"] in cause
+        and BATCHES_URI in cause
+        and f"ALTER TABLE {TABLE} DROP IF EXISTS" in cause
+    )
+    assert run.cause == cause
+    (notify,) = run.history.parameters("NotifyFailure")
+    assert json.loads(notify["Message"])["cause"] == cause[:2000]
+    # Counted for the RunsLeftPublished alarm, and the lineage is retracted all the same.
+    (metric,) = run.history.parameters("CountUnpublishFailure")
+    assert metric["Namespace"] == "Tributary"
+    (datum,) = metric["MetricData"]
+    assert (datum["MetricName"], datum["Value"], datum["Unit"]) == ("RunsLeftPublished", 1, "Count")
+    assert datum["Dimensions"] == [{"Name": "StateMachine", "Value": "Pipeline"}]
+    assert run.history.parameters("RetractLineage")
+
+
+@pytest.mark.parametrize("case", ["NotifySuccessFails", "NotifySuccessRetry0Exhausted"])
+def test_a_failed_announcement_after_the_commit_leaves_the_run_succeeded(
+    mocks: Mocks, runs: dict[str, Run], case: str
+) -> None:
+    run = runs[case]
+    assert (run.status, run.output) == ("SUCCEEDED", {"run_id": RUN_ID, "status": "SUCCEEDED"})
+    entered = run.history.entered()
+    assert entered == [*HAPPY[:-1], "RecordNotificationError", "CountNotificationFailure", "RunSucceeded"]
+    assert committed(run)
+    error = run.history.failures("NotifySuccess")[-1]
+    (recorded,) = run.history.parameters("RecordNotificationError")
+    assert recorded["Key"] == {"run_id": {"S": RUN_ID}}
+    assert recorded["UpdateExpression"].startswith("SET #notification_error = :notification_error")
+    assert recorded["ExpressionAttributeValues"][":notification_error"] == {
+        "S": f"{details(error)['error']}: {details(error)['cause']}"
+    }
+    (metric,) = run.history.parameters("CountNotificationFailure")
+    assert metric["MetricData"][0]["MetricName"] == "SuccessNotificationsFailed"
+    for never in ("UnpublishRun", "RecordFailure", "RetractLineage"):
+        assert never not in entered, never
+
+
+def test_objects_the_job_could_not_read_are_quarantined_and_the_run_goes_on(
+    pipeline: Pipeline, mocks: Mocks, runs: dict[str, Run]
+) -> None:
+    run = runs["SomeObjectsFailed"]
+    verify(pipeline, mocks, "SomeObjectsFailed", run, SOME_OBJECTS_FAILED)
+    summary = json.loads(mocked_return(mocks, "SomeObjectsFailed", "ReadTransformResult")["Body"])
+    assert (
+        0
+        < summary["objects_failed"]
+        < mocked_return(mocks, "SomeObjectsFailed", "ValidateObjects")["Payload"]["accepted"]
+    )
+    (quarantine,) = run.history.parameters("QuarantineFailedObjects")
+    assert quarantine["FunctionName"] == SUBSTITUTIONS["QuarantineFunctionArn"]
+    assert quarantine["Payload"] == {
+        "run_id": RUN_ID,
+        "dataset": EXECUTION_INPUT["dataset"],
+        "failed_objects_uri": summary["failed_objects_uri"],
+    }
+    (commit,) = run.history.parameters("CommitRun")
+    values = commit["ExpressionAttributeValues"]
+    assert values[":objects_failed"] == {"N": str(summary["objects_failed"])}
+    assert values[":failed_objects_uri"] == {"S": summary["failed_objects_uri"]}
+    (notify,) = run.history.parameters("NotifySuccess")
+    assert json.loads(notify["Message"])["objects_failed"] == summary["objects_failed"]
+
+
+def test_a_run_whose_every_object_failed_is_a_failed_run(
+    pipeline: Pipeline, mocks: Mocks, runs: dict[str, Run], happy: list[str]
+) -> None:
+    run = runs["AllObjectsFailed"]
+    history = run.history
+    assert history.entered() == [*HAPPY[:9], "AllObjectsFailed", *FAILURE_ROUTE]
+    summary = json.loads(mocked_return(mocks, "AllObjectsFailed", "ReadTransformResult")["Body"])
+    assert (
+        summary["objects_failed"]
+        == mocked_return(mocks, "AllObjectsFailed", "ValidateObjects")["Payload"]["accepted"]
+    )
+    cause = details(history.events[-1])["cause"]
+    assert summary["failed_objects_uri"] in cause and str(summary["objects_failed"]) in cause
+    job = mocked_return(mocks, "AllObjectsFailed", "RunTransformJob")
+    attempts = expect(pipeline, mocks, "AllObjectsFailed", happy).attempts
+    check_failure_route(
+        pipeline, run, attempts, "Tributary.AllObjectsFailed", cause, glue_job_run_id=job["Id"]
+    )
+    for task in ("QuarantineFailedObjects", "RegisterPartitions", "CommitRun", "UnpublishRun"):
+        assert history.task_events(task) == [] and task not in history.entered(), task
+
+
+def test_a_failed_glue_job_records_its_error_message_not_its_job_run(
+    mocks: Mocks, runs: dict[str, Run]
+) -> None:
+    run = runs["RunTransformJobFails"]
+    thrown: dict[str, Any] = mocks.answer(mocks.response_of("RunTransformJobFails", "RunTransformJob"), 0)[
+        "Throw"
+    ]
+    job_run = json.loads(thrown["Cause"])
+    (record,) = run.history.parameters("RecordFailure")
+    assert record["ExpressionAttributeValues"][":cause"] == {"S": job_run["ErrorMessage"]}
+    assert "JobRunState" not in run.cause  # type: ignore[operator]
+    assert (run.error, run.cause) == (thrown["Error"], job_run["ErrorMessage"])
+    # Nothing was registered: no partition to drop, no lineage to retract.
+    assert "UnpublishRun" not in run.history.entered() and "RetractLineage" not in run.history.entered()
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "RecordStartFails",
+        "ValidateObjectsFails",
+        "RunTransformJobFails",
+        "SyncCatalogTableFails",
+        "ReadTransformResultFails",
+        "QuarantineFailedObjectsFails",
+        "NothingAccepted",
+        "QualityGateFailed",
+        "AllObjectsFailed",
+    ],
+)
+def test_a_failure_before_registration_has_nothing_to_undo(runs: dict[str, Run], case: str) -> None:
+    run = runs[case]
+    entered = run.history.entered()
+    assert run.status == "FAILED" and entered[-len(FAILURE_ROUTE) :] == FAILURE_ROUTE
+    assert not {"RegisterPartitions", *UNPUBLISH_ROUTE, *UNPUBLISH_FAILED} & set(entered)
+    assert run.map_runs == {}

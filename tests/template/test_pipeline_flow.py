@@ -51,6 +51,8 @@ VALIDATED = {
 LOCATION = f"s3://curated/orders/order_date=2026-11-24/run_id={RUN_ID}/"
 CLAUSE = f"PARTITION (order_date='2026-11-24', run_id='{RUN_ID}') LOCATION '{LOCATION}'"
 SECOND_CLAUSE = CLAUSE.replace("2026-11-24", "2026-11-25")
+DROP_CLAUSE = f"PARTITION (order_date='2026-11-24', run_id='{RUN_ID}')"
+SECOND_DROP_CLAUSE = DROP_CLAUSE.replace("2026-11-24", "2026-11-25")
 # runs/<run_id>/summary.json: the bounded part of result.json, which is all the state machine reads.
 SUMMARY = {
     "run_id": RUN_ID,
@@ -66,14 +68,20 @@ SUMMARY = {
     "result_uri": f"s3://artifacts/runs/{RUN_ID}/result.json",
     "rejects_uri": f"s3://artifacts/rejects/orders/run_id={RUN_ID}/",
     "partition_batches_uri": f"s3://artifacts/runs/{RUN_ID}/partition-batches.json",
+    "objects_failed": 0,
+    "failed_objects_uri": f"s3://artifacts/runs/{RUN_ID}/failed-objects.json",
 }
-# runs/<run_id>/partition-batches.json: one ALTER TABLE clause per batch of at most 100 partitions.
-BATCHES = [{"clause": CLAUSE}, {"clause": SECOND_CLAUSE}]
+# runs/<run_id>/partition-batches.json: one ALTER TABLE clause per batch of at most 100 partitions, in
+# ADD form (clause) and DROP form (drop_clause).
+BATCHES = [
+    {"clause": CLAUSE, "drop_clause": DROP_CLAUSE},
+    {"clause": SECOND_CLAUSE, "drop_clause": SECOND_DROP_CLAUSE},
+]
 
 
 def artifacts(summary: dict[str, Any], batches: list[dict[str, str]] | None = None) -> Answer:
     """s3:getObject on the artifacts bucket: the summary (ReadTransformResult) and the partition
-    batches (RegisterPartitions' ItemReader)."""
+    batches (the ItemReader of RegisterPartitions and of UnpublishRun)."""
     documents = {
         f"runs/{RUN_ID}/summary.json": summary,
         f"runs/{RUN_ID}/partition-batches.json": BATCHES if batches is None else batches,
@@ -109,6 +117,7 @@ class FakeAws:
             "athena:startQueryExecution": lambda call: {"QueryExecution": {"Status": {"State": "SUCCEEDED"}}},
             "dynamodb:updateItem": lambda call: {},
             "sns:publish": lambda call: {"MessageId": "m-1"},
+            "cloudwatch:putMetricData": lambda call: {},
         }
         self.answers.update(overrides or {})
 
@@ -135,13 +144,17 @@ def substituted(template: dict[str, Any]) -> str:
     return cfn.PLACEHOLDER.sub(lambda match: SUBSTITUTIONS[match.group(1)], text)
 
 
+STATE_MACHINE_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:pipeline"
+EXECUTION_ARN = f"arn:aws:states:us-east-1:123456789012:execution:pipeline:{RUN_ID}"
+
+
 def run(definition: str, aws: FakeAws) -> Any:
     return execute(
         definition,
         EXECUTION_INPUT,
         integrations=FunctionIntegration(aws.invoke),
         name=RUN_ID,
-        state_machine_arn="arn:aws:states:us-east-1:123456789012:stateMachine:pipeline",
+        state_machine_arn=STATE_MACHINE_ARN,
     )
 
 
@@ -194,15 +207,30 @@ def test_a_good_run_publishes_records_and_notifies(substituted: str) -> None:
     ]
     assert {athena["WorkGroup"] for athena in statements} == {"tributary-workgroup"}
 
-    (success,) = aws.arguments_of("RecordSuccess")
-    values = success["ExpressionAttributeValues"]
+    # Partitions, then lineage, then the one commit point, then the announcement.
+    called = aws.states_called()
+    assert called.index("RegisterPartitionBatch") < called.index("RecordLineage") < called.index("CommitRun")
+    assert called.index("CommitRun") < called.index("NotifySuccess")
+    (commit,) = aws.arguments_of("CommitRun")
+    values = commit["ExpressionAttributeValues"]
     assert values[":succeeded"] == {"S": "SUCCEEDED"}
+    assert values[":running"] == {"S": "RUNNING"}
     assert values[":rows_written"] == {"N": "97"}
     assert values[":partition_count"] == {"N": "101"}
     assert values[":glue_job_run_id"] == {"S": "jr_0123"}
+    assert values[":objects_failed"] == {"N": "0"}
+    assert values[":execution_arn"] == {"S": EXECUTION_ARN}
+    assert (
+        commit["ConditionExpression"]
+        == "#execution_arn = :execution_arn AND #status IN (:running, :succeeded)"
+    )
+    assert commit["ExpressionAttributeNames"]["#status"] == "status"
 
     (lineage,) = aws.arguments_of("RecordLineage")
+    assert lineage["Payload"]["action"] == "record"
     assert lineage["Payload"]["manifest_uri"] == VALIDATED["validated_manifest_uri"]
+    for never in ("UnpublishRun", "UnpublishPartitionBatch", "RetractLineage", "QuarantineFailedObjects"):
+        assert never not in called, never
 
     (notify,) = aws.arguments_of("NotifySuccess")
     message = json.loads(notify["Message"])
@@ -210,6 +238,21 @@ def test_a_good_run_publishes_records_and_notifies(substituted: str) -> None:
     assert message["partition_count"] == 101
     assert message["table"] == "tributary_dev.orders"
     assert "RecordFailure" not in aws.states_called()
+
+
+DROP_STATEMENT = f"ALTER TABLE `tributary_dev`.`orders` DROP IF EXISTS {DROP_CLAUSE}"
+SECOND_DROP_STATEMENT = f"ALTER TABLE `tributary_dev`.`orders` DROP IF EXISTS {SECOND_DROP_CLAUSE}"
+
+
+def drops(aws: FakeAws) -> list[str]:
+    return [athena["QueryString"] for athena in aws.arguments_of("UnpublishPartitionBatch")]
+
+
+def fails(error: str, cause: str) -> Answer:
+    def answer(call: TaskCall) -> Any:
+        raise StatesError(error, cause)
+
+    return answer
 
 
 def failure_of(aws: FakeAws) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
@@ -249,13 +292,16 @@ def test_a_run_of_empty_files_succeeds_without_registering(substituted: str) -> 
     result = run(substituted, aws)
     assert result.status == "SUCCEEDED", (result.error, result.cause)
     assert "RegisterPartitions" not in aws.states_called()
-    (success,) = aws.arguments_of("RecordSuccess")
-    assert success["ExpressionAttributeValues"][":partition_count"] == {"N": "0"}
+    (commit,) = aws.arguments_of("CommitRun")
+    assert commit["ExpressionAttributeValues"][":partition_count"] == {"N": "0"}
+    assert aws.arguments_of("RecordLineage")
 
 
 def test_a_failed_partition_batch_fails_the_map_into_the_failure_path(substituted: str) -> None:
     def ddl_fails(call: TaskCall) -> Any:
-        raise StatesError("Athena.InvalidRequestException", "line 1:1: bad partition")
+        if " ADD " in call.arguments["QueryString"]:
+            raise StatesError("Athena.InvalidRequestException", "line 1:1: bad partition")
+        return {"QueryExecution": {"Status": {"State": "SUCCEEDED"}}}
 
     aws = FakeAws({"athena:startQueryExecution": ddl_fails})
     result = run(substituted, aws)
@@ -264,8 +310,16 @@ def test_a_failed_partition_batch_fails_the_map_into_the_failure_path(substitute
     assert aws.arguments_of("RegisterPartitionBatch")
     record, _, message = failure_of(aws)
     assert record[":failed"] == {"S": "FAILED"}
-    assert "RecordSuccess" not in aws.states_called()
+    assert "CommitRun" not in aws.states_called()
     assert message["status"] == "FAILED"
+    # The first batch may have been registered: every batch is dropped before the run is recorded FAILED.
+    assert drops(aws) == [DROP_STATEMENT, SECOND_DROP_STATEMENT]
+    called = aws.states_called()
+    assert (
+        called.index("UnpublishPartitionBatch")
+        < called.index("RetractLineage")
+        < called.index("RecordFailure")
+    )
 
 
 def test_a_failed_glue_job_goes_through_the_failure_path(substituted: str) -> None:
@@ -274,12 +328,57 @@ def test_a_failed_glue_job_goes_through_the_failure_path(substituted: str) -> No
 
     aws = FakeAws({"glue:startJobRun": job_fails})
     result = run(substituted, aws)
-    assert (result.status, result.error) == ("FAILED", "States.TaskFailed")
+    assert (result.status, result.error, result.cause) == ("FAILED", "States.TaskFailed", "boom")
     record, quarantine, message = failure_of(aws)
     assert record[":error"] == {"S": "States.TaskFailed"}
-    assert "boom" in record[":cause"]["S"] and "boom" in quarantine["cause"]
+    assert record[":cause"] == {"S": "boom"} and quarantine["cause"] == "boom"
     assert message["error"] == "States.TaskFailed"
     assert aws.states_called()[-1] == "NotifyFailure"
+    # Nothing was registered: no partition to drop, no lineage to retract.
+    assert "UnpublishRun" not in aws.states_called() and "RetractLineage" not in aws.states_called()
+
+
+JOB_RUN = {
+    "Id": "jr_0123",
+    "JobName": "transform",
+    "JobRunState": "FAILED",
+    "StartedOn": 1764000000.0,
+    "ExecutionTime": 61,
+    "Arguments": {"--run_id": RUN_ID, "--note": 'say "ErrorMessage": "not this"'},
+}
+
+
+@pytest.mark.parametrize(
+    ("cause", "recorded"),
+    [
+        # GetJobRun's JSON: only the job's one-line ErrorMessage is kept.
+        (json.dumps({**JOB_RUN, "ErrorMessage": "object 00002.csv: not gzip"}), "object 00002.csv: not gzip"),
+        # A message with quotes, backslashes and non-ASCII is unescaped; only its first line is kept.
+        (
+            json.dumps({**JOB_RUN, "ErrorMessage": 'bad "ts" \\ é\n\tat org.apache.spark.Foo(Foo.java:1)'}),
+            'bad "ts" \\ é',
+        ),
+        (json.dumps({**JOB_RUN, "ErrorMessage": "é ünïcode"}, ensure_ascii=True), "é ünïcode"),
+        # Not JSON, or JSON without an ErrorMessage: the cause as it was.
+        ("Glue job timed out after 45 minutes", "Glue job timed out after 45 minutes"),
+        ('{"JobRunState": "TIMEOUT"', '{"JobRunState": "TIMEOUT"'),
+        (json.dumps(JOB_RUN), json.dumps(JOB_RUN)),
+        # A Lambda error's cause (errorMessage, lower case) is not a Glue job's.
+        ('{"errorMessage": "x", "errorType": "KeyError"}', '{"errorMessage": "x", "errorType": "KeyError"}'),
+        ("", "(no cause)"),
+    ],
+)
+def test_a_failed_glue_job_records_its_error_message_not_its_job_run(
+    substituted: str, cause: str, recorded: str
+) -> None:
+    def job_fails(call: TaskCall) -> Any:
+        raise StatesError("States.TaskFailed", cause)
+
+    aws = FakeAws({"glue:startJobRun": job_fails})
+    result = run(substituted, aws)
+    assert (result.status, result.error) == ("FAILED", "States.TaskFailed")
+    record, _, _ = failure_of(aws)
+    assert record[":cause"] == {"S": recorded}
 
 
 def test_transient_lambda_errors_are_retried(substituted: str) -> None:
@@ -322,3 +421,163 @@ def test_a_broken_failure_path_still_alerts_and_fails(substituted: str) -> None:
     assert (result.status, result.error) == ("FAILED", "Glue.AccessDeniedException")
     (notify,) = aws.arguments_of("NotifyFailure")
     assert json.loads(notify["Message"])["quarantine_uri"] == "(quarantine failed)"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error"),
+    [
+        ({"lambda:lineage": fails("Lambda.Unknown", "lineage crashed")}, "Lambda.Unknown"),
+        (
+            {"dynamodb:updateItem": lambda call: fail_commit(call)},
+            "DynamoDB.ConditionalCheckFailedException",
+        ),
+    ],
+    ids=["lineage", "commit"],
+)
+def test_a_failure_after_registration_unpublishes_before_recording_failed(
+    substituted: str, overrides: dict[str, Answer], error: str
+) -> None:
+    aws = FakeAws(overrides)
+    result = run(substituted, aws)
+    assert (result.status, result.error) == ("FAILED", error)
+    called = aws.states_called()
+    assert called.index("RegisterPartitionBatch") < called.index("UnpublishPartitionBatch")
+    assert drops(aws) == [DROP_STATEMENT, SECOND_DROP_STATEMENT]
+    (retract,) = aws.arguments_of("RetractLineage")
+    assert retract["Payload"] == {
+        "action": "retract",
+        "run_id": RUN_ID,
+        "dataset": "orders",
+        "manifest_uri": VALIDATED["validated_manifest_uri"],
+    }
+    assert called.index("RetractLineage") < called.index("RecordFailure")
+    record, _, _ = failure_of(aws)
+    assert record[":error"] == {"S": error}
+    assert "MAY STILL BE REGISTERED" not in record[":cause"]["S"]
+    assert "NotifySuccess" not in called and "CountUnpublishFailure" not in called
+
+
+def fail_commit(call: TaskCall) -> Any:
+    if call.state_name == "CommitRun":
+        raise StatesError("DynamoDB.ConditionalCheckFailedException", "The conditional request failed")
+    return {}
+
+
+def test_an_unpublish_that_fails_for_good_says_partitions_may_still_be_registered(substituted: str) -> None:
+    def athena(call: TaskCall) -> Any:
+        if "DROP IF EXISTS" in call.arguments["QueryString"]:
+            raise StatesError("States.TaskFailed", "FAILED: catalog unavailable")
+        return {"QueryExecution": {"Status": {"State": "SUCCEEDED"}}}
+
+    aws = FakeAws(
+        {"lambda:lineage": fails("Lambda.Unknown", "lineage crashed"), "athena:startQueryExecution": athena}
+    )
+    result = run(substituted, aws)
+    assert (result.status, result.error) == ("FAILED", "Lambda.Unknown")
+    # The drop was retried (States.TaskFailed is retried for DROP IF EXISTS), then the Map gave up.
+    assert drops(aws).count(DROP_STATEMENT) == 4
+    record, _, message = failure_of(aws)
+    cause = record[":cause"]["S"]
+    assert cause.startswith("lineage crashed | PARTITIONS MAY STILL BE REGISTERED")
+    assert f"s3://artifacts/runs/{RUN_ID}/partition-batches.json" in cause
+    assert "States.ExceedToleratedFailureThreshold" in cause
+    assert message["cause"] == cause and result.cause == cause
+    (metric,) = aws.arguments_of("CountUnpublishFailure")
+    assert metric["Namespace"] == "Tributary"
+    (datum,) = metric["MetricData"]
+    assert (datum["MetricName"], datum["Value"]) == ("RunsLeftPublished", 1)
+    assert datum["Dimensions"] == [{"Name": "StateMachine", "Value": "pipeline"}]
+    # Lineage is still retracted after a failed drop.
+    assert aws.arguments_of("RetractLineage")
+
+
+def test_a_lineage_retraction_that_fails_is_named_in_the_cause(substituted: str) -> None:
+    def lineage(call: TaskCall) -> Any:
+        if call.arguments["Payload"]["action"] == "retract":
+            raise StatesError("Lambda.Unknown", "retract crashed")
+        raise StatesError("Lambda.Unknown", "lineage crashed")
+
+    aws = FakeAws({"lambda:lineage": lineage})
+    result = run(substituted, aws)
+    assert result.status == "FAILED"
+    record, _, _ = failure_of(aws)
+    assert record[":cause"] == {
+        "S": "lineage crashed | LINEAGE NOT RETRACTED: RetractLineage failed (Lambda.Unknown)"
+    }
+
+
+def test_a_failed_success_notification_leaves_the_run_succeeded(substituted: str) -> None:
+    aws = FakeAws({"sns:publish": fails("SNS.AuthorizationErrorException", "not allowed to publish")})
+    result = run(substituted, aws)
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    assert json.loads(result.output) == {"run_id": RUN_ID, "status": "SUCCEEDED"}
+    (recorded,) = aws.arguments_of("RecordNotificationError")
+    assert recorded["Key"] == {"run_id": {"S": RUN_ID}}
+    assert recorded["ExpressionAttributeValues"][":notification_error"] == {
+        "S": "SNS.AuthorizationErrorException: not allowed to publish"
+    }
+    assert "notification_error" in recorded["ExpressionAttributeNames"].values()
+    (metric,) = aws.arguments_of("CountNotificationFailure")
+    assert metric["MetricData"][0]["MetricName"] == "SuccessNotificationsFailed"
+    called = aws.states_called()
+    for never in ("UnpublishPartitionBatch", "RetractLineage", "RecordFailure"):
+        assert never not in called, never
+
+
+def test_a_run_goes_on_without_the_objects_the_job_could_not_read(substituted: str) -> None:
+    partial = {**SUMMARY, "objects_failed": 1}
+    aws = FakeAws({"s3:getObject": artifacts(partial)})
+    result = run(substituted, aws)
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    (quarantine,) = aws.arguments_of("QuarantineFailedObjects")
+    assert quarantine["FunctionName"].endswith(":quarantine")
+    assert quarantine["Payload"] == {
+        "run_id": RUN_ID,
+        "dataset": "orders",
+        "failed_objects_uri": SUMMARY["failed_objects_uri"],
+    }
+    called = aws.states_called()
+    assert called.index("QuarantineFailedObjects") < called.index("RegisterPartitionBatch")
+    (commit,) = aws.arguments_of("CommitRun")
+    values = commit["ExpressionAttributeValues"]
+    assert values[":objects_failed"] == {"N": "1"}
+    assert values[":failed_objects_uri"] == {"S": SUMMARY["failed_objects_uri"]}
+    (notify,) = aws.arguments_of("NotifySuccess")
+    assert json.loads(notify["Message"])["objects_failed"] == 1
+
+
+def test_a_run_whose_every_object_failed_is_a_failed_run(substituted: str) -> None:
+    broken = {
+        **SUMMARY,
+        "objects_failed": VALIDATED["accepted"],
+        "rows_read": 0,
+        "rows_written": 0,
+        "rows_rejected": 0,
+        "partition_count": 0,
+    }
+    aws = FakeAws({"s3:getObject": artifacts(broken, [])})
+    result = run(substituted, aws)
+    assert (result.status, result.error) == ("FAILED", "Tributary.AllObjectsFailed")
+    record, _, _ = failure_of(aws)
+    assert SUMMARY["failed_objects_uri"] in record[":cause"]["S"]
+    called = aws.states_called()
+    for never in (
+        "QuarantineFailedObjects",
+        "RegisterPartitions",
+        "RecordLineage",
+        "CommitRun",
+        "UnpublishRun",
+    ):
+        assert never not in called, never
+
+
+def test_a_summary_without_objects_failed_is_read_as_none_failed(substituted: str) -> None:
+    older = {
+        key: value for key, value in SUMMARY.items() if key not in ("objects_failed", "failed_objects_uri")
+    }
+    aws = FakeAws({"s3:getObject": artifacts(older)})
+    result = run(substituted, aws)
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    assert "QuarantineFailedObjects" not in aws.states_called()
+    (commit,) = aws.arguments_of("CommitRun")
+    assert commit["ExpressionAttributeValues"][":failed_objects_uri"] == {"S": ""}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -42,7 +43,14 @@ INTEGRATION_ACTIONS = {
     "arn:aws:states:::sns:publish": ["sns:Publish"],
     "arn:aws:states:::aws-sdk:s3:getObject": ["s3:GetObject", "kms:Decrypt"],
     "arn:aws:states:::s3:getObject": ["s3:GetObject", "kms:Decrypt"],
+    "arn:aws:states:::aws-sdk:cloudwatch:putMetricData": ["cloudwatch:PutMetricData"],
 }
+# States that may run once partitions may be registered and before the run is committed: whatever fails
+# there goes through UnpublishRun. Then the route that undoes it, and what comes after the commit.
+BEFORE_COMMIT = ["RegisterPartitions", "RecordLineage", "CommitRun"]
+UNPUBLISH_ROUTE = ["UnpublishRun", "RetractLineage"]
+FAILURE_ROUTE = ["RecordFailure", "QuarantineInputs", "NotifyFailure", "RunFailed"]
+AFTER_COMMIT = ["NotifySuccess", "RecordNotificationError", "CountNotificationFailure", "RunSucceeded"]
 # A distributed Map runs each item as a child execution of the same state machine.
 DISTRIBUTED_MAP_ACTIONS = ["states:StartExecution", "states:DescribeExecution", "states:StopExecution"]
 
@@ -163,19 +171,25 @@ def test_every_task_that_waits_has_a_timeout(definition: dict[str, Any]) -> None
 
 
 def test_every_task_is_caught_into_the_failure_path(definition: dict[str, Any]) -> None:
+    """Before partitions may be registered, a failure goes straight to RecordFailure; from
+    RegisterPartitions to CommitRun, to UnpublishRun first. The failure path's own steps and the steps
+    after the commit catch everything and go on."""
     top = definition["States"]
-    failure_path = {"RecordFailure", "QuarantineInputs", "NotifyFailure", "RunFailed"}
     assert top["RunFailed"]["Type"] == "Fail"
-    for name, state, parent in tasks(definition):
-        if name in failure_path:
+    goes_on = {*UNPUBLISH_ROUTE, *FAILURE_ROUTE, *AFTER_COMMIT, "CountUnpublishFailure"}
+    for name, _state, parent in tasks(definition):
+        # A task inside a Parallel branch or a Map fails its parent, whose own Catch applies.
+        owner = parent or name
+        if owner in goes_on:
             continue
-        # A task inside a Parallel branch fails the Parallel, whose own Catch applies.
-        catcher_owner = top[parent] if parent else state
-        catchers = catcher_owner.get("Catch", [])
+        catchers = top[owner].get("Catch", [])
+        wanted = "UnpublishRun" if owner in BEFORE_COMMIT else "RecordFailure"
         assert any(
-            "States.ALL" in catcher["ErrorEquals"] and catcher["Next"] == "RecordFailure"
+            "States.ALL" in catcher["ErrorEquals"]
+            and catcher["Next"] == wanted
+            and "failure" in catcher["Assign"]
             for catcher in catchers
-        ), f"{name} is not caught into RecordFailure"
+        ), f"{name} is not caught into {wanted}"
 
 
 def test_the_failure_path_always_reaches_the_fail_state(definition: dict[str, Any]) -> None:
@@ -188,7 +202,95 @@ def test_the_failure_path_always_reaches_the_fail_state(definition: dict[str, An
         # Each step goes on whether it worked or not, so the alert and the Fail always happen.
         assert [catcher["Next"] for catcher in state["Catch"]] == [state["Next"]], name
         name = state["Next"]
-    assert seen == ["RecordFailure", "QuarantineInputs", "NotifyFailure"]
+    assert seen == FAILURE_ROUTE[:-1]
+
+
+def test_unpublishing_always_reaches_the_failure_path(definition: dict[str, Any]) -> None:
+    """UnpublishRun drops the partitions, RetractLineage the lineage, then RecordFailure; if the drop fails
+    for good, the cause says so and RunsLeftPublished is counted, and the route goes on all the same."""
+    states = definition["States"]
+    unpublish = states["UnpublishRun"]
+    assert unpublish["Next"] == "RetractLineage" and states["RetractLineage"]["Next"] == "RecordFailure"
+    (caught,) = unpublish["Catch"]
+    assert caught["ErrorEquals"] == ["States.ALL"] and caught["Next"] == "UnpublishRunFailed"
+    assert "MAY STILL BE REGISTERED" in states["UnpublishRunFailed"]["Assign"]["failure"]
+    assert states["UnpublishRunFailed"]["Next"] == "CountUnpublishFailure"
+    count = states["CountUnpublishFailure"]
+    assert count["Arguments"]["MetricData"][0]["MetricName"] == "RunsLeftPublished"
+    assert count["Next"] == "RetractLineage" and [c["Next"] for c in count["Catch"]] == ["RetractLineage"]
+    assert [c["Next"] for c in states["RetractLineage"]["Catch"]] == ["RecordFailure"]
+    (inner,) = unpublish["ItemProcessor"]["States"].values()
+    assert inner["Resource"] == "arn:aws:states:::athena:startQueryExecution.sync"
+    assert "DROP IF EXISTS ' & $states.input.drop_clause" in inner["Arguments"]["QueryString"]
+    assert unpublish["ItemReader"] == states["RegisterPartitions"]["ItemReader"]
+    # DROP IF EXISTS is idempotent: a failed statement is retried, not only a throttled one.
+    retried = {error for rule in inner["Retry"] for error in rule["ErrorEquals"]}
+    assert {"Athena.TooManyRequestsException", "States.TaskFailed"} <= retried
+
+
+def test_a_run_is_published_at_one_conditional_commit(definition: dict[str, Any]) -> None:
+    states = definition["States"]
+    writers = [
+        name
+        for name, state, _ in cfn.iter_states(states)
+        if state.get("Resource") == "arn:aws:states:::dynamodb:updateItem"
+        and any(
+            value == {"S": "SUCCEEDED"} for value in state["Arguments"]["ExpressionAttributeValues"].values()
+        )
+    ]
+    assert writers == ["CommitRun"]
+    commit = states["CommitRun"]["Arguments"]
+    assert (
+        commit["ConditionExpression"]
+        == "#execution_arn = :execution_arn AND #status IN (:running, :succeeded)"
+    )
+    assert commit["ExpressionAttributeValues"][":running"] == {"S": "RUNNING"}
+    # Partitions and lineage come before the commit, the announcement after it.
+    assert states["RegisterPartitions"]["Next"] == "RecordLineage"
+    assert states["RecordLineage"]["Next"] == "CommitRun"
+    assert states["CommitRun"]["Next"] == "NotifySuccess"
+
+
+def test_nothing_after_the_commit_fails_the_run(definition: dict[str, Any]) -> None:
+    states = definition["States"]
+    for name in AFTER_COMMIT[:-1]:
+        state = states[name]
+        assert [catcher["ErrorEquals"] for catcher in state["Catch"]] == [["States.ALL"]], name
+        assert state["Catch"][0]["Next"] in AFTER_COMMIT, name
+        assert state["Next"] in AFTER_COMMIT, name
+    assert states["NotifySuccess"]["Catch"][0]["Next"] == "RecordNotificationError"
+    assert (
+        "notification_error"
+        in states["RecordNotificationError"]["Arguments"]["ExpressionAttributeNames"].values()
+    )
+    count = states["CountNotificationFailure"]["Arguments"]["MetricData"][0]
+    assert count["MetricName"] == "SuccessNotificationsFailed"
+    assert states["RunSucceeded"]["Type"] == "Succeed"
+
+
+def test_failures_before_registration_never_unpublish(definition: dict[str, Any]) -> None:
+    """What fails before RegisterPartitions has registered nothing: UnpublishRun is only reachable from
+    RegisterPartitions on."""
+    states = definition["States"]
+
+    def reachable(start: str, avoid: set[str]) -> set[str]:
+        seen: set[str] = set()
+        todo = [start]
+        while todo:
+            name = todo.pop()
+            if name in seen or name in avoid:
+                continue
+            seen.add(name)
+            state = states[name]
+            targets = [state.get("Next"), state.get("Default")]
+            targets += [choice.get("Next") for choice in state.get("Choices", [])]
+            targets += [catcher["Next"] for catcher in state.get("Catch", [])]
+            todo.extend(target for target in targets if target)
+        return seen
+
+    early = reachable(definition["StartAt"], avoid={"RegisterPartitions", "RecordLineage"})
+    assert "UnpublishRun" not in early and "RecordFailure" in early
+    assert "UnpublishRun" in reachable("RegisterPartitions", avoid=set())
 
 
 def test_transient_errors_are_retried_with_capped_jittered_backoff(definition: dict[str, Any]) -> None:
@@ -248,7 +350,8 @@ def test_partitions_are_registered_with_add_if_not_exists_in_the_workgroup(
     assert "$states.input.clause" in inner["Arguments"]["QueryString"]
     assert inner["Arguments"]["WorkGroup"] == "${AthenaWorkGroupName}"
     assert inner["TimeoutSeconds"] and inner["Retry"]
-    assert [catcher["Next"] for catcher in state["Catch"]] == ["RecordFailure"]
+    # Earlier batches may be visible already: a failed batch unpublishes the run.
+    assert [catcher["Next"] for catcher in state["Catch"]] == ["UnpublishRun"]
 
 
 def test_the_state_machine_reads_the_summary_not_the_whole_result(definition: dict[str, Any]) -> None:
@@ -256,7 +359,8 @@ def test_the_state_machine_reads_the_summary_not_the_whole_result(definition: di
     assert read["Arguments"]["Key"].endswith("/summary.json' %}")
     text = json.dumps(definition)
     for unbounded in ("partition_clause", "$doc.partitions", "$doc.objects", "$doc.outputs"):
-        assert unbounded not in text
+        # objects_failed (a count) and failed_objects_uri are bounded; the lists are not.
+        assert re.search(re.escape(unbounded) + r"\b(?!_)", text) is None, unbounded
 
 
 def test_the_quality_gate_decides_on_the_result_document(definition: dict[str, Any]) -> None:
@@ -302,18 +406,25 @@ def test_the_state_machine_role_covers_its_distributed_map(
         for name, state, _ in cfn.iter_states(definition["States"])
         if state["Type"] == "Map" and state["ItemProcessor"]["ProcessorConfig"].get("Mode") == "DISTRIBUTED"
     ]
-    assert maps == ["RegisterPartitions"]
+    assert maps == ["RegisterPartitions", "UnpublishRun"]
     for action in DISTRIBUTED_MAP_ACTIONS:
-        assert _allows(granted, action), f"RegisterPartitions needs {action}"
+        assert _allows(granted, action), f"the distributed Maps need {action}"
     (start,) = _allows(granted, "states:StartExecution")
     assert "PipelineStateMachine-*" in str(start["Resource"])
-    (reader,) = [
+    readers = {
         state["ItemReader"]["Resource"]
         for _, state, _ in cfn.iter_states(definition["States"])
         if "ItemReader" in state
-    ]
-    for action in INTEGRATION_ACTIONS[reader]:
-        assert _allows(granted, action), f"the ItemReader needs {action}"
+    }
+    for reader in readers:
+        for action in INTEGRATION_ACTIONS[reader]:
+            assert _allows(granted, action), f"the ItemReader needs {action}"
+
+
+def test_the_state_machine_role_may_drop_the_partitions_it_adds(translated: dict[str, Any]) -> None:
+    granted = cfn.statements(translated["Resources"]["PipelineStateMachineRole"])
+    for action in ("glue:BatchCreatePartition", "glue:DeletePartition", "glue:BatchDeletePartition"):
+        assert _allows(granted, action), f"UnpublishRun needs {action}"
 
 
 def test_the_state_machine_may_invoke_exactly_the_functions_it_calls(

@@ -61,6 +61,8 @@ STAR_ONLY_ACTIONS = {
     "logs:PutResourcePolicy",
     "logs:DescribeResourcePolicies",
     "logs:DescribeLogGroups",
+    # PutMetricData has no resource type; the condition key cloudwatch:namespace is what limits it.
+    "cloudwatch:PutMetricData",
 }
 
 
@@ -291,6 +293,25 @@ def _alarms_on(resources: dict[str, Any], namespace: str, metric: str) -> set[st
 )
 def test_state_machine_alarms_exist(resources: dict[str, Any], metric: str) -> None:
     assert _alarms_on(resources, "AWS/States", metric) == {"PipelineStateMachine"}
+
+
+@pytest.mark.parametrize("metric", ["RunsLeftPublished", "SuccessNotificationsFailed"])
+def test_the_metrics_the_state_machine_publishes_are_alarmed(resources: dict[str, Any], metric: str) -> None:
+    """A failed run whose partitions could not be dropped, and a published run that could not be
+    announced, are counted by the state machine itself (namespace Tributary, dimension StateMachine)."""
+    assert _alarms_on(resources, "Tributary", metric) == {"PipelineStateMachine"}
+
+
+def test_the_state_machine_publishes_metrics_to_its_namespace_only(translated: dict[str, Any]) -> None:
+    statements = [
+        statement
+        for name, statement in _all_statements(translated)
+        if name == "PipelineStateMachineRole"
+        and "cloudwatch:PutMetricData" in cfn.as_list(statement["Action"])
+    ]
+    assert [statement["Condition"] for statement in statements] == [
+        {"StringEquals": {"cloudwatch:namespace": "Tributary"}}
+    ]
 
 
 def test_every_function_has_an_errors_alarm(resources: dict[str, Any]) -> None:
