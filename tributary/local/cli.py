@@ -31,6 +31,13 @@ def register(subparsers: Any) -> None:
         metavar="FILE",
         help="inject the faults of this plan (JSON or YAML; see tributary/local/README.md, Fault injection)",
     )
+    up.add_argument(
+        "--state-dir",
+        type=Path,
+        metavar="DIR",
+        help="keep objects, queues, tables and executions here across restarts (default .tributary/state)",
+    )
+    up.add_argument("--fresh", action="store_true", help="drop the saved state and start empty")
     up.set_defaults(func=_up)
 
     run = subparsers.add_parser("run", help="run files through the local pipeline once and report")
@@ -131,6 +138,7 @@ def _stack_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _start(args: argparse.Namespace, **ports: Any) -> Any:
+    from tributary.local.persistence.snapshots import StateError
     from tributary.local.stack import LocalStack, StackOptions
 
     root = args.root.resolve()
@@ -170,6 +178,8 @@ def _start(args: argparse.Namespace, **ports: Any) -> Any:
         raise UsageError(str(exc)) from None
     except OSError as exc:
         raise UsageError(f"cannot start the local stack: {exc}") from None
+    except StateError as exc:
+        raise UsageError(f"cannot start the local stack: {exc}") from None
     for problem in stack.not_emulated:
         print(f"not emulated: {problem}", file=sys.stderr)
     for note in stack.notes:
@@ -188,6 +198,8 @@ def _up(args: argparse.Namespace) -> int:
         states_port=args.states_port,
         athena_port=args.athena_port,
         glue_port=args.glue_port,
+        state_dir=(args.state_dir or args.root / ".tributary" / "state").resolve(),
+        fresh=args.fresh,
     )
     control = serve_control(stack)
     info = StackInfo.of(stack, f"http://127.0.0.1:{control.server_port}")

@@ -1,4 +1,8 @@
-"""A moto server on 127.0.0.1, reachable by this process and by child processes through AWS_ENDPOINT_URL."""
+"""A moto server on 127.0.0.1, reachable by this process and by child processes through AWS_ENDPOINT_URL.
+
+With a `state_dir`, moto's state is restored from it at start and saved to it before each mutating
+request is answered (`tributary.local.persistence.snapshots`).
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,15 @@ import socket
 import threading
 import urllib.request
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import boto3
 from botocore.config import Config
-from moto.server import ThreadedMotoServer
+from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from tributary.local.persistence.snapshots import MotoStore, PersistingApp
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account: ARNs it builds use it
@@ -26,10 +34,13 @@ def free_port() -> int:
 class MotoServer:
     """Owns one ThreadedMotoServer; `env()` is what a child process needs to reach it."""
 
-    def __init__(self, port: int | None = None, region: str = REGION) -> None:
+    def __init__(self, port: int | None = None, region: str = REGION, state_dir: Path | None = None) -> None:
         self.port = port or free_port()
         self.region = region
-        self._server: ThreadedMotoServer | None = None
+        self.store = MotoStore(state_dir) if state_dir is not None else None
+        self.restored = 0  # services restored from state_dir at start
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
 
@@ -45,17 +56,39 @@ class MotoServer:
                 probe.bind(("127.0.0.1", self.port))
             except OSError:
                 raise OSError(f"port {self.port} is already in use (another `tributary up`?)") from None
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-        server.start()
-        self._server = server
+        app: Any = DomainDispatcherApplication(create_backend_app)
+        if self.store is not None:
+            app = PersistingApp(app, self.store)
+        self._server = make_server(
+            "127.0.0.1", self.port, app, threaded=True, request_handler=MotoRequestHandler
+        )
+        self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
+        self._thread.start()
         self.reset()
+        if self.store is not None:
+            try:
+                self.restored = self.store.load()
+            except BaseException:
+                self._shutdown()
+                raise
+            self.store.start()
         return self
 
     def stop(self) -> None:
         if self._server is not None:
+            if self.store is not None:
+                self.store.close()  # what was acknowledged is on disk; the reset below is in memory only
             self.reset()
-            self._server.stop()
+            self._shutdown()
+
+    def _shutdown(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
             self._server = None
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
 
     def reset(self) -> None:
         # moto's backends are module globals of this process, shared by every server in it: a new

@@ -32,6 +32,7 @@ from tributary.local.lambda_runtime import (
     report_lines,
 )
 from tributary.local.moto_server import ACCOUNT_ID, MotoServer
+from tributary.local.persistence.local_state import LocalState
 from tributary.local.provisioning import NotEmulated, ProvisionedStack, provision
 from tributary.local.schedules import Schedule, Scheduler, fires_by_time
 from tributary.states.server.backend import StepFunctionsBackend
@@ -56,6 +57,8 @@ class StackOptions:
     athena_port: int = 0
     glue_port: int = 0
     fault_plan: FaultPlan | None = None  # faults to inject (tributary.local.faults; `--fault-plan FILE`)
+    state_dir: Path | None = None  # keep the state here across restarts (tributary.local.persistence)
+    fresh: bool = False  # drop the state of state_dir and start empty
 
 
 @dataclass
@@ -76,6 +79,7 @@ class LocalStack:
     faults: FaultInjector = field(default_factory=FaultInjector)  # the fault plan in force (empty: none)
     _stoppers: list[Any] = field(default_factory=list)
     _temp: tempfile.TemporaryDirectory[str] | None = None
+    local_state: LocalState | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def start(self) -> LocalStack:
@@ -87,7 +91,14 @@ class LocalStack:
             work_dir = options.work_dir
             shutil.rmtree(work_dir / "s3", ignore_errors=True)  # the mirror of a previous session
             work_dir.mkdir(parents=True, exist_ok=True)
-        self.aws = MotoServer(options.moto_port).start()
+        if options.state_dir is not None:
+            self.local_state = LocalState(options.state_dir, fresh=options.fresh)
+            self._stoppers.append(self.local_state.close)
+        try:
+            self.aws = MotoServer(options.moto_port, state_dir=self._saved("moto_dir")).start()
+        except BaseException:
+            self.stop()
+            raise
         self._stoppers.append(self.aws.stop)
         try:
             self._start(work_dir)
@@ -100,9 +111,10 @@ class LocalStack:
         options = self.options
         if options.fault_plan is not None:
             self.faults.set_plan(options.fault_plan)
-        self.stack = provision(options.root / "template.yaml", self.aws, options.config_env)
+        self.stack = self._provision()
         self.notes.extend(self.stack.notes)
         self.states = StepFunctionsBackend(real_time=options.real_time, region=self.aws.region)
+        self.states.recorder = self._saved("journal")
         server = serve_in_background(self.states, "127.0.0.1", options.states_port)
         self.states_url = f"http://127.0.0.1:{server.server_port}"
         self._stoppers.append(server.shutdown)
@@ -166,6 +178,26 @@ class LocalStack:
         self.scheduler = Scheduler(self._schedules(), self._fire_schedule)
         self.scheduler.start()
         self._stoppers.append(self.scheduler.stop)
+        if self.local_state is not None:  # unfinished executions start again, now that all is running
+            self.notes.extend(self.states.restore(self.local_state.journal.records()))
+
+    def _saved(self, attribute: str) -> Any:
+        return getattr(self.local_state, attribute) if self.local_state is not None else None
+
+    def _provision(self) -> ProvisionedStack:
+        options = self.options
+
+        def provision_now() -> ProvisionedStack:
+            return provision(options.root / "template.yaml", self.aws, options.config_env)
+
+        if self.local_state is None:
+            return provision_now()
+        restored = self.aws.restored > 0
+        if restored:
+            self.notes.append(
+                f"state restored from {self.local_state.folder} (`tributary up --fresh` starts empty)"
+            )
+        return self.local_state.provisioned(options.root, options.config_env, provision_now, restored)
 
     def stop(self) -> None:
         while self._stoppers:

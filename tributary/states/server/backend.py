@@ -1,6 +1,10 @@
 """The service behind the local Step Functions endpoint: state machines and their executions, held
 in memory, executions run by the engine on threads of their own. The wire protocol is in
-`protocol.py`; this module knows nothing of HTTP."""
+`protocol.py`; this module knows nothing of HTTP.
+
+Executions can outlive the process: with a `recorder`, each STANDARD execution is recorded when it
+starts (before StartExecution answers) and when it ends; `restore` takes those records back after a
+restart (ended executions as they were, unfinished ones started again from their input)."""
 
 from __future__ import annotations
 
@@ -12,7 +16,8 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, Protocol, cast
 
 from tributary.states.clock import Clock, RealClock, VirtualClock
 from tributary.states.execution import Execution as EngineExecution
@@ -44,6 +49,39 @@ def check_name(name: Any) -> str:
     if not isinstance(name, str) or not 1 <= len(name) <= MAX_NAME_LENGTH or _INVALID_NAME.search(name):
         raise errors.InvalidName(f"Invalid Name: '{name}'")
     return name
+
+
+class ExecutionRecorder(Protocol):
+    """Where executions are kept across restarts (the local stack's journal)."""
+
+    def started(self, execution: Execution, *, resumed: int = 0) -> None: ...
+
+    def finished(self, execution: Execution) -> None: ...
+
+
+class FinishedRun:
+    """An execution that had ended before a restart, as recorded: it answers Describe, List and
+    GetExecutionHistory in place of the engine's run."""
+
+    done = True
+
+    def __init__(self, record: dict[str, Any]) -> None:
+        self.arn: str = record["arn"]
+        self.name: str = record["name"]
+        self.state_machine_arn: str = record["state_machine_arn"]
+        self.status: str = record["status"]
+        self.start_date: datetime = record["start_date"]
+        self.stop_date: datetime | None = record.get("stop_date")
+        self.output: str | None = record.get("output")
+        self.error: str | None = record.get("error")
+        self.cause: str | None = record.get("cause")
+        self.history = SimpleNamespace(events=list(record.get("events", [])))
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return True
+
+    def stop(self, error: str | None = None, cause: str | None = None) -> None:
+        return None
 
 
 def _page(items: list[Any], max_results: int | None, next_token: str | None) -> tuple[list[Any], str | None]:
@@ -94,6 +132,7 @@ class StepFunctionsBackend:
         self.region = region
         self.account = account
         self.callbacks = CallbackStore()
+        self.recorder: ExecutionRecorder | None = None
         self._lock = threading.RLock()
         self._machines: dict[str, StateMachine] = {}
         self._executions: dict[str, Execution] = {}
@@ -186,8 +225,54 @@ class StepFunctionsBackend:
     ) -> Execution:
         execution, created = self._new_execution(state_machine_arn, name, execution_input)
         if created:
-            execution.run.start()
+            self._launch(execution)
         return execution  # when not created: the running execution this request repeats
+
+    def _launch(self, execution: Execution, resumed: int = 0) -> None:
+        recorder = self.recorder
+        if recorder is None:
+            execution.run.start()
+            return
+        try:
+            recorder.started(execution, resumed=resumed)  # on disk before StartExecution answers
+        except BaseException:
+            with self._lock:
+                self._executions.pop(execution.arn, None)
+            raise
+
+        def run() -> None:
+            try:
+                execution.run.run()
+            finally:
+                recorder.finished(execution)
+
+        threading.Thread(target=run, name=f"execution-{execution.name}", daemon=True).start()
+
+    def restore(self, records: list[dict[str, Any]]) -> list[str]:
+        """Executions recorded before a restart: those that had ended are listed, described and
+        their history shown as they were; each one that had not is started again from its input
+        under the same name (the same ARN). What was done, one line each."""
+        done = []
+        for record in records:
+            try:
+                machine = self.describe_state_machine(record["state_machine_arn"])
+            except errors.StateMachineDoesNotExist:
+                done.append(f"{record['arn']}: its state machine no longer exists; not restored")
+                continue
+            if record["status"] != "RUNNING":
+                run = cast(EngineExecution, FinishedRun(record))
+                with self._lock:
+                    self._executions.setdefault(record["arn"], Execution(run, machine, record["input"]))
+                continue
+            execution, created = self._new_execution(
+                record["state_machine_arn"], record["name"], record["input"]
+            )
+            if created:
+                self._launch(execution, resumed=int(record.get("resumed", 0)) + 1)
+                done.append(
+                    f"{record['name']}: had not ended when the stack stopped; started again from its input"
+                )
+        return done
 
     def start_sync_execution(
         self, state_machine_arn: str, *, name: str | None = None, execution_input: str | None = None

@@ -1,0 +1,96 @@
+"""Executions of the Step Functions engine on disk: one JSON file per execution, written (atomically,
+fsync'd) when the execution starts, before StartExecution answers, and again when it ends, with its
+result and its history. On restart the ended ones are shown again as they were, and each one that
+had not ended is started again from its input under the same name (`StepFunctionsBackend.restore`)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from tributary.states.server.models import Execution
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return {"$datetime": value.isoformat()}
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _decode(value: dict[str, Any]) -> Any:
+    if set(value) == {"$datetime"}:
+        return datetime.fromisoformat(value["$datetime"])
+    return value
+
+
+class ExecutionJournal:
+    """The `ExecutionRecorder` of `StepFunctionsBackend`, in a folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._resumed: dict[str, int] = {}  # arn → times started again after a restart
+
+    def _path(self, arn: str) -> Path:
+        return self.folder / f"{hashlib.sha256(arn.encode()).hexdigest()[:40]}.json"
+
+    def _write(self, record: dict[str, Any]) -> None:
+        path = self._path(record["arn"])
+        data = json.dumps(record, default=_encode, ensure_ascii=False).encode()
+        with self._lock:
+            temporary = path.with_name(path.name + ".tmp")
+            with open(temporary, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, path)
+            descriptor = os.open(self.folder, os.O_RDONLY)
+            try:
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+
+    def started(self, execution: Execution, *, resumed: int = 0) -> None:
+        self._resumed[execution.arn] = resumed
+        self._write(
+            {
+                "arn": execution.arn,
+                "name": execution.name,
+                "state_machine_arn": execution.run.state_machine_arn,
+                "input": execution.input,
+                "start_date": execution.start_date,
+                "status": "RUNNING",
+                "resumed": resumed,
+            }
+        )
+
+    def finished(self, execution: Execution) -> None:
+        self._write(
+            {
+                "arn": execution.arn,
+                "name": execution.name,
+                "state_machine_arn": execution.run.state_machine_arn,
+                "input": execution.input,
+                "start_date": execution.start_date,
+                "status": execution.status,
+                "stop_date": execution.stop_date,
+                "output": execution.output,
+                "error": execution.error,
+                "cause": execution.cause,
+                "events": execution.events,
+                "resumed": self._resumed.get(execution.arn, 0),
+            }
+        )
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every execution saved, oldest first."""
+        records = []
+        for path in self.folder.glob("*.json"):
+            records.append(json.loads(path.read_text(), object_hook=_decode))
+        return sorted(records, key=lambda r: r["start_date"])

@@ -1,0 +1,87 @@
+"""The folder where `tributary up` keeps its state (`.tributary/state/` by default):
+
+lock                 held while a stack runs on the folder (a second `tributary up` is refused)
+moto/state.json      which file holds each service; moto/<service>-….<generation>.pickle
+executions/*.json    one per execution of the engine (start, then end with its history)
+stack.pickle         what provisioning made of template.yaml (physical names, attributes), with a
+                     fingerprint of template.yaml, samconfig.toml and the config environment
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import pickle
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+from tributary.local.persistence.executions import ExecutionJournal
+from tributary.local.persistence.snapshots import MANIFEST, StateError, write_durably
+
+
+class LocalState:
+    def __init__(self, folder: Path, *, fresh: bool = False) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self._lock: IO[str] | None = open(folder / "lock", "w")  # noqa: SIM115  held until close()
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lock.close()
+            self._lock = None
+            raise StateError(f"another `tributary up` is using {folder}") from None
+        # A crash during the first provisioning leaves moto's state without the stack that explains
+        # it: nothing had been handed to anyone yet, so it starts over.
+        if fresh or ((self.moto_dir / MANIFEST).exists() and not self.stack_file.exists()):
+            self.clear()
+        self.journal = ExecutionJournal(folder / "executions")
+
+    @property
+    def moto_dir(self) -> Path:
+        return self.folder / "moto"
+
+    @property
+    def stack_file(self) -> Path:
+        return self.folder / "stack.pickle"
+
+    @property
+    def saved(self) -> bool:
+        return self.stack_file.exists()
+
+    def clear(self) -> None:
+        shutil.rmtree(self.moto_dir, ignore_errors=True)
+        shutil.rmtree(self.folder / "executions", ignore_errors=True)
+        self.stack_file.unlink(missing_ok=True)
+
+    def provisioned(self, root: Path, config_env: str, provision: Callable[[], Any], restored: bool) -> Any:
+        """The stack as provisioned before (moto's state restored), or provisioned now and saved."""
+        fingerprint = _fingerprint(root, config_env)
+        if restored and self.saved:
+            saved = pickle.loads(self.stack_file.read_bytes())  # our own file
+            if saved["fingerprint"] != fingerprint:
+                raise StateError(
+                    f"template.yaml, samconfig.toml or --config-env changed since the state in {self.folder} "
+                    "was saved; restart with --fresh to provision anew (its objects, queues, tables and "
+                    "runs are then dropped), or undo the change"
+                )
+            return saved["stack"]
+        stack = provision()
+        write_durably(
+            self.stack_file, pickle.dumps({"fingerprint": fingerprint, "stack": stack}), sync_folder=True
+        )
+        return stack
+
+    def close(self) -> None:
+        if self._lock is not None:
+            self._lock.close()  # releases the flock
+            self._lock = None
+
+
+def _fingerprint(root: Path, config_env: str) -> str:
+    digest = hashlib.sha256(config_env.encode())
+    for name in ("template.yaml", "samconfig.toml"):
+        path = root / name
+        digest.update(name.encode() + b"\0" + (path.read_bytes() if path.exists() else b"") + b"\0")
+    return digest.hexdigest()
