@@ -7,7 +7,7 @@ SHARED ?= ../shared
 # Conformance pass rates reached so far: only ever raised.
 CONFORMANCE_MIN ?= 1.0
 
-.PHONY: install lock test test-fast conformance lint build demo bench clean
+.PHONY: install lock test test-fast conformance lint build demo bench chaos clean
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -57,6 +57,12 @@ demo: install
 
 bench: install
 	$(PY) -m bench
+
+# The fault harness at full size (the CI test, tests/chaos, runs it reduced). One Spark at a time
+# on a shared machine: under flock when there is one.
+SPARK_LOCK ?= $(shell command -v flock >/dev/null 2>&1 && echo flock /tmp/tributary-spark.lock)
+chaos: install
+	$(SPARK_LOCK) $(PY) -m tributary.chaos $(CHAOS_ARGS)
 
 clean:
 	rm -rf .aws-sam .tributary .pytest_cache .mypy_cache .ruff_cache

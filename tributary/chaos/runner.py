@@ -1,0 +1,151 @@
+"""Run the scenarios, print the table."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterable
+from typing import TextIO
+
+from tributary.chaos.data import DataFactory
+from tributary.chaos.harness import (
+    Context,
+    Result,
+    Settings,
+    StackProcess,
+    in_process_stack,
+    run_scenario,
+    scratch_root,
+)
+from tributary.chaos.invariants import check
+from tributary.chaos.scenarios import _good, real_clock_scenarios, virtual_clock_scenarios
+
+RESTART = "whole stack killed and restarted"
+COLUMNS = (
+    "scenario",
+    "object versions",
+    "published once",
+    "refused with reason",
+    "duplicated",
+    "lost",
+    "visible from a failed run",
+    "wall time",
+)
+WIDTHS = (44, 15, 14, 19, 10, 4, 25, 9, 10)
+
+
+def all_names() -> list[str]:
+    return [n.name for n in [*virtual_clock_scenarios(), *real_clock_scenarios()]] + [RESTART]
+
+
+def selected(names: Iterable[str], only: list[str] | None) -> list[str]:
+    if not only:
+        return list(names)
+    return [n for n in names if any(word.lower() in n.lower() for word in only)]
+
+
+def run(settings: Settings, only: list[str] | None = None, out: TextIO = sys.stdout) -> list[Result]:
+    data = DataFactory(settings.seed)
+    results: list[Result] = []
+    printer = TablePrinter(out)
+    for clock, scenarios in (("virtual", virtual_clock_scenarios()), ("real", real_clock_scenarios())):
+        chosen = [named for named in scenarios if selected([named.name], only)]
+        if not chosen:
+            continue
+        with in_process_stack(settings, real_time=clock == "real") as (view, faults, put):
+            for named in chosen:
+                result = run_scenario(named, view, faults, data, settings, put)
+                results.append(result)
+                printer.row(result)
+    if selected([RESTART], only):
+        result = restart_scenario(settings, data)
+        results.append(result)
+        printer.row(result)
+    printer.footer(results)
+    return results
+
+
+def restart_scenario(settings: Settings, data: DataFactory) -> Result:
+    """`tributary up` killed (SIGKILL to its session: stack, workers, Spark) while a batch is being
+    processed and more uploads are queued; restarted on the same folder; then checked."""
+    started = time.monotonic()
+    with scratch_root(settings) as root:
+        process = StackProcess(root, settings)
+        try:
+            view = process.start()
+            context = Context(view, None, data, settings)
+            first = _good(context, "restart-a", settings.size(20, 3))
+            context.upload(first)
+            sfn = view.client("stepfunctions")
+            deadline = time.monotonic() + 120
+            while not sfn.list_executions(stateMachineArn=view.state_machine_arn)["executions"]:
+                if time.monotonic() > deadline:
+                    raise TimeoutError("no execution started before the kill")
+                time.sleep(0.3)
+            time.sleep(3.0)  # mid-run: validate or the Glue job is running
+            context.upload(_good(context, "restart-b", settings.size(20, 3)))  # queued, not yet batched
+            process.kill()
+            view = process.start()
+            context.view = view
+            context.wait_quiet()
+            verdict = check(view, context.uploads, {})
+            return Result(RESTART, verdict, time.monotonic() - started)
+        except Exception as exc:
+            return Result(RESTART, None, time.monotonic() - started, error=f"{type(exc).__name__}: {exc}")
+        finally:
+            process.stop()
+
+
+class TablePrinter:
+    """The table, a row as each scenario ends; then the violations, each under its scenario."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        header = " | ".join(c.ljust(w) for c, w in zip((*COLUMNS, "invariants"), WIDTHS, strict=True))
+        print(header, file=out, flush=True)
+        print("-" * len(header), file=out, flush=True)
+
+    def row(self, result: Result) -> None:
+        print(format_row(result), file=self.out, flush=True)
+
+    def footer(self, results: list[Result]) -> None:
+        out = self.out
+        total = sum(r.seconds for r in results)
+        failing = [r for r in results if not r.ok]
+        print(
+            f"\n{len(results)} scenarios, {total:.0f} s; invariants hold in {len(results) - len(failing)}",
+            file=out,
+        )
+        for result in failing:
+            print(f"\n{result.name}:", file=out)
+            if result.error:
+                print(f"  could not run: {result.error}", file=out)
+            for violation in (result.verdict.violations if result.verdict else [])[:12]:
+                print(f"  - {violation}", file=out)
+            hidden = len(result.verdict.violations) - 12 if result.verdict else 0
+            if hidden > 0:
+                print(f"  ... and {hidden} more", file=out)
+        for result in results:
+            idle = [rule for rule, n in result.faults.items() if n == 0]
+            if idle:
+                print(f"note: {result.name}: fault(s) never injected: {', '.join(idle)}", file=out)
+        out.flush()
+
+
+def format_row(result: Result) -> str:
+    verdict = result.verdict
+    if verdict is None:
+        cells = [result.name, "-", "-", "-", "-", "-", "-", f"{result.seconds:.0f} s", "NOT RUN"]
+    else:
+        cells = [
+            result.name,
+            str(len(verdict.outcomes)),
+            str(verdict.count("published")),
+            str(verdict.count("refused")),
+            str(verdict.count("duplicated")),
+            str(verdict.count("lost") + verdict.count("wrong")),
+            str(verdict.visible_from_failed),
+            f"{result.seconds:.0f} s",
+            "ok" if result.ok else "VIOLATED",
+        ]
+    return " | ".join(cell.ljust(width) for cell, width in zip(cells, WIDTHS, strict=True))

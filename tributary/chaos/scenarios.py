@@ -1,0 +1,239 @@
+"""The scenarios of issue 8 (must-have 7). Each uploads generated objects, sets the faults it needs and
+says why dead-letter messages are expected (usually: they are not). Sizes: full (`make chaos`) and
+reduced (the CI test); the Task scenarios follow the state machine definition, so a new Task is
+covered without an edit here."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tributary.chaos.data import ObjectSpec
+from tributary.chaos.harness import REPO, Context, Named, Scenario
+
+DEFINITION = REPO / "statemachine" / "pipeline.asl.json"
+
+
+@dataclass(frozen=True)
+class TaskState:
+    name: str
+    retried_error: str  # an error its Retry retries (what a transient failure looks like), else TaskFailed
+
+
+def task_states(definition: Path = DEFINITION) -> list[TaskState]:
+    """Every Task state of the definition (inside Parallel branches and Maps too), in document order."""
+    return _tasks_of(json.loads(definition.read_text())["States"])
+
+
+def _good(context: Context, label: str, files: int, rows: int = 5, clicks: int = 0) -> list[ObjectSpec]:
+    data = context.data
+    specs = [
+        data.orders(f"incoming/orders/{label}-{i:05d}.csv", rows, must_publish=True) for i in range(files)
+    ]
+    specs += [
+        data.clicks(f"incoming/clicks/{label}-{i:05d}.jsonl", rows, must_publish=True) for i in range(clicks)
+    ]
+    return specs
+
+
+def _either(specs: list[ObjectSpec]) -> list[ObjectSpec]:
+    """Objects whose run may fail for good: published once or refused with a reason, both are right."""
+    for spec in specs:
+        spec.must_publish = False
+    return specs
+
+
+# -- the scenarios ----------------------------------------------------------------------------------------
+def delivered_three_times(context: Context) -> str:
+    files = context.settings.size(30, 4)
+    for uploaded in context.upload(_good(context, "thrice", files)):
+        context.redeliver(uploaded)
+        context.redeliver(uploaded)
+    return ""
+
+
+def overwrites_in_window(context: Context) -> str:
+    """Each key uploaded, then overwritten with other rows while the first version waits in the window."""
+    keys = context.settings.size(20, 3)
+    first = _good(context, "overwritten", keys)
+    context.upload(first)
+    time.sleep(0.5)
+    second = [context.data.orders(spec.key, 5, must_publish=True) for spec in first]
+    context.upload(second)
+    return ""
+
+
+def tasks_failing_once(context: Context) -> str:
+    """Every Task of the definition fails once with an error its Retry retries; the failure path's
+    Tasks too, in a second batch whose run is made to fail (ValidateObjects for good)."""
+    tasks = task_states()
+    rules = [{"id": t.name, "target": {"state": t.name}, "error": t.retried_error, "count": 1} for t in tasks]
+    context.plan({"faults": rules})
+    context.upload(_good(context, "once", context.settings.size(6, 2), clicks=1))
+    context.wait_quiet()
+    fired = {name for name, n in (context.faults.summary() if context.faults else {}).items() if n}
+    forcing = forcing_states()
+    by_forcing: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for rule in rules:
+        if rule["id"] not in fired and rule["id"] in forcing:
+            by_forcing.setdefault(tuple(forcing[rule["id"]]), []).append(rule)
+    for index, (forced, rest) in enumerate(sorted(by_forcing.items())):
+        if index:
+            context.wait_quiet()
+        context.plan({"faults": [*rest, *_forcing_rules(forced)]})
+        context.upload(_either(_good(context, f"once-failure-path-{index}", context.settings.size(3, 1))))
+    return ""
+
+
+def _forcing_rules(tasks: Iterable[str]) -> list[dict[str, Any]]:
+    return [{"id": f"force {t}", "target": {"state": t}, "error": "States.TaskFailed"} for t in tasks]
+
+
+def task_failing_for_good(task: TaskState, forced_by: list[str]) -> Named:
+    def scenario(context: Context) -> str:
+        rule = {"id": task.name, "target": {"state": task.name}, "error": task.retried_error}
+        # a failure-path Task: failures earlier in the run take the run there
+        context.plan({"faults": [rule, *_forcing_rules(forced_by)]})
+        context.upload(_either(_good(context, f"permanent-{task.name}", context.settings.size(4, 2))))
+        return ""
+
+    return Named(f"Task {task.name} fails for good", scenario)
+
+
+def single_fault(label: str, fault: dict[str, Any], full: int, *, publish: bool, clicks: int = 0) -> Scenario:
+    """Good files under one fault: they must be published (`publish`: the fault is transient or after
+    the commit point), or be published once or refused with a reason (the run may fail for good)."""
+
+    def scenario(context: Context) -> str:
+        context.plan({"seed": context.settings.seed, "faults": [fault]})
+        specs = _good(context, label, context.settings.size(full, 2), clicks=clicks)
+        context.upload(specs if publish else _either(specs))
+        return ""
+
+    return scenario
+
+
+def bad_files_and_rows(context: Context) -> str:
+    """A bad file or row of every kind, mixed into a batch of good files (which must all be published)."""
+    data = context.data
+    specs = _good(
+        context, "mixed-good", context.settings.size(8, 3), rows=20, clicks=context.settings.size(4, 2)
+    )
+    specs += data.bad_objects("incoming/orders/mixed-bad-")
+    context.upload(specs)
+    # a re-uploaded key: the same key again with other good rows, in the same window
+    again = data.orders(specs[0].key, 20, kind="re-uploaded key", must_publish=True)
+    context.upload([again])
+    return ""
+
+
+def burst(context: Context) -> str:
+    files = context.settings.size(5000, 150)
+    data = context.data
+    context.upload(
+        [data.orders(f"incoming/orders/burst-{i:05d}.csv", 3, must_publish=True) for i in range(files)],
+        threads=16,
+    )
+    return ""
+
+
+def virtual_clock_scenarios() -> Iterator[Named]:
+    yield Named("every object delivered three times", delivered_three_times)
+    yield Named("overwrites during the batch window", overwrites_in_window)
+    yield Named("each Task fails once (transient)", tasks_failing_once)
+    forcing = forcing_states()
+    for task in task_states():
+        yield task_failing_for_good(task, forcing.get(task.name, []))
+    glue = {"glue_job": "TransformJob"}
+    yield Named(
+        "Glue run times out",
+        single_fault(
+            "glue-timeout", {"target": glue, "action": "timeout", "delay_seconds": 4}, 5, publish=False
+        ),
+    )
+    throttle = {"target": {"api": "athena:StartQueryExecution"}, "error": "TooManyRequestsException"}
+    yield Named(
+        "Athena throttling (50%)",
+        single_fault("athena-throttled", {**throttle, "percentage": 50}, 8, publish=True, clicks=1),
+    )
+    sns = {"target": {"api": "sns:Publish"}, "error": "InternalError"}  # after the commit point
+    yield Named("SNS down", single_fault("sns-down", sns, 5, publish=True))
+    for function, publish in (("TriggerFunction", True), ("ValidateFunction", False)):
+        # The trigger's batch comes back from SQS; validate's Task sees Runtime.ExitError.
+        kill = {"target": {"function": function}, "action": "kill", "delay_seconds": 0.5, "count": 1}
+        label = function.removesuffix("Function").lower()
+        yield Named(
+            f"{label} worker killed mid-way", single_fault(f"{label}-killed", kill, 5, publish=publish)
+        )
+    kill = {"target": glue, "action": "kill", "delay_seconds": 8, "count": 1}
+    yield Named("Glue process killed mid-way", single_fault("glue-killed", kill, 5, publish=False))
+    yield Named("a bad file or row of every kind", bad_files_and_rows)
+
+
+def real_clock_scenarios() -> Iterator[Named]:
+    limit = {"target": {"api": "glue:StartJobRun"}, "error": "ConcurrentRunsExceededException", "count": 1}
+    yield Named(
+        "Glue concurrent-run limit", single_fault("glue-concurrency", limit, 5, publish=True), clock="real"
+    )
+    yield Named("burst of small files", burst, clock="real")
+
+
+def forcing_states(definition_path: Path = DEFINITION) -> dict[str, list[str]]:
+    """For each Task a Catch leads to (the failure paths): the Tasks to fail for good so that the run
+    goes there, the earliest first (the cheapest run)."""
+    definition = json.loads(definition_path.read_text())
+    states = definition["States"]
+
+    def reach(starts: list[str]) -> set[str]:
+        seen: set[str] = set()
+        todo = list(starts)
+        while todo:
+            name = todo.pop()
+            if name in seen or name not in states:
+                continue
+            seen.add(name)
+            state = states[name]
+            todo += [n for n in (state.get("Next"), state.get("Default")) if n]
+            todo += [c["Next"] for c in state.get("Choices", []) if "Next" in c]
+        return seen
+
+    def tasks_in(top: set[str]) -> list[str]:
+        found = []
+        for name in [n for n in states if n in top]:  # document order
+            found += [t.name for t in _tasks_of({name: states[name]})]
+        return found
+
+    normal = reach([definition["StartAt"]])
+    forcing: dict[str, list[str]] = {}
+    for _ in range(3):  # failure paths of failure paths (a Catch on the rollback) too
+        for name in states:
+            if name not in normal and not any(t in forcing for t in tasks_in({name})):
+                continue
+            catches = [c["Next"] for c in states[name].get("Catch", [])]
+            first = tasks_in({name})
+            if not catches or not first:
+                continue
+            chain = [*forcing.get(first[0], []), first[0]]
+            for task in tasks_in(reach(catches)):
+                if task not in chain:
+                    forcing.setdefault(task, chain)
+    return forcing
+
+
+def _tasks_of(states: dict[str, Any]) -> list[TaskState]:
+    found: list[TaskState] = []
+    for name, state in states.items():
+        if state.get("Type") == "Task":
+            errors = [e for r in state.get("Retry", []) for e in r.get("ErrorEquals", [])]
+            named = [e for e in errors if e not in ("States.ALL", "States.TaskFailed", "States.Timeout")]
+            found.append(TaskState(name, named[0] if named else "States.TaskFailed"))
+        for branch in state.get("Branches", []):
+            found += _tasks_of(branch["States"])
+        for key in ("ItemProcessor", "Iterator"):
+            if key in state:
+                found += _tasks_of(state[key]["States"])
+    return found
