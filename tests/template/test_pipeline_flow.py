@@ -581,3 +581,23 @@ def test_a_summary_without_objects_failed_is_read_as_none_failed(substituted: st
     assert "QuarantineFailedObjects" not in aws.states_called()
     (commit,) = aws.arguments_of("CommitRun")
     assert commit["ExpressionAttributeValues"][":failed_objects_uri"] == {"S": ""}
+
+
+def test_a_batch_without_drop_clause_is_dropped_by_its_add_clauses_partitions(substituted: str) -> None:
+    """partition-batches.json written before the job wrote drop_clause (a run in flight during a deploy):
+    the DROP form is the ADD clause's PARTITION (...) specs without LOCATION, joined by commas."""
+    odd = CLAUSE.replace("2026-11-24", "it''s (odd)")
+    older = [{"clause": f"{CLAUSE} {odd}"}, {"clause": SECOND_CLAUSE}]
+    aws = FakeAws(
+        {
+            "s3:getObject": artifacts(SUMMARY, older),
+            "lambda:lineage": fails("Lambda.Unknown", "lineage crashed"),
+        }
+    )
+    result = run(substituted, aws)
+    assert result.status == "FAILED"
+    odd_drop = DROP_CLAUSE.replace("2026-11-24", "it''s (odd)")
+    assert drops(aws) == [
+        f"ALTER TABLE `tributary_dev`.`orders` DROP IF EXISTS {DROP_CLAUSE}, {odd_drop}",
+        SECOND_DROP_STATEMENT,
+    ]
