@@ -37,7 +37,11 @@ class StackInfo:
 
     @classmethod
     def of(cls, stack: LocalStack, control_url: str = "") -> StackInfo:
-        machine = stack.stack.resources["PipelineStateMachine"]
+        # The pipeline's state machine; in another application, its first state machine.
+        machines = stack.stack.of_type("AWS::StepFunctions::StateMachine")
+        machine = stack.stack.resources.get("PipelineStateMachine") or (machines[0] if machines else None)
+        if machine is None:
+            raise KeyError("the template has no AWS::StepFunctions::StateMachine")
 
         def name(logical_id: str) -> str:
             resource = stack.stack.resources.get(logical_id)

@@ -195,7 +195,9 @@ class LocalStack:
         restored = self.aws.restored > 0
         if restored:
             self.notes.append(
-                f"state restored from {self.local_state.folder} (`tributary up --fresh` starts empty)"
+                f"state restored from {self.local_state.folder} (`tributary up --fresh` starts empty); "
+                "uploads whose event had not reached a queue when the stack stopped are found by "
+                "`tributary schedule fire SweepSchedule`"
             )
         return self.local_state.provisioned(options.root, options.config_env, provision_now, restored)
 
