@@ -444,3 +444,34 @@ def test_unversioned_objects_are_identified_by_their_etag(stack, load_handler, l
     changed = eventbridge_object_created("incoming/orders/a.csv", version_id=version_id, etag="def456")
     handler.lambda_handler(sqs_batch(sqs_record(changed)), lambda_context)
     assert len(executions(stack)) == 2
+
+
+@pytest.mark.slow
+def test_a_batch_of_the_default_size_becomes_one_run_per_dataset_with_a_small_execution_input(
+    stack, load_handler, lambda_context
+):
+    """TriggerBatchSize's default (1000): one manifest holds them all; the state machine's input stays a
+    few hundred bytes whatever the count (claim check), far below Step Functions' 256 KB."""
+    from tests.template.cfn import load_template
+
+    size = int(load_template()["Parameters"]["TriggerBatchSize"]["Default"])
+    handler = load_handler("trigger")
+    records = [
+        sqs_record(
+            eventbridge_object_created(
+                f"incoming/{'orders' if index % 2 else 'clicks'}/burst/{index:05d}.csv",
+                version_id=f"v{index}",
+                size=100,
+            )
+        )
+        for index in range(size)
+    ]
+
+    assert handler.lambda_handler(sqs_batch(*records), lambda_context) == {"batchItemFailures": []}
+
+    runs = executions(stack)
+    assert sorted(run["name"].split("-")[0] for run in runs) == ["clicks", "orders"]
+    sfn = boto3.client("stepfunctions")
+    for run in runs:
+        assert len(manifest_of(stack, run["name"])["objects"]) == size // 2
+        assert len(sfn.describe_execution(executionArn=run["executionArn"])["input"]) < 500
