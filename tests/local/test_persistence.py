@@ -69,6 +69,28 @@ def test_objects_versions_messages_in_flight_items_and_catalog_survive_a_restart
         assert [p["Values"] for p in partitions] == [["2024-01-01"]]
 
 
+def test_large_bodies_are_written_once_as_blobs_and_collected_when_gone(tmp_path: Path) -> None:
+    big = bytes(range(256)) * 1024  # 256 KiB
+    with MotoServer(state_dir=tmp_path) as aws:
+        s3 = aws.client("s3")
+        s3.create_bucket(Bucket=BUCKET)
+        s3.put_object(Bucket=BUCKET, Key="big", Body=big)
+        (blob,) = (tmp_path / "blobs").iterdir()
+        assert blob.read_bytes() == big
+        written = blob.stat().st_mtime_ns
+        for index in range(3):
+            s3.put_object(Bucket=BUCKET, Key=f"small-{index}", Body=b"s")
+        assert [p.stat().st_mtime_ns for p in (tmp_path / "blobs").iterdir()] == [written]  # not rewritten
+        assert all(big not in p.read_bytes() for p in tmp_path.glob("s3-*.pickle"))
+    with MotoServer(state_dir=tmp_path) as aws:
+        s3 = aws.client("s3")
+        assert s3.get_object(Bucket=BUCKET, Key="big")["Body"].read() == big
+        s3.put_object(Bucket=BUCKET, Key="small-0", Body=b"t")
+        assert [p.stat().st_mtime_ns for p in (tmp_path / "blobs").iterdir()] == [written]  # known again
+        s3.delete_object(Bucket=BUCKET, Key="big")
+        assert list((tmp_path / "blobs").iterdir()) == []
+
+
 def test_concurrent_requests_share_snapshots_and_each_answer_follows_its_snapshot(tmp_path: Path) -> None:
     with MotoServer(state_dir=tmp_path) as aws:
         s3 = aws.client("s3")

@@ -38,6 +38,11 @@ def register(subparsers: Any) -> None:
         help="keep objects, queues, tables and executions here across restarts (default .tributary/state)",
     )
     up.add_argument("--fresh", action="store_true", help="drop the saved state and start empty")
+    up.add_argument(
+        "--ephemeral",
+        action="store_true",
+        help="keep no state (faster writes; a stop or crash loses everything, as with `tributary run`)",
+    )
     up.set_defaults(func=_up)
 
     run = subparsers.add_parser("run", help="run files through the local pipeline once and report")
@@ -198,7 +203,9 @@ def _up(args: argparse.Namespace) -> int:
         states_port=args.states_port,
         athena_port=args.athena_port,
         glue_port=args.glue_port,
-        state_dir=(args.state_dir or args.root / ".tributary" / "state").resolve(),
+        state_dir=None
+        if args.ephemeral
+        else (args.state_dir or args.root / ".tributary" / "state").resolve(),
         fresh=args.fresh,
     )
     control = serve_control(stack)

@@ -7,6 +7,9 @@ persistence (moto has no persistence of its own and no public API to save or loa
   come back new and free; KMS private keys, kept as PKCS#8 DER) or gets wrong: moto's dict subclasses
   (S3's versioned key store shows only the latest version through `items()` and appends through
   `__setitem__`) are saved and restored as their raw dict content and attributes;
+- S3 object bodies of 64 KiB or more are kept out of the pickle, in content-addressed blob files written
+  once: an S3 `FakeKey`'s body is set only when it is made (moto never changes it afterwards: a new
+  upload is a new FakeKey), so the blob id of each one is computed once and remembered (weakly);
 - a queue's default long-poll time (`receive_message_wait_time_seconds`), for `long_poll_seconds`.
 
 Everything else of the persistence layer works on the bytes and keys this module gives.
@@ -14,16 +17,42 @@ Everything else of the persistence layer works on the bytes and keys this module
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import io
 import pickle
 import threading
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from moto.core.base_backend import BackendDict
 
 _LOCK = type(threading.Lock())
 _RLOCK = type(threading.RLock())
+BLOB_MIN = 64 * 1024  # bodies at least this large are blob files
+_blob_ids: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+_restoring_from: list[Path] = []  # the blob folder while `restore` runs
+
+
+def _fake_key_class() -> type:
+    from moto.s3.models import FakeKey
+
+    return FakeKey
+
+
+def _set_key_state(obj: Any, state: tuple[dict[str, Any], str]) -> None:
+    attributes, blob = state
+    obj.__setstate__({**attributes, "value": (_restoring_from[-1] / blob).read_bytes()})
+    _blob_ids[obj] = blob
+
+
+@dataclass
+class Captured:
+    data: bytes  # the pickle
+    blobs: set[str]  # blob ids it refers to
+    new_blobs: dict[str, bytes] = field(default_factory=dict)  # those not yet on disk
 
 
 def _new_lock() -> Any:
@@ -51,7 +80,31 @@ def _set_raw_dict_state(obj: Any, state: tuple[dict[Any, Any], dict[str, Any]]) 
 
 
 class _Pickler(pickle.Pickler):
+    def __init__(self, file: io.BytesIO, blob_folder: Path) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.blob_folder = blob_folder
+        self.fake_key = _fake_key_class()
+        self.blobs: set[str] = set()
+        self.new_blobs: dict[str, bytes] = {}
+
+    def _reduce_key(self, key: Any) -> Any:
+        blob = _blob_ids.get(key)
+        if blob is None or not (blob in self.new_blobs or (self.blob_folder / blob).exists()):
+            try:
+                value = key.value
+            except ValueError:  # a deleted key's closed buffer: moto's own __getstate__ copes
+                return NotImplemented
+            blob = hashlib.blake2b(value, digest_size=20).hexdigest()
+            if not (self.blob_folder / blob).exists():
+                self.new_blobs[blob] = value
+            _blob_ids[key] = blob
+        self.blobs.add(blob)
+        attributes = {k: v for k, v in key.__dict__.items() if k not in ("_value_buffer", "lock")}
+        return _new_instance, (type(key),), (attributes, blob), None, None, _set_key_state
+
     def reducer_override(self, obj: Any) -> Any:  # called for objects pickle has no built-in way for
+        if type(obj) is self.fake_key and int(getattr(obj, "contentsize", 0) or 0) >= BLOB_MIN:
+            return self._reduce_key(obj)
         if isinstance(obj, dict) and type(obj).__module__.startswith("moto."):
             state = (dict(dict.items(obj)), dict(getattr(obj, "__dict__", {})))
             return _new_instance, (type(obj),), state, None, None, _set_raw_dict_state
@@ -95,18 +148,23 @@ def in_use() -> dict[str, BackendDict[Any]]:
     return {_key(backends): backends for backends in instances}
 
 
-def capture(key: str, backends: BackendDict[Any]) -> bytes:
+def capture(key: str, backends: BackendDict[Any], blob_folder: Path) -> Captured:
     """One service's state in every account and region (call with every mutation excluded)."""
     state = {account: dict(regions.items()) for account, regions in backends.items()}
     buffer = io.BytesIO()
-    _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(state)
-    return buffer.getvalue()
+    pickler = _Pickler(buffer, blob_folder)
+    pickler.dump(state)
+    return Captured(buffer.getvalue(), pickler.blobs, pickler.new_blobs)
 
 
-def restore(key: str, data: bytes) -> None:
+def restore(key: str, data: bytes, blob_folder: Path) -> None:
     """Put a captured service state back (into freshly reset backends)."""
     backends = _backends(key)
-    state: dict[str, dict[str, Any]] = pickle.loads(data)  # our own file, in our own folder
+    _restoring_from.append(blob_folder)
+    try:
+        state: dict[str, dict[str, Any]] = pickle.loads(data)  # our own file, in our own folder
+    finally:
+        _restoring_from.pop()
     for account, regions in state.items():
         account_backends = backends[account]  # creates it, and registers the BackendDict as in use
         for region, backend in regions.items():

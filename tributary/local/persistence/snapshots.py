@@ -111,6 +111,9 @@ class MotoStore:
         self._failure: BaseException | None = None
         self._closing = False
         self._files: dict[str, str] = {}  # service key → file of the manifest on disk
+        self._blobs: dict[str, set[str]] = {}  # service key → blob ids its file refers to
+        self.blob_folder = self.folder / "blobs"
+        self.blob_folder.mkdir(exist_ok=True)
         self._generation = 0
         self._thread: threading.Thread | None = None
         self.open = False  # requests are persisted only between start() and close()
@@ -134,10 +137,15 @@ class MotoStore:
             )
         for key, name in manifest["services"].items():
             try:
-                moto_state.restore(key, (self.folder / name).read_bytes())
+                moto_state.restore(key, (self.folder / name).read_bytes(), self.blob_folder)
             except Exception as exc:
                 raise StateError(f"cannot restore {key} from {self.folder / name}: {exc}") from exc
         self._files = dict(manifest["services"])
+        self._blobs = {key: set(ids) for key, ids in manifest.get("blobs", {}).items()}
+        referenced = set().union(*self._blobs.values()) if self._blobs else set()
+        for orphan in self.blob_folder.iterdir():  # written by a snapshot a crash cut short
+            if orphan.name not in referenced:
+                orphan.unlink()
         self._generation = int(manifest["generation"])
         return len(self._files)
 
@@ -222,16 +230,23 @@ class MotoStore:
                 for key in backends
                 if dirty is None or key not in self._files or moto_state.services_of(key) in dirty
             ]
-            captured = {key: moto_state.capture(key, backends[key]) for key in keys}
+            captured = {key: moto_state.capture(key, backends[key], self.blob_folder) for key in keys}
         locked = time.perf_counter()
         self._generation += 1
         files = dict(self._files)
+        blobs = dict(self._blobs)
         written = 0
-        for key, data in captured.items():
+        for key, capture in captured.items():
+            for blob, value in capture.new_blobs.items():  # written once, named by their content
+                write_durably(self.blob_folder / blob, value, sync_folder=False)
+                written += len(value)
             name = f"{moto_state.services_of(key)}-{key.rpartition(':')[2]}.{self._generation}.pickle"
-            write_durably(self.folder / name, data, sync_folder=False)
+            write_durably(self.folder / name, capture.data, sync_folder=False)
             files[key] = name
-            written += len(data)
+            blobs[key] = capture.blobs
+            written += len(capture.data)
+        if any(capture.new_blobs for capture in captured.values()):
+            _sync_folder(self.blob_folder)
         import moto
 
         manifest = {
@@ -239,18 +254,25 @@ class MotoStore:
             "moto": moto.__version__,
             "generation": self._generation,
             "services": files,
+            "blobs": {key: sorted(ids) for key, ids in blobs.items()},
         }
         write_durably(self.folder / MANIFEST, json.dumps(manifest, indent=1).encode(), sync_folder=True)
         for key, name in self._files.items():
             if files[key] != name:
                 (self.folder / name).unlink(missing_ok=True)
+        referenced = set().union(*blobs.values()) if blobs else set()
+        for previous in set().union(*self._blobs.values()) - referenced if self._blobs else set():
+            (self.blob_folder / previous).unlink(missing_ok=True)
         self._files = files
+        self._blobs = blobs
         done = time.perf_counter()
         self.stats.snapshots += 1
         self.stats.seconds_locked += locked - started
         self.stats.seconds_writing += done - locked
         self.stats.bytes_written += written
-        self.stats.last_state_bytes = sum((self.folder / n).stat().st_size for n in files.values())
+        self.stats.last_state_bytes = sum((self.folder / n).stat().st_size for n in files.values()) + sum(
+            (self.blob_folder / b).stat().st_size for b in referenced
+        )
         with self._cond:
             self._durable = max(self._durable, generation)
             self._cond.notify_all()
@@ -264,11 +286,15 @@ def write_durably(path: Path, data: bytes, *, sync_folder: bool) -> None:
         os.fsync(handle.fileno())
     os.replace(temporary, path)
     if sync_folder:
-        descriptor = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
+        _sync_folder(path.parent)
+
+
+def _sync_folder(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 # -- the middleware -------------------------------------------------------------------------------------
