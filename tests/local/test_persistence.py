@@ -7,16 +7,21 @@ import json
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tributary.local.events import listen_to_s3
 from tributary.local.moto_server import MotoServer
 from tributary.local.persistence import snapshots
 from tributary.local.persistence.executions import ExecutionJournal
 from tributary.local.persistence.local_state import LocalState
 from tributary.local.persistence.snapshots import MANIFEST, StateError
+from tributary.local.stack import LocalStack, StackOptions
 from tributary.states.server.backend import StepFunctionsBackend
 from tributary.states.server.models import Execution
+
+from .conftest import FIXTURE_APP
 
 BUCKET = "persisted-bucket"
 PASS_MACHINE = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
@@ -230,3 +235,27 @@ def test_state_folder_lock_fresh_and_a_changed_template(tmp_path: Path) -> None:
     fresh = LocalState(tmp_path / "state", fresh=True)
     assert not fresh.saved and not (fresh.moto_dir / MANIFEST).exists()
     fresh.close()
+
+
+def test_an_upload_is_answered_once_its_event_is_in_the_ingest_queue(tmp_path: Path) -> None:
+    events: dict[str, str] = {}  # key → event id
+
+    def record(event: dict[str, Any]) -> None:
+        events.setdefault(event["detail"]["object"]["key"], event["id"])
+
+    unsubscribe = listen_to_s3(record)
+    options = StackOptions(FIXTURE_APP, work_dir=tmp_path / "work", state_dir=tmp_path / "state")
+    try:
+        with LocalStack(options) as stack:
+            s3 = stack.aws.client("s3")
+            raw = stack.physical_id("RawBucket")
+            for index in range(10):
+                key = f"incoming/demo/{index}.csv"
+                s3.put_object(Bucket=raw, Key=key, Body=b"1")
+                # Already delivered when PutObject answers (and the queue saved it before answering).
+                delivered = {
+                    d.event_id for d in stack.bus.deliveries if d.ok and d.target.endswith("IngestQueue")
+                }
+                assert events[key] in delivered
+    finally:
+        unsubscribe()

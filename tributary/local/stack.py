@@ -32,7 +32,7 @@ from tributary.local.lambda_runtime import (
     report_lines,
 )
 from tributary.local.moto_server import ACCOUNT_ID, MotoServer
-from tributary.local.persistence.local_state import LocalState
+from tributary.local.persistence.local_state import LocalState, deliver_events_before_answers
 from tributary.local.provisioning import NotEmulated, ProvisionedStack, provision
 from tributary.local.schedules import Schedule, Scheduler, fires_by_time
 from tributary.states.server.backend import StepFunctionsBackend
@@ -169,6 +169,8 @@ class LocalStack:
         self.bus.start()
         self._stoppers.append(self.bus.stop)
         self._stoppers.append(listen_to_s3(self.bus.put))
+        if self.aws.store is not None:  # an upload is answered once its event is in the ingest queue
+            self._stoppers.append(deliver_events_before_answers(self.aws.store, self.bus))
         self.mappings = self._mappings()
         if options.visibility_timeout_cap is not None:
             self._cap_visibility_timeouts(options.visibility_timeout_cap)

@@ -11,14 +11,19 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import pickle
 import shutil
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
 from tributary.local.persistence.executions import ExecutionJournal
-from tributary.local.persistence.snapshots import MANIFEST, StateError, write_durably
+from tributary.local.persistence.snapshots import MANIFEST, MotoStore, StateError, write_durably
+
+LOGGER = logging.getLogger("tributary.local.persistence")
+EVENT_DELIVERY_TIMEOUT = 30.0
 
 
 class LocalState:
@@ -85,3 +90,29 @@ def _fingerprint(root: Path, config_env: str) -> str:
         path = root / name
         digest.update(name.encode() + b"\0" + (path.read_bytes() if path.exists() else b"") + b"\0")
     return digest.hexdigest()
+
+
+def deliver_events_before_answers(store: MotoStore, bus: Any) -> Callable[[], None]:
+    """Hold the answer to an S3 request whose change made an EventBridge event until the bus has
+    delivered it (to the ingest queue, where it is saved before SQS answers): an acknowledged upload
+    then never loses its event in a crash. Returns the undo (before the bus stops)."""
+    from tributary.local.events import listen_to_s3
+
+    emitted = threading.local()  # moto calls the S3 hook in the thread of the request
+
+    def listener(event: dict[str, Any]) -> None:
+        emitted.pending = True
+
+    def before_answer() -> None:
+        if getattr(emitted, "pending", False):
+            emitted.pending = False
+            bus.drain(EVENT_DELIVERY_TIMEOUT)
+
+    unsubscribe = listen_to_s3(listener)
+    store.before_answer = before_answer
+
+    def undo() -> None:
+        store.before_answer = None
+        unsubscribe()
+
+    return undo

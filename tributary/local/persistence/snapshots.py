@@ -117,6 +117,8 @@ class MotoStore:
         self._generation = 0
         self._thread: threading.Thread | None = None
         self.open = False  # requests are persisted only between start() and close()
+        # Called in a write request's thread once its snapshot is durable, before it is answered.
+        self.before_answer: Callable[[], None] | None = None
 
     # -- loading -----------------------------------------------------------------------------------
     @property
@@ -398,6 +400,9 @@ class PersistingApp:
                     response = _call(self.app, environ)
                     ticket = self.store.mark(_services(environ))
                 self.store.wait(ticket)
+                before_answer = self.store.before_answer
+                if before_answer is not None:
+                    before_answer()
         except StateError as exc:
             headers = [("Content-Type", "text/plain")]
             response = _Response("503 Service Unavailable", headers, f"{exc}".encode())
