@@ -518,15 +518,16 @@ def java_charset(encoding: str) -> str:
     return JAVA_CHARSETS[python_name]
 
 
-def check_readable_name(key: str, compression: str | None) -> None:
-    name = key.rsplit("/", 1)[-1]
+def check_readable_name(uri: str, compression: str | None) -> None:
+    """The name Spark reads (the staged copy's, or the raw key's for an older manifest)."""
+    name = uri.rsplit("/", 1)[-1]
     if SPARK_HIDDEN_NAME.search(name):
-        raise ManifestError(f"object {key!r}: Spark skips file names starting with '_' or '.'")
+        raise ManifestError(f"{uri}: Spark skips file names starting with '_' or '.'")
     # Hadoop picks the codec from the suffix, so the suffix must tell the truth.
     if compression == "gzip" and not name.endswith(".gz"):
-        raise ManifestError(f"object {key!r} is gzip-compressed but its name does not end with .gz")
+        raise ManifestError(f"{uri} is gzip-compressed but its name does not end with .gz")
     if compression == "none" and name.endswith(".gz"):
-        raise ManifestError(f"object {key!r} ends with .gz but is not gzip-compressed")
+        raise ManifestError(f"{uri} ends with .gz but is not gzip-compressed")
 
 
 def source_objects_from(
@@ -537,8 +538,9 @@ def source_objects_from(
         bucket, key = str(item["bucket"]), str(item["key"])
         # validate sniffs each object; a contract that fixes the compression speaks for older manifests
         fixed = contract.compression if contract.compression in ("gzip", "none") else None
-        check_readable_name(key, item.get("compression") or fixed)
-        uri = f"s3://{bucket}/{key}"
+        # validate's copy of the accepted version (interface 1); older manifests name the raw object
+        uri = str(item.get("staged_uri") or f"s3://{bucket}/{key}")
+        check_readable_name(uri, item.get("compression") or fixed)
         objects.append(
             SourceObject(
                 index=index,
@@ -553,8 +555,9 @@ def source_objects_from(
 
 
 def readable_objects(objects: Sequence[SourceObject]) -> list[SourceObject]:
-    """One object per path: Spark reads a key's current version, so when the manifest lists several
-    versions of one key, its rows are counted for the last one listed and the others read 0 rows."""
+    """One object per path. Staged inputs have a path per version; an older manifest without
+    `staged_uri` names keys, whose current version Spark reads: when it lists several versions of
+    one key, the rows are counted for the last one listed and the others read 0 rows."""
     last_per_path = {item.identity: item for item in objects}
     return sorted(last_per_path.values(), key=lambda item: item.index)
 

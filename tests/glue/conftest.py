@@ -80,12 +80,30 @@ class GlueRun:
         return self.mirror.as_uri()
 
     def put(
-        self, key: str, text: str, *, gzipped: bool = False, encoding: str = "utf-8", version: str = "v1"
+        self,
+        key: str,
+        text: str,
+        *,
+        gzipped: bool = False,
+        encoding: str = "utf-8",
+        version: str = "v1",
+        staged: str | None = None,
+        body: bytes | None = None,
     ) -> None:
-        body = text.encode(encoding)
-        path = self.mirror / "raw" / key
+        """An object of the run. `staged` (an extension: ".csv", ".jsonl", ".json") writes it only where
+        validate stages it (`runs/<run_id>/input/<NNNNN><ext>[.gz]`, named by `staged_uri`), not under
+        its key; otherwise it is written under its key in the raw bucket, as older manifests name it.
+        `body` gives the exact bytes stored (for corrupt files), instead of `text` encoded."""
+        data = body if body is not None else text.encode(encoding)
+        entry: dict[str, Any] = {}
+        if staged:
+            name = f"{len(self.objects):05d}{staged}{'.gz' if gzipped else ''}"
+            entry["staged_uri"] = f"s3://artifacts/runs/{self.run_id}/input/{name}"
+            path = self.mirror / "artifacts" / "runs" / self.run_id / "input" / name
+        else:
+            path = self.mirror / "raw" / key
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(gzip.compress(body) if gzipped else body)
+        path.write_bytes(gzip.compress(data) if gzipped and body is None else data)
         self.objects.append(
             {
                 "bucket": "raw",
@@ -96,6 +114,7 @@ class GlueRun:
                 "event_time": "2026-11-24T10:14:58Z",
                 "compression": "gzip" if gzipped else "none",
                 "encoding": encoding,
+                **entry,
             }
         )
 
