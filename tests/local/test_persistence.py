@@ -259,3 +259,24 @@ def test_an_upload_is_answered_once_its_event_is_in_the_ingest_queue(tmp_path: P
                 assert events[key] in delivered
     finally:
         unsubscribe()
+
+
+def test_an_end_is_shown_only_once_it_is_recorded(tmp_path: Path) -> None:
+    release = threading.Event()
+
+    class SlowDisk(ExecutionJournal):
+        def finished(self, execution: Execution) -> None:
+            release.wait(10)
+            super().finished(execution)
+
+    backend = StepFunctionsBackend()
+    backend.recorder = SlowDisk(tmp_path)
+    machine = backend.create_state_machine("m", PASS_MACHINE)
+    execution = backend.start_execution(machine.arn, name="x")
+    assert execution.run.wait(10)  # the engine is done...
+    described = backend.describe_execution(execution.arn).describe()
+    assert (described["status"], described["output"], described["stopDate"]) == ("RUNNING", None, None)
+    assert [e.name for e in backend.list_executions(machine.arn, status_filter="SUCCEEDED")[0]] == []
+    release.set()  # ...and once its end is on disk, it is seen
+    assert backend.wait_for_execution(execution.arn, 10).describe()["status"] == "SUCCEEDED"
+    assert ExecutionJournal(tmp_path).records()[0]["status"] == "SUCCEEDED"

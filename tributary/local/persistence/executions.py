@@ -78,11 +78,12 @@ class ExecutionJournal:
                 "state_machine_arn": execution.run.state_machine_arn,
                 "input": execution.input,
                 "start_date": execution.start_date,
-                "status": execution.status,
-                "stop_date": execution.stop_date,
-                "output": execution.output,
-                "error": execution.error,
-                "cause": execution.cause,
+                # From the engine's run: the execution itself shows its end only once this is written.
+                "status": execution.run.status,
+                "stop_date": execution.run.stop_date,
+                "output": execution.run.output,
+                "error": execution.run.error,
+                "cause": execution.run.cause,
                 "events": execution.events,
                 "resumed": self._resumed.get(execution.arn, 0),
             }

@@ -14,6 +14,7 @@ import re
 import threading
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -82,6 +83,44 @@ class FinishedRun:
 
     def stop(self, error: str | None = None, cause: str | None = None) -> None:
         return None
+
+
+@dataclass
+class RecordedExecution(Execution):
+    """An execution whose end is shown only once it is recorded: until then it is RUNNING, so that no
+    client sees an end that a crash could take back (the execution would then run again)."""
+
+    recorded: threading.Event = field(default_factory=threading.Event)
+
+    def _ended(self) -> bool:
+        return self.recorded.is_set()
+
+    @property
+    def status(self) -> str:
+        return self.run.status if self._ended() else "RUNNING"
+
+    @property
+    def stop_date(self) -> datetime | None:
+        return self.run.stop_date if self._ended() and self.run.done else None
+
+    @property
+    def output(self) -> str | None:
+        return self.run.output if self._ended() else None
+
+    @property
+    def error(self) -> str | None:
+        return self.run.error if self._ended() else None
+
+    @property
+    def cause(self) -> str | None:
+        return self.run.cause if self._ended() else None
+
+
+def _wait(execution: Execution, timeout: float | None) -> None:
+    """Until the execution has ended (and, when recorded, its end is on disk)."""
+    execution.run.wait(timeout)
+    if isinstance(execution, RecordedExecution):
+        execution.recorded.wait(timeout)
 
 
 def _page(items: list[Any], max_results: int | None, next_token: str | None) -> tuple[list[Any], str | None]:
@@ -244,7 +283,11 @@ class StepFunctionsBackend:
             try:
                 execution.run.run()
             finally:
-                recorder.finished(execution)
+                try:
+                    recorder.finished(execution)
+                finally:
+                    if isinstance(execution, RecordedExecution):
+                        execution.recorded.set()
 
         threading.Thread(target=run, name=f"execution-{execution.name}", daemon=True).start()
 
@@ -315,7 +358,12 @@ class StepFunctionsBackend:
                 if existing.status == "RUNNING" and existing.input == text:
                     return existing, False
                 raise errors.ExecutionAlreadyExists(f"Execution Already Exists: '{run.arn}'")
-            execution = Execution(run, machine, text)
+            kind = (
+                RecordedExecution
+                if self.recorder is not None and machine.machine_type == "STANDARD"
+                else Execution
+            )
+            execution = kind(run, machine, text)
             self._executions[run.arn] = execution
         return execution, True
 
@@ -341,14 +389,14 @@ class StepFunctionsBackend:
     def wait_for_execution(self, arn: str, timeout: float | None = None) -> Execution:
         """The execution once it has finished (for tests and the CLI)."""
         execution = self._execution(arn)
-        execution.run.wait(timeout)
+        _wait(execution, timeout)
         return execution
 
     def stop_execution(self, arn: str, *, error: str | None = None, cause: str | None = None) -> Execution:
         execution = self._execution(arn)
         execution.run.stop(error, cause)
         # AWS reports ABORTED as soon as StopExecution returns; the engine ends at its next step.
-        execution.run.wait(STOP_GRACE_SECONDS)
+        _wait(execution, STOP_GRACE_SECONDS)
         return execution
 
     def list_executions(
