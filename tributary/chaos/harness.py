@@ -25,7 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from tributary.chaos.data import DataFactory, ObjectSpec
-from tributary.chaos.invariants import StackView, Uploaded, Verdict, check, executions_by_dataset
+from tributary.chaos.invariants import (
+    StackView,
+    Uploaded,
+    Verdict,
+    check,
+    dead_letters,
+    executions_by_dataset,
+)
 from tributary.local.events import s3_event
 from tributary.local.faults import FaultInjector, FaultPlan
 
@@ -55,6 +62,7 @@ class Result:
     seconds: float
     faults: dict[str, int] = field(default_factory=dict)  # injections per fault rule
     error: str = ""  # the scenario could not be run to its end
+    paired: bool = False  # ran at the same time as another scenario (wall time shared)
 
     @property
     def ok(self) -> bool:
@@ -79,11 +87,24 @@ class Context:
         self.uploads: list[Uploaded] = []
         self._bus_put = bus_put
         self._s3 = view.client("s3")
+        # Paired with a scenario of the other dataset: its faults apply to executions of its dataset
+        # only (`execution` filter), and both run at once. `shared` holds every paired plan's rules.
+        self.dataset = "orders"
+        self.shared: dict[str, list[dict[str, Any]]] | None = None
+        self.rule_ids: set[str] = set()
 
     def plan(self, document: dict[str, Any]) -> None:
         if self.faults is None:
             raise RuntimeError("this stack takes its fault plan at start-up")
-        self.faults.set_plan(FaultPlan.parse(document, "scenario plan"))
+        rules = [dict(rule) for rule in document.get("faults", [])]
+        if self.shared is not None:
+            for index, rule in enumerate(rules):
+                rule["execution"] = f"{self.dataset}-"
+                rule["id"] = f"{self.dataset}: {rule.get('id') or index}"
+            self.shared[self.dataset] = rules
+            rules = [rule for plan in self.shared.values() for rule in plan]
+        self.rule_ids = {str(rule.get("id", "")) for rule in rules}
+        self.faults.set_plan(FaultPlan.parse({**document, "faults": rules}, "scenario plan"))
 
     def upload(self, specs: list[ObjectSpec], threads: int = 8) -> list[Uploaded]:
         raw = self.view.name("RawBucket")
@@ -119,7 +140,7 @@ class Context:
 
     def wait_quiet(self, quiet: float | None = None) -> None:
         """Until nothing is queued, in flight or running, and it stays so for the batching window."""
-        quiet = quiet if quiet is not None else self.settings.batch_window + 3.0
+        quiet = quiet if quiet is not None else self.settings.batch_window + 1.5
         sqs, sfn = self.view.client("sqs"), self.view.client("stepfunctions")
         ingest = self.view.queue_url("IngestQueue")
         deadline = time.monotonic() + self.settings.scenario_timeout
@@ -150,6 +171,50 @@ class Named:
     name: str
     run: Scenario
     clock: str = "virtual"  # virtual | real | subprocess
+    pairable: bool = False  # its faults can be scoped to one dataset's executions (state, api, glue_job)
+
+
+def run_pair(
+    pair: list[Named],
+    view: StackView,
+    faults: FaultInjector | None,
+    data: DataFactory,
+    settings: Settings,
+) -> list[Result]:
+    """Two scenarios at once, one on orders and one on clicks, each's faults scoped to its dataset's
+    executions; each is checked on its own objects (and its own dataset's partitions and executions)."""
+    if len(pair) == 1:
+        return [run_scenario(pair[0], view, faults, data, settings, None)]
+    shared: dict[str, list[dict[str, Any]]] = {}
+    contexts = []
+    for dataset in ("orders", "clicks"):
+        context = Context(view, faults, data, settings)
+        context.dataset, context.shared = dataset, shared
+        contexts.append(context)
+    before, dead_before = executions_by_dataset(view), dead_letters(view)
+    started = time.monotonic()
+    results = []
+    try:
+        explained = [named.run(context) for named, context in zip(pair, contexts, strict=True)]
+        contexts[0].wait_quiet()
+        injected = faults.summary() if faults is not None else {}
+        seconds = time.monotonic() - started
+        for named, context, why in zip(pair, contexts, explained, strict=True):
+            mine = {
+                rule.split(": ", 1)[-1]: n for rule, n in injected.items() if rule.startswith(context.dataset)
+            }
+            verdict = check(
+                view, context.uploads, before, dead_letters_before=dead_before, dead_letters_explained=why
+            )
+            results.append(Result(named.name, verdict, seconds, mine, paired=True))
+    except Exception as exc:
+        LOGGER.exception("scenarios %s", ", ".join(n.name for n in pair))
+        seconds = time.monotonic() - started
+        results = [Result(n.name, None, seconds, error=f"{type(exc).__name__}: {exc}") for n in pair]
+    finally:
+        if faults is not None:
+            faults.clear()
+    return results
 
 
 def run_scenario(
@@ -161,7 +226,7 @@ def run_scenario(
     bus_put: Callable[[dict[str, Any]], None] | None,
 ) -> Result:
     context = Context(view, faults, data, settings, bus_put)
-    before = executions_by_dataset(view)
+    before, dead_before = executions_by_dataset(view), dead_letters(view)
     started = time.monotonic()
     try:
         explained = named.run(context)
@@ -169,7 +234,9 @@ def run_scenario(
         injected = faults.summary() if faults is not None else {}
         if faults is not None:
             faults.clear()
-        verdict = check(view, context.uploads, before, dead_letters_explained=explained)
+        verdict = check(
+            view, context.uploads, before, dead_letters_before=dead_before, dead_letters_explained=explained
+        )
         return Result(named.name, verdict, time.monotonic() - started, injected)
     except Exception as exc:
         LOGGER.exception("scenario %s", named.name)
@@ -183,7 +250,8 @@ def run_scenario(
 def in_process_stack(settings: Settings, real_time: bool) -> Iterator[tuple[StackView, FaultInjector, Any]]:
     from tributary.local.stack import LocalStack, StackOptions
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    for noisy in ("werkzeug", "urllib3.connectionpool", "samtranslator"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory(prefix="tributary-chaos-") as scratch:
         work = (settings.work_dir or Path(scratch)) / ("real" if real_time else "virtual")
         options = StackOptions(

@@ -120,12 +120,22 @@ class StackState:
         every quarantine `.reason.json`."""
         artifacts = self.view.name("ArtifactsBucket")
         reasons: dict[tuple[str, str], str] = {}
+        late: list[tuple[dict[str, Any], str]] = []
 
         def note(obj: dict[str, Any], why: str) -> None:
             if why.strip():
                 reasons.setdefault((str(obj.get("key")), str(obj.get("version_id") or obj.get("etag"))), why)
 
-        for run_id in self.runs:
+        for run_id, record in self.runs.items():
+            if record.get("status") in ("FAILED", "QUARANTINED") and (
+                record.get("error") or record.get("cause")
+            ):
+                # a failed run names its error and can be reprocessed: a reason for each of its objects
+                error = f"{record.get('error') or ''} {record.get('cause') or ''}"
+                why = f"run {run_id} {record['status']}: {error}"
+                manifest = self._json(artifacts, f"runs/{run_id}/manifest.json") or {}
+                for obj in manifest.get("objects", []) if isinstance(manifest, dict) else []:
+                    late.append((obj, why.strip()[:300]))
             for name in ("rejected.json", "failed-objects.json"):
                 document = self._json(artifacts, f"runs/{run_id}/{name}") or {}
                 for obj in document.get("objects", []) if isinstance(document, dict) else []:
@@ -137,11 +147,13 @@ class StackState:
                 why = "; ".join(f"{r.get('code')}: {r.get('message')}" for r in reason.get("reasons", []))
                 why = why or " ".join(str(reason.get(k) or "") for k in ("error", "cause")).strip()
                 source = str(reason.get("source", ""))
-                object_key = source.split("/", 3)[3] if source.count("/") >= 3 else ""
+                object_key = reason.get("key") or (source.split("/", 3)[3] if source.count("/") >= 3 else "")
                 note(
                     {"key": object_key, "version_id": reason.get("version_id"), "etag": reason.get("etag")},
                     why,
                 )
+        for obj, why in late:  # the object's own reasons first, its run's failure after them
+            note(obj, why)
         return reasons
 
     def _trigger_skips(self) -> dict[str, str]:
@@ -225,16 +237,18 @@ class StackState:
                 etags[(version["Key"], version["VersionId"])] = version["ETag"].strip('"')
         return etags
 
-    def dead_letters(self) -> dict[str, int]:
-        sqs = self.view.client("sqs")
-        counts = {}
-        for logical_id in ("IngestDeadLetterQueue", "EventDeliveryDeadLetterQueue"):
-            attributes = sqs.get_queue_attributes(
-                QueueUrl=self.view.queue_url(logical_id),
-                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-            )["Attributes"]
-            counts[logical_id] = sum(int(v) for v in attributes.values())
-        return counts
+
+def dead_letters(view: StackView) -> dict[str, int]:
+    """Messages in each dead-letter queue."""
+    sqs = view.client("sqs")
+    counts = {}
+    for logical_id in ("IngestDeadLetterQueue", "EventDeliveryDeadLetterQueue"):
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=view.queue_url(logical_id),
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        counts[logical_id] = sum(int(v) for v in attributes.values())
+    return counts
 
 
 def executions_by_dataset(view: StackView) -> dict[str, set[str]]:
@@ -252,6 +266,7 @@ def check(
     uploads: list[Uploaded],
     executions_before: dict[str, set[str]],
     *,
+    dead_letters_before: dict[str, int] | None = None,
     dead_letters_explained: str = "",
 ) -> Verdict:
     """Classify every uploaded object version and check the stack-wide invariants."""
@@ -268,10 +283,16 @@ def check(
     for outcome in outcomes:
         if outcome.outcome != "published" and outcome.uploaded.spec.must_publish:
             violations.append(f"good file {outcome.uploaded.spec.key[:60]} not published: {outcome.outcome}")
+    after = executions_by_dataset(view)
+    scenario_runs = {
+        arn.rsplit(":", 1)[-1]
+        for dataset, arns in after.items()
+        for arn in arns - executions_before.get(dataset, set())
+    }
     failed_partitions = []
     for dataset in datasets:
         for location, run_id in state.registered_partitions(dataset):
-            if state.status(run_id) != "SUCCEEDED":
+            if run_id in scenario_runs and state.status(run_id) != "SUCCEEDED":
                 failed_partitions.append(f"{location} (run {run_id}: {state.status(run_id)})")
     if failed_partitions:
         violations.append(f"{len(failed_partitions)} registered partition(s) of runs not SUCCEEDED")
@@ -279,10 +300,9 @@ def check(
     changed = [u.spec.key for u in uploads if etags.get((u.spec.key, u.version_id)) != u.etag.strip('"')]
     if changed:
         violations.append(f"{len(changed)} raw object version(s) changed or gone")
-    dead = state.dead_letters()
-    if any(dead.values()) and not dead_letters_explained:
-        violations.append(f"dead-letter messages: {dead}")
-    after = executions_by_dataset(view)
+    dead = {k: n - (dead_letters_before or {}).get(k, 0) for k, n in dead_letters(view).items()}
+    if any(n > 0 for n in dead.values()) and not dead_letters_explained:
+        violations.append(f"new dead-letter messages: {dead}")
     executions, limits = {}, {}
     for dataset in datasets:
         started = len(after.get(dataset, set()) - executions_before.get(dataset, set()))

@@ -10,10 +10,12 @@ from typing import TextIO
 from tributary.chaos.data import DataFactory
 from tributary.chaos.harness import (
     Context,
+    Named,
     Result,
     Settings,
     StackProcess,
     in_process_stack,
+    run_pair,
     run_scenario,
     scratch_root,
 )
@@ -53,16 +55,37 @@ def run(settings: Settings, only: list[str] | None = None, out: TextIO = sys.std
         if not chosen:
             continue
         with in_process_stack(settings, real_time=clock == "real") as (view, faults, put):
-            for named in chosen:
-                result = run_scenario(named, view, faults, data, settings, put)
-                results.append(result)
-                printer.row(result)
+            for group in _groups(chosen):
+                if len(group) == 1 and not group[0].pairable:
+                    done = [run_scenario(group[0], view, faults, data, settings, put)]
+                else:
+                    done = run_pair(group, view, faults, data, settings)
+                for result in done:
+                    results.append(result)
+                    printer.row(result)
     if selected([RESTART], only):
         result = restart_scenario(settings, data)
         results.append(result)
         printer.row(result)
     printer.footer(results)
     return results
+
+
+def _groups(scenarios: list[Named]) -> list[list[Named]]:
+    """Pairable scenarios two by two (one on orders, one on clicks, at once); the others alone."""
+    groups: list[list[Named]] = []
+    waiting: list[Named] = []
+    for named in scenarios:
+        if not named.pairable:
+            groups.append([named])
+            continue
+        waiting.append(named)
+        if len(waiting) == 2:
+            groups.append(waiting)
+            waiting = []
+    if waiting:
+        groups.append(waiting)
+    return groups
 
 
 def restart_scenario(settings: Settings, data: DataFactory) -> Result:
@@ -101,6 +124,7 @@ class TablePrinter:
 
     def __init__(self, out: TextIO) -> None:
         self.out = out
+        self.started = time.monotonic()
         header = " | ".join(c.ljust(w) for c, w in zip((*COLUMNS, "invariants"), WIDTHS, strict=True))
         print(header, file=out, flush=True)
         print("-" * len(header), file=out, flush=True)
@@ -110,12 +134,16 @@ class TablePrinter:
 
     def footer(self, results: list[Result]) -> None:
         out = self.out
-        total = sum(r.seconds for r in results)
         failing = [r for r in results if not r.ok]
         print(
-            f"\n{len(results)} scenarios, {total:.0f} s; invariants hold in {len(results) - len(failing)}",
+            f"\n{len(results)} scenarios in {time.monotonic() - self.started:.0f} s (stack starts included); "
+            f"invariants hold in {len(results) - len(failing)}",
             file=out,
         )
+        if any(r.paired for r in results):
+            print(
+                "* ran at the same time as the scenario next to it (one on orders, one on clicks)", file=out
+            )
         for result in failing:
             print(f"\n{result.name}:", file=out)
             if result.error:
@@ -145,7 +173,7 @@ def format_row(result: Result) -> str:
             str(verdict.count("duplicated")),
             str(verdict.count("lost") + verdict.count("wrong")),
             str(verdict.visible_from_failed),
-            f"{result.seconds:.0f} s",
+            f"{result.seconds:.0f} s" + ("*" if result.paired else ""),
             "ok" if result.ok else "VIOLATED",
         ]
     return " | ".join(cell.ljust(width) for cell, width in zip(cells, WIDTHS, strict=True))

@@ -31,6 +31,8 @@ def task_states(definition: Path = DEFINITION) -> list[TaskState]:
 
 def _good(context: Context, label: str, files: int, rows: int = 5, clicks: int = 0) -> list[ObjectSpec]:
     data = context.data
+    if context.dataset == "clicks":  # a scenario paired with one on orders
+        files, clicks = 0, files + clicks
     specs = [
         data.orders(f"incoming/orders/{label}-{i:05d}.csv", rows, must_publish=True) for i in range(files)
     ]
@@ -101,7 +103,7 @@ def task_failing_for_good(task: TaskState, forced_by: list[str]) -> Named:
         context.upload(_either(_good(context, f"permanent-{task.name}", context.settings.size(4, 2))))
         return ""
 
-    return Named(f"Task {task.name} fails for good", scenario)
+    return Named(f"Task {task.name} fails for good", scenario, pairable=True)
 
 
 def single_fault(label: str, fault: dict[str, Any], full: int, *, publish: bool, clicks: int = 0) -> Scenario:
@@ -154,14 +156,16 @@ def virtual_clock_scenarios() -> Iterator[Named]:
         single_fault(
             "glue-timeout", {"target": glue, "action": "timeout", "delay_seconds": 4}, 5, publish=False
         ),
+        pairable=True,
     )
     throttle = {"target": {"api": "athena:StartQueryExecution"}, "error": "TooManyRequestsException"}
     yield Named(
         "Athena throttling (50%)",
         single_fault("athena-throttled", {**throttle, "percentage": 50}, 8, publish=True, clicks=1),
+        pairable=True,
     )
     sns = {"target": {"api": "sns:Publish"}, "error": "InternalError"}  # after the commit point
-    yield Named("SNS down", single_fault("sns-down", sns, 5, publish=True))
+    yield Named("SNS down", single_fault("sns-down", sns, 5, publish=True), pairable=True)
     for function, publish in (("TriggerFunction", True), ("ValidateFunction", False)):
         # The trigger's batch comes back from SQS; validate's Task sees Runtime.ExitError.
         kill = {"target": {"function": function}, "action": "kill", "delay_seconds": 0.5, "count": 1}
@@ -170,7 +174,9 @@ def virtual_clock_scenarios() -> Iterator[Named]:
             f"{label} worker killed mid-way", single_fault(f"{label}-killed", kill, 5, publish=publish)
         )
     kill = {"target": glue, "action": "kill", "delay_seconds": 8, "count": 1}
-    yield Named("Glue process killed mid-way", single_fault("glue-killed", kill, 5, publish=False))
+    yield Named(
+        "Glue process killed mid-way", single_fault("glue-killed", kill, 5, publish=False), pairable=True
+    )
     yield Named("a bad file or row of every kind", bad_files_and_rows)
 
 

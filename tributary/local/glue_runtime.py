@@ -238,11 +238,9 @@ class GlueRuntime:
             if run.stop_requested.is_set():
                 self._set_state(run, "STOPPED")
                 return
-            fault = (
-                self.faults.match("glue_job", job.name, self.job_aliases.get(job.name, ""))
-                if self.faults
-                else None
-            )
+            names = (job.name, self.job_aliases.get(job.name, ""))
+            execution = run.arguments.get("--run_id", "")  # a plan's `execution` filter sees the run id
+            fault = self.faults.match("glue_job", *names, execution=execution) if self.faults else None
             if fault is not None and fault.action == "delay":
                 run.stop_requested.wait(fault.delay_seconds)
             self._set_state(run, "RUNNING")
