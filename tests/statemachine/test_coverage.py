@@ -38,6 +38,10 @@ THREE_BATCH_CASES = {
     "PartitionBatch3Of3Fails",
     "ThreeBatchesLineageFails",
 }
+# The Retry rule of each distributed Map (a failed read of partition-batches.json): its ItemReader fails
+# MaxAttempts times, then reads (`<Map>ReaderRecovers`), or fails once more (`<Map>ReaderExhausted`).
+READER_MAPS = ["RegisterPartitions", "UnpublishRun"]
+READER_CASES = {f"{name}Reader{outcome}" for name in READER_MAPS for outcome in ("Recovers", "Exhausted")}
 # Test cases that are not about one Task's errors (test_paths.py and test_failures.py check them).
 PATH_CASES = {
     "HappyPath",
@@ -50,10 +54,11 @@ PATH_CASES = {
     "SomeObjectsFailed",
     "AllObjectsFailed",
     *THREE_BATCH_CASES,
+    *READER_CASES,
 }
 # Path cases whose failure is not a Task error answered once (a Choice's, or a Task called per batch),
 # which `expect` does not model: test_paths.py checks them.
-NOT_MODELLED = {"NothingAccepted", "QualityGateFailed", "AllObjectsFailed", *THREE_BATCH_CASES}
+NOT_MODELLED = {"NothingAccepted", "QualityGateFailed", "AllObjectsFailed", *THREE_BATCH_CASES, *READER_CASES}
 
 
 def expected_case_names(pipeline: Pipeline) -> set[str]:
@@ -187,3 +192,16 @@ def test_every_catch_is_taken_by_some_test_case(
     assert cases, f"no test case of mock_config.json throws an error that {catcher} catches"
     for case in cases:
         check_caught(pipeline, runs[case].history, catcher)
+
+
+@pytest.mark.parametrize("name", READER_MAPS)
+def test_every_distributed_map_retries_its_reader_and_has_cases_for_it(mocks: Mocks, name: str) -> None:
+    (rule,) = PIPELINE.states[name]["Retry"]
+    assert rule["ErrorEquals"] == ["States.ItemReaderFailed"]
+    recovers = mocks.response_of(f"{name}ReaderRecovers", name)
+    answers = [mocks.answer(recovers, invocation) for invocation in range(rule["MaxAttempts"] + 1)]
+    assert all("Throw" in answer for answer in answers[:-1]) and "Return" in answers[-1]
+    exhausted = mocks.response_of(f"{name}ReaderExhausted", name)
+    assert all(
+        "Throw" in mocks.answer(exhausted, invocation) for invocation in range(rule["MaxAttempts"] + 1)
+    )

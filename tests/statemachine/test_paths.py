@@ -168,8 +168,17 @@ def test_the_run_record_starts_with_the_execution_input(runs: dict[str, Run]) ->
 
 def batches_of(mocks: Mocks, case: str) -> list[dict[str, str]]:
     """partition-batches.json as the test case's ItemReaders read it."""
-    batches: list[dict[str, str]] = json.loads(mocked_return(mocks, case, "RegisterPartitions")["Body"])
-    assert json.loads(mocked_return(mocks, case, "UnpublishRun")["Body"]) == batches
+    read = [read_batches(mocks, case, name) for name in ("RegisterPartitions", "UnpublishRun")]
+    assert read[0] == read[1]
+    return read[0]
+
+
+def read_batches(mocks: Mocks, case: str, reader: str) -> list[dict[str, str]]:
+    """What an ItemReader reads once it reads (its first answer that is not a failure)."""
+    response = mocks.response_of(case, reader)
+    answers = (mocks.answer(response, invocation) for invocation in range(10))
+    body = next(answer["Return"]["Body"] for answer in answers if "Return" in answer)
+    batches: list[dict[str, str]] = json.loads(body)
     return batches
 
 
@@ -419,3 +428,48 @@ def test_a_failure_before_registration_has_nothing_to_undo(runs: dict[str, Run],
     assert run.status == "FAILED" and entered[-len(FAILURE_ROUTE) :] == FAILURE_ROUTE
     assert not {"RegisterPartitions", *UNPUBLISH_ROUTE, *UNPUBLISH_FAILED} & set(entered)
     assert run.map_runs == {}
+
+
+def reader_retry_seconds(run: Run, name: str) -> float:
+    """Virtual seconds from the Map's entry to its start (its ItemReader's failed reads and back-offs), or
+    to its exit when it never started."""
+    events = run.history.events
+    entered = next(e for e in events if e["type"] == "MapStateEntered" and details(e)["name"] == name)
+    following = next(
+        e
+        for e in events[events.index(entered) + 1 :]
+        if e["type"] in ("MapStateStarted", "MapStateExited") and run.history.state_of(e) == name
+    )
+    return (following["timestamp"] - entered["timestamp"]).total_seconds()
+
+
+@pytest.mark.parametrize("name", ["RegisterPartitions", "UnpublishRun"])
+def test_a_failed_read_of_the_partition_batches_is_retried(
+    pipeline: Pipeline, mocks: Mocks, runs: dict[str, Run], name: str
+) -> None:
+    (rule,) = pipeline.states[name]["Retry"]
+    ceiling = sum(
+        min(rule["IntervalSeconds"] * rule["BackoffRate"] ** retry, rule["MaxDelaySeconds"])
+        for retry in range(rule["MaxAttempts"])
+    )
+    recovered = runs[f"{name}ReaderRecovers"]
+    assert 0 < reader_retry_seconds(recovered, name) <= ceiling
+    if name == "RegisterPartitions":
+        assert recovered.status == "SUCCEEDED" and recovered.history.entered() == HAPPY
+        assert len(statements(recovered, name, "RegisterPartitionBatch")) == 1
+    else:
+        # RecordLineage failed; the unpublish read its batches at the fourth try and dropped them.
+        check_unpublished(mocks, recovered, f"{name}ReaderRecovers")
+    exhausted = runs[f"{name}ReaderExhausted"]
+    assert exhausted.status == "FAILED"
+    entered = exhausted.history.entered()
+    if name == "RegisterPartitions":
+        # Nothing could be registered, but the run is unpublished all the same (nothing is assumed).
+        assert exhausted.error == "States.ItemReaderFailed"
+        assert entered[entered.index(name) + 1] == "UnpublishRun"
+        assert statements(exhausted, name, "RegisterPartitionBatch") == []
+    else:
+        assert entered[entered.index(name) + 1 : entered.index(name) + 3] == UNPUBLISH_FAILED
+        assert (
+            exhausted.cause is not None and "UnpublishRun failed (States.ItemReaderFailed" in exhausted.cause
+        )
