@@ -125,14 +125,17 @@ def base_path(mocks: Mocks, runs: dict[str, Run], case: str) -> list[str]:
     return runs[baseline].history.entered()
 
 
-def glue_message(failure: dict[str, Any]) -> dict[str, Any]:
-    """What the catch of TransformAndCatalog keeps of an error: a Glue JobRun's (JSON) cause is replaced by
-    the first line of its ErrorMessage; any other cause is kept."""
+def error_message(failure: dict[str, Any]) -> dict[str, Any]:
+    """What a catch that keeps messages (its failure expression names ErrorMessage) keeps of an error: a
+    Glue JobRun's or a Lambda error's (JSON) cause is replaced by the first line of its ErrorMessage or
+    errorMessage; any other cause is kept."""
     try:
         document = json.loads(failure.get("Cause") or "")
     except ValueError:
         return failure
-    message = document.get("ErrorMessage") if isinstance(document, dict) else None
+    message = None
+    if isinstance(document, dict):
+        message = document.get("ErrorMessage", document.get("errorMessage"))
     if isinstance(message, str) and message.split("\n")[0].strip():
         return {**failure, "Cause": message.split("\n")[0].strip()}
     return failure
@@ -219,8 +222,8 @@ def expect(pipeline: Pipeline, mocks: Mocks, case: str, happy: list[str]) -> Exp
             assert catcher is not None, f"{case}: nothing catches {error['Error']} from {current}"
             catchers.append(catcher)
             assigned = catcher.spec.get("Assign", {})
-            if catcher.state == "TransformAndCatalog":
-                recorded = glue_message(error)
+            if "rrorMessage" in str(assigned.get("failure", "")):
+                recorded = error_message(error)
             elif catcher.state == "RetractLineage":
                 recorded = lineage_not_retracted(recorded, error)
             elif "failure" in assigned:

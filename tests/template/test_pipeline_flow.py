@@ -363,8 +363,8 @@ JOB_RUN = {
         ("Glue job timed out after 45 minutes", "Glue job timed out after 45 minutes"),
         ('{"JobRunState": "TIMEOUT"', '{"JobRunState": "TIMEOUT"'),
         (json.dumps(JOB_RUN), json.dumps(JOB_RUN)),
-        # A Lambda error's cause (errorMessage, lower case) is not a Glue job's.
-        ('{"errorMessage": "x", "errorType": "KeyError"}', '{"errorMessage": "x", "errorType": "KeyError"}'),
+        # The catalog function's error (the other branch): its errorMessage, not its stack trace.
+        ('{"errorMessage": "x", "errorType": "KeyError", "stackTrace": ["  File \\"h.py\\""]}', "x"),
         ("", "(no cause)"),
     ],
 )
@@ -601,3 +601,38 @@ def test_a_batch_without_drop_clause_is_dropped_by_its_add_clauses_partitions(su
         f"ALTER TABLE `tributary_dev`.`orders` DROP IF EXISTS {DROP_CLAUSE}, {odd_drop}",
         SECOND_DROP_STATEMENT,
     ]
+
+
+LAMBDA_UNKNOWN = (
+    "The cause could not be determined because Lambda did not return an error type. Returned payload: "
+    '{"errorMessage":"Runtime exited with error: signal: killed"}'
+)
+
+
+@pytest.mark.parametrize(
+    ("cause", "recorded"),
+    [
+        (
+            json.dumps(
+                {
+                    "errorMessage": "manifest of run a does not belong to run b",
+                    "errorType": "ValueError",
+                    "requestId": "52fdfc07",
+                    "stackTrace": ['  File "/var/task/validate/handler.py", line 40, in lambda_handler\n'],
+                }
+            ),
+            "manifest of run a does not belong to run b",
+        ),
+        # Lambda.Unknown's cause is text around a payload: kept whole.
+        (LAMBDA_UNKNOWN, LAMBDA_UNKNOWN),
+        ('{"errorType": "KeyError"}', '{"errorType": "KeyError"}'),
+    ],
+)
+def test_a_failed_function_records_its_error_message_not_its_stack_trace(
+    substituted: str, cause: str, recorded: str
+) -> None:
+    aws = FakeAws({"lambda:validate": fails("ValueError", cause)})
+    result = run(substituted, aws)
+    assert (result.status, result.error, result.cause) == ("FAILED", "ValueError", recorded)
+    record, _, _ = failure_of(aws)
+    assert record[":cause"] == {"S": recorded}
