@@ -65,6 +65,8 @@ class Outcome:
     longest_run_seconds: float = 0.0
     trigger_invocations: int = 0
     longest_trigger_seconds: float = 0.0
+    # Longest time in each of these states over the runs (the Glue task includes its Retry waits).
+    longest_state_seconds: dict[str, float] = field(default_factory=dict)
     timed_out: bool = False
 
 
@@ -165,6 +167,43 @@ def _queued(stack: Any) -> int:
     )
 
 
+TIMED_STATES = ("ValidateObjects", "RunTransformJob")
+
+
+def _state_durations(stack: Any) -> dict[str, float]:
+    """The longest entered-to-exited time of each TIMED_STATES state over the stack's executions."""
+    from tributary.local.session import execution_history
+
+    sfn = _sfn(stack)
+    longest = dict.fromkeys(TIMED_STATES, 0.0)
+    arn = stack.state_machine_arn()
+    for summary in sfn.list_executions(stateMachineArn=arn)["executions"]:
+        entered: dict[str, Any] = {}
+        for event in execution_history(sfn, summary["executionArn"]):
+            details = event.get("stateEnteredEventDetails") or event.get("stateExitedEventDetails") or {}
+            name = details.get("name")
+            if name not in longest:
+                continue
+            if event["type"].endswith("StateEntered"):
+                entered[name] = event["timestamp"]
+            elif name in entered:
+                seconds = (event["timestamp"] - entered.pop(name)).total_seconds()
+                longest[name] = max(longest[name], seconds)
+    return longest
+
+
+def _sfn(stack: Any) -> Any:
+    import boto3
+
+    return boto3.client(
+        "stepfunctions",
+        endpoint_url=stack.states_url,
+        region_name=stack.aws.region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
 def _seconds(start: Any, end: Any) -> float:
     if not start or not end:
         return 0.0
@@ -220,6 +259,7 @@ def run_burst(
                 ),
                 default=0.0,
             )
+            outcome.longest_state_seconds = _state_durations(stack)
             outcome.trigger_invocations = len(triggers)
             outcome.longest_trigger_seconds = max(triggers, default=0.0)
     finally:
@@ -229,7 +269,7 @@ def run_burst(
 
 def render(outcomes: list[Outcome]) -> str:
     header = ["set", "BatchSize", "Window", "GlueMax", "executions", "Glue refusals", "runs by status",
-              "longest run", "trigger calls (longest)", "wall time"]  # fmt: skip
+              "longest run", "validate", "Glue task", "trigger calls (longest)", "wall time"]  # fmt: skip
     rows = [header]
     for o in outcomes:
         rows.append(
@@ -242,6 +282,8 @@ def render(outcomes: list[Outcome]) -> str:
                 str(o.glue_refusals),
                 " ".join(f"{k}={v}" for k, v in sorted(o.statuses.items())),
                 f"{o.longest_run_seconds:.0f} s",
+                f"{o.longest_state_seconds.get('ValidateObjects', 0):.0f} s",
+                f"{o.longest_state_seconds.get('RunTransformJob', 0):.0f} s",
                 f"{o.trigger_invocations} ({o.longest_trigger_seconds:.1f} s)",
                 f"{o.wall_seconds:.0f} s" + (" TIMED OUT" if o.timed_out else ""),
             ]
