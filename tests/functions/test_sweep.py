@@ -432,3 +432,33 @@ def test_reprocess_and_redrive_requests_are_checked():
         parse_sweep_request({"redrive": "main"})
     with pytest.raises(ValidationError, match="at least 1 character"):
         parse_sweep_request({"reprocess_run_id": ""})
+
+
+def test_a_run_that_changes_while_being_reprocessed_is_refused_not_an_error(
+    stack, load_handler, lambda_context, failed_run, monkeypatch
+):
+    run_id, _, _ = failed_run
+    sweep = load_handler("sweep")
+    from sweep.reprocess import Reprocessor
+
+    read = Reprocessor._failed_run
+
+    def read_then_another_reprocess_wins(self: Any, run: str) -> dict[str, Any]:
+        record = read(self, run)
+        boto3.resource("dynamodb").Table(stack.runs_table).update_item(
+            Key={"run_id": run},
+            UpdateExpression="SET reprocessed_at = :t",
+            ExpressionAttributeValues={":t": "2026-11-25T08:00:00Z"},
+        )
+        return record
+
+    monkeypatch.setattr(Reprocessor, "_failed_run", read_then_another_reprocess_wins)
+    report = sweep.lambda_handler({"reprocess_run_id": run_id}, lambda_context)
+
+    assert report == {
+        "run_id": run_id,
+        "enqueued": 0,
+        "skipped": [],
+        "refused": f"run {run_id} changed while being reprocessed; look at its record",
+    }
+    assert queued_messages(stack) == []

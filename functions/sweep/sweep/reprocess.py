@@ -101,7 +101,12 @@ class Reprocessor:
             todo.append(
                 RawObject(obj.bucket, obj.key, obj.version_id, obj.etag or "", obj.size, last_modified=now)
             )
-        self._mark(run_id, now, len(todo))
+        try:
+            self._mark(run_id, now, len(todo))
+        except Refused as refusal:
+            report.refused, report.skipped = str(refusal), []
+            logger.warning("Reprocess refused", extra={"run_id": run_id, "reason": report.refused})
+            return report
         try:
             report.enqueued = enqueue(
                 self._sqs,
