@@ -20,7 +20,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     parser.add_argument("--work-dir", type=Path, help="keep the stacks' folders (logs, S3 mirror) here")
     parser.add_argument(
-        "--batch-window", type=float, default=3.0, help="cap of the trigger's batching window (s)"
+        "--batch-window", type=float, default=2.0, help="cap of the trigger's batching window (s)"
     )
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds a scenario may take")
     args = parser.parse_args(argv)

@@ -86,6 +86,19 @@ class DataFactory:
         body = ("\n".join(lines) + "\n").encode()
         return ObjectSpec("clicks", key, body, kind, good=set(ids), must_publish=must_publish)
 
+    def breaking_late(self, stem: str, dataset: str, rows: int = 3000) -> ObjectSpec:
+        """A gzip file cut near its end: its start reads well (a sample of it passes), the whole does
+        not, so only a full read (the job's) finds it broken. Its rows may or may not be published."""
+        if dataset == "orders":
+            spec = self.orders(f"{stem}.csv.gz", rows)
+        else:
+            spec = self.clicks(f"{stem}.jsonl.gz", rows)
+        packed = gzip.compress(spec.body)
+        spec.body = packed[: int(len(packed) * 0.9)]
+        spec.kind = "gzip cut near its end"
+        spec.optional, spec.good = spec.good, set()
+        return spec
+
     # -- bad files and rows of every kind (issue 8) ------------------------------------------------
     def bad_objects(self, prefix: str, good_rows: int = 20) -> list[ObjectSpec]:
         """One object per kind of trouble, each otherwise made of good rows."""

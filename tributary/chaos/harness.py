@@ -45,7 +45,7 @@ _ROOT_ENTRIES = ("template.yaml", "samconfig.toml", "contracts", "functions", "g
 @dataclass
 class Settings:
     reduced: bool = False  # the CI sizes
-    batch_window: float = 3.0  # cap of the trigger's batching window
+    batch_window: float = 2.0  # cap of the trigger's batching window
     visibility_timeout: int = 10  # cap of the ingest queue's visibility timeout (redelivery after a crash)
     scenario_timeout: float = 900.0
     work_dir: Path | None = None
@@ -91,7 +91,17 @@ class Context:
         # only (`execution` filter), and both run at once. `shared` holds every paired plan's rules.
         self.dataset = "orders"
         self.shared: dict[str, list[dict[str, Any]]] | None = None
-        self.rule_ids: set[str] = set()
+        self.injected: dict[str, int] = {}  # per rule, over every plan the scenario set
+        # Uploads separated by a wait are separate batches: the execution limit adds up per wave.
+        self.waves: list[list[Uploaded]] = [[]]
+
+    def absorb(self) -> dict[str, int]:
+        """What the plan in force injected, added to what earlier plans did."""
+        if self.faults is not None:
+            for rule, count in self.faults.summary().items():
+                self.injected[rule] = self.injected.get(rule, 0) + count
+            self.faults.clear()
+        return self.injected
 
     def plan(self, document: dict[str, Any]) -> None:
         if self.faults is None:
@@ -103,7 +113,8 @@ class Context:
                 rule["id"] = f"{self.dataset}: {rule.get('id') or index}"
             self.shared[self.dataset] = rules
             rules = [rule for plan in self.shared.values() for rule in plan]
-        self.rule_ids = {str(rule.get("id", "")) for rule in rules}
+        if self.shared is None:
+            self.absorb()
         self.faults.set_plan(FaultPlan.parse({**document, "faults": rules}, "scenario plan"))
 
     def upload(self, specs: list[ObjectSpec], threads: int = 8) -> list[Uploaded]:
@@ -119,6 +130,7 @@ class Context:
             with concurrent.futures.ThreadPoolExecutor(threads) as pool:
                 done = list(pool.map(put, specs))
         self.uploads.extend(done)
+        self.waves[-1].extend(done)
         return done
 
     def redeliver(self, uploaded: Uploaded) -> None:
@@ -158,6 +170,8 @@ class Context:
             elif calm_since is None:
                 calm_since = time.monotonic()
             elif time.monotonic() - calm_since >= quiet:
+                if self.waves[-1]:
+                    self.waves.append([])
                 return
             time.sleep(0.5)
         raise TimeoutError(f"the stack was still busy after {self.settings.scenario_timeout:.0f} s")
@@ -231,11 +245,14 @@ def run_scenario(
     try:
         explained = named.run(context)
         context.wait_quiet()
-        injected = faults.summary() if faults is not None else {}
-        if faults is not None:
-            faults.clear()
+        injected = context.absorb()
         verdict = check(
-            view, context.uploads, before, dead_letters_before=dead_before, dead_letters_explained=explained
+            view,
+            context.uploads,
+            before,
+            waves=context.waves,
+            dead_letters_before=dead_before,
+            dead_letters_explained=explained,
         )
         return Result(named.name, verdict, time.monotonic() - started, injected)
     except Exception as exc:

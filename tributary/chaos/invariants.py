@@ -266,6 +266,7 @@ def check(
     uploads: list[Uploaded],
     executions_before: dict[str, set[str]],
     *,
+    waves: list[list[Uploaded]] | None = None,
     dead_letters_before: dict[str, int] | None = None,
     dead_letters_explained: str = "",
 ) -> Verdict:
@@ -307,7 +308,12 @@ def check(
     for dataset in datasets:
         started = len(after.get(dataset, set()) - executions_before.get(dataset, set()))
         versions = sum(1 for u in uploads if u.spec.dataset == dataset and u.spec.body)
-        limit = _execution_limit(versions, view.batch_size)
+        limit = sum(
+            _execution_limit(
+                sum(1 for u in wave if u.spec.dataset == dataset and u.spec.body), view.batch_size
+            )
+            for wave in (waves or [uploads])
+        )
         executions[dataset], limits[dataset] = started, limit
         if started > limit:
             violations.append(

@@ -50,7 +50,10 @@ def run(settings: Settings, only: list[str] | None = None, out: TextIO = sys.std
     data = DataFactory(settings.seed)
     results: list[Result] = []
     printer = TablePrinter(out)
-    for clock, scenarios in (("virtual", virtual_clock_scenarios()), ("real", real_clock_scenarios())):
+    virtual, real = list(virtual_clock_scenarios()), list(real_clock_scenarios())
+    if settings.reduced:  # at the CI sizes Glue's limit is never reached: one stack, virtual clock
+        virtual, real = virtual + real, []
+    for clock, scenarios in (("virtual", virtual), ("real", real)):
         chosen = [named for named in scenarios if selected([named.name], only)]
         if not chosen:
             continue
@@ -106,12 +109,13 @@ def restart_scenario(settings: Settings, data: DataFactory) -> Result:
                     raise TimeoutError("no execution started before the kill")
                 time.sleep(0.3)
             time.sleep(3.0)  # mid-run: validate or the Glue job is running
+            context.waves.append([])  # a batch of its own
             context.upload(_good(context, "restart-b", settings.size(20, 3)))  # queued, not yet batched
             process.kill()
             view = process.start()
             context.view = view
             context.wait_quiet()
-            verdict = check(view, context.uploads, {})
+            verdict = check(view, context.uploads, {}, waves=context.waves)
             return Result(RESTART, verdict, time.monotonic() - started)
         except Exception as exc:
             return Result(RESTART, None, time.monotonic() - started, error=f"{type(exc).__name__}: {exc}")

@@ -70,24 +70,41 @@ def overwrites_in_window(context: Context) -> str:
 
 
 def tasks_failing_once(context: Context) -> str:
-    """Every Task of the definition fails once with an error its Retry retries; the failure path's
-    Tasks too, in a second batch whose run is made to fail (ValidateObjects for good)."""
+    """Every Task of the definition fails once with an error its Retry retries. The normal path's
+    Tasks in a batch of orders; the failure paths' Tasks in batches whose run is made to fail for good
+    where a Catch leads there (`forcing_states`), on clicks at the same time, then two by two."""
     tasks = task_states()
-    rules = [{"id": t.name, "target": {"state": t.name}, "error": t.retried_error, "count": 1} for t in tasks]
-    context.plan({"faults": rules})
-    context.upload(_good(context, "once", context.settings.size(6, 2), clicks=1))
-    context.wait_quiet()
-    fired = {name for name, n in (context.faults.summary() if context.faults else {}).items() if n}
     forcing = forcing_states()
-    by_forcing: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for rule in rules:
-        if rule["id"] not in fired and rule["id"] in forcing:
-            by_forcing.setdefault(tuple(forcing[rule["id"]]), []).append(rule)
-    for index, (forced, rest) in enumerate(sorted(by_forcing.items())):
-        if index:
+    groups: dict[tuple[str, ...], list[str]] = {(): [t.name for t in tasks if t.name not in forcing]}
+    for task in tasks:
+        if task.name in forcing:
+            groups.setdefault(tuple(forcing[task.name]), []).append(task.name)
+    errors = {t.name: t.retried_error for t in tasks}
+    waves = list(groups.items())
+    for start in range(0, len(waves), 2):
+        if start:
             context.wait_quiet()
-        context.plan({"faults": [*rest, *_forcing_rules(forced)]})
-        context.upload(_either(_good(context, f"once-failure-path-{index}", context.settings.size(3, 1))))
+        rules: list[dict[str, Any]] = []
+        specs: list[ObjectSpec] = []
+        for (forced, names), dataset in zip(waves[start : start + 2], ("orders", "clicks"), strict=False):
+            scope = {"execution": f"{dataset}-"}
+            rules += [
+                {"id": f"{n} ({dataset})", "target": {"state": n}, "error": errors[n], "count": 1, **scope}
+                for n in names
+            ]
+            rules += [{**rule, **scope, "id": f"{rule['id']} ({dataset})"} for rule in _forcing_rules(forced)]
+            for i in range(context.settings.size(4, 2)):
+                key = f"incoming/{dataset}/once-{start}-{i:05d}"
+                spec = (
+                    context.data.orders(f"{key}.csv", 5)
+                    if dataset == "orders"
+                    else context.data.clicks(f"{key}.jsonl", 5)
+                )
+                spec.must_publish = not forced  # a transient fault on the normal path: published
+                specs.append(spec)
+            specs.append(context.data.breaking_late(f"incoming/{dataset}/once-{start}-late", dataset))
+        context.plan({"faults": rules})
+        context.upload(specs)
     return ""
 
 
@@ -100,7 +117,9 @@ def task_failing_for_good(task: TaskState, forced_by: list[str]) -> Named:
         rule = {"id": task.name, "target": {"state": task.name}, "error": task.retried_error}
         # a failure-path Task: failures earlier in the run take the run there
         context.plan({"faults": [rule, *_forcing_rules(forced_by)]})
-        context.upload(_either(_good(context, f"permanent-{task.name}", context.settings.size(4, 2))))
+        specs = _either(_good(context, f"permanent-{task.name}", context.settings.size(4, 2)))
+        late = f"incoming/{context.dataset}/permanent-{task.name}-late"
+        context.upload([*specs, context.data.breaking_late(late, context.dataset)])
         return ""
 
     return Named(f"Task {task.name} fails for good", scenario, pairable=True)
@@ -190,7 +209,8 @@ def real_clock_scenarios() -> Iterator[Named]:
 
 def forcing_states(definition_path: Path = DEFINITION) -> dict[str, list[str]]:
     """For each Task a Catch leads to (the failure paths): the Tasks to fail for good so that the run
-    goes there, the earliest first (the cheapest run)."""
+    goes there: the normal path's latest such Task (a failure after partitions were registered, the
+    hardest case for the failure path), then the failure path's own."""
     definition = json.loads(definition_path.read_text())
     states = definition["States"]
 
@@ -224,9 +244,10 @@ def forcing_states(definition_path: Path = DEFINITION) -> dict[str, list[str]]:
             if not catches or not first:
                 continue
             chain = [*forcing.get(first[0], []), first[0]]
+            latest = name in normal and first[0] not in forcing  # a normal-path Task, not a failure path's
             for task in tasks_in(reach(catches)):
-                if task not in chain:
-                    forcing.setdefault(task, chain)
+                if task not in chain and (task not in forcing or latest):
+                    forcing[task] = chain  # the latest catching state: a failure after the most work
     return forcing
 
 
