@@ -750,3 +750,41 @@ def test_csv_with_multi_line_fields_and_json_with_a_bad_row_or_deep_nesting_are_
 
     assert (orders["accepted"], orders["rejected"]) == (1, 0)
     assert (clicks["accepted"], clicks["rejected"]) == (1, 0)
+
+
+def test_refused_objects_with_any_key_are_quarantined_at_safe_keys_each_version_apart(
+    stack, load_handler, lambda_context
+):
+    handler = load_handler("validate")
+    s3 = boto3.client("s3")
+    wrong = ORDERS_CSV.replace(b"status", b"state", 1)
+    long_key = "incoming/orders/" + "\u00e9" * 495 + ".csv"  # 1,010 bytes
+    twice = "incoming/orders/twice.csv"
+    objects = [
+        upload(stack, long_key, wrong),
+        upload(stack, "incoming/orders/../../../etc/passwd.csv", wrong),
+        upload(stack, twice, wrong),
+        upload(stack, twice, wrong + b"ORD-9,C9,1,1,NEW,2026-11-24 10:00:00\n"),
+    ]
+    run_id = "orders-20261124T101458Z-8888888888"
+
+    result = validate(handler, lambda_context, stack, run_id, objects)
+
+    assert (result["accepted"], result["rejected"]) == (0, 4)
+    prefix = f"quarantine/orders/{run_id}/"
+    listed = s3.list_objects_v2(Bucket=stack.artifacts_bucket, Prefix=prefix)["Contents"]
+    reasons = [item["Key"] for item in listed if item["Key"].endswith(".reason.json")]
+    assert len(listed) == 8 and len(reasons) == 4
+    recorded = []
+    for reason_key in reasons:
+        copy_key = reason_key.removesuffix(".reason.json")
+        segments = copy_key.split("/")
+        assert (
+            all(segment not in ("", ".", "..") for segment in segments) and len(reason_key.encode()) <= 1024
+        )
+        reason = json.loads(s3.get_object(Bucket=stack.artifacts_bucket, Key=reason_key)["Body"].read())
+        copy = s3.get_object(Bucket=stack.artifacts_bucket, Key=copy_key)["Body"].read()
+        original = s3.get_object(Bucket=stack.raw_bucket, Key=reason["key"], VersionId=reason["version_id"])
+        assert copy == original["Body"].read()
+        recorded.append((reason["key"], reason["version_id"]))
+    assert sorted(recorded) == sorted((obj["key"], obj["version_id"]) for obj in objects)
