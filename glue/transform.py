@@ -43,6 +43,13 @@ A quoted CSV field may span lines (up to MAX_LINES_PER_RECORD lines): the record
 line it starts on. A JSON record with a duplicate top-level key, or nested deeper than MAX_JSON_DEPTH
 levels, is rejected with that reason.
 
+Each object is read from the `staged_uri` validate copied it to (the version it accepted), or from its
+`bucket`/`key` when a manifest has none. Failure is per object: an object the job cannot read (a name
+Spark skips, a wrong compression suffix, invalid text in its encoding, a file Spark fails to read or
+decompress) is left out and listed in `failed-objects.json` next to the result, and the others are
+published. A failure no object explains writes `"status": "FAILED"` with a one-line `error` to the
+result and summary, and ends the process with `TransformFailed: <that line>`.
+
 Known limits: a JSON array file is parsed whole by one task (prefer JSON Lines for large
 files); gzip is recognised by the `.gz` suffix, as Hadoop does; object names whose last segment starts
 with `_` or `.` are refused because Spark's file sources skip them silently.
@@ -58,6 +65,7 @@ import os
 import re
 import sys
 import time
+import traceback
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -111,6 +119,40 @@ class ContractError(ValueError):
 
 class ManifestError(ValueError):
     """The manifest lists something the job cannot read."""
+
+
+class TransformFailed(RuntimeError):
+    """The run failed for a reason the job cannot pin on one object; the message is one line."""
+
+
+class ObjectRefused(ManifestError):
+    """One object of the manifest cannot be read as it is listed: `code` is a rejection code of
+    validate's (hidden_name, compression_mismatch, encoding, corrupt_gzip, unreadable)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class ObjectFailure:
+    """An object the job left out, and why: its entry of failed-objects.json."""
+
+    index: int
+    item: dict[str, Any]  # the validated manifest's object, as listed
+    code: str
+    message: str
+
+    def entry(self) -> dict[str, Any]:
+        return {**self.item, "reasons": [{"code": self.code, "message": self.message}]}
+
+
+class ObjectsFailed(Exception):
+    """The job can name the objects that broke a step: it leaves them out and runs the step again."""
+
+    def __init__(self, failures: Sequence[ObjectFailure]) -> None:
+        super().__init__("; ".join(f"{f.item.get('key')}: {f.message}" for f in failures))
+        self.failures = list(failures)
 
 
 # --------------------------------------------------------------------------------------------- logs
@@ -502,6 +544,10 @@ class SourceObject:
     version_id: str | None
     charset: str
     spark_path: str
+    item: dict[str, Any] = field(default_factory=dict, compare=False)  # as the manifest lists it
+
+    def failure(self, code: str, message: str) -> ObjectFailure:
+        return ObjectFailure(self.index, self.item, code, message)
 
     @property
     def identity(self) -> str:
@@ -512,9 +558,11 @@ def java_charset(encoding: str) -> str:
     try:
         python_name = codecs.lookup(encoding).name
     except LookupError as error:
-        raise ManifestError(f"unknown encoding {encoding!r}") from error
+        raise ObjectRefused("encoding", f"unknown encoding {encoding!r}") from error
     if python_name not in JAVA_CHARSETS:
-        raise ManifestError(f"encoding {encoding!r} is not supported (supported: {sorted(JAVA_CHARSETS)})")
+        raise ObjectRefused(
+            "encoding", f"encoding {encoding!r} is not supported (supported: {sorted(JAVA_CHARSETS)})"
+        )
     return JAVA_CHARSETS[python_name]
 
 
@@ -522,36 +570,45 @@ def check_readable_name(uri: str, compression: str | None) -> None:
     """The name Spark reads (the staged copy's, or the raw key's for an older manifest)."""
     name = uri.rsplit("/", 1)[-1]
     if SPARK_HIDDEN_NAME.search(name):
-        raise ManifestError(f"{uri}: Spark skips file names starting with '_' or '.'")
+        raise ObjectRefused("hidden_name", f"{uri}: Spark skips file names starting with '_' or '.'")
     # Hadoop picks the codec from the suffix, so the suffix must tell the truth.
     if compression == "gzip" and not name.endswith(".gz"):
-        raise ManifestError(f"{uri} is gzip-compressed but its name does not end with .gz")
+        raise ObjectRefused(
+            "compression_mismatch", f"{uri} is gzip-compressed but its name does not end with .gz"
+        )
     if compression == "none" and name.endswith(".gz"):
-        raise ManifestError(f"{uri} ends with .gz but is not gzip-compressed")
+        raise ObjectRefused("compression_mismatch", f"{uri} ends with .gz but is not gzip-compressed")
 
 
 def source_objects_from(
     manifest: dict[str, Any], contract: ContractSpec, spark_path_prefix: str | None
-) -> list[SourceObject]:
-    objects = []
+) -> tuple[list[SourceObject], list[ObjectFailure]]:
+    """The objects the job reads, and those it cannot read as listed (left out, with their reason)."""
+    objects, failures = [], []
     for index, item in enumerate(manifest.get("objects") or []):
         bucket, key = str(item["bucket"]), str(item["key"])
         # validate sniffs each object; a contract that fixes the compression speaks for older manifests
         fixed = contract.compression if contract.compression in ("gzip", "none") else None
         # validate's copy of the accepted version (interface 1); older manifests name the raw object
         uri = str(item.get("staged_uri") or f"s3://{bucket}/{key}")
-        check_readable_name(uri, item.get("compression") or fixed)
+        try:
+            check_readable_name(uri, item.get("compression") or fixed)
+            charset = java_charset(item.get("encoding") or contract.csv.encoding)
+        except ObjectRefused as refused:
+            failures.append(ObjectFailure(index, dict(item), refused.code, str(refused)))
+            continue
         objects.append(
             SourceObject(
                 index=index,
                 bucket=bucket,
                 key=key,
                 version_id=item.get("version_id"),
-                charset=java_charset(item.get("encoding") or contract.csv.encoding),
+                charset=charset,
                 spark_path=to_spark_path(uri, spark_path_prefix),
+                item=dict(item),
             )
         )
-    return objects
+    return objects, failures
 
 
 def readable_objects(objects: Sequence[SourceObject]) -> list[SourceObject]:
@@ -604,6 +661,17 @@ class LineStats:
     quote_marks: int  # lines that may open or close a quoted CSV field spanning lines
 
 
+def undecodable(value: Column, charsets: Iterable[str]) -> dict[str, Column]:
+    """Per charset that can be invalid: true for a line whose bytes are not valid text in it. Spark's
+    text source keeps a line's bytes as they are; decoding them as UTF-8 replaces invalid sequences."""
+    checks = {}
+    if "UTF-8" in charsets:
+        checks["UTF-8"] = F.encode(value, "UTF-8") != value.cast("binary")
+    if "US-ASCII" in charsets:
+        checks["US-ASCII"] = value.rlike("[^\\x00-\\x7F]")
+    return checks
+
+
 def line_offsets(lines: DataFrame, objects: Sequence[SourceObject], quotes: CsvQuotes | None) -> LineStats:
     """Per (file, Spark partition): first row id, lines of the file in earlier partitions, its object.
 
@@ -613,18 +681,21 @@ def line_offsets(lines: DataFrame, objects: Sequence[SourceObject], quotes: CsvQ
     The same scan counts the CSV lines that may open or close a quoted field spanning lines.
     """
     marks = quotes.may_change_state(F.col("value")) if quotes else F.lit(False)
+    checks = undecodable(F.col("value"), {item.charset for item in objects})
     stats = (
         lines.groupBy("source_file", F.shiftright("row_id", 33).alias("partition_id"))
         .agg(
             F.min("row_id").alias("first_row_id"),
             F.count(F.lit(1)).alias("lines"),
             F.sum(marks.cast("long")).alias("marks"),
+            *[F.min(F.when(bad, F.col("row_id"))).alias(f"bad_{name}") for name, bad in checks.items()],
         )
         .collect()
     )
     by_identity = {item.identity: item for item in objects}
     offsets: list[tuple[Any, ...]] = []
     lines_before: dict[str, int] = {}
+    first_bad_line: dict[int, int] = {}
     for row in sorted(stats, key=lambda row: (row["source_file"], row["partition_id"])):
         name = row["source_file"]
         item = by_identity.get(path_identity(name, percent_encoded=True))
@@ -635,6 +706,17 @@ def line_offsets(lines: DataFrame, objects: Sequence[SourceObject], quotes: CsvQ
             (name, row["partition_id"], row["first_row_id"], before, item.index, item.key, item.version_id)
         )
         lines_before[name] = before + row["lines"]
+        bad_row = row[f"bad_{item.charset}"] if item.charset in checks else None
+        if bad_row is not None and item.index not in first_bad_line:
+            first_bad_line[item.index] = bad_row - row["first_row_id"] + before + 1
+    if first_bad_line:
+        raise ObjectsFailed(
+            [
+                item.failure("encoding", f"line {first_bad_line[item.index]} is not valid {item.charset}")
+                for item in objects
+                if item.index in first_bad_line
+            ]
+        )
     return LineStats(offsets, sum(row["marks"] or 0 for row in stats))
 
 
@@ -760,16 +842,35 @@ def joined_csv_records(spark: SparkSession, numbered: DataFrame, quotes: CsvQuot
     return single.unionByName(merged)
 
 
+def check_whole_text(files: DataFrame, objects: Sequence[SourceObject]) -> None:
+    """JSON array files are read whole: one scan tells which ones are not valid text in their charset."""
+    checks = undecodable(F.col("value"), {item.charset for item in objects})
+    if not checks:
+        return
+    flags = [bad.alias(f"bad_{position}") for position, bad in enumerate(checks.values())]
+    names = {charset: f"bad_{position}" for position, charset in enumerate(checks)}
+    selected = files.select("__object_index", *flags)
+    rows = selected.where(" OR ".join(names.values())).collect()
+    bad = {row["__object_index"]: row for row in rows}
+    failures = [
+        item.failure("encoding", f"the object is not valid {item.charset}")
+        for item in objects
+        if item.index in bad and item.charset in checks and bad[item.index][names[item.charset]]
+    ]
+    if failures:
+        raise ObjectsFailed(failures)
+
+
 def read_json_array_records(spark: SparkSession, objects: Sequence[SourceObject]) -> DataFrame:
     """One row per element of each file's top-level JSON array; a file that is no array is one row."""
-    files = (
+    whole = (
         spark.read.text([escape_glob(item.spark_path) for item in objects], wholetext=True)
         .select(spark_path_identity(F.input_file_name()).alias("source_identity"), "value")
         .join(F.broadcast(objects_frame(spark, objects)), "source_identity")
-        .withColumn("text", decoded_text(F.col("value"), objects, F.lit(True)))
-        .withColumn(
-            "elements", F.from_json("text", T.ArrayType(T.StringType()), json_options(JSON_DEPTH_PROBE))
-        )
+    )
+    check_whole_text(whole, objects)
+    files = whole.withColumn("text", decoded_text(F.col("value"), objects, F.lit(True))).withColumn(
+        "elements", F.from_json("text", T.ArrayType(T.StringType()), json_options(JSON_DEPTH_PROBE))
     )
     elements = files.select("*", F.posexplode_outer("elements").alias("position", "element"))
     malformed_file = F.col("elements").isNull()
@@ -1255,12 +1356,19 @@ def partition_entries(
     return entries
 
 
+def partition_spec(entry: dict[str, Any]) -> str:
+    values = ", ".join(f"{name}={sql_literal(value)}" for name, value in entry["values"].items())
+    return f"PARTITION ({values})"
+
+
 def partition_clause(entries: Sequence[dict[str, Any]]) -> str:
-    clauses = []
-    for entry in entries:
-        values = ", ".join(f"{name}={sql_literal(value)}" for name, value in entry["values"].items())
-        clauses.append(f"PARTITION ({values}) LOCATION {sql_literal(entry['location'])}")
-    return " ".join(clauses)
+    """`ALTER TABLE ... ADD IF NOT EXISTS` form: partitions with their location, space-separated."""
+    return " ".join(f"{partition_spec(entry)} LOCATION {sql_literal(entry['location'])}" for entry in entries)
+
+
+def drop_clause(entries: Sequence[dict[str, Any]]) -> str:
+    """`ALTER TABLE ... DROP IF EXISTS` form: the same partitions, comma-separated, no location."""
+    return ", ".join(partition_spec(entry) for entry in entries)
 
 
 # At most this many partitions in one `ALTER TABLE ... ADD IF NOT EXISTS` statement: the state machine
@@ -1270,11 +1378,13 @@ PARTITIONS_PER_BATCH = 100
 
 
 def partition_batches(entries: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
-    """The partition clause cut into statements of at most PARTITIONS_PER_BATCH partitions each."""
-    return [
-        {"clause": partition_clause(entries[start : start + PARTITIONS_PER_BATCH])}
+    """The partitions cut into statements of at most PARTITIONS_PER_BATCH partitions each: `clause`
+    registers a batch (ADD), `drop_clause` takes the same batch back (DROP, when the run is unpublished)."""
+    batches = [
+        entries[start : start + PARTITIONS_PER_BATCH]
         for start in range(0, len(entries), PARTITIONS_PER_BATCH)
     ]
+    return [{"clause": partition_clause(batch), "drop_clause": drop_clause(batch)} for batch in batches]
 
 
 def sibling_uri(uri: str, name: str) -> str:
@@ -1297,6 +1407,7 @@ def summary_document(result: dict[str, Any], result_uri: str) -> dict[str, Any]:
         "rows_rejected": result["rows_rejected"],
         "reject_ratio": result["reject_ratio"],
         "object_count": len(result["objects"]),
+        "objects_failed": len(result["failed_objects"]),
         "partition_count": len(result["partitions"]),
         "quality": {
             "passed": quality["passed"],
@@ -1306,6 +1417,8 @@ def summary_document(result: dict[str, Any], result_uri: str) -> dict[str, Any]:
         "result_uri": result_uri,
         "rejects_uri": result["rejects_uri"],
         "partition_batches_uri": sibling_uri(result_uri, "partition-batches.json"),
+        "failed_objects_uri": sibling_uri(result_uri, "failed-objects.json"),
+        **({"error": result["error"]} if "error" in result else {}),
     }
 
 
@@ -1335,11 +1448,11 @@ def result_document(
     objects: Sequence[SourceObject],
     counts: RunCounts,
     partitions: list[dict[str, Any]],
-    timing: tuple[datetime, float],
+    progress: RunProgress,
 ) -> dict[str, Any]:
     rows_read, rows_rejected = counts.rows_read, counts.rows_rejected
     ratio = round(rows_rejected / rows_read, 6) if rows_read else 0.0
-    started_at, started_clock = timing
+    started_at, started_clock = progress.timing
     rules = [
         {"column": rule.column, "rule": rule.rule, "failed_rows": counts.rule_failures[rule.label]}
         for rule in contract.rules
@@ -1353,6 +1466,7 @@ def result_document(
         "rows_rejected": rows_rejected,
         "reject_ratio": ratio,
         "objects": object_entries(objects, counts),
+        "failed_objects": [failure.entry() for failure in progress.failures],
         "partitions": [{k: v for k, v in entry.items() if k != "_files"} for entry in partitions],
         "partition_clause": partition_clause(partitions),
         "rejects_uri": args.rejects_uri,
@@ -1390,39 +1504,188 @@ def empty_counts(contract: ContractSpec) -> RunCounts:
     )
 
 
+@dataclass
+class RunProgress:
+    """What a failed run can still report: when it started, its dataset, the objects it left out."""
+
+    timing: tuple[datetime, float]
+    dataset: str = ""
+    failures: list[ObjectFailure] = field(default_factory=list)
+
+
 def transform(spark: SparkSession, args: JobArgs) -> dict[str, Any]:
-    """Run the job on `spark` and return the result document (also written to `args.result_uri`)."""
-    timing = (datetime.now(UTC), time.monotonic())
+    """Run the job on `spark` and return the result document (also written to `args.result_uri`).
+
+    An object the job can name as the cause of a failure is left out (failed-objects.json) and the
+    rest is processed; any other failure writes a FAILED result and summary, then is raised again."""
+    progress = RunProgress(timing=(datetime.now(UTC), time.monotonic()))
+    try:
+        return run_job(spark, args, progress)
+    except Exception as error:
+        write_failed_documents(args, progress, error)
+        raise
+
+
+def run_job(spark: SparkSession, args: JobArgs, progress: RunProgress) -> dict[str, Any]:
     configure_session(spark)
     contract, manifest = load_inputs(args)
+    progress.dataset = contract.dataset
     check_regex_patterns(spark, contract.rules)
-    objects = source_objects_from(manifest, contract, args.spark_path_prefix)
-    log_event("run started", run_id=args.run_id, dataset=contract.dataset, objects=len(objects))
-    spark_output = to_spark_path(args.output_uri, args.spark_path_prefix)
-    removed = delete_run_partitions(spark, spark_output, args.run_id)
-    log_event("earlier output of this run removed", run_id=args.run_id, partitions=removed)
-    counts = empty_counts(contract)
-    if objects:
-        counts = convert(spark, args, contract, readable_objects(objects), spark_output)
-    else:
-        delete_spark_path(spark, to_spark_path(args.rejects_uri, args.spark_path_prefix))
+    listed, refused = source_objects_from(manifest, contract, args.spark_path_prefix)
+    progress.failures.extend(refused)
+    log_event("run started", run_id=args.run_id, dataset=contract.dataset, objects=len(listed))
+    counts, objects = convert_what_can_be_read(spark, args, contract, listed, progress)
     partitions = partition_entries(spark, args, contract, counts)
-    result = result_document(args, contract, objects, counts, partitions, timing)
-    write_document(args.result_uri, json.dumps(result, indent=1).encode())
-    summary = summary_document(result, args.result_uri)
-    write_document(summary["partition_batches_uri"], json.dumps(partition_batches(partitions)).encode())
-    write_document(sibling_uri(args.result_uri, "summary.json"), json.dumps(summary, indent=1).encode())
+    result = result_document(args, contract, objects, counts, partitions, progress)
+    write_run_documents(args, result, partition_batches(partitions))
     log_event(
         "run finished",
         run_id=args.run_id,
         rows_read=result["rows_read"],
         rows_written=result["rows_written"],
         rows_rejected=result["rows_rejected"],
+        objects_failed=len(result["failed_objects"]),
         partitions=len(partitions),
         quality_passed=result["quality"]["passed"],
         seconds=result["timing"]["seconds"],
     )
     return result
+
+
+def convert_what_can_be_read(
+    spark: SparkSession,
+    args: JobArgs,
+    contract: ContractSpec,
+    listed: Sequence[SourceObject],
+    progress: RunProgress,
+) -> tuple[RunCounts, list[SourceObject]]:
+    """Convert the objects; when a failure names objects, leave them out and convert the rest again
+    (at most once per object). Each attempt starts from no output of this run."""
+    objects = list(listed)
+    spark_output = to_spark_path(args.output_uri, args.spark_path_prefix)
+    for _attempt in range(len(listed) + 1):
+        removed = delete_run_partitions(spark, spark_output, args.run_id)
+        log_event("earlier output of this run removed", run_id=args.run_id, partitions=removed)
+        readable = readable_objects(objects)
+        if not readable:
+            delete_spark_path(spark, to_spark_path(args.rejects_uri, args.spark_path_prefix))
+            return empty_counts(contract), objects
+        try:
+            return convert(spark, args, contract, readable, spark_output), objects
+        except ObjectsFailed as failed:
+            failures = failed.failures
+        except Exception as error:
+            failures = failures_named_in(spark, error, readable)
+            if not failures:
+                raise
+        for failure in failures:
+            log_event("object left out", run_id=args.run_id, object_index=failure.index, reason=failure.code)
+        progress.failures.extend(failures)
+        left_out = {failure.index for failure in failures}
+        objects = [item for item in objects if item.index not in left_out]
+    raise RuntimeError("objects kept failing after every one was left out")  # unreachable: bounded
+
+
+def java_cause(error: BaseException) -> Any:
+    """The Java exception behind a Py4J or PySpark error, if any."""
+    return getattr(error, "java_exception", None) or getattr(error, "_origin", None)
+
+
+def root_cause_line(error: BaseException) -> tuple[str, str]:
+    """(type, message): the innermost cause's class and the first line of its message."""
+    cause = java_cause(error)
+    if cause is not None:
+        try:
+            seen = 0
+            while cause.getCause() is not None and seen < 20:
+                cause, seen = cause.getCause(), seen + 1
+            kind, text = str(cause.getClass().getSimpleName()), str(cause.getMessage() or "")
+        except Exception:  # the gateway is gone: fall back to the Python side of the error
+            kind, text = type(error).__name__, str(error)
+    else:
+        kind, text = type(error).__name__, str(error)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return kind, (lines[0] if lines else "")[:1000]
+
+
+def failures_named_in(
+    spark: SparkSession, error: BaseException, objects: Sequence[SourceObject]
+) -> list[ObjectFailure]:
+    """The objects whose file the error names (Spark names the file it failed to read) and that fail
+    again when read alone: an error that merely mentions a file (a plan, a write) blames no object."""
+    from urllib.parse import unquote
+
+    cause = java_cause(error)
+    text = f"{error}\n{cause.toString() if cause is not None else ''}"
+    text = f"{text}\n{unquote(text)}"
+    failures = []
+    for item in objects:
+        file_path = path_identity(item.spark_path, percent_encoded=False).split("|", 1)[1]
+        if not re.search(re.escape(file_path) + r"(?![\w-]|\.\w)", text):
+            continue
+        try:
+            spark.read.text(escape_glob(item.spark_path)).count()
+            continue
+        except Exception as read_error:
+            kind, message = root_cause_line(read_error)
+        gzip = str(item.item.get("compression")) == "gzip" or item.spark_path.endswith(".gz")
+        code = "corrupt_gzip" if gzip else "unreadable"
+        failures.append(item.failure(code, f"cannot read the object: {kind}: {message}"))
+    return failures
+
+
+def write_run_documents(args: JobArgs, result: dict[str, Any], batches: list[dict[str, str]]) -> None:
+    """result.json, then partition-batches.json, failed-objects.json and summary.json beside it."""
+    write_document(args.result_uri, json.dumps(result, indent=1).encode())
+    summary = summary_document(result, args.result_uri)
+    write_document(summary["partition_batches_uri"], json.dumps(batches).encode())
+    failed = {
+        "run_id": args.run_id,
+        "dataset": result["dataset"],
+        "objects": result["failed_objects"],
+        "quarantine_uri": None,
+    }
+    write_document(summary["failed_objects_uri"], json.dumps(failed, indent=1).encode())
+    write_document(sibling_uri(args.result_uri, "summary.json"), json.dumps(summary, indent=1).encode())
+
+
+def error_line(error: BaseException) -> tuple[str, str]:
+    """The one line a failed run reports (type, message): never a stack frame."""
+    kind, message = root_cause_line(error)
+    return kind, f"{kind}: {message}" if message else kind
+
+
+def write_failed_documents(args: JobArgs, progress: RunProgress, error: BaseException) -> None:
+    """A FAILED result and summary naming the error; best effort, the error itself is raised anyway."""
+    kind, message = error_line(error)
+    started_at, started_clock = progress.timing
+    result = {
+        "run_id": args.run_id,
+        "dataset": progress.dataset,
+        "status": "FAILED",
+        "error": {"type": kind, "message": message},
+        "rows_read": 0,
+        "rows_written": 0,
+        "rows_rejected": 0,
+        "reject_ratio": 0.0,
+        "objects": [],
+        "failed_objects": [failure.entry() for failure in progress.failures],
+        "partitions": [],
+        "partition_clause": "",
+        "rejects_uri": args.rejects_uri,
+        "outputs": [],
+        "quality": {"passed": False, "max_reject_ratio": None, "reject_ratio": 0.0, "rules": []},
+        "timing": {
+            "started_at": iso_utc(started_at),
+            "finished_at": iso_utc(datetime.now(UTC)),
+            "seconds": round(time.monotonic() - started_clock, 3),
+        },
+    }
+    try:
+        write_run_documents(args, result, [])
+    except Exception as write_error:  # the original error matters more than this one
+        fields = {"run_id": args.run_id, "error": type(write_error).__name__}
+        LOGGER.error("failed run documents not written", extra={"fields": fields})
 
 
 def convert(
@@ -1470,10 +1733,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         transform(spark, args)
     except Exception as error:
-        fields = {"run_id": args.run_id, "error": type(error).__name__}
-        LOGGER.error("run failed", exc_info=True, extra={"fields": fields})
-        # Raised again so that Glue's job run (and the state machine's Catch) carries the message.
-        raise
+        kind, message = error_line(error)
+        fields = {
+            "run_id": args.run_id,
+            "error": type(error).__name__,
+            "error_type": kind,
+            "error_message": message,
+            "traceback": traceback.format_exc(),
+        }
+        LOGGER.error("run failed", extra={"fields": fields})
+        # One line, no stack frame: what Glue's job run (and the state machine's Catch) carries.
+        raise TransformFailed(message) from None
     return 0
 
 

@@ -146,8 +146,14 @@ def test_a_contract_that_fixes_gzip_speaks_for_a_manifest_without_compression() 
     spec = transform.contract_from_document(contract(compression="gzip"))
     manifest = {"objects": [{"bucket": "raw", "key": "incoming/orders/a.csv", "version_id": "v"}]}
 
-    with pytest.raises(transform.ManifestError, match=r"does not end with \.gz"):
-        transform.source_objects_from(manifest, spec, None)
+    objects, [failure] = transform.source_objects_from(manifest, spec, None)
+
+    assert objects == [] and failure.code == "compression_mismatch" and failure.index == 0
+    assert failure.entry() == {
+        **manifest["objects"][0],
+        "reasons": [{"code": "compression_mismatch", "message": failure.message}],
+    }
+    assert failure.message.endswith("is gzip-compressed but its name does not end with .gz")
 
 
 def test_default_file_size_follows_the_average_row() -> None:

@@ -280,19 +280,25 @@ def test_an_empty_manifest_writes_an_empty_result(spark: SparkSession, glue_run:
 
 
 @pytest.mark.parametrize(
-    ("key", "gzipped", "message"),
+    ("key", "gzipped", "code", "message"),
     [
-        ("incoming/orders/_hidden.csv", False, "Spark skips"),
-        ("incoming/orders/.hidden.csv", False, "Spark skips"),
-        ("incoming/orders/packed.csv", True, "does not end with .gz"),
+        ("incoming/orders/_hidden.csv", False, "hidden_name", "Spark skips"),
+        ("incoming/orders/.hidden.csv", False, "hidden_name", "Spark skips"),
+        ("incoming/orders/packed.csv", True, "compression_mismatch", "does not end with .gz"),
     ],
 )
-def test_objects_spark_cannot_read_faithfully_fail_the_run(
-    spark: SparkSession, glue_run: GlueRun, key: str, gzipped: bool, message: str
+def test_raw_objects_spark_cannot_read_faithfully_are_left_out_with_their_reason(
+    spark: SparkSession, glue_run: GlueRun, key: str, gzipped: bool, code: str, message: str
 ) -> None:
-    glue_run.put(key, ORDERS_CSV, gzipped=gzipped)
-    with pytest.raises(transform.ManifestError, match=message):
-        transform.transform(spark, glue_run.args(orders_contract()))
+    glue_run.put(key, ORDERS_CSV, gzipped=gzipped)  # no staged_uri: an older manifest names the raw key
+    glue_run.put("incoming/orders/good.csv", ORDERS_CSV)
+    result = transform.transform(spark, glue_run.args(orders_contract()))
+
+    [failed] = result["failed_objects"]
+    assert failed["key"] == key and failed["reasons"][0]["code"] == code
+    assert message in failed["reasons"][0]["message"]
+    assert [o["key"] for o in result["objects"]] == ["incoming/orders/good.csv"]
+    assert {row["source_object_key"] for row in glue_run.curated()} == {"incoming/orders/good.csv"}
 
 
 def test_result_document_is_written_where_asked(spark: SparkSession, glue_run: GlueRun) -> None:
@@ -310,6 +316,7 @@ def test_result_document_is_written_where_asked(spark: SparkSession, glue_run: G
         "rows_rejected",
         "reject_ratio",
         "objects",
+        "failed_objects",
         "partitions",
         "partition_clause",
         "rejects_uri",
@@ -369,10 +376,20 @@ def test_summary_and_partition_batches_are_written_next_to_the_result(
         "rows_rejected": 1,
         "reject_ratio": result["reject_ratio"],
         "object_count": 1,
+        "objects_failed": 0,
         "partition_count": 2,
         "quality": {k: result["quality"][k] for k in ("passed", "max_reject_ratio", "reject_ratio")},
         "result_uri": args.result_uri,
         "rejects_uri": result["rejects_uri"],
         "partition_batches_uri": str(folder / "partition-batches.json"),
+        "failed_objects_uri": str(folder / "failed-objects.json"),
     }
-    assert batches == [{"clause": result["partition_clause"]}]
+    failed = json.loads((folder / "failed-objects.json").read_text())
+    assert failed == {"run_id": "orders-r1", "dataset": "orders", "objects": [], "quarantine_uri": None}
+    assert batches == [
+        {
+            "clause": result["partition_clause"],
+            "drop_clause": "PARTITION (order_date='2026-11-24', run_id='orders-r1'), "
+            "PARTITION (order_date='2026-11-25', run_id='orders-r1')",
+        }
+    ]

@@ -75,4 +75,9 @@ def test_the_script_exits_1_and_logs_the_error_when_the_run_fails(tmp_path: Path
     assert finished.returncode == 1
     errors = [json.loads(line) for line in finished.stdout.splitlines() if '"level": "ERROR"' in line]
     assert errors and errors[0]["error"] == "FileNotFoundError" and errors[0]["run_id"] == "orders-r1"
-    assert not (tmp_path / "result.json").exists()
+    line = errors[0]["error_message"]
+    assert line.startswith("FileNotFoundError: ") and "\n" not in line
+    # the process ends with an exception whose message is that one line (Glue's ErrorMessage)
+    assert finished.stderr.strip().splitlines()[-1] == f"TransformFailed: {line}"
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["status"] == "FAILED" and result["error"] == {"type": "FileNotFoundError", "message": line}

@@ -325,6 +325,8 @@ def _error_message(log_path: Path, code: int) -> str:
                 message = line.strip()
             continue
         if isinstance(entry, dict) and entry.get("level") == "ERROR":
+            if entry.get("error_message"):  # the job's own one-line account (glue/transform.py)
+                return str(entry["error_message"])
             exception = str(entry.get("exception") or "").strip().splitlines()
             message = exception[-1] if exception else str(entry.get("message", ""))
     return message or f"Command failed with exit code {code}"
