@@ -86,15 +86,24 @@ class DataFactory:
         body = ("\n".join(lines) + "\n").encode()
         return ObjectSpec("clicks", key, body, kind, good=set(ids), must_publish=must_publish)
 
-    def breaking_late(self, stem: str, dataset: str, rows: int = 3000) -> ObjectSpec:
-        """A gzip file cut near its end: its start reads well (a sample of it passes), the whole does
-        not, so only a full read (the job's) finds it broken. Its rows may or may not be published."""
+    def breaking_late(self, stem: str, dataset: str, rows: int = 2500) -> ObjectSpec:
+        """A gzip file cut near its end, past the first 256 KiB validate samples: its start reads well,
+        the whole does not, so only a full read (the job's) finds it broken. Its rows may or may not be
+        published (the rows before the cut are readable)."""
         if dataset == "orders":
             spec = self.orders(f"{stem}.csv.gz", rows)
+            marker = b",C"
         else:
             spec = self.clicks(f"{stem}.jsonl.gz", rows)
+            marker = b'"user_id": "'
+        lines = spec.body.split(b"\n")
+        for index, line in enumerate(lines):  # random noise in a free-text field: > 256 KiB gzipped
+            lines[index] = line.replace(
+                marker, marker + f"{self._random.getrandbits(1600):0400x}".encode(), 1
+            )
+        spec.body = b"\n".join(lines)
         packed = gzip.compress(spec.body)
-        spec.body = packed[: int(len(packed) * 0.9)]
+        spec.body = packed[: max(int(len(packed) * 0.95), 300 * 1024)]
         spec.kind = "gzip cut near its end"
         spec.optional, spec.good = spec.good, set()
         return spec
