@@ -186,3 +186,15 @@ def test_api_faults_are_named_as_step_functions_names_the_service_errors(
     with pytest.raises(StatesError) as error:
         wrapped.invoke(_call("AnyState", service, action, sdk))
     assert error.value.error == name and inner.calls == 0
+
+
+def test_tributary_up_refuses_a_bad_plan_with_a_message_before_starting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tributary.cli import main
+
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("faults:\n  - target: {function: ValidateFunction}\n    percentage: 101\n")
+    root = Path(__file__).resolve().parents[2]
+    assert main(["up", "--root", str(root), "--fault-plan", str(plan)]) == 2
+    assert "fault 1: percentage must be between 0 and 100" in capsys.readouterr().err
