@@ -11,12 +11,14 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-for folder in ("common", "trigger", "validate", "sweep"):
+for folder in ("common", "trigger", "validate", "sweep", "lineage", "quarantine"):
     sys.path.insert(0, str(REPO / "functions" / folder))
 
 from aws_lambda_powertools.utilities.parser.models import SqsModel  # noqa: E402
 from etl_common.contracts import load_contract  # noqa: E402
 from etl_common.models import CatalogRequest, ExecutionInput, LineageRequest, QuarantineRequest  # noqa: E402
+from lineage.logic import RetractRequest  # noqa: E402
+from quarantine.logic import FailedObjectsRequest  # noqa: E402
 from sweep.models import parse_sweep_request  # noqa: E402
 from trigger.events import IngestQueueRecord, ObjectCreatedEvent  # noqa: E402
 from trigger.logic import Accepted, classify  # noqa: E402
@@ -31,7 +33,9 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "validate/input.json": ExecutionInput.model_validate,
     "catalog/input.json": CatalogRequest.model_validate,
     "lineage/input.json": LineageRequest.model_validate,
+    "lineage/retract.json": RetractRequest.model_validate,
     "quarantine/input.json": QuarantineRequest.model_validate,
+    "quarantine/failed-objects.json": FailedObjectsRequest.model_validate,
     "sweep/*.json": parse_sweep_request,
 }
 

@@ -264,4 +264,4 @@ def test_choice_rules_that_start_alike_are_labelled_by_their_ends() -> None:
         if source == "QualityGate" and kind == "choice"
     }
     assert labels["RegisterPartitions"].endswith("… $result.partition_count > 0")
-    assert labels["PublishRun"].endswith("… and $result.rows_read = 0")
+    assert labels["RecordLineage"].endswith("… and $result.rows_read = 0")

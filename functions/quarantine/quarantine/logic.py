@@ -84,7 +84,11 @@ class Quarantiner:
 
     def quarantine_run(self, request: QuarantineRequest, manifest: ManifestView) -> tuple[int, str]:
         """Return how many objects were copied and the run's quarantine URI."""
-        store = QuarantineStore(self._s3, self._bucket, dataset=request.dataset, run_id=request.run_id)
+        # The whole manifest, as validate passes it: two versions of one key get two copies, at the keys
+        # validate gave its refusals.
+        store = QuarantineStore(
+            self._s3, self._bucket, dataset=request.dataset, run_id=request.run_id, objects=manifest.objects
+        )
         copied = 0
         for obj in manifest.objects:
             if store.quarantine_object(obj, error=request.error, cause=request.cause):
@@ -103,7 +107,9 @@ class Quarantiner:
                 f"failed objects of run {failed.run_id} ({failed.dataset}) do not belong to run "
                 f"{request.run_id} ({request.dataset})"
             )
-        store = QuarantineStore(self._s3, self._bucket, dataset=request.dataset, run_id=request.run_id)
+        store = QuarantineStore(
+            self._s3, self._bucket, dataset=request.dataset, run_id=request.run_id, objects=failed.objects
+        )
         copied = 0
         for obj in failed.objects:
             if store.quarantine_object(obj, error=OBJECT_FAILED, cause=obj.cause(), reasons=obj.rejections()):
