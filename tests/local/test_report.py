@@ -13,10 +13,13 @@ from typing import Any
 import pytest
 
 from tributary.local.report import (
+    CopyKey,
+    QuarantinedCopy,
     build_report,
     exit_code,
     partition_values,
     plain_item,
+    quarantined_copies,
     render_json,
     render_text,
 )
@@ -384,3 +387,202 @@ def test_objects_validate_refused_point_at_their_quarantined_copy_even_in_a_succ
     copies = {o.key: o.quarantine_uri for o in report.objects}
     assert copies == {GOOD: None, BAD: f"{QUARANTINE}{BAD}", EMPTY: None}
     assert f"quarantined copy: {QUARANTINE}{BAD}" in render_text(report)
+
+
+# ---- versions, safe quarantine keys, objects the job left out
+TWICE = "incoming/orders/twice.csv"
+DIGEST_V1 = f"{QUARANTINE}incoming/orders/twice~{'1' * 32}.csv"
+DIGEST_V2 = f"{QUARANTINE}incoming/orders/twice~{'2' * 32}.csv"
+CORRUPT = "incoming/orders/cut.csv.gz"
+
+
+def two_versions_manifest() -> dict[str, Any]:
+    return {
+        "objects": [
+            {"key": TWICE, "version_id": "v1", "etag": "e1"},
+            {"key": TWICE, "version_id": "v2", "etag": "e2"},
+            {"key": GOOD, "version_id": "g1", "etag": "eg"},
+        ]
+    }
+
+
+def test_two_versions_of_one_key_are_two_objects_each_with_its_own_outcome() -> None:
+    refused = {
+        "objects": [{"key": TWICE, "version_id": "v2", "reasons": [{"code": "empty", "message": "0 bytes"}]}]
+    }
+    result = RESULT | {
+        "objects": [
+            {"key": TWICE, "version_id": "v1", "rows_read": 5, "rows_written": 5, "rows_rejected": 0},
+            {"key": GOOD, "version_id": "g1", "rows_read": 95, "rows_written": 92, "rows_rejected": 3},
+        ]
+    }
+    report = build_report(
+        record("SUCCEEDED", object_count=Decimal(3)), result, refused, manifest=two_versions_manifest()
+    )
+    outcomes = [(o.key, o.version_id, o.etag, o.outcome, o.rows_in) for o in report.objects]
+    assert outcomes == [
+        (TWICE, "v1", "e1", "processed", 5),
+        (TWICE, "v2", "e2", "rejected", None),
+        (GOOD, "g1", "eg", "processed", 95),
+    ]
+    text = render_text(report)
+    assert "Objects: 2 processed, 0 skipped, 1 rejected" in text
+    assert f"✔ {TWICE} (version v1)" in text and f"✘ {TWICE} (version v2)" in text
+    assert f"{GOOD} (version" not in text  # a key seen once is shown bare
+    document = json.loads(render_json(report))
+    assert [(o["key"], o["version_id"]) for o in document["objects"]][:2] == [(TWICE, "v1"), (TWICE, "v2")]
+
+
+def test_sources_that_name_no_version_take_the_key_s_versions_in_turn() -> None:
+    # The record lists keys only (no manifest); an old result names no version either.
+    result = RESULT | {
+        "objects": [
+            {"key": TWICE, "rows_read": 1, "rows_written": 1, "rows_rejected": 0},
+            {"key": TWICE, "rows_read": 2, "rows_written": 2, "rows_rejected": 0},
+        ]
+    }
+    report = build_report(record("SUCCEEDED", objects=[TWICE, TWICE], object_count=Decimal(2)), result)
+    assert [(o.key, o.rows_in, o.outcome) for o in report.objects] == [
+        (TWICE, 1, "processed"),
+        (TWICE, 2, "processed"),
+    ]
+    # An unversioned bucket: the ETag tells the two apart.
+    manifest = {"objects": [{"key": TWICE, "etag": "e1"}, {"key": TWICE, "etag": "e2"}]}
+    refused = {"objects": [{"key": TWICE, "etag": "e2", "reasons": [{"code": "empty", "message": "0"}]}]}
+    report = build_report(record("SUCCEEDED"), RESULT | {"objects": []}, refused, manifest=manifest)
+    assert [(o.etag, o.outcome) for o in report.objects] == [("e1", "skipped"), ("e2", "rejected")]
+    assert f"{TWICE} (version e2)" in render_text(report)
+
+
+def test_quarantine_copies_are_where_their_reason_files_say_not_at_prefix_plus_key() -> None:
+    listing = [
+        DIGEST_V1,
+        DIGEST_V1 + ".reason.json",
+        DIGEST_V2 + ".reason.json",  # only the reason: the input was gone
+        f"{QUARANTINE}{GOOD}",
+        f"{QUARANTINE}{GOOD}.reason.json",  # an older reason without "key": the path spells it
+        "s3://artifacts/elsewhere/x.reason.json",
+    ]
+    reasons = {
+        DIGEST_V1 + ".reason.json": {"key": TWICE, "version_id": "v1", "error": "States.TaskFailed"},
+        DIGEST_V2 + ".reason.json": {
+            "key": TWICE,
+            "version_id": "v2",
+            "error": "States.TaskFailed",
+            "cause": "input missing at quarantine time; boom",
+        },
+        f"{QUARANTINE}{GOOD}.reason.json": {"version_id": "g1", "error": "States.TaskFailed"},
+    }
+    copies = quarantined_copies(QUARANTINE, listing, reasons.get)
+    assert copies == {
+        (TWICE, "v1"): QuarantinedCopy(DIGEST_V1, True, "States.TaskFailed", None),
+        (TWICE, "v2"): QuarantinedCopy(
+            DIGEST_V2, False, "States.TaskFailed", "input missing at quarantine time; boom"
+        ),
+        (GOOD, "g1"): QuarantinedCopy(f"{QUARANTINE}{GOOD}", True, "States.TaskFailed", None),
+    }
+    manifest = two_versions_manifest()
+    manifest["objects"].append({"key": BAD, "version_id": "b1"})  # no reason file: the old layout
+    item = record("FAILED", error="States.TaskFailed", quarantine_uri=QUARANTINE)
+    report = build_report(item, manifest=manifest, copies=copies)
+    found = {(o.key, o.version_id): (o.quarantine_uri, o.quarantine_error) for o in report.objects}
+    assert found == {
+        (TWICE, "v1"): (DIGEST_V1, "States.TaskFailed"),
+        (TWICE, "v2"): (None, "States.TaskFailed"),
+        (GOOD, "g1"): (f"{QUARANTINE}{GOOD}", "States.TaskFailed"),
+        (BAD, "b1"): (f"{QUARANTINE}{BAD}", None),
+    }
+    missing = next(o for o in report.objects if o.version_id == "v2")
+    assert missing.reason is not None
+    assert missing.reason.endswith("(not copied to quarantine: input missing at quarantine time; boom)")
+    text = render_text(report)
+    assert f"quarantined copy: {DIGEST_V1}" in text and f"{QUARANTINE}{TWICE}" not in text
+
+
+def test_a_refused_object_with_an_unsafe_key_points_at_its_digest_copy_in_a_successful_run(
+    succeeded: Any,
+) -> None:
+    odd = "incoming/orders/../etc/passwd.csv"
+    digest = f"{QUARANTINE}incoming/orders/_../etc/passwd~{'3' * 32}.csv"
+    refused = {
+        "objects": [{"key": odd, "version_id": "o1", "reasons": [{"code": "empty", "message": "0 bytes"}]}],
+        "quarantine_uri": QUARANTINE,
+    }
+    copies: dict[CopyKey, QuarantinedCopy] = {
+        (odd, "o1"): QuarantinedCopy(digest, True, "Tributary.ObjectRefused", None)
+    }
+    report = build_report(record("SUCCEEDED", objects=[GOOD, odd]), RESULT, refused, succeeded, copies=copies)
+    (refused_outcome,) = [o for o in report.objects if o.key == odd]
+    assert (refused_outcome.outcome, refused_outcome.quarantine_uri) == ("rejected", digest)
+    assert [o.quarantine_uri for o in report.objects if o.key != odd] == [None, None]
+
+
+def test_objects_the_glue_job_could_not_read_are_rejected_with_its_reason_and_counted() -> None:
+    left_out = {
+        "key": CORRUPT,
+        "version_id": "c1",
+        "staged_uri": "s3://artifacts/runs/r/input/00001.csv.gz",
+        "reasons": [{"code": "corrupt_gzip", "message": "Unexpected end of input stream"}],
+    }
+    result = RESULT | {"failed_objects": [left_out]}
+    copy = QuarantinedCopy(f"{QUARANTINE}{CORRUPT}", True, "Tributary.ObjectFailed", "corrupt_gzip")
+    item = record("SUCCEEDED", objects=[GOOD, CORRUPT, EMPTY], object_count=Decimal(3))
+    for documents in (
+        {"result": result},  # result.json's failed_objects
+        {"result": RESULT, "failed_objects": {"objects": [left_out], "quarantine_uri": None}},
+        {"result": RESULT | {"objects": [*RESULT["objects"], {"key": CORRUPT, "rows_read": 0}]}}
+        | {"failed_objects": [left_out]},  # even if the job's result listed it too
+    ):
+        report = build_report(item, **documents, copies={(CORRUPT, "c1"): copy})
+        (failed,) = [o for o in report.objects if o.key == CORRUPT]
+        assert failed.outcome == "rejected"
+        assert failed.reason == "the Glue job could not read it: corrupt_gzip: Unexpected end of input stream"
+        assert (failed.quarantine_uri, failed.quarantine_error) == (copy.uri, "Tributary.ObjectFailed")
+        assert report.objects_failed == 1 and report.object_count == 3 and len(report.objects) == 3
+        text = render_text(report)
+        assert "Objects: 2 processed, 0 skipped, 1 rejected (1 the Glue job could not read)" in text
+        assert f"✘ {CORRUPT}" in text and f"quarantined copy: {copy.uri}" in text
+        assert json.loads(render_json(report))["objects_failed"] == 1
+    # Without the reason files (an older run), the copy is at the run's quarantine prefix + key.
+    report = build_report(item, RESULT, failed_objects=[left_out], quarantine_uri=QUARANTINE)
+    assert next(o for o in report.objects if o.key == CORRUPT).quarantine_uri == QUARANTINE + CORRUPT
+
+
+def test_the_caller_reads_failed_objects_and_the_reason_files_from_s3() -> None:
+    from moto import mock_aws
+
+    from tributary.local.one_shot import quarantine_documents
+
+    with mock_aws():
+        import boto3
+
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="artifacts")
+        prefix = f"quarantine/orders/{RUN_ID}/"
+        v1, v2 = DIGEST_V1.split("artifacts/", 1)[1], DIGEST_V2.split("artifacts/", 1)[1]
+        s3.put_object(Bucket="artifacts", Key=v1, Body=b"a,b\n")
+        for key, version in ((v1, "v1"), (v2, "v2")):  # v2's input was gone: only its reason
+            reason = {"key": TWICE, "version_id": version, "error": "Tributary.ObjectFailed", "cause": "x"}
+            s3.put_object(Bucket="artifacts", Key=key + ".reason.json", Body=json.dumps(reason).encode())
+        s3.put_object(Bucket="artifacts", Key=f"{prefix}{BAD}.reason.json", Body=b"not json")
+        failed = {"run_id": RUN_ID, "objects": [{"key": TWICE, "version_id": "v1", "reasons": []}]}
+        s3.put_object(Bucket="artifacts", Key=f"runs/{RUN_ID}/failed-objects.json", Body=json.dumps(failed))
+        s3.put_object(Bucket="artifacts", Key=f"quarantine/orders/other-run/{TWICE}.reason.json", Body=b"{}")
+
+        documents = {"run_record": {"run_id": {"S": RUN_ID}, "dataset": {"S": "orders"}}, "rejected": None}
+        found = quarantine_documents(s3, "artifacts", RUN_ID, documents)
+        assert found["failed_objects"] == failed
+        assert found["copies"] == {
+            (TWICE, "v1"): QuarantinedCopy(DIGEST_V1, True, "Tributary.ObjectFailed", "x"),
+            (TWICE, "v2"): QuarantinedCopy(DIGEST_V2, False, "Tributary.ObjectFailed", "x"),
+            (BAD, None): QuarantinedCopy(f"{QUARANTINE}{BAD}", False, None, None),
+        }
+        # No dataset anywhere but rejected.json's quarantine_uri; a run without failed-objects.json.
+        other = quarantine_documents(
+            s3, "artifacts", "r2", {"run_record": {}, "rejected": {"quarantine_uri": QUARANTINE.rstrip("/")}}
+        )
+        assert other["failed_objects"] is None and len(other["copies"]) == 3
+        assert quarantine_documents(s3, "artifacts", "r3", {"run_record": {}}) == {
+            "failed_objects": None,
+            "copies": None,
+        }

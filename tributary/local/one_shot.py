@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from botocore.exceptions import ClientError
+
 from tributary.local import report as reports
 from tributary.local.event_source_mapping import BatchRecord
 from tributary.local.progress import ProgressTracker
@@ -174,6 +176,7 @@ def follow(
         documents = run_documents(info, run_id, s3, dynamodb)
         for obj in (documents["manifest"] or {}).get("objects", []):
             in_runs.add(obj.get("key", ""))
+        extra = quarantine_documents(s3, info.artifacts_bucket, run_id, documents)
         result.reports.append(
             reports.build_report(
                 documents["run_record"],
@@ -181,6 +184,8 @@ def follow(
                 rejected=documents["rejected"],
                 history=history,
                 manifest=documents["manifest"],
+                failed_objects=extra["failed_objects"],
+                copies=extra["copies"],
             )
         )
     skipped = skipped_objects("\n".join(batch.logs for batch in new_batches()))
@@ -189,6 +194,47 @@ def follow(
             reason = skipped.get(item.key) or "no run started (see the trigger's logs)"
             result.skipped.append((item, reason))
     return result
+
+
+def _get_json(s3: Any, bucket: str, key: str) -> Any:
+    try:
+        return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    except (ClientError, ValueError):
+        return None
+
+
+def quarantine_documents(
+    s3: Any, artifacts_bucket: str, run_id: str, documents: dict[str, Any]
+) -> dict[str, Any]:
+    """What the report needs beyond `run_documents`: runs/<run_id>/failed-objects.json (None when the job
+    wrote none) and the run's quarantine copies, by (key, version), read from their `.reason.json`."""
+    failed = _get_json(s3, artifacts_bucket, f"runs/{run_id}/failed-objects.json")
+    record = reports.plain_item(documents.get("run_record") or {})
+    rejected = documents.get("rejected")
+    dataset = (
+        record.get("dataset")
+        or (rejected or {}).get("dataset")
+        or (documents.get("result") or {}).get("dataset")
+    )
+    # Every copy of the run is under one prefix: validate's refusals, the job's left-outs, a failed run's.
+    prefix = f"s3://{artifacts_bucket}/quarantine/{dataset}/{run_id}/" if dataset else None
+    for given in ((rejected or {}).get("quarantine_uri"), record.get("quarantine_uri")):
+        if not prefix and isinstance(given, str) and given.startswith("s3://"):
+            prefix = given if given.endswith("/") else given + "/"
+    if prefix is None:
+        return {"failed_objects": failed, "copies": None}
+    bucket, _, key_prefix = prefix[len("s3://") :].partition("/")
+    keys: list[str] = []
+    try:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key_prefix):
+            keys.extend(obj["Key"] for obj in page.get("Contents", []))
+    except ClientError:
+        return {"failed_objects": failed, "copies": None}
+    base = f"s3://{bucket}/"
+    copies = reports.quarantined_copies(
+        prefix, (base + k for k in keys), lambda uri: _get_json(s3, bucket, uri[len(base) :])
+    )
+    return {"failed_objects": failed, "copies": copies}
 
 
 def snapshot(stack: LocalStack) -> Snapshot:

@@ -7,7 +7,10 @@
         history=events,          # GetExecutionHistory's events, or None
         quarantine_uri=None,     # s3://…/quarantine/<dataset>/<run_id>/ (else from the record or history)
         manifest=None,           # runs/<run_id>/manifest.json parsed: all objects (the record lists 100)
+        failed_objects=None,     # runs/<run_id>/failed-objects.json parsed (else result's failed_objects)
+        copies=None,             # {(key, version id or ETag): QuarantinedCopy} from the run's .reason.json
     )
+    quarantined_copies(prefix, uris, read)   # builds `copies` from a listing of the quarantine prefix
     print(render_text(report, color=use_color(sys.stdout)))
     print(render_json([report]))     # a JSON array; render_json(report) gives one object
     report_dict(report)              # the same as plain values, to embed in a larger document
@@ -15,17 +18,25 @@
     plain_item(item)                 # a DynamoDB item (either shape) as plain JSON values
 
 JSON keys (docs/interfaces.md's documents, renamed for readers): run_id, status, dataset, objects (key,
-outcome = processed | skipped | rejected | pending, reason, version_id, rows_in, rows_out, rows_rejected,
-quarantine_uri), object_count, rows_in, rows_out, rows_rejected, partitions (location, values, rows,
-files), outputs, rejects_uri, quality (passed, max_reject_ratio, reject_ratio, rules), states (name,
-seconds, status, visits, retries, depth), error, cause, failed_state, quarantine_uri, started_at, finished_at,
+outcome = processed | skipped | rejected | pending, reason, version_id, etag, rows_in, rows_out,
+rows_rejected, quarantine_uri, quarantine_error), object_count, objects_failed, rows_in, rows_out,
+rows_rejected, partitions (location, values, rows, files), outputs, rejects_uri, quality (passed,
+max_reject_ratio, reject_ratio, rules), states (name, seconds, status, visits, retries, depth), error,
+cause, failed_state, quarantine_uri, started_at, finished_at,
 seconds. Unknown values are null. Everything here is pure: the caller reads S3, DynamoDB and the history.
+
+An object is one version of a key (a key uploaded twice in a run is two objects; the text shows the
+version of such keys). Objects the Glue job could not read are `rejected` with "the Glue job could not
+read it: <code>: <message>". `quarantine_uri` is the copy its `.reason.json` names (a safe key may be a
+digest form, not the original key), null when only the reason was written; without reason files (older
+runs) it is the quarantine prefix + the key.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -44,6 +55,7 @@ from tributary.local.progress import (
 PROCESSED, SKIPPED, REJECTED, PENDING = "processed", "skipped", "rejected", "pending"
 _UNFINISHED = ("QUEUED", "RUNNING")
 _QUARANTINE_FAILED = "(quarantine failed)"
+REASON_SUFFIX = ".reason.json"  # beside each quarantined copy
 
 _GREEN, _RED, _YELLOW, _BOLD, _DIM, _RESET = (
     "\033[32m",
@@ -64,7 +76,27 @@ class ObjectOutcome:
     rows_in: int | None = None
     rows_out: int | None = None
     rows_rejected: int | None = None
-    quarantine_uri: str | None = None  # where the copy of this input is (refused by validate, or run failed)
+    quarantine_uri: str | None = None  # where the copy of this input is (refused, left out, or run failed)
+    etag: str | None = None
+    quarantine_error: str | None = None  # the error its `.reason.json` holds (Tributary.ObjectRefused, ...)
+
+    @property
+    def version(self) -> str | None:
+        """What tells two versions of the key apart: the version id, or the ETag (unversioned bucket)."""
+        return self.version_id or self.etag
+
+
+@dataclass(frozen=True)
+class QuarantinedCopy:
+    """One `<copy>.reason.json` of a run's quarantine, found by the caller (`copies` of build_report)."""
+
+    uri: str  # the copy's URI (the reason's minus `.reason.json`)
+    exists: bool = True  # False: only the reason was written (the input was gone or could not be copied)
+    error: str | None = None
+    cause: str | None = None
+
+
+CopyKey = tuple[str, str | None]  # (exact original key, version id or else ETag)
 
 
 @dataclass
@@ -104,6 +136,7 @@ class RunReport:
     cause: str | None = None
     failed_state: str | None = None
     quarantine_uri: str | None = None
+    objects_failed: int | None = None  # objects the Glue job could not read and left out
     started_at: str | None = None
     finished_at: str | None = None
     seconds: float | None = None
@@ -285,6 +318,8 @@ def build_report(
     quarantine_uri: str | None = None,
     *,
     manifest: Mapping[str, Any] | None = None,
+    failed_objects: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+    copies: Mapping[CopyKey, QuarantinedCopy] | None = None,
 ) -> RunReport:
     """Put the documents of one run together (any of them may be missing but the record)."""
     record = plain_item(run_record)
@@ -353,10 +388,69 @@ def build_report(
             report.seconds = round((end - begin).total_seconds(), 3)
 
     report.object_count = _int(record.get("object_count"))
-    report.objects = _objects(report, record, result, rejected, manifest, quarantine_failed)
+    report.objects_failed = _int(record.get("objects_failed"))
+    report.objects = _objects(
+        report, record, result, rejected, manifest, quarantine_failed, failed_objects, copies
+    )
     if report.object_count is None and (manifest is not None or not record.get("objects")):
         report.object_count = len(report.objects)
     return report
+
+
+class _Objects:
+    """The run's object versions in order, found again by key and version; a source that names no
+    version (the record's key list, an old result) takes the first version of the key it has not named."""
+
+    def __init__(self) -> None:
+        self.items: list[ObjectOutcome] = []
+        self._by_key: dict[str, list[ObjectOutcome]] = {}
+
+    def get(self, item: Any, claimed: set[int] | None = None) -> ObjectOutcome | None:
+        if isinstance(item, str):
+            key, version_id, etag = item, None, None
+        elif isinstance(item, Mapping) and _text(item.get("key")):
+            key, version_id, etag = str(item["key"]), _text(item.get("version_id")), _text(item.get("etag"))
+        else:
+            return None
+        free = [o for o in self._by_key.get(key, []) if claimed is None or id(o) not in claimed]
+        exact = [
+            o
+            for o in free
+            if (version_id and o.version_id == version_id) or (etag and o.etag == etag and not version_id)
+        ]
+        fits = [
+            o
+            for o in free
+            if (not version_id or not o.version_id or o.version_id == version_id)
+            and (not etag or not o.etag or o.etag == etag)
+        ]
+        if exact or fits:
+            found = (exact or fits)[0]
+        else:
+            found = ObjectOutcome(key, PENDING)
+            self.items.append(found)
+            self._by_key.setdefault(key, []).append(found)
+        found.version_id = found.version_id or version_id
+        found.etag = found.etag or etag
+        if claimed is not None:
+            claimed.add(id(found))
+        return found
+
+    def several(self, key: str) -> bool:
+        return len(self._by_key.get(key, [])) > 1
+
+
+def _listed(document: Mapping[str, Any] | Sequence[Any] | None) -> list[Any]:
+    objects = document.get("objects") if isinstance(document, Mapping) else document
+    return list(objects) if isinstance(objects, list | tuple) else []
+
+
+def _copy_for(outcome: ObjectOutcome, copies: Mapping[CopyKey, QuarantinedCopy]) -> QuarantinedCopy | None:
+    found = copies.get((outcome.key, outcome.version))
+    if found is None and outcome.version is None:  # an unversioned record: the key's only copy
+        matches = [c for (key, _), c in copies.items() if key == outcome.key]
+        found = matches[0] if len(matches) == 1 else None
+    return found
 
 
 def _objects(
@@ -366,44 +460,54 @@ def _objects(
     rejected: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None,
     manifest: Mapping[str, Any] | None,
     quarantine_failed: bool,
+    failed_objects: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+    copies: Mapping[CopyKey, QuarantinedCopy] | None = None,
 ) -> list[ObjectOutcome]:
-    outcomes: dict[str, ObjectOutcome] = {}
-
-    def entry(key: str, version: Any = None) -> ObjectOutcome:
-        if key not in outcomes:
-            outcomes[key] = ObjectOutcome(key, PENDING)
-        if _text(version) and outcomes[key].version_id is None:
-            outcomes[key].version_id = str(version)
-        return outcomes[key]
-
+    objects = _Objects()
     listed = manifest.get("objects") if manifest else None
+    claimed: set[int] = set()
     for item in listed if isinstance(listed, list) else record.get("objects") or []:
-        if isinstance(item, str):
-            entry(item)
-        elif isinstance(item, Mapping) and _text(item.get("key")):
-            entry(str(item["key"]), item.get("version_id"))
+        objects.get(item, claimed)
 
-    refused = rejected.get("objects") if isinstance(rejected, Mapping) else rejected
-    # validate copies what it refuses to quarantine/, whatever becomes of the run.
+    # Copied to quarantine/ whatever becomes of the run: refused by validate, left out by the job.
+    set_aside: set[int] = set()
     refused_copies = rejected.get("quarantine_uri") if isinstance(rejected, Mapping) else None
-    refused_keys: set[str] = set()
-    for item in refused or []:
-        if isinstance(item, Mapping) and _text(item.get("key")):
-            outcome = entry(str(item["key"]), item.get("version_id"))
-            outcome.outcome, outcome.reason = REJECTED, _reasons(item) or "refused by validate"
-            if _text(refused_copies):
-                outcome.quarantine_uri = str(refused_copies).rstrip("/") + "/" + outcome.key
-            refused_keys.add(outcome.key)
+    claimed = set()
+    for item in _listed(rejected):
+        outcome = objects.get(item, claimed)
+        if outcome is None:
+            continue
+        outcome.outcome, outcome.reason = REJECTED, _reasons(item) or "refused by validate"
+        if _text(refused_copies):
+            outcome.quarantine_uri = str(refused_copies).rstrip("/") + "/" + outcome.key
+        set_aside.add(id(outcome))
+
+    left_out = _listed(failed_objects) or _listed((result or {}).get("failed_objects"))
+    claimed, failed = set(), 0
+    for item in left_out:
+        outcome = objects.get(item, claimed)
+        if outcome is None or id(outcome) in set_aside:
+            continue
+        why = _reasons(item)
+        outcome.outcome = REJECTED
+        outcome.reason = "the Glue job could not read it" + (f": {why}" if why else "")
+        if report.quarantine_uri:
+            outcome.quarantine_uri = report.quarantine_uri.rstrip("/") + "/" + outcome.key
+        set_aside.add(id(outcome))
+        failed += 1
+    if left_out:
+        report.objects_failed = failed
 
     done = result.get("objects") if result else None
+    claimed = set()
     for item in done if isinstance(done, list) else []:
-        if not (isinstance(item, Mapping) and _text(item.get("key"))):
+        outcome = objects.get(item, claimed)
+        if outcome is None:
             continue
-        outcome = entry(str(item["key"]), item.get("version_id"))
         outcome.rows_in = _int(item.get("rows_read"))
         outcome.rows_out = _int(item.get("rows_written"))
         outcome.rows_rejected = _int(item.get("rows_rejected"))
-        if outcome.key in refused_keys:
+        if id(outcome) in set_aside:
             continue
         if report.status == "SUCCEEDED":
             outcome.outcome = PROCESSED
@@ -412,7 +516,7 @@ def _objects(
             outcome.outcome = SKIPPED
             outcome.reason = "transformed but not published: " + _run_failure(report)
 
-    for outcome in outcomes.values():
+    for outcome in objects.items:
         if outcome.outcome != PENDING:
             continue
         if report.status in _UNFINISHED:
@@ -422,15 +526,44 @@ def _objects(
         else:
             outcome.outcome, outcome.reason = SKIPPED, "not processed: " + _run_failure(report)
 
-    if report.status not in ("SUCCEEDED", *_UNFINISHED):
-        for outcome in outcomes.values():
-            if outcome.quarantine_uri:
-                continue
-            if report.quarantine_uri:
-                outcome.quarantine_uri = report.quarantine_uri.rstrip("/") + "/" + outcome.key
-            elif quarantine_failed:
-                outcome.reason = (outcome.reason or "") + " (quarantine failed)"
-    return list(outcomes.values())
+    run_quarantined = report.status not in ("SUCCEEDED", *_UNFINISHED)
+    for outcome in objects.items:
+        copy = _copy_for(outcome, copies) if copies else None
+        if copy is not None:  # where the copy really is (a safe key may not be the original key)
+            outcome.quarantine_uri = copy.uri if copy.exists else None
+            outcome.quarantine_error = copy.error
+            if not copy.exists:
+                outcome.reason = (outcome.reason or "") + f" (not copied to quarantine: {copy.cause or '?'})"
+            continue
+        if not run_quarantined or outcome.quarantine_uri:
+            continue  # (an old run without reason files: the copy is at the prefix + the key)
+        if report.quarantine_uri:
+            outcome.quarantine_uri = report.quarantine_uri.rstrip("/") + "/" + outcome.key
+        elif quarantine_failed:
+            outcome.reason = (outcome.reason or "") + " (quarantine failed)"
+    return objects.items
+
+
+def quarantined_copies(
+    prefix: str, listing: Iterable[str], read: Callable[[str], Any]
+) -> dict[CopyKey, QuarantinedCopy]:
+    """The copies of a run's quarantine (`prefix` = s3://…/quarantine/<dataset>/<run_id>/) by (exact key,
+    version id or else ETag), from the URIs listed under it and `read(uri)` → a `.reason.json` parsed (None
+    when unreadable). A reason without `key` (older runs) is for the key its path spells."""
+    uris = set(listing)
+    copies: dict[CopyKey, QuarantinedCopy] = {}
+    for uri in sorted(uris):
+        if not (uri.startswith(prefix) and uri.endswith(REASON_SUFFIX)):
+            continue
+        copy_uri = uri[: -len(REASON_SUFFIX)]
+        document = read(uri)
+        document = document if isinstance(document, Mapping) else {}
+        key = _text(document.get("key")) or copy_uri[len(prefix) :]
+        version = _text(document.get("version_id")) or _text(document.get("etag"))
+        copies[(key, version)] = QuarantinedCopy(
+            copy_uri, copy_uri in uris, _text(document.get("error")), _text(document.get("cause"))
+        )
+    return copies
 
 
 def _run_failure(report: RunReport) -> str:
@@ -501,13 +634,16 @@ def render_text(report: RunReport, *, color: bool = False) -> str:
         kind: sum(1 for o in report.objects if o.outcome == kind) for kind in (PROCESSED, SKIPPED, REJECTED)
     }
     summary = f"{tally[PROCESSED]} processed, {tally[SKIPPED]} skipped, {tally[REJECTED]} rejected"
+    if report.objects_failed:
+        summary += f" ({report.objects_failed} the Glue job could not read)"
     pending = sum(1 for o in report.objects if o.outcome == PENDING)
     if pending:
         summary += f", {pending} pending"
     lines.append(f"Objects: {summary}")
-    width = min(60, max((len(o.key) for o in report.objects), default=0))
+    labels = _object_labels(report.objects)
+    width = min(60, max((len(label) for label in labels), default=0))
     marks = {PROCESSED: ("✔", _GREEN), SKIPPED: ("-", _YELLOW), REJECTED: ("✘", _RED), PENDING: ("…", _DIM)}
-    for obj in report.objects:
+    for obj, label in zip(report.objects, labels, strict=True):
         mark, colour = marks.get(obj.outcome, ("?", _DIM))
         detail = []
         if obj.rows_in is not None:
@@ -516,7 +652,7 @@ def render_text(report: RunReport, *, color: bool = False) -> str:
             )
         if obj.outcome != PROCESSED or obj.reason:
             detail.append(f"{obj.outcome}: {obj.reason}" if obj.reason else obj.outcome)
-        lines.append(f"  {paint(mark, colour)} {obj.key.ljust(width)}  {'; '.join(detail)}".rstrip())
+        lines.append(f"  {paint(mark, colour)} {label.ljust(width)}  {'; '.join(detail)}".rstrip())
         if obj.quarantine_uri:
             lines.append(f"      quarantined copy: {obj.quarantine_uri}")
     if report.object_count is not None and report.object_count > len(report.objects):
@@ -571,6 +707,12 @@ def render_text(report: RunReport, *, color: bool = False) -> str:
             label = ("  " * state.depth + state.name).ljust(name_width)
             lines.append(f"  {paint(mark, colour)} {label}  {took.rjust(7)}{tail}")
     return "\n".join(lines)
+
+
+def _object_labels(objects: Sequence[ObjectOutcome]) -> list[str]:
+    """Each object's key, with its version where the run holds several versions of the key."""
+    counts = Counter(o.key for o in objects)
+    return [f"{o.key} (version {o.version or '?'})" if counts[o.key] > 1 else o.key for o in objects]
 
 
 def _cause_lines(cause: str, limit: int = 20) -> list[str]:
