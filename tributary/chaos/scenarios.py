@@ -103,7 +103,6 @@ def tasks_failing_once(context: Context) -> str:
                 )
                 spec.must_publish = not forced  # a transient fault on the normal path: published
                 specs.append(spec)
-            specs.append(context.data.breaking_late(f"incoming/{dataset}/once-{start}-late", dataset))
         context.plan({"faults": rules})
         context.upload(specs)
     return ""
@@ -119,8 +118,11 @@ def task_failing_for_good(task: TaskState, forced_by: list[str]) -> Named:
         # a failure-path Task: failures earlier in the run take the run there
         context.plan({"faults": [rule, *_forcing_rules(forced_by)]})
         specs = _either(_good(context, f"permanent-{task.name}", context.settings.size(4, 2)))
-        late = f"incoming/{context.dataset}/permanent-{task.name}-late"
-        context.upload([*specs, context.data.breaking_late(late, context.dataset)])
+        if task.name == "QuarantineFailedObjects":  # reached when the job leaves an object out
+            specs.append(
+                context.data.breaking_late(f"incoming/{context.dataset}/permanent-late", context.dataset)
+            )
+        context.upload(specs)
         return ""
 
     return Named(f"Task {task.name} fails for good", scenario, pairable=True)
@@ -146,6 +148,7 @@ def bad_files_and_rows(context: Context) -> str:
         context, "mixed-good", context.settings.size(8, 3), rows=20, clicks=context.settings.size(4, 2)
     )
     specs += data.bad_objects("incoming/orders/mixed-bad-")
+    specs.append(data.breaking_late("incoming/orders/mixed-bad-cut-past-sample", "orders"))
     context.upload(specs)
     # a re-uploaded key: the same key again with other good rows, in the same window
     again = data.orders(specs[0].key, 20, kind="re-uploaded key", must_publish=True)
