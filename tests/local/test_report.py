@@ -586,3 +586,33 @@ def test_the_caller_reads_failed_objects_and_the_reason_files_from_s3() -> None:
             "failed_objects": None,
             "copies": None,
         }
+
+
+def test_a_failed_job_s_result_reports_no_rows_or_gate_but_its_error_and_left_out_objects() -> None:
+    failed_result = {
+        "run_id": RUN_ID,
+        "status": "FAILED",
+        "error": {"type": "EOFException", "message": "Unexpected end of input stream"},
+        "rows_read": 0,
+        "rows_written": 0,
+        "rows_rejected": 0,
+        "objects": [],
+        "failed_objects": [
+            {"key": CORRUPT, "reasons": [{"code": "corrupt_gzip", "message": "cut short"}]},
+        ],
+        "partitions": [],
+        "outputs": [],
+        "quality": {"passed": False, "max_reject_ratio": None, "reject_ratio": 0.0, "rules": []},
+    }
+    item = record("QUARANTINED", objects=[GOOD, CORRUPT], object_count=Decimal(2))
+    report = build_report(item, failed_result, quarantine_uri=QUARANTINE)
+    assert (report.rows_in, report.rows_out, report.quality) == (None, None, None)
+    assert report.cause == "EOFException: Unexpected end of input stream"
+    outcomes = {o.key: (o.outcome, o.reason) for o in report.objects}
+    assert outcomes[CORRUPT] == ("rejected", "the Glue job could not read it: corrupt_gzip: cut short")
+    assert outcomes[GOOD][0] == "skipped"
+    text = render_text(report)
+    assert "Rows:" not in text and "Quality gate" not in text
+    assert "  EOFException: Unexpected end of input stream" in text
+    # The record's cause (the Glue run's ErrorMessage) wins over the result's.
+    assert build_report(item | {"cause": "from Glue"}, failed_result).cause == "from Glue"

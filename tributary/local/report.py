@@ -362,11 +362,16 @@ def build_report(
     quarantine, quarantine_failed = _quarantine(quarantine_uri, record, visits)
     report.quarantine_uri = quarantine
 
-    source = result or {}
+    # A job that failed as a whole writes a FAILED result: its zero rows and closed gate measured nothing.
+    job_failed = bool(result) and str((result or {}).get("status", "")).upper() == "FAILED"
+    job_error = (result or {}).get("error") if job_failed else None
+    if isinstance(job_error, Mapping) and report.status != "SUCCEEDED" and not report.cause:
+        report.cause = ": ".join(str(p) for p in (job_error.get("type"), job_error.get("message")) if p)
+    source = {} if job_failed else result or {}
     report.rows_in = _int(source.get("rows_read", record.get("rows_read")))
     report.rows_out = _int(source.get("rows_written", record.get("rows_written")))
     report.rows_rejected = _int(source.get("rows_rejected", record.get("rows_rejected")))
-    report.partitions = _partitions(result, record)
+    report.partitions = _partitions(None if job_failed else result, record)
     outputs = source.get("outputs")
     report.outputs = [str(o) for o in outputs] if isinstance(outputs, list) else []
     report.rejects_uri = _text(source.get("rejects_uri"))
