@@ -616,3 +616,13 @@ def test_a_failed_job_s_result_reports_no_rows_or_gate_but_its_error_and_left_ou
     assert "  EOFException: Unexpected end of input stream" in text
     # The record's cause (the Glue run's ErrorMessage) wins over the result's.
     assert build_report(item | {"cause": "from Glue"}, failed_result).cause == "from Glue"
+
+
+def test_an_upload_is_in_a_run_only_if_a_manifest_lists_its_version() -> None:
+    from tributary.local.one_shot import Upload, uploads_without_run
+
+    first, second = Upload(Path("a.csv"), TWICE, "v1"), Upload(Path("b.csv"), TWICE, "v2")
+    unversioned = Upload(Path("c.csv"), GOOD, None)
+    manifests = [None, {"objects": [{"key": TWICE, "version_id": "v1"}, {"key": GOOD}]}]
+    assert uploads_without_run([first, second, unversioned], manifests) == [second]
+    assert uploads_without_run([first], []) == [first]

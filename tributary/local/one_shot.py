@@ -168,14 +168,13 @@ def follow(
         time.sleep(poll)
 
     result = OneShotResult([], timed_out=timed_out)
-    in_runs: set[str] = set()
+    manifests: list[Any] = []
     for arn in sorted(trackers):
         history = execution_history(sfn, arn)
         described = sfn.describe_execution(executionArn=arn)
         run_id = json.loads(described.get("input") or "{}").get("run_id", described["name"])
         documents = run_documents(info, run_id, s3, dynamodb)
-        for obj in (documents["manifest"] or {}).get("objects", []):
-            in_runs.add(obj.get("key", ""))
+        manifests.append(documents["manifest"])
         extra = quarantine_documents(s3, info.artifacts_bucket, run_id, documents)
         result.reports.append(
             reports.build_report(
@@ -189,11 +188,19 @@ def follow(
             )
         )
     skipped = skipped_objects("\n".join(batch.logs for batch in new_batches()))
-    for item in uploads:
-        if item.key not in in_runs:
-            reason = skipped.get(item.key) or "no run started (see the trigger's logs)"
-            result.skipped.append((item, reason))
+    for item in uploads_without_run(uploads, manifests):
+        reason = skipped.get(item.key) or "no run started (see the trigger's logs)"
+        result.skipped.append((item, reason))
     return result
+
+
+def uploads_without_run(uploads: list[Upload], manifests: list[Any]) -> list[Upload]:
+    """The uploads that no run's manifest lists, by key and version (a key uploaded twice is two)."""
+    in_runs: set[tuple[str, str | None]] = set()
+    for manifest in manifests:
+        for obj in (manifest or {}).get("objects", []):
+            in_runs.update({(obj.get("key", ""), obj.get("version_id")), (obj.get("key", ""), None)})
+    return [item for item in uploads if (item.key, item.version_id) not in in_runs]
 
 
 def _get_json(s3: Any, bucket: str, key: str) -> Any:
