@@ -538,7 +538,8 @@ def _objects(
             outcome.quarantine_uri = copy.uri if copy.exists else None
             outcome.quarantine_error = copy.error
             if not copy.exists:
-                outcome.reason = (outcome.reason or "") + f" (not copied to quarantine: {copy.cause or '?'})"
+                why = ((copy.cause or "").strip() or "?").splitlines()[0][:200]  # its note comes first
+                outcome.reason = (outcome.reason or "") + f" (not copied to quarantine: {why})"
             continue
         if not run_quarantined or outcome.quarantine_uri:
             continue  # (an old run without reason files: the copy is at the prefix + the key)
