@@ -146,3 +146,21 @@ def test_a_spark_failure_is_one_line_in_the_exit_exception_and_in_glue_error_mes
     assert line.startswith(summary["error"]["type"] + ": ")
     assert log.read_text().rstrip().splitlines()[-1] == f"TransformFailed: {line}"
     assert _error_message(log, 1) == line  # the local Glue's ErrorMessage
+
+
+def test_an_error_naming_a_file_blames_it_only_if_it_fails_when_read_alone(
+    spark: SparkSession, glue_run: GlueRun
+) -> None:
+    glue_run.put("incoming/orders/good.csv", GOOD.format("a"), staged=".csv")
+    packed = gzip.compress(GOOD.format("t").encode() * 50)
+    glue_run.put("incoming/orders/cut.csv.gz", "", staged=".csv", gzipped=True, body=packed[:-30])
+    manifest = {"objects": glue_run.objects}
+    objects, _ = transform.source_objects_from(
+        manifest, transform.contract_from_document(contract_document(COLUMNS)), glue_run.spark_path_prefix
+    )
+    named = RuntimeError("; ".join(f"Encountered error while reading file {o.spark_path}." for o in objects))
+
+    [failure] = transform.failures_named_in(spark, named, objects)
+    assert (failure.item["key"], failure.code) == ("incoming/orders/cut.csv.gz", "corrupt_gzip")
+    assert failure.message.startswith("cannot read the object: ") and "\n" not in failure.message
+    assert transform.failures_named_in(spark, RuntimeError("no file named here"), objects) == []
