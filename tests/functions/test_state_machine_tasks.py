@@ -176,6 +176,40 @@ def test_lineage_records_one_item_per_object_version(stack, load_handler, lambda
     ]
 
 
+def test_lineage_skips_the_objects_the_job_left_out(stack, load_handler, lambda_context):
+    """An object in failed-objects.json published nothing: it gets no lineage (it is quarantined instead)."""
+    handler = load_handler("lineage")
+    read = raw_object(stack, "incoming/orders/good.csv", "v1")
+    left_out = raw_object(stack, "incoming/orders/cut.csv.gz", "v2")
+    location = f"s3://{stack.curated_bucket}/orders/order_date=2026-11-24/run_id={RUN_ID}/"
+    result_uri = put_json(
+        stack,
+        f"runs/{RUN_ID}/result.json",
+        {
+            "run_id": RUN_ID,
+            "dataset": "orders",
+            "status": "SUCCEEDED",
+            "objects": [{"key": read["key"], "version_id": "v1", "rows_read": 2, "rows_written": 2}],
+            "failed_objects": [
+                {**left_out, "reasons": [{"code": "corrupt_gzip", "message": "Unexpected end of input stream"}]}
+            ],
+            "partitions": [{"values": {"order_date": "2026-11-24", "run_id": RUN_ID}, "location": location}],
+        },
+    )
+    request = {
+        "run_id": RUN_ID,
+        "dataset": "orders",
+        "manifest_uri": validated_manifest(stack, [read, left_out]),
+        "result_uri": result_uri,
+    }
+
+    assert handler.lambda_handler(request, lambda_context) == {"objects": 1}
+    table = boto3.resource("dynamodb").Table(stack.lineage_table)
+    assert [item["object_id"] for item in table.scan()["Items"]] == [
+        f"s3://{stack.raw_bucket}/incoming/orders/good.csv#v1"
+    ]
+
+
 def raw_object(stack: Stack, key: str, version: str | None, **fields: Any) -> dict[str, Any]:
     """An object version of the raw bucket as a manifest lists it (plus any validated fields)."""
     return {

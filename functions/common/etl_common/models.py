@@ -194,6 +194,11 @@ class ObjectResult(ForeignDocument):
     rows_rejected: NonNegativeInt = 0
 
 
+class FailedObjectResult(ForeignDocument):
+    key: str
+    version_id: str | None = None
+
+
 class PartitionResult(ForeignDocument):
     values: dict[str, str]
     location: str
@@ -213,6 +218,8 @@ class JobResult(ForeignDocument):
     objects: list[ObjectResult] = Field(default_factory=list)
     partitions: list[PartitionResult] = Field(default_factory=list)
     outputs: list[str] = Field(default_factory=list)
+    # Objects the job could not read and left out (failed-objects.json lists them with their reasons).
+    failed_objects: list[FailedObjectResult] = Field(default_factory=list)
 
 
 class ObjectView(ForeignDocument):

@@ -42,9 +42,13 @@ def lineage_entries(manifest: ManifestView, result: JobResult) -> Iterator[Linea
     if result.run_id != manifest.run_id:
         raise ValueError(f"result of run {result.run_id} does not belong to run {manifest.run_id}")
     rows_by_object = {(item.key, item.version_id): item.rows_written for item in result.objects}
+    # Left out by the job (quarantined with their reasons): nothing of them was published.
+    left_out = {(item.key, item.version_id) for item in result.failed_objects}
     # The job reports partitions per run, not per object: every input of the run points at all of them.
     outputs = [partition.location for partition in result.partitions]
     for obj in manifest.objects:
+        if (obj.key, obj.version_id) in left_out:
+            continue
         yield LineageEntry(
             object_id=obj.object_id,
             run_id=manifest.run_id,
