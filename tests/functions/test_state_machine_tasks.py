@@ -191,7 +191,10 @@ def test_lineage_skips_the_objects_the_job_left_out(stack, load_handler, lambda_
             "status": "SUCCEEDED",
             "objects": [{"key": read["key"], "version_id": "v1", "rows_read": 2, "rows_written": 2}],
             "failed_objects": [
-                {**left_out, "reasons": [{"code": "corrupt_gzip", "message": "Unexpected end of input stream"}]}
+                {
+                    **left_out,
+                    "reasons": [{"code": "corrupt_gzip", "message": "Unexpected end of input stream"}],
+                }
             ],
             "partitions": [{"values": {"order_date": "2026-11-24", "run_id": RUN_ID}, "location": location}],
         },
