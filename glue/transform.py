@@ -1608,21 +1608,35 @@ def root_cause_line(error: BaseException) -> tuple[str, str]:
     return kind, (lines[0] if lines else "")[:1000]
 
 
+# A failure while reading or decompressing input, which Spark does not always pin on a file (a gzip cut
+# short fails inside Hadoop's LineRecordReader with a bare EOFException naming none).
+_READ_ERROR = re.compile(
+    r"EOFException|ZipException|DataFormatException|CharacterCodingException|MalformedInput"
+    r"|Unexpected end of (input|ZLIB input) stream|not in GZIP format|invalid (stored block|distance|code)"
+)
+
+
 def failures_named_in(
     spark: SparkSession, error: BaseException, objects: Sequence[SourceObject]
 ) -> list[ObjectFailure]:
     """The objects whose file the error names (Spark names the file it failed to read) and that fail
-    again when read alone: an error that merely mentions a file (a plan, a write) blames no object."""
+    again when read alone: an error that merely mentions a file (a plan, a write) blames no object.
+    A read error that names no file is pinned by reading every object alone (only on this failure path)."""
     from urllib.parse import unquote
 
     cause = java_cause(error)
     text = f"{error}\n{cause.toString() if cause is not None else ''}"
     text = f"{text}\n{unquote(text)}"
-    failures = []
-    for item in objects:
+
+    def named(item: SourceObject) -> bool:
         file_path = path_identity(item.spark_path, percent_encoded=False).split("|", 1)[1]
-        if not re.search(re.escape(file_path) + r"(?![\w-]|\.\w)", text):
-            continue
+        return re.search(re.escape(file_path) + r"(?![\w-]|\.\w)", text) is not None
+
+    suspects = [item for item in objects if named(item)]
+    if not suspects and _READ_ERROR.search(" ".join(root_cause_line(error)) + "\n" + text):
+        suspects = list(objects)
+    failures = []
+    for item in suspects:
         try:
             spark.read.text(escape_glob(item.spark_path)).count()
             continue

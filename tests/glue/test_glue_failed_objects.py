@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -164,3 +165,23 @@ def test_an_error_naming_a_file_blames_it_only_if_it_fails_when_read_alone(
     assert (failure.item["key"], failure.code) == ("incoming/orders/cut.csv.gz", "corrupt_gzip")
     assert failure.message.startswith("cannot read the object: ") and "\n" not in failure.message
     assert transform.failures_named_in(spark, RuntimeError("no file named here"), objects) == []
+
+
+def test_a_gzip_cut_deep_inside_is_left_out_although_spark_names_no_file(
+    spark: SparkSession, glue_run: GlueRun
+) -> None:
+    """A gzip of several hundred KB cut near its end fails in Spark with a bare EOFException that names
+    no file: the job still finds the object by reading each one alone, and publishes the others."""
+    rng = random.Random(7)
+    rows = "".join(f"{rng.getrandbits(64):016x},{rng.randrange(1000)}\n" for _ in range(40_000))
+    packed = gzip.compress(("order_id,qty\n" + rows).encode())
+    assert len(packed) > 256 * 1024  # past validate's sample: only the job can see the damage
+    glue_run.put("incoming/orders/good.csv", GOOD.format("a"), staged=".csv")
+    glue_run.put("incoming/orders/cut.csv.gz", "", staged=".csv", gzipped=True, body=packed[:-2000])
+    result = transform.transform(spark, glue_run.args(contract_document(COLUMNS)))
+
+    assert result["status"] == "SUCCEEDED"
+    assert [(o["key"], o["reasons"][0]["code"]) for o in result["failed_objects"]] == [
+        ("incoming/orders/cut.csv.gz", "corrupt_gzip")
+    ]
+    assert [(o["key"], o["rows_written"]) for o in result["objects"]] == [("incoming/orders/good.csv", 2)]
