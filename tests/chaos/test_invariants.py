@@ -7,8 +7,24 @@ from typing import Any
 import pytest
 
 from tributary.chaos.data import DataFactory, ObjectSpec
-from tributary.chaos.invariants import Uploaded, _classify, _execution_limit
-from tributary.chaos.scenarios import forcing_states, task_states
+from tributary.chaos.invariants import (
+    ObjectOutcome,
+    RollbackFails,
+    StackState,
+    Uploaded,
+    Verdict,
+    _classify,
+    _execution_limit,
+    failed_run_violations,
+)
+from tributary.chaos.scenarios import (
+    alarm_tasks,
+    forcing_states,
+    real_clock_scenarios,
+    rollback_tasks,
+    task_states,
+    virtual_clock_scenarios,
+)
 
 
 class FakeState:
@@ -81,3 +97,79 @@ def test_every_task_of_the_definition_has_a_scenario_and_failure_paths_are_force
     assert set(forcing) <= tasks
     for task, chain in forcing.items():
         assert chain and task not in chain and set(chain) <= tasks
+
+
+# -- rows and partitions of failed runs: a violation, unless the rollback itself failed for good ----------
+LEFT_CAUSE = (
+    "CommitRun failed | PARTITIONS MAY STILL BE REGISTERED: UnpublishRun failed (...); drop each "
+    "drop_clause of s3://artifacts/runs/gone/partition-batches.json with ALTER TABLE db.orders DROP IF EXISTS"
+)
+
+
+def _state(runs: dict[str, dict[str, str]]) -> StackState:
+    state = StackState.__new__(StackState)  # the real status/left_published, on a runs table given here
+    state.runs, state.refusals, state.skips = runs, {}, {}
+    return state
+
+
+def _visible(run_id: str) -> ObjectOutcome:
+    return ObjectOutcome(_spec({"a"}), "published", visible_from_failed_run=True, failed_runs=[run_id])
+
+
+ALARMED = RollbackFails(alarmed=True)
+
+
+@pytest.mark.parametrize(
+    ("record", "rollback_fails", "rise", "expected"),
+    [
+        # the rollback failed for good, the run says so, the alarm metric rose: explained
+        ({"status": "FAILED", "cause": LEFT_CAUSE}, ALARMED, 1, []),
+        # ... but the alarm metric did not rise
+        ({"status": "FAILED", "cause": LEFT_CAUSE}, ALARMED, 0, ["RunsLeftPublished rose by 0"]),
+        ({"status": "FAILED", "cause": LEFT_CAUSE}, ALARMED, None, ["metric not readable"]),
+        # the plan failed the metric's Task too: the cause is what there is
+        ({"status": "FAILED", "cause": LEFT_CAUSE}, RollbackFails(alarmed=False), 0, []),
+        # a single fault (the scenario declares no failing rollback): visible is always a violation
+        ({"status": "FAILED", "cause": LEFT_CAUSE}, None, 1, ["partition(s)", "visible from a failed run"]),
+        # the rollback failed, but the run does not say its partitions may still be registered
+        ({"status": "FAILED", "cause": "CommitRun failed"}, ALARMED, 1, ["partition(s)", "visible from"]),
+        # QUARANTINED is failed too (its inputs were copied to quarantine after RecordFailure)
+        ({"status": "QUARANTINED", "cause": LEFT_CAUSE}, ALARMED, 1, []),
+        # it says so, but it is not recorded failed
+        ({"status": "RUNNING", "cause": LEFT_CAUSE}, ALARMED, 1, ["partition(s)", "visible from"]),
+    ],
+)
+def test_a_failed_run_left_visible_is_explained_only_by_a_failing_rollback_that_says_so(
+    record: dict[str, str], rollback_fails: RollbackFails | None, rise: int | None, expected: list[str]
+) -> None:
+    outcome = _visible("gone")
+    violations = failed_run_violations(
+        [outcome],
+        [("s3://curated/orders/run_id=gone/", "gone")],
+        _state({"gone": record}),
+        rollback_fails,
+        lambda: rise,
+    )
+    assert len(violations) == len(expected)
+    for violation, words in zip(violations, expected, strict=True):
+        assert words in violation
+    says_so = record["status"] != "RUNNING" and "PARTITIONS MAY STILL BE REGISTERED" in record["cause"]
+    assert outcome.explained == (rollback_fails is not None and says_so)
+
+
+def test_the_table_keeps_the_number_visible_and_says_why() -> None:
+    outcomes = [_visible("gone"), _visible("gone"), ObjectOutcome(_spec({"a"}), "published")]
+    state = _state({"gone": {"status": "FAILED", "cause": LEFT_CAUSE}})
+    assert not failed_run_violations(outcomes, [], state, ALARMED, lambda: 1)
+    verdict = Verdict(outcomes, {}, {}, [], [], {}, explanation=ALARMED.label)
+    assert verdict.visible_cell == "2 (explained: rollback failed for good, alarmed)"
+    assert Verdict([_visible("gone")], {}, {}, [], [], {}).visible_cell == "1"  # nothing explained
+
+
+def test_only_the_rollback_failing_for_good_declares_it() -> None:
+    assert rollback_tasks() == ["UnpublishPartitionBatch"] and alarm_tasks() == ["CountUnpublishFailure"]
+    declared = {n.name: n.rollback_fails for n in [*virtual_clock_scenarios(), *real_clock_scenarios()]}
+    assert {name: r for name, r in declared.items() if r} == {
+        "Task UnpublishPartitionBatch fails for good": RollbackFails(alarmed=True),
+        "Task CountUnpublishFailure fails for good": RollbackFails(alarmed=False),
+    }

@@ -26,12 +26,14 @@ from typing import Any
 
 from tributary.chaos.data import DataFactory, ObjectSpec
 from tributary.chaos.invariants import (
+    RollbackFails,
     StackView,
     Uploaded,
     Verdict,
     check,
     dead_letters,
     executions_by_dataset,
+    runs_left_published,
 )
 from tributary.local.events import s3_event
 from tributary.local.faults import FaultInjector, FaultPlan
@@ -186,6 +188,9 @@ class Named:
     run: Scenario
     clock: str = "virtual"  # virtual | real | subprocess
     pairable: bool = False  # its faults can be scoped to one dataset's executions (state, api, glue_job)
+    # Its plan makes the rollback itself fail for good (a double fault): only there may a failed run
+    # stay visible, and only if it says so (see invariants.RollbackFails).
+    rollback_fails: RollbackFails | None = None
 
 
 def run_pair(
@@ -206,6 +211,7 @@ def run_pair(
         context.dataset, context.shared = dataset, shared
         contexts.append(context)
     before, dead_before = executions_by_dataset(view), dead_letters(view)
+    left_before = runs_left_published(view)
     started = time.monotonic()
     results = []
     try:
@@ -218,7 +224,13 @@ def run_pair(
                 rule.split(": ", 1)[-1]: n for rule, n in injected.items() if rule.startswith(context.dataset)
             }
             verdict = check(
-                view, context.uploads, before, dead_letters_before=dead_before, dead_letters_explained=why
+                view,
+                context.uploads,
+                before,
+                dead_letters_before=dead_before,
+                dead_letters_explained=why,
+                rollback_fails=named.rollback_fails,
+                left_published_before=left_before,
             )
             results.append(Result(named.name, verdict, seconds, mine, paired=True))
     except Exception as exc:
@@ -241,6 +253,7 @@ def run_scenario(
 ) -> Result:
     context = Context(view, faults, data, settings, bus_put)
     before, dead_before = executions_by_dataset(view), dead_letters(view)
+    left_before = runs_left_published(view)
     started = time.monotonic()
     try:
         explained = named.run(context)
@@ -253,6 +266,8 @@ def run_scenario(
             waves=context.waves,
             dead_letters_before=dead_before,
             dead_letters_explained=explained,
+            rollback_fails=named.rollback_fails,
+            left_published_before=left_before,
         )
         return Result(named.name, verdict, time.monotonic() - started, injected)
     except Exception as exc:

@@ -4,7 +4,12 @@
   catalog's registered partitions, as Athena readers see them), or nothing of it is published and it
   has a refusal or quarantine with a reason (validate's rejected.json, the job's failed-objects.json,
   a quarantine `.reason.json`, the trigger's logged skip reason);
-- no registered partition belongs to a run that is not SUCCEEDED (Glue GetPartitions + runs table);
+- no registered partition belongs to a run that is not SUCCEEDED (Glue GetPartitions + runs table),
+  nor is any row of such a run visible; the one exception is a scenario that declares that its fault
+  plan makes the rollback itself (UnpublishRun's DROP) fail for good: there a failed run's partitions
+  may stay, but only if its run record's cause says `PARTITIONS MAY STILL BE REGISTERED` and names
+  partition-batches.json, and (unless the plan fails the metric's Task too) the RunsLeftPublished
+  metric (alarmed) rose by at least the number of such runs (read back from CloudWatch);
 - raw objects untouched: every uploaded version is still there with the same ETag;
 - dead-letter queues empty, or the scenario explains why not;
 - executions: at most about object versions / batch size per dataset.
@@ -13,16 +18,36 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tributary.chaos.data import ObjectSpec
 from tributary.local.athena_runtime import AthenaRuntime
 
+LOGGER = logging.getLogger("tributary.chaos")
 ID_COLUMNS = {"orders": "order_id", "clicks": "event_id"}
+LEFT_PUBLISHED = "PARTITIONS MAY STILL BE REGISTERED"  # the failure path's cause when its DROP failed
+LEFT_PUBLISHED_METRIC = ("Tributary", "RunsLeftPublished")
+FAILED_STATUSES = ("FAILED", "QUARANTINED")  # a run that failed (QUARANTINED: and its inputs were copied)
+
+
+@dataclass(frozen=True)
+class RollbackFails:
+    """A scenario's declaration: its fault plan makes the rollback (UnpublishRun) fail for good, so a
+    failed run may stay visible if it says so; `alarmed`: the plan leaves the metric's Task alone."""
+
+    alarmed: bool = True
+
+    @property
+    def label(self) -> str:
+        if self.alarmed:
+            return "rollback failed for good, alarmed"
+        return "rollback and its alarm failed for good"
 
 
 @dataclass(frozen=True)
@@ -61,6 +86,8 @@ class ObjectOutcome:
     reason: str = ""
     visible_from_failed_run: bool = False
     note: str = ""
+    failed_runs: list[str] = field(default_factory=list)  # runs not SUCCEEDED whose rows readers see
+    explained: bool = False  # visible, but from runs that say so (see RollbackFails)
 
 
 @dataclass
@@ -72,6 +99,7 @@ class Verdict:
     raw_changed: list[str]
     dead_letters: dict[str, int]
     violations: list[str] = field(default_factory=list)
+    explanation: str = ""  # why visible rows of failed runs are explained (RollbackFails.label)
 
     def count(self, outcome: str) -> int:
         return sum(1 for o in self.outcomes if o.outcome == outcome)
@@ -79,6 +107,17 @@ class Verdict:
     @property
     def visible_from_failed(self) -> int:
         return sum(1 for o in self.outcomes if o.visible_from_failed_run)
+
+    @property
+    def visible_cell(self) -> str:
+        """The table's cell: how many, and whether every one of them is explained and how."""
+        visible = self.visible_from_failed
+        explained = sum(1 for o in self.outcomes if o.explained)
+        if not explained:
+            return str(visible)
+        if explained == visible:
+            return f"{visible} (explained: {self.explanation})"
+        return f"{visible} ({explained} explained: {self.explanation})"
 
 
 class StackState:
@@ -102,6 +141,13 @@ class StackState:
 
     def status(self, run_id: str) -> str:
         return str(self.runs.get(run_id, {}).get("status", "NO RECORD"))
+
+    def left_published(self, run_id: str) -> bool:
+        """The run is recorded failed (FAILED, or QUARANTINED: failed and its inputs quarantined) with
+        a cause saying its partitions may still be registered and where their drop clauses are."""
+        cause = str(self.runs.get(run_id, {}).get("cause", ""))
+        failed = self.status(run_id) in FAILED_STATUSES
+        return failed and LEFT_PUBLISHED in cause and "partition-batches.json" in cause
 
     # -- refusals --------------------------------------------------------------------------------------
     def _json(self, bucket: str, key: str) -> Any:
@@ -251,6 +297,30 @@ def dead_letters(view: StackView) -> dict[str, int]:
     return counts
 
 
+def runs_left_published(view: StackView) -> int | None:
+    """The sum of the RunsLeftPublished metric the stack's CloudWatch holds (None: not readable)."""
+    namespace, metric = LEFT_PUBLISHED_METRIC
+    cloudwatch = view.client("cloudwatch")
+    now = datetime.now(UTC)
+    total = 0.0
+    try:
+        for listed in cloudwatch.list_metrics(Namespace=namespace, MetricName=metric)["Metrics"]:
+            points = cloudwatch.get_metric_statistics(
+                Namespace=namespace,
+                MetricName=metric,
+                Dimensions=listed.get("Dimensions", []),
+                StartTime=now - timedelta(days=1),
+                EndTime=now + timedelta(hours=1),
+                Period=86400,
+                Statistics=["Sum"],
+            )["Datapoints"]
+            total += sum(point["Sum"] for point in points)
+    except Exception:
+        LOGGER.warning("cannot read the %s metric", metric, exc_info=True)
+        return None
+    return int(total)
+
+
 def executions_by_dataset(view: StackView) -> dict[str, set[str]]:
     sfn = view.client("stepfunctions")
     found: dict[str, set[str]] = {}
@@ -269,8 +339,12 @@ def check(
     waves: list[list[Uploaded]] | None = None,
     dead_letters_before: dict[str, int] | None = None,
     dead_letters_explained: str = "",
+    rollback_fails: RollbackFails | None = None,
+    left_published_before: int | None = None,
 ) -> Verdict:
-    """Classify every uploaded object version and check the stack-wide invariants."""
+    """Classify every uploaded object version and check the stack-wide invariants. `rollback_fails`:
+    the scenario's plan makes the rollback fail for good (see RollbackFails); `left_published_before`:
+    the RunsLeftPublished sum before the scenario."""
     state = StackState(view)
     datasets = sorted({u.spec.dataset for u in uploads})
     rows_by_version: dict[tuple[str, str], list[tuple[str, str]]] = {}  # (key, version) → (row id, run id)
@@ -290,13 +364,19 @@ def check(
         for dataset, arns in after.items()
         for arn in arns - executions_before.get(dataset, set())
     }
-    failed_partitions = []
-    for dataset in datasets:
-        for location, run_id in state.registered_partitions(dataset):
-            if run_id in scenario_runs and state.status(run_id) != "SUCCEEDED":
-                failed_partitions.append(f"{location} (run {run_id}: {state.status(run_id)})")
-    if failed_partitions:
-        violations.append(f"{len(failed_partitions)} registered partition(s) of runs not SUCCEEDED")
+    partitions = [
+        (location, run_id)
+        for dataset in datasets
+        for location, run_id in state.registered_partitions(dataset)
+        if run_id in scenario_runs and state.status(run_id) != "SUCCEEDED"
+    ]
+
+    def metric_rise() -> int | None:
+        now = runs_left_published(view)
+        return None if now is None or left_published_before is None else now - left_published_before
+
+    violations += failed_run_violations(outcomes, partitions, state, rollback_fails, metric_rise)
+    failed_partitions = [f"{location} (run {r}: {state.status(r)})" for location, r in partitions]
     etags = state.raw_etags()
     changed = [u.spec.key for u in uploads if etags.get((u.spec.key, u.version_id)) != u.etag.strip('"')]
     if changed:
@@ -322,9 +402,47 @@ def check(
     for outcome in outcomes:
         if outcome.outcome in ("duplicated", "lost", "wrong"):
             violations.append(f"{outcome.outcome}: {outcome.uploaded.spec.kind}: {outcome.note}")
-        if outcome.visible_from_failed_run:
+    explanation = rollback_fails.label if rollback_fails else ""
+    return Verdict(outcomes, executions, limits, failed_partitions, changed, dead, violations, explanation)
+
+
+def failed_run_violations(
+    outcomes: list[ObjectOutcome],
+    partitions: list[tuple[str, str]],
+    state: StackState,
+    rollback_fails: RollbackFails | None,
+    metric_rise: Callable[[], int | None],
+) -> list[str]:
+    """Rows and registered partitions of runs not SUCCEEDED (`partitions`: (location, run id) of the
+    scenario's runs not SUCCEEDED): each is a violation, unless the scenario declares that its rollback
+    fails for good (`rollback_fails`) and the run says so (`StackState.left_published`); then, if the
+    plan leaves the metric's Task alone, the RunsLeftPublished metric must have risen (`metric_rise`,
+    None when not readable) by at least the number of such runs. Marks explained outcomes."""
+    violations: list[str] = []
+    left: set[str] = set()  # failed runs left visible that say so, in a scenario that declares it
+    unexplained = 0
+    for _, run_id in partitions:
+        if rollback_fails and state.left_published(run_id):
+            left.add(run_id)
+        else:
+            unexplained += 1
+    if unexplained:
+        violations.append(f"{unexplained} registered partition(s) of runs not SUCCEEDED, unexplained")
+    for outcome in outcomes:
+        if not outcome.visible_from_failed_run:
+            continue
+        outcome.explained = bool(rollback_fails) and all(state.left_published(r) for r in outcome.failed_runs)
+        if outcome.explained:
+            left.update(outcome.failed_runs)
+        else:
             violations.append(f"visible from a failed run: {outcome.uploaded.spec.kind}: {outcome.note}")
-    return Verdict(outcomes, executions, limits, failed_partitions, changed, dead, violations)
+    if left and rollback_fails and rollback_fails.alarmed:
+        rise = metric_rise()
+        if rise is None:
+            violations.append("RunsLeftPublished metric not readable: the alarm cannot be checked")
+        elif rise < len(left):
+            violations.append(f"{len(left)} failed run(s) left visible but RunsLeftPublished rose by {rise}")
+    return violations
 
 
 def _execution_limit(versions: int, batch_size: int) -> int:
@@ -366,4 +484,4 @@ def _classify(uploaded: Uploaded, rows: list[tuple[str, str]], state: StackState
         note = note or f"{len(missing)} of {len(spec.good)} good row(s) not published"
     else:
         outcome = "published"
-    return ObjectOutcome(uploaded, outcome, reason, visible, note)
+    return ObjectOutcome(uploaded, outcome, reason, visible, note, failed_runs)

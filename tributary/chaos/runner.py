@@ -33,7 +33,7 @@ COLUMNS = (
     "visible from a failed run",
     "wall time",
 )
-WIDTHS = (44, 15, 14, 19, 10, 4, 25, 9, 10)
+WIDTHS = (44, 15, 14, 19, 10, 4, 49, 9, 10)
 
 
 def all_names() -> list[str]:
@@ -176,7 +176,7 @@ def format_row(result: Result) -> str:
             str(verdict.count("refused")),
             str(verdict.count("duplicated")),
             str(verdict.count("lost") + verdict.count("wrong")),
-            str(verdict.visible_from_failed),
+            verdict.visible_cell,
             f"{result.seconds:.0f} s" + ("*" if result.paired else ""),
             "ok" if result.ok else "VIOLATED",
         ]

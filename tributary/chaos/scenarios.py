@@ -14,8 +14,10 @@ from typing import Any
 
 from tributary.chaos.data import ObjectSpec
 from tributary.chaos.harness import REPO, Context, Named, Scenario
+from tributary.chaos.invariants import LEFT_PUBLISHED_METRIC, RollbackFails
 
 DEFINITION = REPO / "statemachine" / "pipeline.asl.json"
+ROLLBACK = "UnpublishRun"  # the failure path's Map that drops a failed run's partitions
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,33 @@ class TaskState:
 def task_states(definition: Path = DEFINITION) -> list[TaskState]:
     """Every Task state of the definition (inside Parallel branches and Maps too), in document order."""
     return _tasks_of(json.loads(definition.read_text())["States"])
+
+
+def rollback_tasks(definition: Path = DEFINITION) -> list[str]:
+    """The Tasks of the rollback (UnpublishRun): when one fails for good the partitions may stay."""
+    states = json.loads(definition.read_text())["States"]
+    return [t.name for t in _tasks_of({ROLLBACK: states[ROLLBACK]})]
+
+
+def alarm_tasks(definition: Path = DEFINITION) -> list[str]:
+    """The Tasks that put the RunsLeftPublished metric (the alarm of a run left visible)."""
+    namespace, metric = LEFT_PUBLISHED_METRIC
+    found: list[str] = []
+
+    def walk(states: dict[str, Any]) -> None:
+        for name, state in states.items():
+            text = json.dumps(state.get("Arguments", {}))
+            puts = state.get("Type") == "Task" and "putMetricData" in str(state.get("Resource"))
+            if puts and f'"{metric}"' in text and f'"{namespace}"' in text:
+                found.append(name)
+            for branch in state.get("Branches", []):
+                walk(branch["States"])
+            for key in ("ItemProcessor", "Iterator"):
+                if key in state:
+                    walk(state[key]["States"])
+
+    walk(json.loads(definition.read_text())["States"])
+    return found
 
 
 def _good(context: Context, label: str, files: int, rows: int = 5, clicks: int = 0) -> list[ObjectSpec]:
@@ -64,7 +93,8 @@ def overwrites_in_window(context: Context) -> str:
     first = _good(context, "overwritten", keys)
     context.upload(first)
     time.sleep(0.5)
-    second = [context.data.orders(spec.key, 5, must_publish=True) for spec in first]
+    make = context.data.orders if context.dataset == "orders" else context.data.clicks
+    second = [make(spec.key, 5, must_publish=True) for spec in first]
     context.upload(second)
     return ""
 
@@ -113,6 +143,11 @@ def _forcing_rules(tasks: Iterable[str]) -> list[dict[str, Any]]:
 
 
 def task_failing_for_good(task: TaskState, forced_by: list[str]) -> Named:
+    failing = {task.name, *forced_by}
+    rollback_fails = None
+    if failing & set(rollback_tasks()):  # a double fault: nothing can drop what its DROP cannot
+        rollback_fails = RollbackFails(alarmed=not failing & set(alarm_tasks()))
+
     def scenario(context: Context) -> str:
         rule = {"id": task.name, "target": {"state": task.name}, "error": task.retried_error}
         # a failure-path Task: failures earlier in the run take the run there
@@ -125,7 +160,7 @@ def task_failing_for_good(task: TaskState, forced_by: list[str]) -> Named:
         context.upload(specs)
         return ""
 
-    return Named(f"Task {task.name} fails for good", scenario, pairable=True)
+    return Named(f"Task {task.name} fails for good", scenario, pairable=True, rollback_fails=rollback_fails)
 
 
 def single_fault(label: str, fault: dict[str, Any], full: int, *, publish: bool, clicks: int = 0) -> Scenario:
@@ -168,7 +203,8 @@ def burst(context: Context) -> str:
 
 def virtual_clock_scenarios() -> Iterator[Named]:
     yield Named("every object delivered three times", delivered_three_times)
-    yield Named("overwrites during the batch window", overwrites_in_window)
+    # no faults: it can run at the same time as a scenario on the other dataset
+    yield Named("overwrites during the batch window", overwrites_in_window, pairable=True)
     yield Named("each Task fails once (transient)", tasks_failing_once)
     forcing = forcing_states()
     for task in task_states():
@@ -205,8 +241,11 @@ def virtual_clock_scenarios() -> Iterator[Named]:
 
 def real_clock_scenarios() -> Iterator[Named]:
     limit = {"target": {"api": "glue:StartJobRun"}, "error": "ConcurrentRunsExceededException", "count": 1}
-    yield Named(
-        "Glue concurrent-run limit", single_fault("glue-concurrency", limit, 5, publish=True), clock="real"
+    yield Named(  # at the reduced size on the virtual clock, paired (an api fault: scoped)
+        "Glue concurrent-run limit",
+        single_fault("glue-concurrency", limit, 5, publish=True),
+        clock="real",
+        pairable=True,
     )
     yield Named("burst of small files", burst, clock="real")
 
