@@ -133,6 +133,8 @@ def tasks_failing_once(context: Context) -> str:
                 )
                 spec.must_publish = not forced  # a transient fault on the normal path: published
                 specs.append(spec)
+            if not forced:  # the job leaves this one out: QuarantineFailedObjects is reached
+                specs.append(context.data.breaking_late(f"incoming/{dataset}/once-{start}-late", dataset))
         context.plan({"faults": rules})
         context.upload(specs)
     return ""
