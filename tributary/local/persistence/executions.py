@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from tributary.local.persistence.snapshots import write_durably
 from tributary.states.server.models import Execution
 
 
@@ -44,17 +44,7 @@ class ExecutionJournal:
         path = self._path(record["arn"])
         data = json.dumps(record, default=_encode, ensure_ascii=False).encode()
         with self._lock:
-            temporary = path.with_name(path.name + ".tmp")
-            with open(temporary, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, path)
-            descriptor = os.open(self.folder, os.O_RDONLY)
-            try:
-                os.fsync(descriptor)
-            finally:
-                os.close(descriptor)
+            write_durably(path, data, sync_folder=True)
 
     def started(self, execution: Execution, *, resumed: int = 0) -> None:
         self._resumed[execution.arn] = resumed
