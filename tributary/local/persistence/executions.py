@@ -46,28 +46,25 @@ class ExecutionJournal:
         with self._lock:
             write_durably(path, data, sync_folder=True)
 
+    @staticmethod
+    def _identity(execution: Execution) -> dict[str, Any]:
+        """What both records of an execution hold: enough to start it again after a crash."""
+        return {
+            "arn": execution.arn,
+            "name": execution.name,
+            "state_machine_arn": execution.run.state_machine_arn,
+            "input": execution.input,
+            "start_date": execution.start_date,
+        }
+
     def started(self, execution: Execution, *, resumed: int = 0) -> None:
         self._resumed[execution.arn] = resumed
-        self._write(
-            {
-                "arn": execution.arn,
-                "name": execution.name,
-                "state_machine_arn": execution.run.state_machine_arn,
-                "input": execution.input,
-                "start_date": execution.start_date,
-                "status": "RUNNING",
-                "resumed": resumed,
-            }
-        )
+        self._write({**self._identity(execution), "status": "RUNNING", "resumed": resumed})
 
     def finished(self, execution: Execution) -> None:
         self._write(
             {
-                "arn": execution.arn,
-                "name": execution.name,
-                "state_machine_arn": execution.run.state_machine_arn,
-                "input": execution.input,
-                "start_date": execution.start_date,
+                **self._identity(execution),
                 # From the engine's run: the execution itself shows its end only once this is written.
                 "status": execution.run.status,
                 "stop_date": execution.run.stop_date,
