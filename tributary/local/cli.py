@@ -122,6 +122,13 @@ def _stack_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--root", type=Path, default=Path("."), help=ROOT_HELP)
     parser.add_argument(
+        "--parameter-overrides",
+        nargs="+",
+        default=[],
+        metavar="NAME=VALUE",
+        help="template parameters over the samconfig environment's (SmallRunMaxBytes=0: all runs on Glue)",
+    )
+    parser.add_argument(
         "--batch-window",
         type=float,
         default=None,
@@ -164,10 +171,17 @@ def _start(args: argparse.Namespace, **ports: Any) -> Any:
             fault_plan = FaultPlan.load(args.fault_plan)
         except FaultPlanError as exc:
             raise UsageError(str(exc)) from None
+    parameter_overrides = {}
+    for item in args.parameter_overrides:
+        name, equals, value = item.partition("=")
+        if not equals or not name:
+            raise UsageError(f"--parameter-overrides takes NAME=VALUE pairs, got {item!r}")
+        parameter_overrides[name] = value
     options = StackOptions(
         root,
         fault_plan=fault_plan,
         config_env=args.config_env,
+        parameter_overrides=parameter_overrides,
         work_dir=root / ".tributary" / "work",
         batch_window_cap=window,
         visibility_timeout_cap=args.visibility_timeout,

@@ -59,6 +59,8 @@ class StackOptions:
     fault_plan: FaultPlan | None = None  # faults to inject (tributary.local.faults; `--fault-plan FILE`)
     state_dir: Path | None = None  # keep the state here across restarts (tributary.local.persistence)
     fresh: bool = False  # drop the state of state_dir and start empty
+    # Template parameters over the samconfig environment's (`--parameter-overrides NAME=VALUE`).
+    parameter_overrides: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -190,7 +192,9 @@ class LocalStack:
         options = self.options
 
         def provision_now() -> ProvisionedStack:
-            return provision(options.root / "template.yaml", self.aws, options.config_env)
+            return provision(
+                options.root / "template.yaml", self.aws, options.config_env, options.parameter_overrides
+            )
 
         if self.local_state is None:
             return provision_now()
@@ -201,7 +205,11 @@ class LocalStack:
                 "uploads whose event had not reached a queue when the stack stopped are found by "
                 "`tributary schedule fire SweepSchedule`"
             )
-        return self.local_state.provisioned(options.root, options.config_env, provision_now, restored)
+        # Saved state provisioned with other parameter overrides is refused like another environment's.
+        environment = options.config_env + "".join(
+            f" {name}={value}" for name, value in sorted(options.parameter_overrides.items())
+        )
+        return self.local_state.provisioned(options.root, environment, provision_now, restored)
 
     def stop(self) -> None:
         while self._stoppers:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from tributary.local.moto_server import MotoServer
@@ -25,8 +26,19 @@ def stack_name_for(root: Path, config_env: str) -> str:
     return root.resolve().name.lower()
 
 
-def provision(template_path: Path, aws: MotoServer, config_env: str = "default") -> ProvisionedStack:
+def provision(
+    template_path: Path,
+    aws: MotoServer,
+    config_env: str = "default",
+    parameter_overrides: Mapping[str, str] | None = None,
+) -> ProvisionedStack:
+    """`parameter_overrides` take precedence over the samconfig environment's (as `sam deploy
+    --parameter-overrides` does); each must name a parameter of the template."""
     root = template_path.resolve().parent
-    overrides = samconfig_parameters(root / "samconfig.toml", config_env)
-    template, local_paths = sam_transform(load_template(template_path), overrides, root, aws.region)
+    template = load_template(template_path)
+    unknown = sorted(set(parameter_overrides or {}) - set(template.get("Parameters") or {}))
+    if unknown:
+        raise KeyError(f"parameter override(s) {', '.join(unknown)}: not parameters of {template_path.name}")
+    overrides = {**samconfig_parameters(root / "samconfig.toml", config_env), **(parameter_overrides or {})}
+    template, local_paths = sam_transform(template, overrides, root, aws.region)
     return create_stack(template, overrides, aws, stack_name_for(root, config_env), local_paths)
