@@ -9,7 +9,9 @@ from typing import Any
 
 import boto3
 import pytest
-from etl_common.contracts import Contract, load_contract
+import yaml
+from etl_common.contracts import Contract, ContractError, load_contract
+from etl_common.plan import compile_plan, contract_sha256
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from validate import sniffing
@@ -247,10 +249,15 @@ def test_validate_accepts_good_objects_and_rejects_bad_ones_with_reasons(stack, 
         "rejected": 4,
         "table": "orders",
         "quarantine_uri": f"s3://{stack.artifacts_bucket}/quarantine/orders/{run_id}/",
+        "plan_uri": f"{prefix}/plan.json",
+        "accepted_bytes": len(ORDERS_CSV) + 2 * len(gzip.compress(ORDERS_CSV)),
     }
-    assert read_json(stack, result["contract_uri"]) == load_contract("orders", REPO / "contracts").model_dump(
-        mode="json"
-    )
+    contract = load_contract("orders", REPO / "contracts")
+    assert read_json(stack, result["contract_uri"]) == contract.model_dump(mode="json")
+    # The contract compiled once: the plan both executors run, tied to the contract it came from.
+    plan = read_json(stack, result["plan_uri"])
+    assert plan == compile_plan(contract).model_dump(mode="json")
+    assert plan["contract_sha256"] == contract_sha256(contract) and plan["dataset"] == "orders"
     validated = read_json(stack, result["validated_manifest_uri"])
     assert validated["contract_uri"] == result["contract_uri"]
     assert [(obj["key"], obj["compression"], obj["encoding"]) for obj in validated["objects"]] == [
@@ -788,3 +795,25 @@ def test_refused_objects_with_any_key_are_quarantined_at_safe_keys_each_version_
         assert copy == original["Body"].read()
         recorded.append((reason["key"], reason["version_id"]))
     assert sorted(recorded) == sorted((obj["key"], obj["version_id"]) for obj in objects)
+
+
+def test_a_datetime_format_the_plan_cannot_compile_fails_validation_naming_column_and_letter(
+    stack, load_handler, lambda_context, monkeypatch, tmp_path
+):
+    document = yaml.safe_load((REPO / "contracts" / "orders.yaml").read_text())
+    document["columns"][5]["format"] = "yyyy-MM-dd hh:mm:ss a"  # 12-hour clock: not in the plan's subset
+    (tmp_path / "orders.yaml").write_text(yaml.safe_dump(document))
+    monkeypatch.setenv("CONTRACTS_DIR", str(tmp_path))
+    handler = load_handler("validate")
+    run_id = "orders-20261124T101458Z-7777777777"
+    manifest_uri = put_manifest(stack, run_id, "orders", [upload(stack, "incoming/orders/a.csv", ORDERS_CSV)])
+    request = {"run_id": run_id, "dataset": "orders", "manifest_uri": manifest_uri, "object_count": 1}
+
+    with pytest.raises(
+        ContractError, match=r"columns\.5: .*'ordered_at'.*pattern letter 'h' is not supported"
+    ):
+        handler.lambda_handler(request, lambda_context)
+    listed = boto3.client("s3").list_objects_v2(
+        Bucket=stack.artifacts_bucket, Prefix=f"runs/{run_id}/plan.json"
+    )
+    assert listed["KeyCount"] == 0

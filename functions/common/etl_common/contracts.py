@@ -1,7 +1,9 @@
 """Dataset contracts: the pydantic model of ``contracts/<dataset>.yaml`` and its loader.
 
-A contract drives validation (validate function), the transformation (Glue job, which reads
-``Contract.model_dump(mode="json")`` from ``runs/<run_id>/contract.json``) and the catalog table.
+A contract drives validation (validate function), the transformation (compiled once by
+``etl_common.plan.compile_plan`` into ``runs/<run_id>/plan.json``, which the executors run) and the
+catalog table (from ``Contract.model_dump(mode="json")`` in ``runs/<run_id>/contract.json``). A
+contract is valid only if it compiles: every rule the executors apply comes from here, through the plan.
 
 Command line (used by tests and CI)::
 
@@ -24,9 +26,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from etl_common.plan import RESERVED_PREFIX, datetime_format_problem, rule_value_problems
+
 DEFAULT_CONTRACTS_DIR = "/opt"
 DATASET_PATTERN = r"^[a-z][a-z0-9_]*$"
 COLUMN_PATTERN = r"^[a-z_][a-z0-9_]*$"
+# Names starting with RESERVED_PREFIX ("__") are the executors' own; "_id" and other "_" names are fine.
 # Columns the pipeline adds to every table (lineage and partitioning); a contract may not declare them.
 RESERVED_COLUMNS = frozenset({"source_object_key", "source_object_version", "run_id", "ingested_at"})
 INGEST_DATE = "ingest_date"
@@ -59,12 +64,20 @@ def is_decimal(column_type: str) -> bool:
     return _DECIMAL.match(column_type) is not None
 
 
+def _not_reserved(name: str) -> str:
+    if name.startswith(RESERVED_PREFIX):
+        raise ValueError(f"{name!r}: names starting with {RESERVED_PREFIX!r} are reserved for the executors")
+    return name
+
+
 class Column(_Strict):
     name: Annotated[str, Field(pattern=COLUMN_PATTERN, max_length=128)]
     type: str
     nullable: bool = True
     format: str | None = Field(default=None, description="Spark datetime pattern, date/timestamp only")
     description: str | None = None
+
+    _name = field_validator("name")(_not_reserved)
 
     @field_validator("type")
     @classmethod
@@ -85,6 +98,9 @@ class Column(_Strict):
     def _format_only_for_dates(self) -> Column:
         if self.format is not None and self.type not in ("date", "timestamp"):
             raise ValueError(f"column {self.name!r}: 'format' applies only to date and timestamp columns")
+        problem = datetime_format_problem(self.type, self.format)
+        if problem is not None:
+            raise ValueError(f"column {self.name!r}: {problem}")
         return self
 
     @property
@@ -120,6 +136,8 @@ class CsvOptions(_Strict):
 class Partitioning(_Strict):
     column: Annotated[str, Field(pattern=COLUMN_PATTERN, max_length=128)]
     source: str = Field(description=f"a date/timestamp column, or {INGEST_DATE!r}")
+
+    _column = field_validator("column")(_not_reserved)
 
 
 class UniqueRule(_Strict):
@@ -233,6 +251,7 @@ class Contract(_Strict):
                 )
             elif isinstance(rule, RegexRule) and column.type != "string":
                 problems.append(f"{where}: regex needs a string column, {rule.column!r} is {column.type}")
+        problems.extend(rule_value_problems(self))
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -128,6 +128,10 @@ class ValidateResult(Document):
     table: str
     # Where validate copied the objects it refused (quarantine/<dataset>/<run_id>/); None if it refused none.
     quarantine_uri: str | None
+    # The contract compiled once for this run (runs/<run_id>/plan.json): what the executors run.
+    plan_uri: str
+    # Bytes of the accepted object versions (= the staged bytes): the state machine picks the executor by it.
+    accepted_bytes: NonNegativeInt
 
 
 class CatalogRequest(ForeignDocument):

@@ -21,6 +21,7 @@ from etl_common.models import (
     ValidatedObject,
     ValidateResult,
 )
+from etl_common.plan import plan_document
 from etl_common.quarantine import QuarantineStore
 from etl_common.s3_uri import run_artifact_key
 
@@ -166,6 +167,8 @@ def validate_run(
         )
 
     run_id = request.run_id
+    # The contract compiled once per run: both executors run this plan and nothing else.
+    plan_uri = put_json(artifacts_bucket, run_artifact_key(run_id, "plan.json"), plan_document(contract))
     contract_uri = put_json(
         artifacts_bucket, run_artifact_key(run_id, "contract.json"), contract.model_dump(mode="json")
     )
@@ -196,6 +199,8 @@ def validate_run(
         rejected=len(rejected),
         table=contract.dataset,
         quarantine_uri=quarantine_uri,
+        plan_uri=plan_uri,
+        accepted_bytes=sum(obj.size for obj in accepted),
     )
 
 
