@@ -16,6 +16,16 @@ from .conftest import FIXTURE_APP
 REPO = Path(__file__).resolve().parents[2]
 
 
+RUNTIMES: list[GlueRuntime] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_runtimes() -> Iterator[None]:
+    yield
+    while RUNTIMES:  # their warm workers (and JVMs) end with the test
+        RUNTIMES.pop().close()
+
+
 def _runtime(aws: MotoServer, tmp_path: Path, seconds_per_minute: float = 60.0, **job: object) -> GlueRuntime:
     config = JobConfig(
         name="job",
@@ -23,9 +33,11 @@ def _runtime(aws: MotoServer, tmp_path: Path, seconds_per_minute: float = 60.0, 
         default_arguments={"--bucket": "+x", "--job-language": "python"},
         **job,  # type: ignore[arg-type]
     )
-    return GlueRuntime(
+    runtime = GlueRuntime(
         [config], aws.client, aws.env(), FIXTURE_APP, tmp_path, seconds_per_minute=seconds_per_minute
     )
+    RUNTIMES.append(runtime)
+    return runtime
 
 
 @pytest.fixture
@@ -152,6 +164,7 @@ def test_the_real_glue_script_on_local_spark(moto_server: MotoServer, tmp_path: 
         REPO,
         tmp_path,
     )
+    RUNTIMES.append(glue)
     run_id = glue.start_job_run(
         JobName="transform",
         Arguments={
