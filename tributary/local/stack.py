@@ -52,6 +52,9 @@ class StackOptions:
     visibility_timeout_cap: int | None = None  # shortens the visibility timeout of polled queues
     real_time: bool = False  # the engine's clock: virtual (Wait and back-off instant) or real
     spark_cores: int = 2
+    glue_mode: str = "warm"  # warm: long-lived Spark workers; cold: a process per run (glue_runtime.py)
+    glue_workers: int = 1  # Glue runs executing at once; the others wait (WAITING)
+    glue_prewarm: bool = False  # start a Spark worker with the stack, before the first run needs it
     moto_port: int | None = None
     states_port: int = 0
     athena_port: int = 0
@@ -159,7 +162,12 @@ class LocalStack:
             work_dir,
             spark_cores=options.spark_cores,
             on_state_change=self._glue_state_changed,
+            mode=options.glue_mode,
+            spark_workers=options.glue_workers,
         )
+        self._stoppers.append(self.glue.close)
+        if options.glue_prewarm:
+            self.glue.prewarm()
         self.glue.faults = self.faults
         self.glue.job_aliases = {r.physical_id: r.logical_id for r in self.stack.of_type("AWS::Glue::Job")}
         self.states.integrations = local_integrations(
