@@ -128,7 +128,9 @@ def pipeline(
                     "validated_manifest_uri": f"s3://artifacts/runs/{RUN_ID}/validated.json",
                     "rejected_uri": f"s3://artifacts/runs/{RUN_ID}/rejected.json",
                     "contract_uri": f"s3://artifacts/runs/{RUN_ID}/contract.json",
+                    "plan_uri": f"s3://artifacts/runs/{RUN_ID}/plan.json",
                     "accepted": accepted,
+                    "accepted_bytes": 100 * 1024 * 1024,  # above SmallRunMaxBytes: the Glue path
                     "rejected": 3 - accepted,
                     "table": "orders",
                 }

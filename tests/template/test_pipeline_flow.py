@@ -44,9 +44,11 @@ VALIDATED = {
     "validated_manifest_uri": f"s3://artifacts/runs/{RUN_ID}/validated.json",
     "rejected_uri": f"s3://artifacts/runs/{RUN_ID}/rejected.json",
     "contract_uri": f"s3://artifacts/runs/{RUN_ID}/contract.json",
+    "plan_uri": f"s3://artifacts/runs/{RUN_ID}/plan.json",
     "accepted": 3,
     "rejected": 1,
     "table": "orders",
+    "accepted_bytes": 100 * 1024 * 1024,
 }
 LOCATION = f"s3://curated/orders/order_date=2026-11-24/run_id={RUN_ID}/"
 CLAUSE = f"PARTITION (order_date='2026-11-24', run_id='{RUN_ID}') LOCATION '{LOCATION}'"
@@ -183,6 +185,7 @@ def test_a_good_run_publishes_records_and_notifies(substituted: str) -> None:
     assert arguments["--run_id"] == RUN_ID
     assert arguments["--manifest_uri"] == VALIDATED["validated_manifest_uri"]
     assert arguments["--contract_uri"] == VALIDATED["contract_uri"]
+    assert arguments["--plan_uri"] == VALIDATED["plan_uri"]
     assert arguments["--output_uri"] == "s3://curated/orders/"
     assert arguments["--rejects_uri"] == f"s3://artifacts/rejects/orders/run_id={RUN_ID}/"
     assert arguments["--result_uri"] == f"s3://artifacts/runs/{RUN_ID}/result.json"
