@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -320,3 +321,25 @@ def test_each_run_has_its_own_spark_session(moto_server: MotoServer, tmp_path: P
         assert seen["views"] == []  # no other run's temporary views
     assert third["rows"] == "three"
     assert "boom" not in glue.logs(runs[2].id)  # logs are per run
+
+
+def _parse(*argv: str) -> Any:
+    import argparse
+
+    from tributary.local import cli
+
+    parser = argparse.ArgumentParser()
+    cli.register(parser.add_subparsers(dest="command"))
+    return parser.parse_args(list(argv))
+
+
+def test_the_cli_chooses_the_glue_mode_and_its_workers(capsys: pytest.CaptureFixture[str]) -> None:
+    args = _parse("run", "x.csv")
+    assert (args.glue_mode, args.glue_workers) == ("warm", 1)
+    args = _parse("up", "--glue-mode", "cold", "--glue-workers", "2")
+    assert (args.glue_mode, args.glue_workers) == ("cold", 2)
+    refused = ((("--glue-workers", "0"), "must be at least 1, not 0"), (("--glue-mode", "hot"), "'hot'"))
+    for bad, message in refused:
+        with pytest.raises(SystemExit):
+            _parse("up", *bad)
+        assert message in capsys.readouterr().err

@@ -116,6 +116,16 @@ def register(subparsers: Any) -> None:
     redrive.set_defaults(func=_redrive)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def _stack_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config-env", default="default", help="samconfig.toml environment (default: default)"
@@ -146,6 +156,18 @@ def _stack_options(parser: argparse.ArgumentParser) -> None:
         help="Wait states and retry back-off take no time (state durations then show engine time)",
     )
     parser.add_argument("--spark-cores", type=int, default=2, help="cores of the local Spark (default 2)")
+    parser.add_argument(
+        "--glue-mode",
+        choices=("warm", "cold"),
+        default="warm",
+        help="warm: Glue runs share a long-lived Spark worker (default); cold: a new process and JVM per run",
+    )
+    parser.add_argument(
+        "--glue-workers",
+        type=_positive_int,
+        default=1,
+        help="Glue runs executing at once (default 1); the others wait in state WAITING",
+    )
     parser.add_argument("--verbose", action="store_true", help="log what the stack does")
 
 
@@ -187,6 +209,8 @@ def _start(args: argparse.Namespace, **ports: Any) -> Any:
         visibility_timeout_cap=args.visibility_timeout,
         real_time=not args.virtual_clock,
         spark_cores=args.spark_cores,
+        glue_mode=args.glue_mode,
+        glue_workers=args.glue_workers,
         **ports,
     )
     try:
