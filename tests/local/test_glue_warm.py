@@ -343,3 +343,45 @@ def test_the_cli_chooses_the_glue_mode_and_its_workers(capsys: pytest.CaptureFix
         with pytest.raises(SystemExit):
             _parse("up", *bad)
         assert message in capsys.readouterr().err
+
+
+SPARK_SLEEPER = """
+import sys, time
+from pyspark.sql import SparkSession
+
+spark = SparkSession.builder.getOrCreate()
+spark.range(3).count()
+open(sys.argv[sys.argv.index("--ready") + 1], "w").close()
+time.sleep(120)
+"""
+
+
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found.update(int(p) for p in (task / "children").read_text().split())
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("java") is None, reason="needs Java for local Spark")
+def test_the_worker_and_its_jvm_end_when_the_runtime_dies_mid_run(tmp_path: Path) -> None:
+    (tmp_path / "sleeper.py").write_text(SPARK_SLEEPER)
+    worker = _SparkWorker(spark_job_env({}, 1), tmp_path, tmp_path / "worker.log")
+    request = {"script": str(tmp_path / "sleeper.py"), "argv": ["--ready", str(tmp_path / "ready")]}
+    reply = threading.Thread(target=lambda: worker.call({**request, "log": str(tmp_path / "run.log")}, 300))
+    reply.start()
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "ready").exists():
+        assert time.monotonic() < deadline, (tmp_path / "worker.log").read_text()[-2000:]
+        time.sleep(0.2)
+    jvms = _children(worker.pid)
+    assert jvms, "Spark's JVM is a child of the worker"
+    assert worker.process.stdin is not None
+    worker.process.stdin.close()  # the runtime is gone: the worker's stdin ends
+    assert worker.process.wait(10) == 0
+    deadline = time.monotonic() + 30
+    while any(_pid_alive(pid) for pid in jvms):
+        assert time.monotonic() < deadline, "the JVM outlived its worker"
+        time.sleep(0.2)
+    reply.join(10)
