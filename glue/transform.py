@@ -2,7 +2,7 @@
 
 The same file runs on AWS Glue 5.x (Spark 3.5, Python 3.11) and on a local SparkSession:
 
-    python glue/transform.py --run_id R --manifest_uri URI --contract_uri URI --output_uri URI \
+    python glue/transform.py --run_id R --manifest_uri URI --plan_uri URI --output_uri URI \
         --rejects_uri URI --result_uri URI [--ingest_ts ISO-8601] [--rows_per_file N] \
         [--spark_path_prefix PREFIX]
 
@@ -10,17 +10,19 @@ Arguments are Glue's `--name value` pairs (`--name=value` works too); names this
 (Glue passes its own, such as `--JOB_ID` or `--TempDir`) are ignored. A missing or malformed argument
 prints one line on stderr and exits with status 2.
 
-- `--manifest_uri` is the validated manifest, `--contract_uri` the normalized contract (JSON; a
-  `.yaml`/`.yml` contract file is accepted too for local use), `--result_uri` where the result
-  document goes. These small documents are read and written with boto3 when the URI is `s3://`
-  (boto3 honours `AWS_ENDPOINT_URL`, so locally they reach a moto server), otherwise as local files
-  (`file://` URI or plain path).
+- `--manifest_uri` is the validated manifest, `--plan_uri` the transform plan validate compiled
+  from the dataset contract (`runs/<run_id>/plan.json`, written by `etl_common.plan`; read here as
+  plain JSON: the job keeps no contract rule of its own, it runs what the plan says: the columns,
+  how each text becomes a typed value, the checks in order with their messages, the partition),
+  `--result_uri` where the result document goes. These small documents are read and written with
+  boto3 when the URI is `s3://` (boto3 honours `AWS_ENDPOINT_URL`, so locally they reach a moto
+  server), otherwise as local files (`file://` URI or plain path).
 - `--output_uri` is the dataset's curated location; the job writes
   `<output_uri>/<partition_column>=<yyyy-MM-dd>/run_id=<run_id>/part-*.snappy.parquet`, after deleting
   whatever an earlier attempt of the same run left under `*/run_id=<run_id>/` (no other run is touched).
 - `--rejects_uri` receives the refused rows as JSON Lines (replaced on every attempt).
 - `--ingest_ts` is the ingest timestamp of the run (lineage column `ingested_at`, and the partition
-  value when the contract partitions by `ingest_date`). Pass a stable one (the execution's start time)
+  value when the plan partitions by `ingest_date`). Pass a stable one (the execution's start time)
   so that a retried run writes the same partitions; it defaults to now.
 - `--rows_per_file` caps the rows of one Parquet file; by default it is derived from the average
   input row size so that a file holds about 256 MiB of raw input.
@@ -36,12 +38,13 @@ The job sets these Spark SQL options on the session it is given: session time zo
 (a failed cast is a reject, not a crash), the Spark 3 datetime parser (`timeParserPolicy=CORRECTED`),
 Parquet timestamps as INT64 microseconds, Parquet dates and timestamps written and read as they are in
 the proleptic Gregorian calendar (rebase modes CORRECTED, so years before 1900 are neither refused nor
-shifted), and an uncompressed in-memory cache. Dates and timestamps are accepted from 0001-01-01 to
-9999-12-31 23:59:59.999999 UTC; a value Spark parses outside that range is a rejected row.
+shifted), and an uncompressed in-memory cache. Dates and timestamps are built from the groups of the
+plan's regular expressions (no datetime pattern is parsed here) and accepted within the plan's range
+(0001-01-01 to 9999-12-31 23:59:59.999999 UTC); a valid value outside it is a rejected row.
 
 A quoted CSV field may span lines (up to MAX_LINES_PER_RECORD lines): the record is numbered by the
-line it starts on. A JSON record with a duplicate top-level key, or nested deeper than MAX_JSON_DEPTH
-levels, is rejected with that reason.
+line it starts on. A JSON record with a duplicate top-level key, or nested deeper than the plan's
+max_json_depth, is rejected with that reason.
 
 Each object is read from the `staged_uri` validate copied it to (the version it accepted), or from its
 `bucket`/`key` when a manifest has none. Failure is per object: an object the job cannot read (a name
@@ -68,7 +71,8 @@ import time
 import traceback
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from functools import cache
 from typing import Any
 
@@ -78,18 +82,11 @@ from pyspark.sql import types as T
 
 LOGGER = logging.getLogger("tributary.glue.transform")
 
-REQUIRED_ARGS = ("run_id", "manifest_uri", "contract_uri", "output_uri", "rejects_uri", "result_uri")
+REQUIRED_ARGS = ("run_id", "manifest_uri", "plan_uri", "output_uri", "rejects_uri", "result_uri")
 OPTIONAL_ARGS = ("ingest_ts", "rows_per_file", "spark_path_prefix")
 SPARK_PATH_PREFIX_ENV = "TRIBUTARY_SPARK_PATH_PREFIX"
 # Step Functions execution names are the run ids; this subset keeps paths and SQL literals safe.
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
-COLUMN_NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")  # "__" names are the job's own
-DECIMAL_PATTERN = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
-SIMPLE_TYPES = ("string", "int", "bigint", "double", "boolean", "date", "timestamp")
-RULES = ("not_null", "unique", "min", "max", "allowed_values", "regex")
-LINEAGE_COLUMNS = ("source_object_key", "source_object_version", "run_id", "ingested_at")
-INGEST_DATE = "ingest_date"
-PARTITION_VALUE_FORMAT = "yyyy-MM-dd"
 TARGET_RAW_BYTES_PER_FILE = 256 * 1024 * 1024
 MIN_ROWS_PER_FILE = 10_000
 MAX_ROWS_PER_FILE = 20_000_000
@@ -113,8 +110,8 @@ class ArgumentError(ValueError):
     """A job argument is missing or malformed (exit status 2)."""
 
 
-class ContractError(ValueError):
-    """The contract cannot drive the job."""
+class PlanError(ValueError):
+    """The plan (plan.json) cannot drive the job: another version, a missing field, a bad regex."""
 
 
 class ManifestError(ValueError):
@@ -194,7 +191,7 @@ def log_event(message: str, **fields: Any) -> None:
 class JobArgs:
     run_id: str
     manifest_uri: str
-    contract_uri: str
+    plan_uri: str
     output_uri: str
     rejects_uri: str
     result_uri: str
@@ -251,7 +248,7 @@ def job_args_from_argv(argv: Sequence[str], now: datetime) -> JobArgs:
     return JobArgs(
         run_id=values["run_id"],
         manifest_uri=values["manifest_uri"],
-        contract_uri=values["contract_uri"],
+        plan_uri=values["plan_uri"],
         output_uri=values["output_uri"],
         rejects_uri=values["rejects_uri"],
         result_uri=values["result_uri"],
@@ -361,28 +358,11 @@ def list_part_files(spark: SparkSession, spark_directory: str) -> list[str]:
     return sorted(name for name in names if name.startswith("part-"))
 
 
-# ----------------------------------------------------------------------------------------- contract
+# --------------------------------------------------------------------------------------------- plan
 
-
-@dataclass(frozen=True)
-class ColumnSpec:
-    name: str
-    type: str
-    nullable: bool = True
-    format: str | None = None
-
-
-@dataclass(frozen=True)
-class RuleSpec:
-    column: str
-    rule: str
-    value: Any = None
-    values: tuple[Any, ...] = ()
-    pattern: str | None = None
-
-    @property
-    def label(self) -> str:
-        return f"{self.rule}:{self.column}"
+# The job runs the plan validate compiled from the dataset plan (etl_common.plan, plan.json). It
+# keeps no plan rule of its own: columns, parse specs, checks and messages all come from the plan.
+PLAN_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -391,146 +371,126 @@ class CsvSpec:
     quote: str = '"'
     escape: str = '"'
     header: bool = True
-    encoding: str = "utf-8"
 
 
 @dataclass(frozen=True)
-class ContractSpec:
+class PlanColumn:
+    name: str
+    type: str
+    trim: bool
+    parse: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PlanCheck:
+    rule: str
+    column: str | None
+    message: str
+    quote_value: bool = False
+    outside_message: str | None = None
+    bound: str | None = None
+    values: tuple[Any, ...] = ()
+    pattern: str | None = None
+
+
+@dataclass(frozen=True)
+class PlanRule:
+    """A quality rule counted in the result document."""
+
+    column: str
+    rule: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.rule}:{self.column}"
+
+
+@dataclass(frozen=True)
+class Plan:
     dataset: str
     format: str
-    columns: tuple[ColumnSpec, ...]
+    compression: str
+    encoding: str
+    csv: CsvSpec
+    columns: tuple[PlanColumn, ...]
+    checks: tuple[PlanCheck, ...]
+    rules: tuple[PlanRule, ...]
     partition_column: str
-    partition_source: str
+    partition_source: str | None  # None: the run's ingest date
+    partition_value_format: str
+    malformed: dict[str, str]
+    max_json_depth: int
     max_reject_ratio: float
-    rules: tuple[RuleSpec, ...] = ()
-    csv: CsvSpec = field(default_factory=CsvSpec)
-    compression: str = "auto"
 
-    def column(self, name: str) -> ColumnSpec:
+    def column(self, name: str) -> PlanColumn:
         return next(spec for spec in self.columns if spec.name == name)
 
 
-def parse_contract_text(uri: str, body: bytes) -> dict[str, Any]:
-    if uri.endswith((".yaml", ".yml")):
-        import yaml  # only for a contract file given directly, in local use
-
-        return yaml.safe_load(body)
-    return json.loads(body)
-
-
-def check_column_type(column_type: str) -> None:
-    if column_type not in SIMPLE_TYPES and not DECIMAL_PATTERN.match(column_type):
-        raise ContractError(f"unsupported column type {column_type!r}")
-    decimal = DECIMAL_PATTERN.match(column_type)
-    if decimal and not 0 <= int(decimal.group(2)) <= int(decimal.group(1)) <= 38:
-        raise ContractError(f"bad decimal precision/scale in {column_type!r}")
-
-
-def column_spec_from(item: dict[str, Any]) -> ColumnSpec:
-    name = str(item.get("name", ""))
-    if not COLUMN_NAME_PATTERN.match(name):
-        raise ContractError(f"bad column name {name!r}")
-    column_type = str(item.get("type", "string")).replace(" ", "").lower()
-    check_column_type(column_type)
-    nullable = item.get("nullable")
-    return ColumnSpec(name, column_type, True if nullable is None else bool(nullable), item.get("format"))
-
-
-def rule_spec_from(item: dict[str, Any], column_names: set[str]) -> RuleSpec:
-    rule = RuleSpec(
-        column=str(item.get("column")),
-        rule=str(item.get("rule")),
-        value=item.get("value"),
-        values=tuple(item.get("values") or ()),
-        pattern=item.get("pattern"),
-    )
-    if rule.rule not in RULES:
-        raise ContractError(f"unknown quality rule {rule.rule!r} (known: {', '.join(RULES)})")
-    if rule.column not in column_names:
-        raise ContractError(f"quality rule {rule.label} names an unknown column")
-    if rule.rule in ("min", "max") and rule.value is None:
-        raise ContractError(f"quality rule {rule.label} needs a value")
-    if rule.rule == "allowed_values" and not rule.values:
-        raise ContractError(f"quality rule {rule.label} needs values")
-    if rule.rule == "regex" and not rule.pattern:
-        raise ContractError(f"quality rule {rule.label} needs a pattern")
-    return rule
-
-
-def without_repeated_unique(rules: Sequence[RuleSpec]) -> tuple[RuleSpec, ...]:
-    """A second `unique` on one column says nothing new (and would clash with the first's flag)."""
-    unique_columns: set[str] = set()
-    kept = []
-    for rule in rules:
-        if rule.rule == "unique":
-            if rule.column in unique_columns:
-                continue
-            unique_columns.add(rule.column)
-        kept.append(rule)
-    return tuple(kept)
+def plan_from_document(document: Any) -> Plan:
+    """plan.json as the job uses it; a plan of another version, or one missing a field, is refused."""
+    version = document.get("plan_version") if isinstance(document, dict) else None
+    if version != PLAN_VERSION:
+        raise PlanError(f"the plan has plan_version {version!r}; this job runs version {PLAN_VERSION}")
+    try:
+        csv = document.get("csv") or {}
+        partition = document["partition"]
+        malformed = document["malformed"]
+        return Plan(
+            dataset=str(document["dataset"]),
+            format=str(document["format"]),
+            compression=str(document["compression"]),
+            encoding=str(document["encoding"]),
+            csv=CsvSpec(
+                **{key: csv[key] for key in ("delimiter", "quote", "escape", "header") if key in csv}
+            ),
+            columns=tuple(
+                PlanColumn(str(c["name"]), str(c["type"]), bool(c["trim"]), dict(c["parse"]))
+                for c in document["columns"]
+            ),
+            checks=tuple(
+                PlanCheck(
+                    rule=str(c["rule"]),
+                    column=c.get("column"),
+                    message=str(c["message"]),
+                    quote_value=bool(c.get("quote_value")),
+                    outside_message=c.get("outside_message"),
+                    bound=c.get("bound"),
+                    values=tuple(c.get("values") or ()),
+                    pattern=c.get("pattern"),
+                )
+                for c in document["checks"]
+            ),
+            rules=tuple(PlanRule(str(r["column"]), str(r["rule"])) for r in document["rules"]),
+            partition_column=str(partition["column"]),
+            partition_source=None if partition["source_kind"] == "ingest_date" else str(partition["source"]),
+            partition_value_format=str(partition["value_format"]),
+            malformed={str(k): str(v) for k, v in malformed["messages"].items()},
+            max_json_depth=int(malformed["max_json_depth"]),
+            max_reject_ratio=float(document["max_reject_ratio"]),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise PlanError(f"the plan is incomplete: {type(error).__name__}: {error}") from error
 
 
-def csv_spec_from(item: dict[str, Any] | None) -> CsvSpec:
-    given = {key: value for key, value in (item or {}).items() if value is not None}
-    known = {
-        key: given[key] for key in ("delimiter", "quote", "escape", "header", "encoding") if key in given
-    }
-    return CsvSpec(**known)
+def plan_regexes(plan: Plan) -> list[tuple[str, str]]:
+    """(where, regex) of every regular expression the job hands to Java."""
+    found = [
+        (f"column {column.name}", column.parse[key])
+        for column in plan.columns
+        for key in ("regex", "true_regex", "false_regex")
+        if key in column.parse
+    ]
+    found += [(f"check {c.rule}:{c.column}", c.pattern) for c in plan.checks if c.pattern is not None]
+    return found
 
 
-def check_partitioning(columns: tuple[ColumnSpec, ...], partition_column: str, source: str) -> None:
-    if not COLUMN_NAME_PATTERN.match(partition_column):
-        raise ContractError(f"bad partition column name {partition_column!r}")
-    names = {column.name for column in columns}
-    reserved = {*LINEAGE_COLUMNS, partition_column} & names
-    if reserved:
-        raise ContractError(f"reserved column name(s) in columns: {', '.join(sorted(reserved))}")
-    if source == INGEST_DATE:
-        return
-    if source not in names:
-        raise ContractError(f"partitioning source {source!r} is not a column")
-    if next(c for c in columns if c.name == source).type not in ("date", "timestamp"):
-        raise ContractError(f"partitioning source {source!r} must be a date or timestamp column")
-
-
-def contract_from_document(document: dict[str, Any]) -> ContractSpec:
-    columns = tuple(column_spec_from(item) for item in document.get("columns") or [])
-    if not columns:
-        raise ContractError("the contract has no columns")
-    if len({column.name for column in columns}) != len(columns):
-        raise ContractError("duplicate column names in the contract")
-    data_format = str(document.get("format", "csv"))
-    if data_format not in ("csv", "jsonl", "json"):
-        raise ContractError(f"unsupported format {data_format!r}")
-    partitioning = document.get("partitioning") or {}
-    partition_column = str(partitioning.get("column") or INGEST_DATE)
-    partition_source = str(partitioning.get("source") or INGEST_DATE)
-    check_partitioning(columns, partition_column, partition_source)
-    quality = document.get("quality") or {}
-    names = {column.name for column in columns}
-    ratio = quality.get("max_reject_ratio")
-    return ContractSpec(
-        dataset=str(document.get("dataset", "")),
-        format=data_format,
-        columns=columns,
-        partition_column=partition_column,
-        partition_source=partition_source,
-        max_reject_ratio=float(0.0 if ratio is None else ratio),
-        rules=without_repeated_unique([rule_spec_from(item, names) for item in quality.get("rules") or []]),
-        csv=csv_spec_from(document.get("csv")),
-        compression=str(document.get("compression") or "auto"),
-    )
-
-
-def check_regex_patterns(spark: SparkSession, rules: Iterable[RuleSpec]) -> None:
-    """Patterns run as Java regular expressions; a bad one fails here, not in the middle of the job."""
-    for rule in rules:
-        if rule.rule != "regex":
-            continue
+def check_plan_regexes(spark: SparkSession, plan: Plan) -> None:
+    """The plan's patterns run as Java regular expressions; a bad one fails here, not mid-job."""
+    for where, regex in plan_regexes(plan):
         try:
-            spark.sparkContext._jvm.java.util.regex.Pattern.compile(rule.pattern)
+            spark.sparkContext._jvm.java.util.regex.Pattern.compile(regex)
         except Exception as error:
-            raise ContractError(f"quality rule {rule.label}: invalid regular expression") from error
+            raise PlanError(f"{where}: invalid regular expression") from error
 
 
 # ----------------------------------------------------------------------------------------- manifest
@@ -581,19 +541,19 @@ def check_readable_name(uri: str, compression: str | None) -> None:
 
 
 def source_objects_from(
-    manifest: dict[str, Any], contract: ContractSpec, spark_path_prefix: str | None
+    manifest: dict[str, Any], plan: Plan, spark_path_prefix: str | None
 ) -> tuple[list[SourceObject], list[ObjectFailure]]:
     """The objects the job reads, and those it cannot read as listed (left out, with their reason)."""
     objects, failures = [], []
     for index, item in enumerate(manifest.get("objects") or []):
         bucket, key = str(item["bucket"]), str(item["key"])
-        # validate sniffs each object; a contract that fixes the compression speaks for older manifests
-        fixed = contract.compression if contract.compression in ("gzip", "none") else None
+        # validate sniffs each object; a plan that fixes the compression speaks for older manifests
+        fixed = plan.compression if plan.compression in ("gzip", "none") else None
         # validate's copy of the accepted version (interface 1); older manifests name the raw object
         uri = str(item.get("staged_uri") or f"s3://{bucket}/{key}")
         try:
             check_readable_name(uri, item.get("compression") or fixed)
-            charset = java_charset(item.get("encoding") or contract.csv.encoding)
+            charset = java_charset(item.get("encoding") or plan.csv.encoding)
         except ObjectRefused as refused:
             failures.append(ObjectFailure(index, dict(item), refused.code, str(refused)))
             continue
@@ -720,16 +680,14 @@ def line_offsets(lines: DataFrame, objects: Sequence[SourceObject], quotes: CsvQ
     return LineStats(offsets, sum(row["marks"] or 0 for row in stats))
 
 
-def read_text_lines(
-    spark: SparkSession, objects: Sequence[SourceObject], contract: ContractSpec
-) -> DataFrame:
+def read_text_lines(spark: SparkSession, objects: Sequence[SourceObject], plan: Plan) -> DataFrame:
     """One row per non-blank record of every object (CSV, JSON Lines), with the line it starts on."""
     lines = spark.read.text([escape_glob(item.spark_path) for item in objects]).select(
         F.input_file_name().alias("source_file"),
         F.monotonically_increasing_id().alias("row_id"),
         "value",
     )
-    quotes = CsvQuotes.of(contract.csv) if contract.format == "csv" else None
+    quotes = CsvQuotes.of(plan.csv) if plan.format == "csv" else None
     stats = line_offsets(lines, objects, quotes)
     offsets = spark.createDataFrame(stats.offsets, OFFSETS_SCHEMA)
     numbered = (
@@ -743,7 +701,7 @@ def read_text_lines(
     if quotes and stats.quote_marks:
         numbered = joined_csv_records(spark, numbered, quotes)
     data_lines = numbered.where(F.trim("__raw") != "")
-    if contract.format == "csv" and contract.csv.header:
+    if plan.format == "csv" and plan.csv.header:
         data_lines = data_lines.where(F.col("__line_number") > 1)
     return data_lines.select(*RECORD_COLUMNS, "__raw", F.lit(False).alias("__malformed_file"))
 
@@ -887,26 +845,26 @@ def read_json_array_records(spark: SparkSession, objects: Sequence[SourceObject]
     )
 
 
-def read_records(spark: SparkSession, objects: Sequence[SourceObject], contract: ContractSpec) -> DataFrame:
-    if contract.format == "json":
+def read_records(spark: SparkSession, objects: Sequence[SourceObject], plan: Plan) -> DataFrame:
+    if plan.format == "json":
         return read_json_array_records(spark, objects)
-    return read_text_lines(spark, objects, contract)
+    return read_text_lines(spark, objects, plan)
 
 
 # ------------------------------------------------------------------------------------------ parsing
 
-CORRUPT_RECORD = "_corrupt_record"
+# Spark's name for the text of a record it could not parse; "__" names are the executors' own.
+CORRUPT_RECORD = "__corrupt_record"
 
 
-def string_schema(contract: ContractSpec) -> T.StructType:
-    fields = [T.StructField(column.name, T.StringType()) for column in contract.columns]
+def string_schema(plan: Plan) -> T.StructType:
+    fields = [T.StructField(column.name, T.StringType()) for column in plan.columns]
     return T.StructType([*fields, T.StructField(CORRUPT_RECORD, T.StringType())])
 
 
-# Jackson's nesting limit in Spark 3.5 (json_object_keys, which finds duplicate keys, has no option to
-# raise it). Deeper records are refused with that reason; the second limit only tells them apart from
+# Deeper records are refused with the plan's reason (max_json_depth: Jackson's limit in Spark 3.5, which
+# json_object_keys, used for duplicate keys, cannot raise); this second limit only tells them apart from
 # invalid JSON, and lets a JSON array file split into its elements whatever their depth.
-MAX_JSON_DEPTH = 1000
 JSON_DEPTH_PROBE = 100_000
 
 
@@ -918,14 +876,14 @@ def json_options(max_depth: int) -> dict[str, str]:
     }
 
 
-def parsed_fields(raw: Column, contract: ContractSpec) -> Column:
-    """Every contract column as text (never inferred); JSON values that are not strings keep their JSON."""
-    if contract.format == "csv":
-        csv = contract.csv
+def parsed_fields(raw: Column, plan: Plan) -> Column:
+    """Every column as text (never inferred); JSON values that are not strings keep their JSON."""
+    if plan.format == "csv":
+        csv = plan.csv
         options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECORD}
         csv_options = {"sep": csv.delimiter, "quote": csv.quote, "escape": csv.escape}
-        return F.from_csv(raw, string_schema(contract).simpleString(), {**options, **csv_options})
-    return F.from_json(raw, string_schema(contract), json_options(MAX_JSON_DEPTH))
+        return F.from_csv(raw, string_schema(plan).simpleString(), {**options, **csv_options})
+    return F.from_json(raw, string_schema(plan), json_options(plan.max_json_depth))
 
 
 def duplicate_keys(raw: Column) -> Column:
@@ -936,44 +894,41 @@ def duplicate_keys(raw: Column) -> Column:
     )
 
 
-def malformed_reason(contract: ContractSpec) -> Column:
-    """The message of a malformed record (evaluated for malformed records only)."""
-    raw = F.col("__raw")
-    if contract.format == "csv":
-        unclosed = raw.rlike(CsvQuotes.of(contract.csv).opens)
-        return F.when(unclosed, F.lit("malformed CSV record: a quoted field is not closed")).otherwise(
-            F.lit(f"malformed CSV record: expected {len(contract.columns)} fields")
+def malformed_reason(plan: Plan) -> Column:
+    """The plan's message for a malformed record (evaluated for malformed records only)."""
+    raw, messages = F.col("__raw"), plan.malformed
+    if plan.format == "csv":
+        unclosed = raw.rlike(CsvQuotes.of(plan.csv).opens)
+        return F.when(unclosed, F.lit(messages["csv_unclosed_quote"])).otherwise(
+            F.lit(messages["csv_field_count"])
         )
-    deep_but_valid = F.from_json(raw, string_schema(contract), json_options(JSON_DEPTH_PROBE))[
+    deep_but_valid = F.from_json(raw, string_schema(plan), json_options(JSON_DEPTH_PROBE))[
         CORRUPT_RECORD
     ].isNull()
     duplicates = F.col("__duplicate_keys")
     return (
-        F.when(F.col("__malformed_file"), F.lit("malformed JSON file: not valid JSON or not a JSON array"))
+        F.when(F.col("__malformed_file"), F.lit(messages["json_file"]))
         .when(
             F.size(duplicates) > 0,
-            F.concat(F.lit("malformed JSON record: duplicate key "), F.array_join(duplicates, ", ")),
+            F.concat(F.lit(messages["json_duplicate_key"]), F.array_join(duplicates, ", ")),
         )
-        .when(
-            deep_but_valid,
-            F.lit(f"malformed JSON record: nested deeper than {MAX_JSON_DEPTH} levels"),
-        )
-        .otherwise(F.lit("malformed JSON record: not valid JSON or not a JSON object"))
+        .when(deep_but_valid, F.lit(messages["json_too_deep"]))
+        .otherwise(F.lit(messages["json_invalid"]))
     )
 
 
-def parse_records(records: DataFrame, contract: ContractSpec) -> DataFrame:
-    parsed = records.withColumn("__fields", parsed_fields(F.col("__raw"), contract))
+def parse_records(records: DataFrame, plan: Plan) -> DataFrame:
+    parsed = records.withColumn("__fields", parsed_fields(F.col("__raw"), plan))
     malformed = F.col("__malformed_file") | F.col(f"__fields.{CORRUPT_RECORD}").isNotNull()
-    if contract.format != "csv":
+    if plan.format != "csv":
         parsed = parsed.withColumn("__duplicate_keys", duplicate_keys(F.col("__raw")))
         malformed = malformed | (F.coalesce(F.size("__duplicate_keys"), F.lit(0)) > 0)
     parsed = parsed.withColumn("__malformed", malformed)
-    parsed = parsed.withColumn("__malformed_reason", F.when(F.col("__malformed"), malformed_reason(contract)))
+    parsed = parsed.withColumn("__malformed_reason", F.when(F.col("__malformed"), malformed_reason(plan)))
     # A malformed record's fields are guesses: keep none, so that it fails one check only.
     texts = [
-        F.when(~F.col("__malformed"), F.col(f"__fields.{c.name}")).alias(f"__text_{c.name}")
-        for c in contract.columns
+        F.when(~F.col("__malformed"), F.col(f"__fields.`{c.name}`")).alias(f"__text_{c.name}")
+        for c in plan.columns
     ]
     kept = [name for name in records.columns if name != "__malformed_file"]
     return parsed.select(*kept, "__malformed", "__malformed_reason", *texts)
@@ -982,58 +937,142 @@ def parse_records(records: DataFrame, contract: ContractSpec) -> DataFrame:
 # -------------------------------------------------------------------------------------------- types
 
 
-def text_column(column: ColumnSpec) -> Column:
-    """The value as written: null when empty, trimmed unless the column is a string."""
-    text = F.col(f"__text_{column.name}")
-    if column.type == "string":
+def text_of(name: str) -> Column:
+    """A column's text as the record gives it (null when absent)."""
+    return F.col(f"__text_{name}")
+
+
+def value_text(column: PlanColumn) -> Column:
+    """The text a value is parsed from: trimmed of U+0020 spaces when the plan says so, null when empty."""
+    text = text_of(column.name)
+    if not column.trim:
         return text
-    trimmed = F.trim(text)
+    trimmed = F.trim(text)  # Spark's trim removes U+0020 only, as the plan's trim does
     return F.when(F.length(trimmed) > 0, trimmed)
 
 
-def decimal_value(text: Column, column_type: str) -> Column:
-    precision, scale = (int(group) for group in DECIMAL_PATTERN.match(column_type).groups())  # type: ignore[union-attr]
-    fraction = rf"(\.\d{{0,{scale}}})?" if scale else r"\.?"
-    # More fraction digits than the scale would be rounded silently: refuse them instead.
-    shape = rf"^[+-]?(\d+{fraction}|\.\d{{1,{max(scale, 1)}}})$"
-    return F.when(text.rlike(shape), text.cast(f"decimal({precision},{scale})"))
+# Java's `$` also matches before a final line terminator (Python's re.fullmatch does not).
+LINE_TERMINATORS = ("\n", "\r", "\u0085", "\u2028", "\u2029")
 
 
-def typed_value(text: Column, column: ColumnSpec) -> Column:
-    """The value in the contract's type; null when it does not convert (ANSI off: no exception)."""
-    if column.type in ("int", "bigint"):
-        # Spark's own cast would truncate "1.5" to 1; an integer column takes integers only.
-        return F.when(text.rlike(r"^[+-]?\d+$"), text.cast(column.type))
-    if column.type == "double":
-        return F.when(text.rlike(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"), text.cast("double"))
-    if column.type.startswith("decimal"):
-        return decimal_value(text, column.type)
-    if column.type in ("date", "timestamp"):
-        parsed = unbounded_datetime(text, column)
-        return F.when(parsed.between(*datetime_range(column.type)), parsed)
-    return text.cast(column.type)
+def full_match(text: Column, regex: str) -> Column:
+    """The whole text matches the plan's (anchored) regex; group 0 decides only for a text ending
+    with a line terminator, where `$` alone could have matched before it."""
+    ends_clean = ~F.substring(text, -1, 1).isin(*LINE_TERMINATORS)
+    return text.rlike(regex) & (ends_clean | (F.regexp_extract(text, regex, 0) == text))
 
 
-# Dates and timestamps are written as they are (proleptic Gregorian, as Athena/Trino read them) from
-# year 1 to year 9999; Spark parses years 0, negative and above 9999 too, which Athena cannot show.
-DATE_RANGE = ("0001-01-01", "9999-12-31")
-TIMESTAMP_RANGE = ("0001-01-01 00:00:00", "9999-12-31 23:59:59.999999")
+@dataclass(frozen=True)
+class Typed:
+    value: Column  # null when the text has no value of the column's type
+    outside: Column | None = None  # date/timestamp: a valid value outside the plan's range
 
 
-def unbounded_datetime(text: Column, column: ColumnSpec) -> Column:
-    """The date or timestamp Spark parses, before the range check."""
-    if column.type == "date":
-        return F.to_date(text, column.format or PARTITION_VALUE_FORMAT)
-    return F.to_timestamp(text, column.format) if column.format else text.cast("timestamp")
+MICROS_PER_DAY = 86_400_000_000
+EPOCH = datetime(1970, 1, 1)
 
 
-def datetime_range(column_type: str) -> tuple[Column, Column]:
-    low, high = DATE_RANGE if column_type == "date" else TIMESTAMP_RANGE
-    return F.lit(low).cast(column_type), F.lit(high).cast(column_type)
+def epoch_days(text: str) -> int:
+    return (date.fromisoformat(text) - EPOCH.date()).days
 
 
-def describe_type(column: ColumnSpec) -> str:
-    return f"{column.type} ({column.format})" if column.format else column.type
+def epoch_micros(text: str) -> int:
+    return (datetime.fromisoformat(text) - EPOCH) // timedelta(microseconds=1)
+
+
+def datetime_value(text: Column, parse: dict[str, Any]) -> Typed:
+    """A date or timestamp built from the regex groups the plan names (no datetime pattern is parsed
+    here): one regexp_replace lays the groups out, then integer arithmetic in UTC."""
+    if int(parse["fraction_digits"]) != 6:
+        raise PlanError(f"fraction_digits {parse['fraction_digits']} is not supported (microseconds only)")
+    groups: dict[str, int] = parse["groups"]
+    names = sorted(groups, key=groups.__getitem__)
+    separator = "\u0001"
+    laid_out = F.split(
+        F.regexp_replace(text, parse["regex"], separator.join(f"${groups[n]}" for n in names)), separator
+    )
+    defaults: dict[str, int] = parse["defaults"]
+
+    def field(name: str) -> Column:
+        return laid_out.getItem(names.index(name)) if name in groups else F.lit("")
+
+    def number(name: str, default: int = 0) -> Column:
+        raw = field(name)
+        return F.when(raw != "", raw.cast("long")).otherwise(F.lit(defaults.get(name, default)).cast("long"))
+
+    year_text = field("year")
+    year = F.when(year_text != "", year_text.cast("long") + int(parse["year_base"])).otherwise(
+        F.lit(defaults["year"]).cast("long")
+    )
+    month, day, hour, minute, second = (number(n) for n in ("month", "day", "hour", "minute", "second"))
+    fraction = field("fraction")
+    micros = F.when(fraction != "", F.rpad(F.substring(fraction, 1, 6), 6, "0").cast("long")).otherwise(0)
+    offset_hour, offset_minute = number("offset_hour"), number("offset_minute")
+    values = {
+        "month": month,
+        "day": day,
+        "hour": hour,
+        "minute": minute,
+        "second": second,
+        "offset_hour": offset_hour,
+        "offset_minute": offset_minute,
+    }
+    in_ranges = F.lit(True)
+    for name, (low, high) in parse["field_ranges"].items():
+        in_ranges = in_ranges & values[name].between(int(low), int(high))
+    # The day must exist in that month of that year: the Gregorian calendar repeats every 400 years, so
+    # any year (even one Spark cannot hold) is checked in its twin between 2000 and 2399.
+    twin = F.make_date((F.pmod(year, F.lit(400)) + 2000).cast("int"), month.cast("int"), day.cast("int"))
+    valid = full_match(text, parse["regex"]) & in_ranges & twin.isNotNull()
+    # Only years 0 to 10000 can reach the range (0001-01-01 .. 9999-12-31) once the offset is applied.
+    in_span = year.between(0, 10000)
+    local_date = F.make_date(F.when(in_span, year).cast("int"), month.cast("int"), day.cast("int"))
+    sign = F.when(field("offset_sign") == "-", F.lit(-1)).otherwise(F.lit(1))
+    minutes = (
+        hour * 60 + minute - sign * (offset_hour * 60 + offset_minute)
+    )  # UTC minutes from local midnight
+    day_shift = F.floor(minutes / 1440)  # small numbers: exact in a double
+    days = F.unix_date(local_date).cast("long") + day_shift
+    if parse["kind"] == "date":
+        inside = days.between(epoch_days(parse["min"]), epoch_days(parse["max"]))
+        value = F.date_from_unix_date(days.cast("int"))
+    else:
+        instant = days * MICROS_PER_DAY + ((minutes - day_shift * 1440) * 60 + second) * 1_000_000 + micros
+        inside = instant.between(epoch_micros(parse["min"]), epoch_micros(parse["max"]))
+        value = F.timestamp_micros(instant)
+    inside = in_span & F.coalesce(inside, F.lit(False))
+    return Typed(F.when(valid & inside, value), valid & ~inside)
+
+
+def typed_value(column: PlanColumn) -> Typed:
+    """The value the plan's parse spec gives the text; null when there is none (ANSI off: no exception)."""
+    text, parse = value_text(column), column.parse
+    kind = parse["kind"]
+    if kind == "string":
+        return Typed(text)
+    if kind == "integer":
+        number = text.cast(column.type)  # null beyond the type's range
+        return Typed(
+            F.when(full_match(text, parse["regex"]) & number.between(parse["min"], parse["max"]), number)
+        )
+    if kind == "double":
+        return Typed(F.when(full_match(text, parse["regex"]), text.cast("double")))
+    if kind == "decimal":
+        decimal_type = f"decimal({int(parse['precision'])},{int(parse['scale'])})"
+        return Typed(F.when(full_match(text, parse["regex"]), text.cast(decimal_type)))
+    if kind == "boolean":
+        return Typed(
+            F.when(full_match(text, parse["true_regex"]), F.lit(True)).when(
+                full_match(text, parse["false_regex"]), F.lit(False)
+            )
+        )
+    if kind in ("date", "timestamp"):
+        return datetime_value(text, parse)
+    raise PlanError(f"column {column.name}: parse kind {kind!r} is not supported by this job")
+
+
+def outside_flag(name: str) -> str:
+    return f"__outside_{name}"
 
 
 # ------------------------------------------------------------------------------------------- checks
@@ -1059,129 +1098,118 @@ class Check:
         )
 
 
-def quote_value(text: Column) -> Column:
-    return F.concat(F.lit("'"), F.substring(text, 1, 200), F.lit("'"))
+def check_message(check: PlanCheck) -> Column:
+    """The plan's message; after the quoted text (first 200 characters) when the plan says so."""
+    message = F.lit(check.message)
+    if check.outside_message is not None and check.column is not None:
+        message = F.when(F.col(outside_flag(check.column)), F.lit(check.outside_message)).otherwise(message)
+    if not check.quote_value or check.column is None:
+        return message
+    return F.concat(F.lit("'"), F.substring(text_of(check.column), 1, 200), F.lit("' "), message)
 
 
-def type_message(column: ColumnSpec, text: Column) -> Column:
-    invalid = F.concat(quote_value(text), F.lit(f" is not a valid {describe_type(column)}"))
-    if column.type not in ("date", "timestamp"):
-        return invalid
-    low, high = DATE_RANGE if column.type == "date" else (TIMESTAMP_RANGE[0], "9999-12-31 23:59:59")
-    outside = F.concat(quote_value(text), F.lit(f" is outside the {column.type} range {low} to {high} (UTC)"))
-    return F.when(unbounded_datetime(text_column(column), column).isNotNull(), outside).otherwise(invalid)
+def literal_of(value: Any, column: PlanColumn) -> Column:
+    """An allowed value (already in the column's type in the plan) as a Spark literal of that type."""
+    return F.lit(value).cast(column.type)
 
 
-def column_checks(column: ColumnSpec) -> list[Check]:
-    text, typed = F.col(f"__text_{column.name}"), F.col(column.name)
-    checks = [Check(column.name, "type", text.isNotNull() & typed.isNull(), type_message(column, text))]
-    if not column.nullable:
-        checks.append(Check(column.name, "required", text.isNull(), F.lit("required value is missing")))
-    return checks
-
-
-def literal_of(value: Any, column: ColumnSpec) -> Column:
-    return F.lit(str(value) if isinstance(value, bool) else value).cast(
-        "string" if column.type == "string" else column.type
-    )
-
-
-def rule_check(rule: RuleSpec, contract: ContractSpec) -> Check:
-    column = contract.column(rule.column)
-    text, typed = F.col(f"__text_{column.name}"), F.col(column.name)
+def plan_check(check: PlanCheck, plan: Plan) -> Check:
+    name = str(check.column)
+    text, typed = text_of(name), F.col(name)
     present = typed.isNotNull()
-    if rule.rule == "not_null":
-        return Check(column.name, rule.rule, text.isNull(), F.lit("value is null"))
-    if rule.rule == "unique":
-        return Check(
-            column.name, rule.rule, F.col(unique_flag(rule)), F.lit("value occurs more than once in the run")
+    rule = check.rule
+    if rule == "type":
+        failed = text.isNotNull() & typed.isNull()
+    elif rule in ("required", "not_null", "partition"):
+        failed = text.isNull()
+    elif rule == "unique":
+        failed = F.col(unique_flag(name))
+    elif rule in ("min", "max"):
+        column = plan.column(name)
+        bound = (
+            F.lit(float(str(check.bound))) if column.type == "double" else F.lit(Decimal(str(check.bound)))
         )
-    if rule.rule in ("min", "max"):
-        bound = literal_of(rule.value, column)
-        outside = typed < bound if rule.rule == "min" else typed > bound
-        word = "below the minimum" if rule.rule == "min" else "above the maximum"
-        return Check(column.name, rule.rule, present & outside, F.lit(f"value is {word} {rule.value}"))
-    if rule.rule == "allowed_values":
-        allowed = [literal_of(value, column) for value in rule.values]
-        return Check(
-            column.name, rule.rule, present & ~typed.isin(allowed), F.lit("value is not an allowed value")
-        )
-    matches = text_column(column).rlike(str(rule.pattern))
-    return Check(column.name, rule.rule, present & ~matches, F.lit(f"value does not match {rule.pattern}"))
+        failed = present & (typed < bound if rule == "min" else typed > bound)
+    elif rule == "allowed_values":
+        column = plan.column(name)
+        failed = present & ~typed.isin([literal_of(value, column) for value in check.values])
+    elif rule == "regex":
+        failed = present & ~text.rlike(str(check.pattern))
+    else:
+        raise PlanError(f"check {rule!r} is not supported by this job")
+    return Check(check.column, rule, failed, check_message(check))
 
 
-def partition_check(contract: ContractSpec) -> list[Check]:
-    if contract.partition_source == INGEST_DATE or not contract.column(contract.partition_source).nullable:
-        return []  # the ingest date always exists; a required source already has the "required" check
-    source = contract.partition_source
-    empty_source = F.col(f"__text_{source}").isNull()
-    return [Check(source, "partition", empty_source, F.lit(f"partition source {source} is empty"))]
+def unique_flag(column: str) -> str:
+    return f"__duplicate_{column}"
 
 
-def unique_flag(rule: RuleSpec) -> str:
-    return f"__duplicate_{rule.column}"
+def unique_columns(plan: Plan) -> list[str]:
+    return [str(check.column) for check in plan.checks if check.rule == "unique"]
 
 
-def duplicate_values(checked: DataFrame, rule: RuleSpec) -> DataFrame:
+def duplicate_values(checked: DataFrame, column: str) -> DataFrame:
     """Values of a unique column that occur more than once in the run (usually few: cached, then joined)."""
     return (
-        checked.where(F.col(rule.column).isNotNull())
-        .groupBy(rule.column)
-        .count()
-        .where(F.col("count") > 1)
-        .select(rule.column, F.lit(True).alias(unique_flag(rule)))
+        checked.where(F.col(column).isNotNull())
+        .groupBy(column)
+        .agg(F.count(F.lit(1)).alias("__count"))
+        .where(F.col("__count") > 1)
+        .select(column, F.lit(True).alias(unique_flag(column)))
     )
 
 
-def row_checks(contract: ContractSpec) -> list[Check]:
-    """Every check that needs only the row itself (all but unique)."""
-    checks = [check for column in contract.columns for check in column_checks(column)]
-    checks.extend(rule_check(rule, contract) for rule in contract.rules if rule.rule != "unique")
-    return checks + partition_check(contract)
+def row_checks(plan: Plan) -> list[Check]:
+    """Every check that needs only the row itself (all but unique), in the plan's order."""
+    return [plan_check(check, plan) for check in plan.checks if check.rule != "unique"]
 
 
-def row_reasons_column(contract: ContractSpec) -> Column:
+def row_reasons_column(plan: Plan) -> Column:
     malformed = Check(None, "format", F.col("__malformed"), F.col("__malformed_reason")).reason()
-    per_column = F.array_compact(F.array(*[check.reason() for check in row_checks(contract)]))
+    per_column = F.array_compact(F.array(*[check.reason() for check in row_checks(plan)]))
     return F.when(F.col("__malformed"), F.array(malformed)).otherwise(per_column)
 
 
-def unique_checks(contract: ContractSpec) -> list[Check]:
-    return [rule_check(rule, contract) for rule in contract.rules if rule.rule == "unique"]
+def unique_checks(plan: Plan) -> list[Check]:
+    return [plan_check(check, plan) for check in plan.checks if check.rule == "unique"]
 
 
 # --------------------------------------------------------------------------------------- pipeline
 
 
-def partition_value(contract: ContractSpec, ingest_ts: datetime) -> Column:
-    if contract.partition_source == INGEST_DATE:
-        return F.lit(ingest_ts.strftime("%Y-%m-%d"))
-    return F.date_format(F.col(contract.partition_source), PARTITION_VALUE_FORMAT)
+def partition_value(plan: Plan, ingest_ts: datetime) -> Column:
+    if plan.partition_source is None:
+        return F.lit(ingest_ts.astimezone(UTC).strftime("%Y-%m-%d"))
+    return F.date_format(F.col(plan.partition_source), plan.partition_value_format)
 
 
 CHECKED_KEEP = (*RECORD_COLUMNS, "run_id", "__raw", "__partition_value", "__row_reasons")
 
 
-def checked_records(records: DataFrame, contract: ContractSpec, ingest_ts: datetime) -> DataFrame:
+def checked_records(records: DataFrame, plan: Plan, ingest_ts: datetime) -> DataFrame:
     """Parsed, typed and checked row by row; only what later steps need is kept, as it is cached."""
-    parsed = parse_records(records, contract)
-    typed_columns = [typed_value(text_column(c), c).alias(c.name) for c in contract.columns]
-    typed = parsed.select("*", *typed_columns).withColumn(
-        "__partition_value", partition_value(contract, ingest_ts)
+    parsed = parse_records(records, plan)
+    typed_columns = []
+    for column in plan.columns:
+        typed = typed_value(column)
+        typed_columns.append(typed.value.alias(column.name))
+        if typed.outside is not None:
+            typed_columns.append(typed.outside.alias(outside_flag(column.name)))
+    typed_frame = parsed.select("*", *typed_columns).withColumn(
+        "__partition_value", partition_value(plan, ingest_ts)
     )
-    checked = typed.withColumn("__row_reasons", row_reasons_column(contract))
-    return checked.select(*CHECKED_KEEP, *[column.name for column in contract.columns])
+    checked = typed_frame.withColumn("__row_reasons", row_reasons_column(plan))
+    return checked.select(*CHECKED_KEEP, *[column.name for column in plan.columns])
 
 
-def validated_records(
-    checked: DataFrame, contract: ContractSpec, duplicates: Sequence[DataFrame]
-) -> DataFrame:
+def validated_records(checked: DataFrame, plan: Plan, duplicates: Sequence[DataFrame]) -> DataFrame:
     """unique = within the run: every row whose value occurs more than once is refused."""
     flagged = checked
-    for rule, values in zip((r for r in contract.rules if r.rule == "unique"), duplicates, strict=True):
-        flagged = flagged.join(values, rule.column, "left").fillna(False, subset=[unique_flag(rule)])
-    unique_reasons = F.array_compact(F.array(*[check.reason() for check in unique_checks(contract)]))
-    reasons = F.concat("__row_reasons", unique_reasons) if unique_checks(contract) else F.col("__row_reasons")
+    for column, values in zip(unique_columns(plan), duplicates, strict=True):
+        flagged = flagged.join(values, column, "left").fillna(False, subset=[unique_flag(column)])
+    checks = unique_checks(plan)
+    unique_reasons = F.array_compact(F.array(*[check.reason() for check in checks]))
+    reasons = F.concat("__row_reasons", unique_reasons) if checks else F.col("__row_reasons")
     return flagged.withColumn("__reasons", reasons).withColumn("__rejected", F.size("__reasons") > 0)
 
 
@@ -1220,13 +1248,13 @@ class RunCounts:
         return sum(counts["rows_rejected"] for counts in self.objects.values())
 
 
-def rule_failed(rule: RuleSpec) -> Column:
+def rule_failed(rule: PlanRule) -> Column:
     return F.exists(
         "__reasons", lambda reason: (reason["rule"] == rule.rule) & (reason["column"] == rule.column)
     )
 
 
-def count_run(validated: DataFrame, rules: Sequence[RuleSpec]) -> RunCounts:
+def count_run(validated: DataFrame, rules: Sequence[PlanRule]) -> RunCounts:
     """Every count of the result document in one aggregation over (object, partition value)."""
     rule_sums = [F.sum(rule_failed(rule).cast("long")).alias(f"rule_{i}") for i, rule in enumerate(rules)]
     rows = (
@@ -1287,13 +1315,13 @@ def write_rejects(spark: SparkSession, validated: DataFrame, rejected_rows: int,
     rejects.repartition(files).write.mode("overwrite").option("ignoreNullFields", "false").json(spark_rejects)
 
 
-def curated_rows(validated: DataFrame, contract: ContractSpec, ingest_ts: datetime) -> DataFrame:
+def curated_rows(validated: DataFrame, plan: Plan, ingest_ts: datetime) -> DataFrame:
     return validated.where(~F.col("__rejected")).select(
-        *[F.col(column.name) for column in contract.columns],
+        *[F.col(column.name) for column in plan.columns],
         "source_object_key",
         "source_object_version",
         F.lit(ingest_ts).cast("timestamp").alias("ingested_at"),
-        F.col("__partition_value").alias(contract.partition_column),
+        F.col("__partition_value").alias(plan.partition_column),
         "run_id",
         "__object_index",
         "__line_number",
@@ -1306,10 +1334,10 @@ def files_per_partition(partitions: dict[str, int], rows_per_file: int) -> dict[
 
 
 def write_curated(
-    curated: DataFrame, contract: ContractSpec, files: dict[str, int], rows_per_file: int, spark_output: str
+    curated: DataFrame, plan: Plan, files: dict[str, int], rows_per_file: int, spark_output: str
 ) -> None:
     """One task per planned file: rows of a partition value spread over its files by a stable hash."""
-    partition_column = contract.partition_column
+    partition_column = plan.partition_column
     files_of_value = F.create_map(*[F.lit(item) for pair in files.items() for item in pair])
     bucket = F.pmod(
         F.hash("__object_index", "__line_number", "__record_number"), files_of_value[F.col(partition_column)]
@@ -1336,17 +1364,17 @@ def sql_literal(value: str) -> str:
 
 
 def partition_entries(
-    spark: SparkSession, args: JobArgs, contract: ContractSpec, counts: RunCounts
+    spark: SparkSession, args: JobArgs, plan: Plan, counts: RunCounts
 ) -> list[dict[str, Any]]:
     entries = []
     output_uri = args.output_uri.rstrip("/")
     spark_output = to_spark_path(output_uri, args.spark_path_prefix).rstrip("/")
     for value in sorted(value for value, rows in counts.partitions.items() if rows):
-        relative = f"{contract.partition_column}={value}/run_id={args.run_id}"
+        relative = f"{plan.partition_column}={value}/run_id={args.run_id}"
         files = list_part_files(spark, f"{spark_output}/{relative}")
         entries.append(
             {
-                "values": {contract.partition_column: value, "run_id": args.run_id},
+                "values": {plan.partition_column: value, "run_id": args.run_id},
                 "location": f"{output_uri}/{relative}/",
                 "rows": counts.partitions[value],
                 "files": len(files),
@@ -1444,7 +1472,7 @@ def iso_utc(moment: datetime) -> str:
 
 def result_document(
     args: JobArgs,
-    contract: ContractSpec,
+    plan: Plan,
     objects: Sequence[SourceObject],
     counts: RunCounts,
     partitions: list[dict[str, Any]],
@@ -1455,11 +1483,11 @@ def result_document(
     started_at, started_clock = progress.timing
     rules = [
         {"column": rule.column, "rule": rule.rule, "failed_rows": counts.rule_failures[rule.label]}
-        for rule in contract.rules
+        for rule in plan.rules
     ]
     return {
         "run_id": args.run_id,
-        "dataset": contract.dataset,
+        "dataset": plan.dataset,
         "status": "SUCCEEDED",
         "rows_read": rows_read,
         "rows_written": rows_read - rows_rejected,
@@ -1472,8 +1500,8 @@ def result_document(
         "rejects_uri": args.rejects_uri,
         "outputs": [entry["location"] + name for entry in partitions for name in entry["_files"]],
         "quality": {
-            "passed": ratio <= contract.max_reject_ratio,
-            "max_reject_ratio": contract.max_reject_ratio,
+            "passed": ratio <= plan.max_reject_ratio,
+            "max_reject_ratio": plan.max_reject_ratio,
             "reject_ratio": ratio,
             "rules": rules,
         },
@@ -1488,19 +1516,17 @@ def result_document(
 # --------------------------------------------------------------------------------------------- job
 
 
-def load_inputs(args: JobArgs) -> tuple[ContractSpec, dict[str, Any]]:
-    contract = contract_from_document(
-        parse_contract_text(args.contract_uri, read_document(args.contract_uri))
-    )
+def load_inputs(args: JobArgs) -> tuple[Plan, dict[str, Any]]:
+    plan = plan_from_document(json.loads(read_document(args.plan_uri)))
     manifest = json.loads(read_document(args.manifest_uri))
     if manifest.get("run_id") not in (None, args.run_id):
         raise ManifestError(f"the manifest belongs to run {manifest.get('run_id')!r}, not {args.run_id!r}")
-    return contract, manifest
+    return plan, manifest
 
 
-def empty_counts(contract: ContractSpec) -> RunCounts:
+def empty_counts(plan: Plan) -> RunCounts:
     return RunCounts(
-        objects={}, partitions={}, rule_failures={r.label: 0 for r in contract.rules}, valid_raw_chars=0
+        objects={}, partitions={}, rule_failures={r.label: 0 for r in plan.rules}, valid_raw_chars=0
     )
 
 
@@ -1528,15 +1554,15 @@ def transform(spark: SparkSession, args: JobArgs) -> dict[str, Any]:
 
 def run_job(spark: SparkSession, args: JobArgs, progress: RunProgress) -> dict[str, Any]:
     configure_session(spark)
-    contract, manifest = load_inputs(args)
-    progress.dataset = contract.dataset
-    check_regex_patterns(spark, contract.rules)
-    listed, refused = source_objects_from(manifest, contract, args.spark_path_prefix)
+    plan, manifest = load_inputs(args)
+    progress.dataset = plan.dataset
+    check_plan_regexes(spark, plan)
+    listed, refused = source_objects_from(manifest, plan, args.spark_path_prefix)
     progress.failures.extend(refused)
-    log_event("run started", run_id=args.run_id, dataset=contract.dataset, objects=len(listed))
-    counts, objects = convert_what_can_be_read(spark, args, contract, listed, progress)
-    partitions = partition_entries(spark, args, contract, counts)
-    result = result_document(args, contract, objects, counts, partitions, progress)
+    log_event("run started", run_id=args.run_id, dataset=plan.dataset, objects=len(listed))
+    counts, objects = convert_what_can_be_read(spark, args, plan, listed, progress)
+    partitions = partition_entries(spark, args, plan, counts)
+    result = result_document(args, plan, objects, counts, partitions, progress)
     write_run_documents(args, result, partition_batches(partitions))
     log_event(
         "run finished",
@@ -1555,7 +1581,7 @@ def run_job(spark: SparkSession, args: JobArgs, progress: RunProgress) -> dict[s
 def convert_what_can_be_read(
     spark: SparkSession,
     args: JobArgs,
-    contract: ContractSpec,
+    plan: Plan,
     listed: Sequence[SourceObject],
     progress: RunProgress,
 ) -> tuple[RunCounts, list[SourceObject]]:
@@ -1569,9 +1595,9 @@ def convert_what_can_be_read(
         readable = readable_objects(objects)
         if not readable:
             delete_spark_path(spark, to_spark_path(args.rejects_uri, args.spark_path_prefix))
-            return empty_counts(contract), objects
+            return empty_counts(plan), objects
         try:
-            return convert(spark, args, contract, readable, spark_output), objects
+            return convert(spark, args, plan, readable, spark_output), objects
         except ObjectsFailed as failed:
             failures = failed.failures
         except Exception as error:
@@ -1705,18 +1731,16 @@ def write_failed_documents(args: JobArgs, progress: RunProgress, error: BaseExce
 def convert(
     spark: SparkSession,
     args: JobArgs,
-    contract: ContractSpec,
+    plan: Plan,
     objects: Sequence[SourceObject],
     spark_output: str,
 ) -> RunCounts:
-    records = read_records(spark, objects, contract).withColumn("run_id", F.lit(args.run_id))
-    checked = checked_records(records, contract, args.ingest_ts).persist()
-    duplicates = [
-        duplicate_values(checked, rule).persist() for rule in contract.rules if rule.rule == "unique"
-    ]
+    records = read_records(spark, objects, plan).withColumn("run_id", F.lit(args.run_id))
+    checked = checked_records(records, plan, args.ingest_ts).persist()
+    duplicates = [duplicate_values(checked, column).persist() for column in unique_columns(plan)]
     try:
-        validated = validated_records(checked, contract, duplicates)
-        counts = count_run(validated, contract.rules)
+        validated = validated_records(checked, plan, duplicates)
+        counts = count_run(validated, plan.rules)
         log_event(
             "rows checked", run_id=args.run_id, rows_read=counts.rows_read, rows_rejected=counts.rows_rejected
         )
@@ -1725,8 +1749,8 @@ def convert(
         rows_per_file = rows_per_file_for(counts, args.rows_per_file)
         files = files_per_partition(counts.partitions, rows_per_file)
         if files:
-            curated = curated_rows(validated, contract, args.ingest_ts)
-            write_curated(curated, contract, files, rows_per_file, spark_output)
+            curated = curated_rows(validated, plan, args.ingest_ts)
+            write_curated(curated, plan, files, rows_per_file, spark_output)
         log_event(
             "curated data written", run_id=args.run_id, partitions=len(files), rows_per_file=rows_per_file
         )

@@ -15,6 +15,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import transform
+from etl_common.contracts import Contract
+from etl_common.plan import compile_plan
 from pyspark.sql import SparkSession
 
 INGEST_TS = datetime(2026, 11, 24, 10, 15, tzinfo=UTC)
@@ -55,12 +57,17 @@ def contract_document(
         "description": "test contract",
         "format": data_format,
         "compression": "auto",
-        "csv": {**csv_defaults, **(csv or {})},
+        "csv": {**csv_defaults, **(csv or {})} if data_format == "csv" else None,
         "columns": [{"nullable": True, "format": None, **column} for column in columns],
         "partitioning": partitioning or {"column": "order_date", "source": "ingest_date"},
         "quality": {"max_reject_ratio": max_reject_ratio, "rules": list(rules)},
         "limits": {"max_object_bytes": 5368709120},
     }
+
+
+def plan_document(contract: dict[str, Any]) -> dict[str, Any]:
+    """The plan validate writes for this contract (plan.json): what the job runs."""
+    return compile_plan(Contract.model_validate(contract)).model_dump(mode="json")
 
 
 @dataclass
@@ -121,13 +128,13 @@ class GlueRun:
     def args(self, contract: dict[str, Any], **overrides: Any) -> transform.JobArgs:
         docs = self.root / "docs" / self.run_id
         docs.mkdir(parents=True, exist_ok=True)
-        (docs / "contract.json").write_text(json.dumps(contract))
+        (docs / "plan.json").write_text(json.dumps(plan_document(contract)))
         manifest = {"run_id": self.run_id, "dataset": "orders", "objects": self.objects}
         (docs / "validated.json").write_text(json.dumps(manifest))
         values: dict[str, Any] = {
             "run_id": self.run_id,
             "manifest_uri": str(docs / "validated.json"),
-            "contract_uri": str(docs / "contract.json"),
+            "plan_uri": str(docs / "plan.json"),
             "output_uri": "s3://curated/orders/",
             "rejects_uri": f"s3://artifacts/rejects/orders/run_id={self.run_id}/",
             "result_uri": str(docs / "result.json"),

@@ -1,12 +1,15 @@
-"""Argument parsing and contract checks of the Glue job: no Spark needed."""
+"""Argument parsing and plan reading of the Glue job: no Spark needed."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import transform
+
+from .conftest import plan_document
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 REQUIRED = [
@@ -14,8 +17,8 @@ REQUIRED = [
     "orders-r1",
     "--manifest_uri",
     "s3://artifacts/runs/orders-r1/validated.json",
-    "--contract_uri",
-    "s3://artifacts/runs/orders-r1/contract.json",
+    "--plan_uri",
+    "s3://artifacts/runs/orders-r1/plan.json",
     "--output_uri",
     "s3://curated/orders/",
     "--rejects_uri",
@@ -92,8 +95,8 @@ def test_the_path_spark_reports_is_matched_to_the_path_given() -> None:
 COLUMNS = [{"name": "id", "type": "string"}, {"name": "at", "type": "timestamp"}]
 
 
-def contract(**changes: Any) -> dict[str, Any]:
-    return {
+def plan(**changes: Any) -> dict[str, Any]:
+    contract = {
         "dataset": "orders",
         "format": "csv",
         "columns": COLUMNS,
@@ -101,49 +104,58 @@ def contract(**changes: Any) -> dict[str, Any]:
         "quality": {"max_reject_ratio": 0.1, "rules": []},
         **changes,
     }
+    return plan_document(contract)
+
+
+def test_the_contract_argument_is_gone_the_plan_is_required() -> None:
+    argv = [*REQUIRED[:4], "--contract_uri", "s3://artifacts/runs/orders-r1/contract.json", *REQUIRED[6:]]
+    with pytest.raises(transform.ArgumentError, match=r"missing required argument\(s\): --plan_uri"):
+        transform.job_args_from_argv(argv, NOW)
 
 
 @pytest.mark.parametrize(
-    ("changes", "message"),
+    ("change", "message"),
     [
-        ({"columns": [{"name": "id", "type": "varchar"}]}, "unsupported column type"),
-        ({"columns": [{"name": "id", "type": "decimal(4,6)"}]}, "bad decimal"),
-        ({"columns": [*COLUMNS, {"name": "run_id", "type": "string"}]}, "reserved column"),
-        ({"columns": [*COLUMNS, {"name": "order_date", "type": "date"}]}, "reserved column"),
-        ({"partitioning": {"column": "order_date", "source": "id"}}, "must be a date or timestamp"),
-        ({"partitioning": {"column": "order_date", "source": "nope"}}, "is not a column"),
-        ({"quality": {"rules": [{"column": "id", "rule": "shiny"}]}}, "unknown quality rule"),
-        ({"quality": {"rules": [{"column": "zz", "rule": "unique"}]}}, "unknown column"),
-        ({"quality": {"rules": [{"column": "id", "rule": "min", "value": None}]}}, "needs a value"),
-        ({"format": "xml"}, "unsupported format"),
+        (lambda doc: {**doc, "plan_version": 2}, "plan_version 2; this job runs version 1"),
+        (lambda doc: {k: v for k, v in doc.items() if k != "plan_version"}, "plan_version None"),
+        (lambda doc: {k: v for k, v in doc.items() if k != "checks"}, "the plan is incomplete: KeyError"),
+        (lambda doc: [doc], "plan_version None"),
     ],
 )
-def test_contracts_the_job_cannot_follow_are_refused(changes: dict[str, Any], message: str) -> None:
-    with pytest.raises(transform.ContractError, match=message):
-        transform.contract_from_document(contract(**changes))
+def test_a_plan_of_another_version_or_incomplete_is_refused(change: Any, message: str) -> None:
+    with pytest.raises(transform.PlanError, match=re.escape(message)):
+        transform.plan_from_document(change(plan()))
 
 
-def test_contract_defaults_are_filled_in() -> None:
-    spec = transform.contract_from_document(contract(csv=None, quality=None))
-
-    assert spec.csv == transform.CsvSpec(",", '"', '"', True, "utf-8")
-    assert spec.max_reject_ratio == 0.0 and spec.rules == ()
-    assert spec.columns[0] == transform.ColumnSpec("id", "string", True, None)
-
-
-def test_a_repeated_unique_rule_is_kept_once() -> None:
+def test_the_job_takes_columns_checks_and_rules_from_the_plan_as_they_are() -> None:
     rules = [
         {"column": "id", "rule": "unique"},
         {"column": "id", "rule": "not_null"},
         {"column": "id", "rule": "unique"},
     ]
-    spec = transform.contract_from_document(contract(quality={"rules": rules}))
+    document = plan(quality={"rules": rules})
+    spec = transform.plan_from_document(document)
 
     assert [(rule.column, rule.rule) for rule in spec.rules] == [("id", "unique"), ("id", "not_null")]
+    assert [(c.rule, c.column, c.message) for c in spec.checks] == [
+        (c["rule"], c["column"], c["message"]) for c in document["checks"]
+    ]
+    assert spec.partition_source == "at" and spec.csv == transform.CsvSpec(",", '"', '"', True)
+    assert (
+        transform.plan_from_document(
+            plan(partitioning={"column": "d", "source": "ingest_date"})
+        ).partition_source
+        is None
+    )
 
 
-def test_a_contract_that_fixes_gzip_speaks_for_a_manifest_without_compression() -> None:
-    spec = transform.contract_from_document(contract(compression="gzip"))
+def test_a_column_named_with_one_underscore_is_run_as_any_other() -> None:
+    spec = transform.plan_from_document(plan(columns=[{"name": "_id", "type": "string"}, *COLUMNS[1:]]))
+    assert [column.name for column in spec.columns] == ["_id", "at"]
+
+
+def test_a_plan_that_fixes_gzip_speaks_for_a_manifest_without_compression() -> None:
+    spec = transform.plan_from_document(plan(compression="gzip"))
     manifest = {"objects": [{"bucket": "raw", "key": "incoming/orders/a.csv", "version_id": "v"}]}
 
     objects, [failure] = transform.source_objects_from(manifest, spec, None)

@@ -17,7 +17,7 @@ from pyspark.sql import SparkSession
 
 from tributary.local.glue_runtime import _error_message
 
-from .conftest import GlueRun, contract_document
+from .conftest import GlueRun, contract_document, plan_document
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("glue-spark")]
 
@@ -129,7 +129,7 @@ def test_a_spark_failure_is_one_line_in_the_exit_exception_and_in_glue_error_mes
     glue_run.curated_dir().write_text("a file where the output folder should be")
     argv = [
         f"--{name}={getattr(args, name)}"
-        for name in ("run_id", "manifest_uri", "contract_uri", "output_uri", "rejects_uri", "result_uri")
+        for name in ("run_id", "manifest_uri", "plan_uri", "output_uri", "rejects_uri", "result_uri")
     ]
     log = tmp_path / "job.log"
     with log.open("w") as output:
@@ -157,7 +157,9 @@ def test_an_error_naming_a_file_blames_it_only_if_it_fails_when_read_alone(
     glue_run.put("incoming/orders/cut.csv.gz", "", staged=".csv", gzipped=True, body=packed[:-30])
     manifest = {"objects": glue_run.objects}
     objects, _ = transform.source_objects_from(
-        manifest, transform.contract_from_document(contract_document(COLUMNS)), glue_run.spark_path_prefix
+        manifest,
+        transform.plan_from_document(plan_document(contract_document(COLUMNS))),
+        glue_run.spark_path_prefix,
     )
     named = RuntimeError("; ".join(f"Encountered error while reading file {o.spark_path}." for o in objects))
 

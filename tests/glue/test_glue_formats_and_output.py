@@ -250,12 +250,12 @@ def test_documents_on_s3_through_boto3(
         transform.s3_client.cache_clear()
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket="artifacts")
-        for name, path in (("validated.json", local.manifest_uri), ("contract.json", local.contract_uri)):
+        for name, path in (("validated.json", local.manifest_uri), ("plan.json", local.plan_uri)):
             s3.put_object(Bucket="artifacts", Key=f"runs/orders-r1/{name}", Body=Path(path).read_bytes())
         args = glue_run.args(
             orders_contract(),
             manifest_uri="s3://artifacts/runs/orders-r1/validated.json",
-            contract_uri="s3://artifacts/runs/orders-r1/contract.json",
+            plan_uri="s3://artifacts/runs/orders-r1/plan.json",
             result_uri="s3://artifacts/runs/orders-r1/result.json",
         )
         returned = transform.transform(spark, args)

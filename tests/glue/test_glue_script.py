@@ -32,8 +32,8 @@ def test_the_script_converts_a_run_end_to_end_and_logs_json_without_row_data(glu
         args.run_id,
         "--manifest_uri",
         args.manifest_uri,
-        "--contract_uri",
-        args.contract_uri,
+        "--plan_uri",
+        args.plan_uri,
         "--output_uri",
         args.output_uri,
         "--rejects_uri",
@@ -61,14 +61,13 @@ def test_the_script_exits_2_on_missing_arguments() -> None:
     finished = run_script("--run_id", "orders-r1", "--JOB_ID", "j_1")
 
     assert finished.returncode == 2
-    assert "missing required argument(s): --manifest_uri, --contract_uri" in finished.stderr
+    assert "missing required argument(s): --manifest_uri, --plan_uri" in finished.stderr
 
 
 @pytest.mark.slow
 def test_the_script_exits_1_and_logs_the_error_when_the_run_fails(tmp_path: Path) -> None:
     argv = [
-        f"--{name}={tmp_path / name}"
-        for name in ("manifest_uri", "contract_uri", "output_uri", "rejects_uri")
+        f"--{name}={tmp_path / name}" for name in ("manifest_uri", "plan_uri", "output_uri", "rejects_uri")
     ]
     finished = run_script("--run_id", "orders-r1", *argv, f"--result_uri={tmp_path / 'result.json'}")
 
