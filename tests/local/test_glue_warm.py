@@ -385,3 +385,27 @@ def test_the_worker_and_its_jvm_end_when_the_runtime_dies_mid_run(tmp_path: Path
         assert time.monotonic() < deadline, "the JVM outlived its worker"
         time.sleep(0.2)
     reply.join(10)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("java") is None, reason="needs Java for local Spark")
+def test_prewarm_starts_spark_before_the_first_run_and_the_run_uses_it(
+    moto_server: MotoServer, tmp_path: Path
+) -> None:
+    root = tmp_path / "app"
+    root.mkdir()
+    (root / "probe.py").write_text(textwrap.dedent(SPARK_PROBE))
+    glue = _glue(moto_server, root, tmp_path / "work")
+    try:
+        glue.prewarm()
+        deadline = time.monotonic() + 180
+        while not glue._idle:
+            assert time.monotonic() < deadline, "no warm worker after 180 s"
+            time.sleep(0.2)
+        (warm,) = glue._idle
+        run = _run(glue, tmp_path / "p.json", value="pre")
+    finally:
+        glue.close()
+    assert run.state == "SUCCEEDED", glue.logs(run.id)
+    assert run.worker_pid == warm.pid
+    assert json.loads((tmp_path / "p.json").read_text())["conf"] == "unset"
