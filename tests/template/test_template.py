@@ -205,6 +205,61 @@ def test_the_glue_job_runs_the_local_script_with_parameters(resources: dict[str,
     assert job["DefaultArguments"]["--enable-continuous-cloudwatch-log"] == "true"
 
 
+def test_the_glue_job_offers_flex_and_auto_scaling_as_parameters(template: dict[str, Any]) -> None:
+    parameters, job = template["Parameters"], template["Resources"]["TransformJob"]["Properties"]
+    assert parameters["GlueExecutionClass"]["AllowedValues"] == ["STANDARD", "FLEX"]
+    assert parameters["GlueExecutionClass"]["Default"] == "STANDARD"
+    assert parameters["GlueAutoScaling"]["AllowedValues"] == ["true", "false"]
+    assert job["ExecutionClass"] == {"Ref": "GlueExecutionClass"}
+    # Glue reads the flag from the job's arguments; NumberOfWorkers is then the most a run may use.
+    assert job["DefaultArguments"]["--enable-auto-scaling"] == {"Ref": "GlueAutoScaling"}
+    groups = template["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]
+    (glue,) = [group["Parameters"] for group in groups if group["Label"]["default"] == "Transform (Glue)"]
+    assert {"GlueExecutionClass", "GlueAutoScaling"} <= set(glue)
+
+
+def _flex_rule_holds(rule: dict[str, Any], execution_class: str, worker_type: str) -> bool:
+    """The template's rule, evaluated for one choice of the two parameters."""
+    refs = {"GlueExecutionClass": execution_class, "GlueWorkerType": worker_type}
+    left, right = rule["RuleCondition"]["Fn::Equals"]
+    if refs[left["Ref"]] != right:
+        return True  # the rule does not apply
+    (assertion,) = rule["Assertions"]
+    allowed, value = assertion["Assert"]["Fn::Contains"]
+    return refs[value["Ref"]] in allowed
+
+
+@pytest.mark.parametrize("worker_type", ["G.1X", "G.2X", "G.4X", "G.8X"])
+def test_flex_is_refused_at_deploy_for_workers_glue_does_not_run_flex_on(
+    template: dict[str, Any], worker_type: str
+) -> None:
+    rule = template["Rules"]["FlexExecutionNeedsG1XOrG2XWorkers"]
+    assert worker_type in template["Parameters"]["GlueWorkerType"]["AllowedValues"]
+    assert _flex_rule_holds(rule, "STANDARD", worker_type)
+    assert _flex_rule_holds(rule, "FLEX", worker_type) == (worker_type in ("G.1X", "G.2X"))
+
+
+def test_every_execution_class_and_worker_type_the_template_offers_is_priced(
+    template: dict[str, Any],
+) -> None:
+    from etl_common import cost
+
+    parameters = template["Parameters"]
+    for worker_type in parameters["GlueWorkerType"]["AllowedValues"]:
+        prices = {
+            execution_class: cost.glue_job_cost(600, worker_type=worker_type, execution_class=execution_class)
+            for execution_class in parameters["GlueExecutionClass"]["AllowedValues"]
+        }
+        assert 0 < prices["FLEX"] < prices["STANDARD"], worker_type
+    # auto scaling bills the DPU-seconds a run used, never less than one minute of its workers
+    full = cost.glue_job_cost(600, number_of_workers=10)
+    scaled = cost.glue_job_cost(600, number_of_workers=10, dpu_seconds=1200)
+    assert scaled == pytest.approx(full * 1200 / 6000)
+    assert cost.glue_job_cost(5, number_of_workers=10, dpu_seconds=5) == cost.glue_job_cost(
+        60, number_of_workers=10
+    )
+
+
 def _sub_text(value: Any) -> str:
     text = value["Fn::Sub"] if isinstance(value, dict) else value
     return text[0] if isinstance(text, list) else str(text)
