@@ -1,36 +1,58 @@
-"""Glue job on local Spark against a plain pyarrow CSV-to-Parquet conversion of the same file.
+"""The transform's executors on the same generated file: pyarrow, the small-run executor, the Glue job.
 
-    python -m bench.glue_job [--sizes 100,1000] [--workdir bench/out/glue_job]
+    python -m bench.glue_job [--sizes 100,1000] [--workdir bench/out/glue_job] [--baseline REF]
+                             [--lite-max-mb 1000] [--no-warmup]
 
-For each size (MB) it generates one orders CSV, converts it with `glue/transform.py` (types, quality
-rules, rejects, lineage, partitioned snappy Parquet) on a local[2] SparkSession, then with
-`pyarrow.csv.read_csv` + `pyarrow.parquet.write_table` (types only, one snappy file), and prints
-MB/s of each and their ratio. The Spark figure excludes the JVM start, which is paid once per job.
+For each size (MB) it generates one orders CSV (10 typed columns, 4 quality rules, rows over 7 days,
+about 0.1% of rows rejected) and converts it with:
+
+- pyarrow: `pyarrow.csv.read_csv` + `pyarrow.parquet.write_table` (types only, one snappy file), the floor;
+- the small-run executor (functions/transform_lite, `run_transform` on local folders), up to
+  `--lite-max-mb`; its row is skipped, with a note, when that package cannot be imported;
+- the Glue job (glue/transform.py) on a local[2] SparkSession; with `--baseline REF`, also the job as it
+  was at git REF (for example the commit before a change), in the same session, on the same file.
+
+Both executors get the same documents: the validated manifest (one staged object), the compiled plan
+(plan.json) and the contract (contract.json, for a job older than the plan). It prints each one's
+seconds, MB/s, time as a multiple of pyarrow's, rows written and rejected. The Spark figures exclude
+the JVM start and, unless `--no-warmup`, the JIT's warm-up: each Glue job first converts a 10 MB file
+(a warm worker, as the local Glue runtime keeps). Each Spark run gets its own session (same
+SparkContext), so one job's session settings never reach the other's.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import random
+import re
 import shutil
+import subprocess
 import sys
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "glue"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functions" / "common"))  # etl_common
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functions" / "transform_lite"))
 
 import transform  # the job script lives in glue/, which is not a package
 
+REPO = Path(__file__).resolve().parents[1]
+
 MB = 1024 * 1024
+WARMUP_MB = 10
 HEADER = "order_id,customer_id,amount,quantity,ordered_at,order_day,paid,status,email,discount\n"
 STATUSES = ("NEW", "PAID", "SHIPPED")
 CONTRACT = {
@@ -74,14 +96,43 @@ ARROW_TYPES = {
 }
 
 
+class BenchError(Exception):
+    """A benchmark option cannot be honoured (one line for the user)."""
+
+
 @dataclass(frozen=True)
 class Measure:
     name: str
     seconds: float
-    rows: int
+    rows_written: int
+    rows_rejected: int | None = None
 
     def mb_per_second(self, input_bytes: int) -> float:
         return input_bytes / MB / self.seconds
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """One executor's run over one staged input: its documents and where it writes (s3:// URIs are
+    under `mirror`, the local bucket layout both executors read and write)."""
+
+    run_id: str
+    mirror: Path
+    docs: Path
+
+    def values(self) -> dict[str, Any]:
+        plan = self.docs / "plan.json"
+        return {
+            "run_id": self.run_id,
+            "manifest_uri": str(self.docs / "validated.json"),
+            "plan_uri": str(plan) if plan.exists() else None,
+            "contract_uri": str(self.docs / "contract.json"),
+            "output_uri": f"s3://curated/{self.run_id}/orders/",
+            "rejects_uri": f"s3://artifacts/rejects/orders/run_id={self.run_id}/",
+            "result_uri": str(self.docs / "result.json"),
+            "ingest_ts": datetime(2026, 11, 24, 10, 15, tzinfo=UTC),
+            "spark_path_prefix": self.mirror.as_uri(),
+        }
 
 
 def order_line(number: int, generator: random.Random, start: datetime) -> str:
@@ -110,7 +161,70 @@ def generate_csv(path: Path, target_bytes: int) -> int:
     return rows
 
 
-def spark_session() -> transform.SparkSession:
+def input_csv(workdir: Path, size_mb: int) -> Path:
+    path = workdir / "input" / f"orders-{size_mb}mb.csv"
+    if not path.exists():
+        generate_csv(path, size_mb * MB)
+    return path
+
+
+def plan_document() -> dict[str, Any] | None:
+    """The bench contract compiled by etl_common's plan compiler (None in a tree without it)."""
+    try:
+        from etl_common.contracts import Contract
+        from etl_common.plan import compile_plan
+    except ImportError:
+        return None
+    plan = compile_plan(Contract.model_validate(CONTRACT))
+    document: dict[str, Any] = plan.model_dump(mode="json")
+    return document
+
+
+def stage_run(csv_path: Path, run_dir: Path, run_id: str) -> RunFiles:
+    """The documents validate would write for `csv_path`, with the object staged (hard-linked)."""
+    mirror, docs = run_dir / "s3", run_dir / "docs" / run_id
+    staged_key = f"runs/{run_id}/input/00000.csv"
+    staged = mirror / "artifacts" / staged_key
+    staged.parent.mkdir(parents=True, exist_ok=True)
+    staged.hardlink_to(csv_path)
+    docs.mkdir(parents=True, exist_ok=True)
+    item = {
+        "bucket": "raw",
+        "key": f"incoming/orders/{csv_path.name}",
+        "version_id": None,
+        "size": csv_path.stat().st_size,
+        "encoding": "utf-8",
+        "compression": "none",
+        "staged_uri": f"s3://artifacts/{staged_key}",
+    }
+    (docs / "validated.json").write_text(json.dumps({"run_id": run_id, "objects": [item]}))
+    (docs / "contract.json").write_text(json.dumps(CONTRACT))
+    plan = plan_document()
+    if plan is not None:
+        (docs / "plan.json").write_text(json.dumps(plan))
+    return RunFiles(run_id, mirror.resolve(), docs.resolve())
+
+
+def job_module_at(ref: str, workdir: Path) -> ModuleType:
+    """glue/transform.py as it was at git `ref`, imported under its own module name."""
+    shown = subprocess.run(
+        ["git", "show", f"{ref}:glue/transform.py"], cwd=REPO, capture_output=True, text=True, check=False
+    )
+    if shown.returncode != 0:
+        raise BenchError(f"--baseline: git cannot show glue/transform.py at {ref!r}")
+    name = "transform_at_" + re.sub(r"\W", "_", ref)
+    path = workdir / "baseline" / f"{name}.py"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(shown.stdout)
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses resolve their annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+def spark_session() -> Any:
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # stay on loopback, as the local stack does
     return (
         transform.SparkSession.builder.master("local[2]")
@@ -123,82 +237,159 @@ def spark_session() -> transform.SparkSession:
     )
 
 
-def run_glue_job(spark: transform.SparkSession, csv_path: Path, workdir: Path) -> Measure:
-    run_id = f"bench-{csv_path.stem}"
-    mirror = workdir.resolve() / "s3"
-    raw_path = mirror / "raw" / "incoming" / "orders" / csv_path.name
-    raw_path.parent.mkdir(parents=True, exist_ok=True)
-    if not raw_path.exists():
-        raw_path.hardlink_to(csv_path)
-    docs = workdir / "docs"
-    docs.mkdir(parents=True, exist_ok=True)
-    objects = [
-        {"bucket": "raw", "key": f"incoming/orders/{csv_path.name}", "version_id": None, "encoding": "utf-8"}
-    ]
-    (docs / "validated.json").write_text(json.dumps({"run_id": run_id, "objects": objects}))
-    (docs / "contract.json").write_text(json.dumps(CONTRACT))
-    args = transform.JobArgs(
-        run_id=run_id,
-        manifest_uri=str(docs / "validated.json"),
-        contract_uri=str(docs / "contract.json"),
-        output_uri="s3://curated/orders/",
-        rejects_uri=f"s3://artifacts/rejects/orders/run_id={run_id}/",
-        result_uri=str(docs / f"result-{run_id}.json"),
-        ingest_ts=datetime.now(UTC),
-        spark_path_prefix=mirror.as_uri(),
-    )
+def run_glue_job(spark: Any, job: ModuleType, name: str, files: RunFiles) -> Measure:
+    known = {item.name for item in fields(job.JobArgs)}
+    args = job.JobArgs(**{key: value for key, value in files.values().items() if key in known})
     started = time.perf_counter()
-    result = transform.transform(spark, args)
-    return Measure("glue job (local Spark)", time.perf_counter() - started, result["rows_read"])
+    result = job.transform(spark.newSession(), args)  # its own SQL settings, the same SparkContext
+    seconds = time.perf_counter() - started
+    return Measure(name, seconds, result["rows_written"], result["rows_rejected"])
 
 
-def run_pyarrow(csv_path: Path, workdir: Path) -> Measure:
+def lite_runner() -> Callable[[RunFiles, Path], Measure] | str:
+    """The small-run executor's measure function, or why it cannot run (one line)."""
+    try:
+        from transform_lite.logic import run_transform
+        from transform_lite.storage import LocalStorage
+    except ImportError as error:
+        return f"small-run executor not importable ({error})"
+
+    def run(files: RunFiles, work_folder: Path) -> Measure:
+        event = {
+            key: value.isoformat() if isinstance(value, datetime) else value
+            for key, value in files.values().items()
+            if key not in ("contract_uri", "spark_path_prefix") and value is not None
+        }
+        work_folder.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        summary = run_transform(event, LocalStorage(files.mirror), work_folder)
+        seconds = time.perf_counter() - started
+        return Measure(
+            "small-run executor (pyarrow)", seconds, summary["rows_written"], summary["rows_rejected"]
+        )
+
+    return run
+
+
+def run_pyarrow(csv_path: Path, run_dir: Path) -> Measure:
     started = time.perf_counter()
     convert = pa_csv.ConvertOptions(column_types=ARROW_TYPES, timestamp_parsers=["%Y-%m-%d %H:%M:%S"])
     table = pa_csv.read_csv(csv_path, convert_options=convert)
-    pq.write_table(table, workdir / "pyarrow.snappy.parquet", compression="snappy")
+    pq.write_table(table, run_dir / "pyarrow.snappy.parquet", compression="snappy")
     return Measure("pyarrow csv->parquet", time.perf_counter() - started, table.num_rows)
 
 
-def bench_size(spark: transform.SparkSession, size_mb: int, workdir: Path) -> None:
-    csv_path = workdir / "input" / f"orders-{size_mb}mb.csv"
-    if not csv_path.exists():
-        generate_csv(csv_path, size_mb * MB)
+@dataclass(frozen=True)
+class Options:
+    sizes: list[int]
+    workdir: Path
+    baseline: str | None
+    lite_max_mb: int
+    warmup: bool
+
+
+def print_table(input_bytes: int, measures: Sequence[Measure], notes: Sequence[str]) -> None:
+    floor = measures[0].seconds
+    print(f"  {'executor':<34} {'seconds':>8} {'MB/s':>8} {'x pyarrow':>10} {'written':>10} {'rejected':>9}")
+    for measure in measures:
+        rejected = "-" if measure.rows_rejected is None else str(measure.rows_rejected)
+        print(
+            f"  {measure.name:<34} {measure.seconds:8.1f} {measure.mb_per_second(input_bytes):8.1f}"
+            f" {measure.seconds / floor:10.1f} {measure.rows_written:>10} {rejected:>9}"
+        )
+    for note in notes:
+        print(f"  note: {note}")
+    print(flush=True)
+
+
+def bench_size(spark: Any, jobs: Sequence[tuple[str, ModuleType]], size_mb: int, options: Options) -> None:
+    csv_path = input_csv(options.workdir, size_mb)
     input_bytes = csv_path.stat().st_size
-    run_dir = workdir / f"run-{size_mb}mb"
+    run_dir = options.workdir / f"run-{size_mb}mb"
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
-    arrow = run_pyarrow(csv_path, run_dir)
-    glue = run_glue_job(spark, csv_path, run_dir)
-    print(f"input {input_bytes / MB:.0f} MB, {arrow.rows} rows")
-    for measure in (glue, arrow):
-        rate = measure.mb_per_second(input_bytes)
-        print(f"  {measure.name:<24} {measure.seconds:8.1f} s {rate:8.1f} MB/s  ({measure.rows} rows)")
-    ratio = arrow.mb_per_second(input_bytes) / glue.mb_per_second(input_bytes)
-    print(f"  ratio: pyarrow is {ratio:.1f}x the glue job's throughput", flush=True)
+    measures, notes = [run_pyarrow(csv_path, run_dir)], []
+    lite = lite_runner()
+    if isinstance(lite, str):
+        notes.append(lite)
+    elif size_mb > options.lite_max_mb:
+        notes.append(f"small-run executor skipped above --lite-max-mb {options.lite_max_mb}")
+    else:
+        measures.append(lite(stage_run(csv_path, run_dir, f"bench-{size_mb}mb-lite"), run_dir / "lite-tmp"))
+    for index, (name, job) in enumerate(jobs):
+        files = stage_run(csv_path, run_dir, f"bench-{size_mb}mb-job{index}")
+        measures.append(run_glue_job(spark, job, name, files))
+    print(f"input {input_bytes / MB:.0f} MB, {measures[0].rows_written} rows")
+    print_table(input_bytes, measures, notes)
+    shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def warm_up(spark: Any, jobs: Sequence[tuple[str, ModuleType]], options: Options) -> None:
+    csv_path = input_csv(options.workdir, WARMUP_MB)
+    run_dir = options.workdir / "run-warmup"
+    for index, (_name, job) in enumerate(jobs):
+        shutil.rmtree(run_dir, ignore_errors=True)
+        run_dir.mkdir(parents=True)
+        run_glue_job(spark, job, "warm-up", stage_run(csv_path, run_dir, f"bench-warmup-job{index}"))
     shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def parse_sizes(text: str) -> list[int]:
-    return [int(size) for size in text.split(",") if size.strip()]
+    try:
+        sizes = [int(size) for size in text.split(",") if size.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"sizes must be whole MB separated by commas, not {text!r}"
+        ) from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"sizes must be whole MB separated by commas, not {text!r}")
+    return sizes
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parse_options(argv: Sequence[str] | None) -> Options:
     parser = argparse.ArgumentParser(prog="python -m bench.glue_job", description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=parse_sizes, default=[100], help="CSV sizes in MB, e.g. 100,1000")
     parser.add_argument("--workdir", type=Path, default=Path("bench/out/glue_job"))
-    options = parser.parse_args(list(argv) if argv is not None else None)
+    parser.add_argument("--baseline", metavar="REF", help="also run glue/transform.py as it was at git REF")
+    parser.add_argument(
+        "--lite-max-mb", type=int, default=1000, help="largest size for the small-run executor"
+    )
+    parser.add_argument(
+        "--no-warmup", action="store_true", help="measure the Spark jobs without a warm-up run"
+    )
+    parsed = parser.parse_args(list(argv) if argv is not None else None)
+    return Options(parsed.sizes, parsed.workdir, parsed.baseline, parsed.lite_max_mb, not parsed.no_warmup)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = parse_options(argv)
+    jobs: list[tuple[str, ModuleType]] = []
+    try:
+        if options.baseline:
+            jobs.append(
+                (
+                    f"glue job at {options.baseline[:12]} (Spark)",
+                    job_module_at(options.baseline, options.workdir),
+                )
+            )
+    except BenchError as error:
+        print(f"python -m bench.glue_job: {error}", file=sys.stderr)
+        return 2
+    jobs.append(("glue job (local Spark)", transform))
     transform.configure_logging()
     transform.LOGGER.setLevel("WARNING")  # the job's own JSON logs would drown the figures
     started = time.perf_counter()
     spark = spark_session()
     spark.sparkContext.setLogLevel("ERROR")
-    print(f"local[2] SparkSession started in {time.perf_counter() - started:.1f} s")
+    print(f"local[2] SparkSession started in {time.perf_counter() - started:.1f} s; load: {os.getloadavg()}")
     try:
+        if options.warmup:
+            warm_up(spark, jobs, options)
         for size_mb in options.sizes:
-            bench_size(spark, size_mb, options.workdir)
+            bench_size(spark, jobs, size_mb, options)
     finally:
         spark.stop()
+    print(f"load average at the end: {os.getloadavg()}")
     return 0
 
 
