@@ -382,6 +382,7 @@ class GlueRuntime:
             worker.kill()
             self._forget(worker)
             return int(response["code"]) if response else worker.exit_code()
+        run.process = None  # a late BatchStopJobRun must not kill the worker's next run
         self._give_back(worker)
         return int(response["code"])
 
