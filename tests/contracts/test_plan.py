@@ -634,3 +634,21 @@ def test_min_and_max_bounds_are_exact_decimal_text() -> None:
         "100000000000000000000",
         "-5",
     ]
+
+
+@pytest.mark.parametrize(
+    "pattern", ["^(?P<year>[0-9]{4})", "(?P<x>a)(?P=x)", "a(?#note)", "(a)?(?(1)b|c)", "(?a)\\w+"]
+)
+def test_a_quality_regex_in_python_only_syntax_is_a_contract_error(pattern: str) -> None:
+    rules = [{"column": "s", "rule": "regex", "pattern": pattern}]
+    with pytest.raises(
+        ContractError, match=r"quality\.rules\.0\.regex\.pattern: .*runs as a Java regular expression"
+    ):
+        contract([{"name": "s", "type": "string"}], quality={"rules": rules})
+
+
+@pytest.mark.parametrize("pattern", ["^https?://", "(?i)^ord-[0-9]+$", "^(?:a|b)(?=c)", "(?<!x)y", "a++b"])
+def test_a_quality_regex_java_and_python_read_alike_is_kept_as_written(pattern: str) -> None:
+    rules = [{"column": "s", "rule": "regex", "pattern": pattern}]
+    plan = compile_plan(contract([{"name": "s", "type": "string"}], quality={"rules": rules}))
+    assert [check.pattern for check in plan.checks] == [pattern]

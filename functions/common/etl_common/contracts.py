@@ -168,6 +168,10 @@ class AllowedValuesRule(_Strict):
     values: Annotated[list[str | int | float | bool], Field(min_length=1)]
 
 
+# Named groups and back-references (?P<..> (?P=..), comments (?#..), conditionals (?(..) and the a/L flags.
+_PYTHON_ONLY_REGEX = re.compile(r"(?<!\\)\(\?(P[<=]|#|\(|[a-zA-Z]*[aL])")
+
+
 class RegexRule(_Strict):
     column: str
     rule: Literal["regex"]
@@ -180,6 +184,14 @@ class RegexRule(_Strict):
             re.compile(value)
         except re.error as exc:
             raise ValueError(f"invalid regular expression {value!r}: {exc}") from exc
+        # The pattern runs as a Java regular expression (Spark): Python-only constructs would pass here
+        # and fail the job, so they are refused where both read the pattern alike.
+        python_only = _PYTHON_ONLY_REGEX.search(value)
+        if python_only is not None:
+            raise ValueError(
+                f"{value!r}: {python_only.group(0)!r} is Python regular-expression syntax; the pattern runs"
+                " as a Java regular expression"
+            )
         return value
 
 
