@@ -99,12 +99,18 @@ def _two_digit_subnormal(magnitude: float, exponent: int) -> tuple[str, int]:
 
 
 _ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
-_NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f]')
+# Jackson's generator escapes quotes, backslashes, control characters and (as a surrogate pair)
+# every character outside the Basic Multilingual Plane.
+_NEEDS_ESCAPE = re.compile('["\\\\\x00-\x1f\U00010000-\U0010ffff]')
 
 
 def _escape(match: re.Match[str]) -> str:
     char = match.group(0)
-    return _ESCAPES.get(char) or f"\\u{ord(char):04X}"
+    code = ord(char)
+    if code > 0xFFFF:
+        code -= 0x10000
+        return f"\\u{0xD800 + (code >> 10):04X}\\u{0xDC00 + (code & 0x3FF):04X}"
+    return _ESCAPES.get(char) or f"\\u{code:04X}"
 
 
 def jackson_string(text: str) -> str:
