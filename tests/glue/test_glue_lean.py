@@ -1,0 +1,129 @@
+"""The lean job: what the cache keeps, rows refused by a unique rule alone, and writes without a shuffle."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import transform
+from pyspark.sql import SparkSession
+
+from tests.glue.conftest import GlueRun, contract_document
+
+pytestmark = pytest.mark.slow
+
+COLUMNS = [
+    {"name": "order_id", "type": "string", "nullable": False},
+    {"name": "amount", "type": "decimal(10,2)"},
+    {"name": "note", "type": "string"},
+    {"name": "ordered_at", "type": "timestamp", "format": "yyyy-MM-dd HH:mm:ss"},
+]
+BY_DAY = {"column": "order_date", "source": "ordered_at"}
+UNIQUE_ID = [{"column": "order_id", "rule": "unique"}, {"column": "amount", "rule": "min", "value": 0}]
+
+
+def test_a_row_refused_by_a_unique_rule_alone_keeps_its_raw_text(
+    spark: SparkSession, glue_run: GlueRun
+) -> None:
+    # the cache keeps no raw text of rows that pass the row checks: these are read again
+    glue_run.put(
+        "incoming/orders/a.csv",
+        "order_id,amount,note,ordered_at\n"
+        "o1,1,plain,2026-11-24 10:00:00\n"  # 2 unique (with 4 and b.csv)
+        'o2,2,"two\nlines, quoted",2026-11-24 10:00:00\n'  # 3-4 unique (with 7), spans two lines
+        "o1,-1,x,2026-11-24 10:00:00\n"  # 5 min and unique
+        "o3,3,ok,2026-11-25 10:00:00\n"  # 6 ok
+        "o2,4,y,2026-11-25 10:00:00\n",  # 7 unique
+    )
+    glue_run.put("incoming/orders/b.csv", "order_id,amount,note,ordered_at\no1,5,z,2026-11-25 10:00:00\n")
+    result = transform.transform(
+        spark, glue_run.args(contract_document(COLUMNS, rules=UNIQUE_ID, partitioning=BY_DAY))
+    )
+
+    rejects = [
+        (r["source_object_key"], r["line_number"], r["raw"], [x["rule"] for x in r["reasons"]])
+        for r in glue_run.rejects()
+    ]
+    assert rejects == [
+        ("incoming/orders/a.csv", 2, "o1,1,plain,2026-11-24 10:00:00", ["unique"]),
+        ("incoming/orders/a.csv", 3, 'o2,2,"two\nlines, quoted",2026-11-24 10:00:00', ["unique"]),
+        ("incoming/orders/a.csv", 5, "o1,-1,x,2026-11-24 10:00:00", ["min", "unique"]),
+        ("incoming/orders/a.csv", 7, "o2,4,y,2026-11-25 10:00:00", ["unique"]),
+        ("incoming/orders/b.csv", 2, "o1,5,z,2026-11-25 10:00:00", ["unique"]),
+    ]
+    assert all(
+        r["source_object_version"] == "v1" and r["run_id"] == glue_run.run_id for r in glue_run.rejects()
+    )
+    assert [row["order_id"] for row in glue_run.curated()] == ["o3"]
+    assert result["rows_rejected"] == 5 and result["quality"]["rules"][0]["failed_rows"] == 5
+
+
+def test_a_json_array_element_refused_by_a_unique_rule_keeps_its_text(
+    spark: SparkSession, glue_run: GlueRun
+) -> None:
+    columns = [{"name": "id", "type": "bigint"}, {"name": "tag", "type": "string"}]
+    glue_run.put(
+        "incoming/orders/a.json", json.dumps([{"id": 1, "tag": "a"}, {"id": 2}, {"id": 1, "tag": "b"}])
+    )
+    transform.transform(
+        spark,
+        glue_run.args(
+            contract_document(columns, data_format="json", rules=[{"column": "id", "rule": "unique"}])
+        ),
+    )
+
+    assert [(r["record_number"], json.loads(r["raw"])) for r in glue_run.rejects()] == [
+        (1, {"id": 1, "tag": "a"}),
+        (3, {"id": 1, "tag": "b"}),
+    ]
+
+
+def test_the_cache_keeps_raw_text_and_reasons_of_failed_rows_only(
+    spark: SparkSession, glue_run: GlueRun
+) -> None:
+    glue_run.put(
+        "incoming/orders/a.csv",
+        "order_id,amount,note,ordered_at\no1,1,a,2026-11-24 10:00:00\no2,x,b,2026-11-24 10:00:00\n",
+    )
+    args = glue_run.args(contract_document(COLUMNS, rules=UNIQUE_ID, partitioning=BY_DAY))
+    transform.configure_session(spark)
+    plan, manifest = transform.load_inputs(args)
+    objects, _ = transform.source_objects_from(manifest, plan, args.spark_path_prefix)
+    records = transform.read_records(spark, objects, plan)
+    checked = transform.checked_records(records, plan, args.ingest_ts)
+
+    rows = {row["__line_number"]: row.asDict(recursive=True) for row in checked.collect()}
+    assert not {"source_object_key", "source_object_version", "run_id"} & set(checked.columns)
+    assert rows[2]["__row_failed"] is False and rows[2]["__raw"] is None and rows[2]["__row_reasons"] is None
+    assert rows[2]["__raw_chars"] == len("o1,1,a,2026-11-24 10:00:00")
+    assert rows[3]["__row_failed"] is True and rows[3]["__raw"] == "o2,x,b,2026-11-24 10:00:00"
+    assert [reason["rule"] for reason in rows[3]["__row_reasons"]] == ["type"] and rows[3][
+        "__raw_chars"
+    ] is None
+
+
+@pytest.mark.parametrize(
+    ("partitions", "rows_per_file", "tasks"),
+    [
+        ({"d1": 500}, 100, 5),  # one partition value: ceil(rows / rows_per_file) tasks, no shuffle
+        ({"d1": 30, "d2": 30, "d3": 30}, 100, 1),  # one task writes one file per value
+        ({"d1": 150, "d2": 150}, 100, 3),  # 3 tasks x 2 values = 6 files <= 2 x 4 planned
+        ({"d1": 100, "d2": 100, "d3": 100, "d4": 100}, 100, None),  # 4 x 4 = 16 > 2 x 4: shuffle
+    ],
+)
+def test_the_rows_are_shuffled_only_when_writing_them_in_place_would_make_too_many_files(
+    partitions: dict[str, int], rows_per_file: int, tasks: int | None
+) -> None:
+    assert transform.write_tasks(partitions, rows_per_file) == tasks
+
+
+def test_a_shuffled_write_makes_the_planned_files(spark: SparkSession, glue_run: GlueRun) -> None:
+    days = ["2026-11-24", "2026-11-25", "2026-11-26", "2026-11-27"]
+    body = "".join(f"o{n},{n},n,{days[n % 4]} 10:00:00\n" for n in range(80))
+    glue_run.put("incoming/orders/a.csv", "order_id,amount,note,ordered_at\n" + body)
+    contract = contract_document(COLUMNS, rules=UNIQUE_ID, partitioning=BY_DAY)
+    result = transform.transform(spark, glue_run.args(contract, rows_per_file=20))
+
+    assert transform.write_tasks({day: 20 for day in days}, 20) is None
+    assert [(p["rows"], p["files"]) for p in result["partitions"]] == [(20, 1)] * 4
+    assert sorted(int(row["order_id"][1:]) for row in glue_run.curated()) == list(range(80))
