@@ -1,4 +1,10 @@
-"""samconfig.toml: every environment complete for every command, and in step with the template."""
+"""samconfig.toml: every environment complete for every command, and in step with the template.
+
+Each environment has a `global` section (what every command shares) and per-command sections with
+only the command's own options: the parameters a command gets are read here as SAM CLI reads them
+(its own SamConfig: global, then the command's section over it), and the local stack must read the
+same template parameters and stack name.
+"""
 
 from __future__ import annotations
 
@@ -12,18 +18,48 @@ from tests.template import cfn
 
 ENVIRONMENTS = ["default", "prod"]
 COMMANDS = ["build", "validate", "package", "deploy", "sync"]
-# Sections do not inherit, so each one must carry all of these.
+# Every command of every environment must get all of these (from `global` or its own section).
 REQUIRED = {"stack_name", "region", "capabilities", "parameter_overrides", "tags"}
 
 
 @pytest.fixture(scope="module")
 def samconfig() -> dict[str, Any]:
-    return tomllib.loads((cfn.REPO / "samconfig.toml").read_text())
+    """samconfig[environment][command]["parameters"]: what SAM CLI passes that command."""
+    from samcli.lib.config.samconfig import SamConfig
+
+    config = SamConfig(str(cfn.REPO))
+    return {
+        environment: {
+            command: {"parameters": dict(config.get_all([command], "parameters", env=environment))}
+            for command in COMMANDS
+        }
+        for environment in ENVIRONMENTS
+    }
 
 
 def overrides(section: dict[str, Any]) -> dict[str, str]:
-    pairs = [item.split("=", 1) for item in shlex.split(section["parameter_overrides"])]
-    return dict(pairs)
+    """The template parameters as SAM CLI parses `parameter_overrides` (string or list form)."""
+    from samcli.cli.types import CfnParameterOverridesType
+
+    return dict(CfnParameterOverridesType().convert(section["parameter_overrides"], None, None))
+
+
+def test_each_environment_states_shared_settings_once() -> None:
+    raw = tomllib.loads((cfn.REPO / "samconfig.toml").read_text())
+    for environment in ENVIRONMENTS:
+        assert set(raw[environment]["global"]["parameters"]) >= REQUIRED
+        for command in COMMANDS:
+            assert not set(raw[environment][command]["parameters"]) & REQUIRED, (environment, command)
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_the_local_stack_reads_what_sam_reads(samconfig: dict[str, Any], environment: str) -> None:
+    from tributary.local.provisioning import stack_name_for
+    from tributary.local.provisioning.template import samconfig_parameters
+
+    deploy = samconfig[environment]["deploy"]["parameters"]
+    assert samconfig_parameters(cfn.REPO / "samconfig.toml", environment) == overrides(deploy)
+    assert stack_name_for(cfn.REPO, environment) == deploy["stack_name"]
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
 import sys
@@ -12,10 +13,12 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tributary.cli import UsageError
+from tributary.cli import UsageError, add_output_option
 from tributary.local.schedules import InvalidSchedule
 
 ROOT_HELP = "the project folder holding template.yaml and samconfig.toml (default: current folder)"
+# The statuses a run record takes (statemachine/pipeline.asl.json, etl_common.runs).
+RUN_STATUSES = ("QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "QUARANTINED")
 
 
 def register(subparsers: Any) -> None:
@@ -49,7 +52,7 @@ def register(subparsers: Any) -> None:
     run.add_argument("files", nargs="+", type=Path, metavar="FILE")
     _stack_options(run)
     run.add_argument("--dataset", help="dataset of every file (default: from each file name)")
-    run.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_output_option(run, ("text", "json"))
     run.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the runs")
     run.set_defaults(func=_run, batch_window_default=1.0)
 
@@ -63,19 +66,26 @@ def register(subparsers: Any) -> None:
     query = subparsers.add_parser("query", help="run SQL on the local catalog (Athena on DuckDB)")
     query.add_argument("sql")
     query.add_argument("--database", help="default database (default: the stack's Glue database)")
-    query.add_argument("--json", action="store_true")
+    add_output_option(query, ("table", "text", "json"))
+    query.add_argument(
+        "--allow-ddl",
+        action="store_true",
+        help="run a statement that changes the catalog or data (CREATE, DROP, ALTER, INSERT, ...)",
+    )
     query.add_argument("--root", type=Path, default=Path("."), help=ROOT_HELP)
     query.set_defaults(func=_query)
 
     runs = subparsers.add_parser("runs", help="list run records of `tributary up`")
-    runs.add_argument("--status", help="only runs with this status")
-    runs.add_argument("--json", action="store_true")
+    runs.add_argument(
+        "--status", type=str.upper, choices=RUN_STATUSES, help="only runs with this status (any case)"
+    )
+    add_output_option(runs, ("table", "text", "json"))
     runs.add_argument("--root", type=Path, default=Path("."), help=ROOT_HELP)
     runs.set_defaults(func=_runs)
 
     history = subparsers.add_parser("history", help="the execution history of a run")
     history.add_argument("run", help="run id (the execution name)")
-    history.add_argument("--json", action="store_true", help="GetExecutionHistory's events as JSON")
+    add_output_option(history, ("text", "json"))  # json: GetExecutionHistory's events
     history.add_argument("--root", type=Path, default=Path("."), help=ROOT_HELP)
     history.set_defaults(func=_history)
 
@@ -98,7 +108,7 @@ def register(subparsers: Any) -> None:
         "reprocess", help="send a failed run's object versions through the pipeline again (the sweep)"
     )
     reprocess.add_argument("run", help="run id of a FAILED (or QUARANTINED) run")
-    reprocess.add_argument("--json", action="store_true", help="print the sweep's answer as JSON")
+    add_output_option(reprocess, ("text", "json"))  # json: the sweep's answer
     reprocess.add_argument("--root", type=Path, default=Path("."), help=ROOT_HELP)
     reprocess.set_defaults(func=_reprocess)
 
@@ -111,7 +121,7 @@ def register(subparsers: Any) -> None:
         help="ingest: IngestDeadLetterQueue; events: EventDeliveryDeadLetterQueue (undelivered events)",
     )
     redrive.add_argument("--max-messages", type=int, default=10_000, help="stop after this many messages")
-    redrive.add_argument("--json", action="store_true", help="print the sweep's answer as JSON")
+    add_output_option(redrive, ("text", "json"))  # json: the sweep's answer
     redrive.add_argument("--root", type=Path, default=Path("."), help=ROOT_HELP)
     redrive.set_defaults(func=_redrive)
 
@@ -131,6 +141,21 @@ def _stack_options(parser: argparse.ArgumentParser) -> None:
         "--config-env", default="default", help="samconfig.toml environment (default: default)"
     )
     parser.add_argument("--root", type=Path, default=Path("."), help=ROOT_HELP)
+    parser.add_argument(
+        "-t",
+        "--template",
+        "--template-file",
+        dest="template",
+        type=Path,
+        metavar="FILE",
+        help="the SAM template (default ROOT/template.yaml); CodeUri paths are relative to its folder",
+    )
+    parser.add_argument(
+        "--config-file",
+        type=Path,
+        metavar="FILE",
+        help="the SAM CLI configuration file (default samconfig.toml beside the template)",
+    )
     parser.add_argument(
         "--parameter-overrides",
         nargs="+",
@@ -176,8 +201,11 @@ def _start(args: argparse.Namespace, **ports: Any) -> Any:
     from tributary.local.stack import LocalStack, StackOptions
 
     root = args.root.resolve()
-    if not (root / "template.yaml").exists():
-        raise UsageError(f"no template.yaml in {root}")
+    template = (args.template or root / "template.yaml").resolve()
+    if not template.is_file():
+        raise UsageError(f"no template {template}" if args.template else f"no template.yaml in {root}")
+    if args.config_file is not None and not args.config_file.is_file():
+        raise UsageError(f"--config-file {args.config_file}: no such file")
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s"
     )
@@ -203,6 +231,8 @@ def _start(args: argparse.Namespace, **ports: Any) -> Any:
         root,
         fault_plan=fault_plan,
         config_env=args.config_env,
+        template_file=template,
+        config_file=args.config_file.resolve() if args.config_file else None,
         parameter_overrides=parameter_overrides,
         work_dir=root / ".tributary" / "work",
         batch_window_cap=window,
@@ -225,6 +255,12 @@ def _start(args: argparse.Namespace, **ports: Any) -> Any:
         raise UsageError(f"cannot start the local stack: {exc}") from None
     for problem in stack.not_emulated:
         print(f"not emulated: {problem}", file=sys.stderr)
+    if importlib.util.find_spec("pyspark") is None:
+        print(
+            "note: pyspark is not installed, so Glue job runs fail (runs the small-run path takes do not "
+            "need it): pip install 'tributary[spark]' (and Java 17)",
+            file=sys.stderr,
+        )
     for note in stack.notes:
         print(f"note: {note}", file=sys.stderr)
     return stack
@@ -346,16 +382,37 @@ def _info(root: Path) -> Any:
     from tributary.local.session import STACK_FILE, StackInfo
 
     try:
-        return StackInfo.load(root.resolve())
+        info = StackInfo.load(root.resolve())
     except FileNotFoundError:
         raise UsageError(
             f"no local stack is running here ({STACK_FILE} not found): start `tributary up`"
         ) from None
+    if not _answers(info.moto_url):
+        raise UsageError(
+            f"the local stack of {STACK_FILE} does not answer at {info.moto_url} (stopped or killed?): "
+            "start `tributary up`"
+        )
+    return info
+
+
+def _answers(url: str, timeout: float = 2.0) -> bool:
+    """Whether something accepts connections at the URL's host and port."""
+    import socket
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def _put(args: argparse.Namespace) -> int:
     from tributary.local.one_shot import dataset_of
 
+    if args.key == "":
+        raise UsageError("--key '': an object key cannot be empty (leave --key out for the default)")
     info = _info(args.root)
     if not args.file.is_file():
         raise UsageError(f"no such file: {args.file}")
@@ -370,6 +427,12 @@ def _put(args: argparse.Namespace) -> int:
 def _query(args: argparse.Namespace) -> int:
     from tributary.local.athena_runtime import AthenaRuntime
 
+    changes = _changing_statements(args.sql)
+    if changes and not args.allow_ddl:
+        raise UsageError(
+            f"{', '.join(changes)} changes the catalog or data under running pipelines: "
+            "add --allow-ddl to run it"
+        )
     info = _info(args.root)
     clients: dict[str, Any] = {}
 
@@ -396,8 +459,47 @@ def _query(args: argparse.Namespace) -> int:
             json.dumps([dict(zip(header, row, strict=False)) for row in body] if header else body, indent=2)
         )
     else:
-        _table(rows)
+        _rows_out(rows, args.output, header=execution["StatementType"] == "DML")
     return 0
+
+
+# Statements that only read: the rest (CREATE, DROP, ALTER, MSCK, INSERT, DELETE, ...) needs --allow-ddl.
+READ_STATEMENTS = ("SELECT", "WITH", "VALUES", "SHOW", "DESCRIBE", "DESC", "EXPLAIN", "TABLE")
+
+
+def _changing_statements(sql: str) -> list[str]:
+    """The first keyword of each statement of `sql` that is not a read (an empty list: only reads)."""
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import SqlglotError
+
+    logging.getLogger("sqlglot").setLevel(logging.ERROR)  # no "falling back to Command" warnings
+    reads = (exp.Query, exp.Values, exp.Describe, exp.Show)  # Query: SELECT, UNION, WITH ... SELECT
+    try:
+        statements = [s for s in sqlglot.parse(sql, read="athena") if s is not None]
+    except SqlglotError:
+        statements = []  # not parsed: judged by each statement's first word
+    if statements:
+        changes = []
+        for statement in statements:
+            if isinstance(statement, reads):
+                continue
+            first = statement.sql(dialect="athena", comments=False).split(None, 1)
+            word = first[0].upper() if first else type(statement).__name__.upper()
+            if not (isinstance(statement, exp.Command) and word in READ_STATEMENTS):
+                changes.append(word)
+        return changes
+    words = [part.split(None, 1)[0].upper() for part in sql.split(";") if part.strip()]
+    return [word for word in words if word.lstrip("(") not in READ_STATEMENTS]
+
+
+def _rows_out(rows: list[list[str | None]], output: str, header: bool = True) -> None:
+    """Rows as an aligned table, or as tab-separated text without the header row (the first, if any)."""
+    if output == "text":
+        for row in rows[1 if header else 0 :]:
+            print("\t".join("NULL" if v is None else v for v in row))
+    else:
+        _table(rows)
 
 
 def _table(rows: list[list[str | None]]) -> None:
@@ -436,7 +538,7 @@ def _runs(args: argparse.Namespace) -> int:
                 for k in ("run_id", "status", "dataset", "object_count", "rows_written", "created_at")
             ]
         )
-    _table(rows)
+    _rows_out(rows, args.output)
     return 0
 
 
@@ -465,6 +567,8 @@ def _graph(args: argparse.Namespace) -> int:
     from tributary.local.graph import render_html, render_svg
     from tributary.local.session import execution_history
 
+    if args.output is not None and not args.output.parent.is_dir():
+        raise UsageError(f"-o {args.output}: no such folder {args.output.parent}")
     info = _info(args.root)
     events = None
     if args.run:

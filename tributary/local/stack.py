@@ -62,6 +62,9 @@ class StackOptions:
     fault_plan: FaultPlan | None = None  # faults to inject (tributary.local.faults; `--fault-plan FILE`)
     state_dir: Path | None = None  # keep the state here across restarts (tributary.local.persistence)
     fresh: bool = False  # drop the state of state_dir and start empty
+    # `-t/--template` and `--config-file` (SAM's names); default root/template.yaml, samconfig.toml beside it.
+    template_file: Path | None = None
+    config_file: Path | None = None
     # Template parameters over the samconfig environment's (`--parameter-overrides NAME=VALUE`).
     parameter_overrides: dict[str, str] = field(default_factory=dict)
 
@@ -198,10 +201,12 @@ class LocalStack:
 
     def _provision(self) -> ProvisionedStack:
         options = self.options
+        template = options.template_file or options.root / "template.yaml"
+        config_file = options.config_file or template.parent / "samconfig.toml"
 
         def provision_now() -> ProvisionedStack:
             return provision(
-                options.root / "template.yaml", self.aws, options.config_env, options.parameter_overrides
+                template, self.aws, options.config_env, options.parameter_overrides, config_file=config_file
             )
 
         if self.local_state is None:
@@ -217,7 +222,9 @@ class LocalStack:
         environment = options.config_env + "".join(
             f" {name}={value}" for name, value in sorted(options.parameter_overrides.items())
         )
-        return self.local_state.provisioned(options.root, environment, provision_now, restored)
+        return self.local_state.provisioned(
+            options.root, environment, provision_now, restored, files=(template, config_file)
+        )
 
     def stop(self) -> None:
         while self._stoppers:

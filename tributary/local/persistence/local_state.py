@@ -60,9 +60,17 @@ class LocalState:
         shutil.rmtree(self.folder / "executions", ignore_errors=True)
         self.stack_file.unlink(missing_ok=True)
 
-    def provisioned(self, root: Path, config_env: str, provision: Callable[[], Any], restored: bool) -> Any:
-        """The stack as provisioned before (moto's state restored), or provisioned now and saved."""
-        fingerprint = _fingerprint(root, config_env)
+    def provisioned(
+        self,
+        root: Path,
+        config_env: str,
+        provision: Callable[[], Any],
+        restored: bool,
+        files: tuple[Path, ...] = (),
+    ) -> Any:
+        """The stack as provisioned before (moto's state restored), or provisioned now and saved.
+        `files`: the template and config file (default root's template.yaml and samconfig.toml)."""
+        fingerprint = _fingerprint(root, config_env, files)
         if restored and self.saved:
             saved = pickle.loads(self.stack_file.read_bytes())  # our own file
             if saved["fingerprint"] != fingerprint:
@@ -84,11 +92,10 @@ class LocalState:
             self._lock = None
 
 
-def _fingerprint(root: Path, config_env: str) -> str:
+def _fingerprint(root: Path, config_env: str, files: tuple[Path, ...] = ()) -> str:
     digest = hashlib.sha256(config_env.encode())
-    for name in ("template.yaml", "samconfig.toml"):
-        path = root / name
-        digest.update(name.encode() + b"\0" + (path.read_bytes() if path.exists() else b"") + b"\0")
+    for path in files or (root / "template.yaml", root / "samconfig.toml"):
+        digest.update(path.name.encode() + b"\0" + (path.read_bytes() if path.exists() else b"") + b"\0")
     return digest.hexdigest()
 
 
