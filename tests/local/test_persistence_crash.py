@@ -33,15 +33,15 @@ class Stack:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.ports = [free_port() for _ in range(4)]
+        self.ports = [free_port() for _ in range(5)]
         self.process: subprocess.Popen[bytes] | None = None
         self.log = root / "up.log"
 
     def start(self) -> dict[str, Any]:
         (self.root / ".tributary" / "stack.json").unlink(missing_ok=True)  # left by a killed stack
-        moto, states, athena, glue = self.ports
+        moto, states, athena, glue, endpoint = self.ports
         command = [sys.executable, "-m", "tributary", "up", "--root", str(self.root), "--batch-window", "0.2"]
-        command += ["--port", str(moto), "--states-port", str(states)]
+        command += ["--moto-port", str(moto), "--states-port", str(states), "--port", str(endpoint)]
         command += ["--athena-port", str(athena), "--glue-port", str(glue)]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=log, start_new_session=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tributary.cli import UsageError, add_output_option
+from tributary.local import devtools
 from tributary.local.schedules import InvalidSchedule
 
 ROOT_HELP = "the project folder holding template.yaml and samconfig.toml (default: current folder)"
@@ -24,7 +25,8 @@ RUN_STATUSES = ("QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "QUARANTINED")
 def register(subparsers: Any) -> None:
     up = subparsers.add_parser("up", help="start the local stack from template.yaml and follow its runs")
     _stack_options(up)
-    up.add_argument("--port", type=int, default=4566, help="local AWS (moto) port (default 4566)")
+    up.add_argument("--port", type=int, default=4566, help="the one endpoint of every service (default 4566)")
+    up.add_argument("--moto-port", type=int, default=0, help="moto's own port (default: a free port)")
     up.add_argument("--states-port", type=int, default=8083, help="local Step Functions port (default 8083)")
     up.add_argument("--athena-port", type=int, default=8084, help="local Athena port (default 8084)")
     up.add_argument("--glue-port", type=int, default=8085, help="local Glue port (default 8085)")
@@ -55,6 +57,7 @@ def register(subparsers: Any) -> None:
     add_output_option(run, ("text", "json"))
     run.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the runs")
     run.set_defaults(func=_run, batch_window_default=1.0)
+    devtools.add_state_option(run, run=True)
 
     put = subparsers.add_parser("put", help="upload a file to the raw bucket of `tributary up`")
     put.add_argument("file", type=Path)
@@ -81,12 +84,14 @@ def register(subparsers: Any) -> None:
     )
     add_output_option(runs, ("table", "text", "json"))
     runs.add_argument("--root", type=Path, default=Path("."), help=ROOT_HELP)
+    devtools.add_state_option(runs)
     runs.set_defaults(func=_runs)
 
     history = subparsers.add_parser("history", help="the execution history of a run")
     history.add_argument("run", help="run id (the execution name)")
     add_output_option(history, ("text", "json"))  # json: GetExecutionHistory's events
     history.add_argument("--root", type=Path, default=Path("."), help=ROOT_HELP)
+    devtools.add_state_option(history)
     history.set_defaults(func=_history)
 
     graph = subparsers.add_parser("graph", help="draw the state machine (with a run's path) as HTML or SVG")
@@ -95,6 +100,7 @@ def register(subparsers: Any) -> None:
         "-o", "--output", type=Path, help="file to write (.svg or .html; default .tributary/graph-*.html)"
     )
     graph.add_argument("--root", type=Path, default=Path("."), help=ROOT_HELP)
+    devtools.add_state_option(graph)
     graph.set_defaults(func=_graph)
 
     schedule = subparsers.add_parser("schedule", help="schedules of `tributary up`")
@@ -124,6 +130,8 @@ def register(subparsers: Any) -> None:
     add_output_option(redrive, ("text", "json"))  # json: the sweep's answer
     redrive.add_argument("--root", type=Path, default=Path("."), help=ROOT_HELP)
     redrive.set_defaults(func=_redrive)
+
+    devtools.register(subparsers)  # env, aws, invoke, reset
 
 
 def _positive_int(text: str) -> int:
@@ -221,12 +229,7 @@ def _start(args: argparse.Namespace, **ports: Any) -> Any:
             fault_plan = FaultPlan.load(args.fault_plan)
         except FaultPlanError as exc:
             raise UsageError(str(exc)) from None
-    parameter_overrides = {}
-    for item in args.parameter_overrides:
-        name, equals, value = item.partition("=")
-        if not equals or not name:
-            raise UsageError(f"--parameter-overrides takes NAME=VALUE pairs, got {item!r}")
-        parameter_overrides[name] = value
+    parameter_overrides = devtools.parameter_overrides(args.parameter_overrides)
     options = StackOptions(
         root,
         fault_plan=fault_plan,
@@ -273,7 +276,8 @@ def _up(args: argparse.Namespace) -> int:
 
     stack = _start(
         args,
-        moto_port=args.port,
+        endpoint_port=args.port,
+        moto_port=args.moto_port or None,
         states_port=args.states_port,
         athena_port=args.athena_port,
         glue_port=args.glue_port,
@@ -285,19 +289,16 @@ def _up(args: argparse.Namespace) -> int:
     control = serve_control(stack)
     info = StackInfo.of(stack, f"http://127.0.0.1:{control.server_port}")
     path = info.save(args.root.resolve())
-    exports = " ".join(
-        [f"AWS_ENDPOINT_URL={info.moto_url}"]
-        + [f"AWS_ENDPOINT_URL_{service}={url}" for service, url in stack.endpoints.items()]
-        + ["AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing", f"AWS_DEFAULT_REGION={info.region}"]
-    )
     print(
         f"Local stack {stack.stack.name} is up ({path}).\n"
+        f"  endpoint:        {info.endpoint_url}   (every service; `tributary env` prints the variables)\n"
         f"  AWS (moto):      {info.moto_url}\n"
         + "".join(f"  {service.title():<15}  {url}\n" for service, url in stack.endpoints.items())
         + f"  raw bucket:      s3://{info.raw_bucket}/incoming/<dataset>/\n"
         f"  state machine:   {info.state_machine_arn}\n"
         "Use it with:\n"
-        f"  export {exports}\n"
+        f"  export AWS_ENDPOINT_URL={info.endpoint_url} AWS_ACCESS_KEY_ID=testing "
+        f"AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION={info.region}\n"
         f"  aws s3 cp FILE s3://{info.raw_bucket}/incoming/orders/   (or: tributary put FILE)\n"
         "Ctrl-C stops it.",
         flush=True,
@@ -353,7 +354,7 @@ def _run(args: argparse.Namespace) -> int:
     missing = [str(f) for f in args.files if not f.is_file()]
     if missing:
         raise UsageError(f"no such file: {', '.join(missing)}")
-    stack = _start(args)
+    stack = _start(args, **devtools.run_state(args))  # its runs stay in the state folder
     try:
         color = use_color(sys.stderr)
         result = run_files(
@@ -393,6 +394,17 @@ def _info(root: Path) -> Any:
             "start `tributary up`"
         )
     return info
+
+
+def _readable(args: argparse.Namespace) -> Any:
+    """The running stack, else the state it saved (after `tributary run`, or `tributary up` stopped)."""
+    try:
+        return _info(args.root)
+    except UsageError:
+        info = devtools.saved_stack_info(args)
+        if info is None:
+            raise
+        return info
 
 
 def _answers(url: str, timeout: float = 2.0) -> bool:
@@ -517,7 +529,7 @@ def _table(rows: list[list[str | None]]) -> None:
 def _runs(args: argparse.Namespace) -> int:
     from tributary.local.report import plain_item
 
-    info = _info(args.root)
+    info = _readable(args)
     dynamodb = info.client("dynamodb")
     items = [
         plain_item(i)
@@ -550,7 +562,7 @@ def _history(args: argparse.Namespace) -> int:
     from tributary.local.progress import progress_lines, use_color
     from tributary.local.session import execution_history
 
-    info = _info(args.root)
+    info = _readable(args)
     try:
         events = execution_history(info.client("stepfunctions"), _execution_arn(info, args.run))
     except Exception as exc:
@@ -569,7 +581,7 @@ def _graph(args: argparse.Namespace) -> int:
 
     if args.output is not None and not args.output.parent.is_dir():
         raise UsageError(f"-o {args.output}: no such folder {args.output.parent}")
-    info = _info(args.root)
+    info = _readable(args)
     events = None
     if args.run:
         try:

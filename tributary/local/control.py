@@ -3,13 +3,14 @@ process: fire a schedule, invoke a function (both run on that process's Lambda r
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
 
-from tributary.local.lambda_runtime import InvocationResult
+from tributary.local.endpoint import serve_http
+from tributary.local.lambda_runtime import FunctionConfig, InvocationResult
 from tributary.local.stack import LocalStack
 
 
@@ -33,6 +34,20 @@ def serve_control(stack: LocalStack, port: int = 0) -> ThreadingHTTPServer:
                 return
             if len(parts) == 3 and parts[0] == "functions" and parts[2] == "invoke":
                 self._invoke(parts[1])
+                return
+            self._reply(404, {"error": f"unknown path {self.path}"})
+
+        def do_GET(self) -> None:
+            if self.path.strip("/") == "functions":  # what `tributary invoke` and `env --sam` need
+                resources = {r.logical_id: r.physical_id for r in stack.stack.resources.values()}
+                self._reply(
+                    200,
+                    {
+                        "stack_name": stack.stack.name,
+                        "resources": resources,
+                        "functions": [function_document(c) for c in stack.function_configs],
+                    },
+                )
                 return
             self._reply(404, {"error": f"unknown path {self.path}"})
 
@@ -61,7 +76,13 @@ def serve_control(stack: LocalStack, port: int = 0) -> ThreadingHTTPServer:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="control", daemon=True).start()
-    return server
+    return serve_http(Handler, port, "control")
+
+
+def function_document(config: FunctionConfig) -> dict[str, Any]:
+    """A function's configuration as JSON (paths as strings)."""
+    document = dataclasses.asdict(config)
+    document["code_dir"] = str(config.code_dir)
+    document["layer_dirs"] = [str(d) for d in config.layer_dirs]
+    document["environment"] = dict(config.environment)
+    return document

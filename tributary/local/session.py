@@ -12,6 +12,7 @@ import boto3
 from botocore.config import Config
 
 from tributary.local.athena_runtime import parse_s3_uri
+from tributary.local.provisioning import ProvisionedStack
 from tributary.local.stack import NOTIFICATIONS_QUEUE, LocalStack
 
 STACK_FILE = Path(".tributary") / "stack.json"
@@ -34,24 +35,44 @@ class StackInfo:
     glue_database: str
     workgroup: str
     notifications_queue: str
+    endpoint_url: str = ""  # the one endpoint of every service (`tributary up --port`), if any
 
     @classmethod
     def of(cls, stack: LocalStack, control_url: str = "") -> StackInfo:
+        return cls.of_provisioned(
+            stack.stack,
+            stack.aws.endpoint_url,
+            stack.states_url,
+            stack.aws.region,
+            control_url,
+            stack.endpoint_url,
+        )
+
+    @classmethod
+    def of_provisioned(
+        cls,
+        stack: ProvisionedStack,
+        moto_url: str,
+        states_url: str,
+        region: str,
+        control_url: str = "",
+        endpoint_url: str = "",
+    ) -> StackInfo:
         # The pipeline's state machine; in another application, its first state machine.
-        machines = stack.stack.of_type("AWS::StepFunctions::StateMachine")
-        machine = stack.stack.resources.get("PipelineStateMachine") or (machines[0] if machines else None)
+        machines = stack.of_type("AWS::StepFunctions::StateMachine")
+        machine = stack.resources.get("PipelineStateMachine") or (machines[0] if machines else None)
         if machine is None:
             raise KeyError("the template has no AWS::StepFunctions::StateMachine")
 
         def name(logical_id: str) -> str:
-            resource = stack.stack.resources.get(logical_id)
+            resource = stack.resources.get(logical_id)
             return resource.physical_id if resource else ""
 
         return cls(
-            moto_url=stack.aws.endpoint_url,
-            states_url=stack.states_url,
+            moto_url=moto_url,
+            states_url=states_url,
             control_url=control_url,
-            region=stack.aws.region,
+            region=region,
             state_machine_arn=machine.physical_id,
             state_machine_definition=machine.attributes["Definition"],
             raw_bucket=name("RawBucket"),
@@ -61,6 +82,7 @@ class StackInfo:
             glue_database=name("GlueDatabase"),
             workgroup=name("AthenaWorkGroup"),
             notifications_queue=NOTIFICATIONS_QUEUE,
+            endpoint_url=endpoint_url,
         )
 
     def save(self, root: Path) -> Path:
@@ -74,7 +96,7 @@ class StackInfo:
         return cls(**json.loads((root / STACK_FILE).read_text()))
 
     def client(self, service: str) -> Any:
-        url = self.states_url if service == "stepfunctions" else self.moto_url
+        url = self.endpoint_url or (self.states_url if service == "stepfunctions" else self.moto_url)
         return boto3.session.Session().client(  # type: ignore[call-overload]
             service,
             endpoint_url=url,

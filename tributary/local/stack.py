@@ -18,6 +18,7 @@ from typing import Any
 
 from tributary.local.athena_ddl import AthenaQueryError
 from tributary.local.athena_runtime import AthenaRuntime
+from tributary.local.endpoint import serve_endpoint
 from tributary.local.event_source_mapping import MappingConfig, SqsEventSourceMapping
 from tributary.local.events import EventBus, Rule, listen_to_s3
 from tributary.local.facade import Operation, serve_facade
@@ -59,6 +60,8 @@ class StackOptions:
     states_port: int = 0
     athena_port: int = 0
     glue_port: int = 0
+    # One endpoint for every service (tributary.local.endpoint); None: none, 0: a free port.
+    endpoint_port: int | None = None
     fault_plan: FaultPlan | None = None  # faults to inject (tributary.local.faults; `--fault-plan FILE`)
     state_dir: Path | None = None  # keep the state here across restarts (tributary.local.persistence)
     fresh: bool = False  # drop the state of state_dir and start empty
@@ -83,6 +86,8 @@ class LocalStack:
     mappings: list[SqsEventSourceMapping] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what is emulated differently, said at start-up
     states_url: str = ""
+    function_configs: list[FunctionConfig] = field(default_factory=list)
+    endpoint_url: str = ""  # the one endpoint of every service, when options.endpoint_port is set
     endpoints: dict[str, str] = field(default_factory=dict)  # boto3 service id → local endpoint
     faults: FaultInjector = field(default_factory=FaultInjector)  # the fault plan in force (empty: none)
     _stoppers: list[Any] = field(default_factory=list)
@@ -145,12 +150,17 @@ class LocalStack:
             "ATHENA": f"http://127.0.0.1:{athena_endpoint.server_port}",
             "GLUE": f"http://127.0.0.1:{glue_endpoint.server_port}",
         }
+        if options.endpoint_port is not None:
+            endpoint = serve_endpoint(self.aws.endpoint_url, self.endpoints, options.endpoint_port)
+            self._stoppers.append(endpoint.shutdown)
+            self.endpoint_url = f"http://127.0.0.1:{endpoint.server_port}"
         child_env = self.aws.env(self.endpoints)
         build_dir = options.root / ".aws-sam" / "build"
         if build_dir.is_dir():
             self.notes.append(f"functions and layers run from `sam build`'s output in {build_dir}")
+        self.function_configs = function_configs(self.stack, build_dir if build_dir.is_dir() else None)
         self.lambdas = LambdaRuntime(
-            function_configs(self.stack, build_dir if build_dir.is_dir() else None),
+            self.function_configs,
             child_env,
             self._write_logs,
             self.faults,
