@@ -149,6 +149,7 @@ def test_the_aws_cli_needs_only_aws_endpoint_url(up: tuple[LocalStack, Path], tm
     assert aws("glue", "get-job-runs", "--job-name", stack.physical_id("Job"))["JobRuns"] == []
 
 
+@pytest.mark.slow  # a stack provisioned and stopped: 6-8 s
 def test_env_aws_and_env_sam(up: tuple[LocalStack, Path], capsys: pytest.CaptureFixture[str]) -> None:
     stack, root = up
     assert main(["env", "--root", str(root)]) == 0
@@ -162,6 +163,7 @@ def test_env_aws_and_env_sam(up: tuple[LocalStack, Path], capsys: pytest.Capture
     document = json.loads(sam_file.read_text())
     assert document["Parameters"]["AWS_ENDPOINT_URL"] == stack.endpoint_url
     assert document["HelloFunction"]["GREETING"] == "hi"
+    assert "HelloFunction do not declare AWS_ENDPOINT_URL" in capsys.readouterr().err
     assert main(["env", "--sam", str(root / "missing" / "x.json"), "--root", str(root)]) == 2
     assert "no such folder" in capsys.readouterr().err
     if AWS_CLI.exists():
@@ -193,6 +195,7 @@ def test_env_aws_and_env_sam(up: tuple[LocalStack, Path], capsys: pytest.Capture
         assert stack.state_machine_arn("Machine") in result.stdout
 
 
+@pytest.mark.slow  # a stack provisioned and stopped: 6-8 s
 def test_invoke_against_the_running_stack_with_sam_env_vars(
     up: tuple[LocalStack, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -221,6 +224,7 @@ def test_invoke_against_the_running_stack_with_sam_env_vars(
     assert json.loads(capsys.readouterr().out)["errorType"] == "ValueError"
 
 
+@pytest.mark.slow  # a stack provisioned and stopped: 6-8 s
 def test_invoke_standalone_and_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     event = tmp_path / "event.json"
     event.write_text(json.dumps({"name": "alone"}))
@@ -261,6 +265,7 @@ def test_sample_names_become_the_local_stacks() -> None:
     }
 
 
+@pytest.mark.slow  # a stack provisioned and stopped: 6-8 s
 def test_runs_history_and_graph_read_the_saved_state_then_reset_clears_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -300,6 +305,7 @@ def test_runs_history_and_graph_read_the_saved_state_then_reset_clears_it(
     assert "no local stack is running here" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a stack provisioned and stopped: 6-8 s
 def test_reset_is_refused_while_a_stack_runs_on_the_folder(up: tuple[LocalStack, Path], capsys: Any) -> None:
     _, root = up
     assert main(["reset", "--yes", "--state-dir", str(root / "state")]) == 2

@@ -166,6 +166,16 @@ def _env(args: argparse.Namespace) -> int:
             raise UsageError(f"no such folder: {args.sam.parent}")
         args.sam.write_text(json.dumps(document, indent=2) + "\n")
         print(args.sam)
+        undeclared = [
+            f["logical_id"] for f in described["functions"] if "AWS_ENDPOINT_URL" not in f["environment"]
+        ]
+        if undeclared:  # SAM CLI sets only the variables a function declares (and its own AWS_* ones)
+            print(
+                "note: `sam local invoke` passes a function only the variables its template declares; "
+                f"{', '.join(undeclared)} do not declare AWS_ENDPOINT_URL, so their AWS calls reach the "
+                "local stack only once the template declares it (their resource names are set either way)",
+                file=sys.stderr,
+            )
         return 0
     for name, value in variables.items():
         print(f"export {name}={value}")

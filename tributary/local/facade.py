@@ -8,12 +8,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tributary.local.endpoint import serve_http
 
 LOGGER = logging.getLogger("tributary.local.facade")
 
@@ -95,7 +96,4 @@ def serve_facade(
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name=f"facade-{target_prefix}", daemon=True).start()
-    return server
+    return serve_http(Handler, port, f"facade-{target_prefix}")
