@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-for folder in ("common", "trigger", "validate", "sweep", "lineage", "quarantine"):
+for folder in ("common", "trigger", "validate", "sweep", "lineage", "quarantine", "transform_lite"):
     sys.path.insert(0, str(REPO / "functions" / folder))
 
 from aws_lambda_powertools.utilities.parser.models import SqsModel  # noqa: E402
@@ -20,6 +21,7 @@ from etl_common.models import CatalogRequest, ExecutionInput, LineageRequest, Qu
 from lineage.logic import RetractRequest  # noqa: E402
 from quarantine.logic import FailedObjectsRequest  # noqa: E402
 from sweep.models import parse_sweep_request  # noqa: E402
+from transform_lite.logic import arguments_from  # noqa: E402
 from trigger.events import IngestQueueRecord, ObjectCreatedEvent  # noqa: E402
 from trigger.logic import Accepted, classify  # noqa: E402
 from validate import sniffing  # noqa: E402
@@ -37,6 +39,8 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "quarantine/input.json": QuarantineRequest.model_validate,
     "quarantine/failed-objects.json": FailedObjectsRequest.model_validate,
     "sweep/*.json": parse_sweep_request,
+    # The state machine's RunSmallTransform payload: the Glue job's arguments as one object.
+    "transform_lite/*.json": lambda event: arguments_from(event, datetime.now(UTC)),
 }
 
 
@@ -95,6 +99,7 @@ def test_the_sqs_batch_carries_the_three_object_created_events():
 def test_task_inputs_name_the_same_run():
     inputs = [load(f"{function}/input.json") for function in ("validate", "catalog", "lineage", "quarantine")]
     assert len({(document["run_id"], document["dataset"]) for document in inputs}) == 1
+    assert load("transform_lite/input.json")["run_id"] == inputs[0]["run_id"]
 
 
 def test_the_orders_sample_fits_its_contract_with_a_few_bad_rows():

@@ -115,7 +115,7 @@ def pipeline(
 ) -> list[dict[str, Any]]:
     """The history of statemachine/pipeline.asl.json on the engine, tasks answered by fakes."""
     text = (ROOT / "statemachine" / "pipeline.asl.json").read_text()
-    numbers = {"TransformJobTimeoutMinutes": "30", "RunTtlDays": "90"}
+    numbers = {"TransformJobTimeoutMinutes": "30", "RunTtlDays": "90", "SmallRunMaxBytes": "67108864"}
     text = re.sub(r"\$\{([A-Za-z0-9_.]+)\}", lambda m: numbers.get(m.group(1), "local-" + m.group(1)), text)
     document = result or RESULT
 

@@ -55,6 +55,8 @@ BATCHES_URI = f"s3://{SUBSTITUTIONS['ArtifactsBucketName']}/runs/{RUN_ID}/partit
 TABLE = "tributary_dev.orders"
 # The test case whose run the cases of a Task start from (the path they take until something fails).
 SOME_OBJECTS_FAILED = "SomeObjectsFailed"
+# The happy path on the small-run executor: validate's accepted_bytes equal SmallRunMaxBytes.
+HAPPY_PATH_LITE = "HappyPathLite"
 
 
 def execution_arn(name: str = RUN_ID) -> str:
@@ -114,14 +116,16 @@ def run_case(definition: str, case: str, *, seed: int = 0) -> Run:
 
 
 def base_path(mocks: Mocks, runs: dict[str, Run], case: str) -> list[str]:
-    """The states a test case enters until something fails: the happy path's, or, where objects failed in
-    the job (the cases of QuarantineFailedObjects), the SomeObjectsFailed path's."""
-    summary = mocks.cases[case]["ReadTransformResult"]
-    baseline = (
-        SOME_OBJECTS_FAILED
-        if summary == mocks.cases[SOME_OBJECTS_FAILED]["ReadTransformResult"]
-        else "HappyPath"
-    )
+    """The states a test case enters until something fails: the happy path's; where validate answers as
+    for a small run (the cases of RunSmallTransform), the HappyPathLite path's; where objects failed in the
+    job (the cases of QuarantineFailedObjects), the SomeObjectsFailed path's."""
+    mapping = mocks.cases[case]
+    if mapping["ValidateObjects"] == mocks.cases[HAPPY_PATH_LITE]["ValidateObjects"]:
+        baseline = HAPPY_PATH_LITE
+    elif mapping["ReadTransformResult"] == mocks.cases[SOME_OBJECTS_FAILED]["ReadTransformResult"]:
+        baseline = SOME_OBJECTS_FAILED
+    else:
+        baseline = "HappyPath"
     return runs[baseline].history.entered()
 
 
@@ -390,8 +394,11 @@ def verify(pipeline: Pipeline, mocks: Mocks, case: str, run: Run, happy: list[st
         assert history.events[-1]["type"] == "ExecutionSucceeded"
         return expected
     after_transform = pipeline.states["TransformAndCatalog"]["Next"]
+    # Only a run that got past the Glue path has a job run id to record (the small-run path has none).
     glue_job_run_id = (
-        expected.attempts["RunTransformJob"].returned["Id"] if after_transform in expected.entered else ""
+        expected.attempts["RunTransformJob"].returned["Id"]
+        if after_transform in expected.entered and "RunTransformJob" in expected.entered
+        else ""
     )
     assert expected.recorded is not None
     check_failure_route(

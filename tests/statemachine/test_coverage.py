@@ -45,6 +45,7 @@ READER_CASES = {f"{name}Reader{outcome}" for name in READER_MAPS for outcome in 
 # Test cases that are not about one Task's errors (test_paths.py and test_failures.py check them).
 PATH_CASES = {
     "HappyPath",
+    "HappyPathLite",
     "NothingToRegister",
     "NothingAccepted",
     "QualityGateFailed",
@@ -73,6 +74,7 @@ def test_the_definition_has_what_these_tests_walk() -> None:
     # The walk reaches into Parallel branches: their Tasks and Retry rules are collected too.
     nested = {task for task in PIPELINE.tasks if PIPELINE.parent[task] is not None}
     assert {
+        "RunSmallTransform",
         "RunTransformJob",
         "SyncCatalogTable",
         "RegisterPartitionBatch",
@@ -81,6 +83,7 @@ def test_the_definition_has_what_these_tests_walk() -> None:
     assert {str(rule) for rule in PIPELINE.retry_rules} >= {
         "RunTransformJob.Retry[0]",
         "RunTransformJob.Retry[1]",
+        "RunSmallTransform.Retry[0]",
         "SyncCatalogTable.Retry[0]",
     }
     assert "TransformAndCatalog.Catch[0]" in {str(catcher) for catcher in PIPELINE.catchers}

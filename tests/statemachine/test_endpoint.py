@@ -28,7 +28,9 @@ from tributary.states.server import StepFunctionsBackend, serve_in_background
 ROLE = "arn:aws:iam::123456789012:role/tributary-pipeline"
 CASES = [
     "HappyPath",
+    "HappyPathLite",
     "RunTransformJobRetry0",
+    "RunSmallTransformFails",
     "SyncCatalogTableRetry0Exhausted",
     "QuarantineInputsFails",
     "CommitRunFails",

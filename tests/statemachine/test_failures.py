@@ -97,7 +97,17 @@ def check_failure_order(
         assert failure["id"] < route_entered["id"]
     entered = history.entered()
     before_route = entered[entered.index(owner) + 1 : entered.index(route)]
-    assert set(before_route) <= {task, *siblings}, "only the Parallel's branches run before the route"
+    # The task's own branch (the Choice before it) and the other branches of its Parallel.
+    own_branch = {
+        name
+        for parallel in pipeline.enclosing(task)[1:]
+        for states in pipeline.branch_states(parallel).values()
+        if task in states
+        for name in states
+    }
+    assert set(before_route) <= {task, *own_branch, *siblings}, (
+        "only the Parallel's branches run before the route"
+    )
     if owner == task or pipeline.distributed_map_of(task) is not None:
         assert before_route == []
         return

@@ -7,6 +7,7 @@ the commit, which leaves the run SUCCEEDED."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ from tests.statemachine.checks import (
     check_failure_route,
     execution_arn,
     expect,
+    run_case,
     verify,
 )
 from tests.statemachine.pipeline import (
@@ -42,8 +44,9 @@ HAPPY = [
     "ValidateObjects",
     "AnyObjectAccepted",
     "TransformAndCatalog",
-    "RunTransformJob",
+    "ChooseTransformPath",
     "SyncCatalogTable",
+    "RunTransformJob",
     "ReadTransformResult",
     "AnyObjectFailed",
     "QualityGate",
@@ -53,8 +56,12 @@ HAPPY = [
     "NotifySuccess",
     "RunSucceeded",
 ]
-# The test cases that make objects fail in the job take the same path with the quarantine step added.
-SOME_OBJECTS_FAILED = [*HAPPY[:9], "QuarantineFailedObjects", *HAPPY[9:]]
+# A run of at most SmallRunMaxBytes: the same path, RunSmallTransform in the place of the Glue job.
+HAPPY_LITE = [name if name != "RunTransformJob" else "RunSmallTransform" for name in HAPPY]
+# The states up to the summary's check; the test cases that make objects fail in the job take the same
+# path with the quarantine step added.
+UP_TO_CHECK = HAPPY[: HAPPY.index("AnyObjectFailed") + 1]
+SOME_OBJECTS_FAILED = [*UP_TO_CHECK, "QuarantineFailedObjects", *HAPPY[len(UP_TO_CHECK) :]]
 
 
 def mocked_return(mocks: Mocks, case: str, state: str) -> dict:
@@ -69,7 +76,9 @@ def test_happy_path(pipeline: Pipeline, mocks: Mocks, runs: dict[str, Run], happ
     assert not {"TaskFailed", "TaskTimedOut", "ParallelStateFailed"} & set(history.types())
     for task in pipeline.tasks:
         calls = len(run.history_of(pipeline, task).of_type(task, "TaskScheduled"))
-        assert calls == (0 if task in ROUTE_TASKS | {"QuarantineFailedObjects"} else 1), task
+        assert calls == (
+            0 if task in ROUTE_TASKS | {"QuarantineFailedObjects", "RunSmallTransform"} else 1
+        ), task
     # Nothing waits on the happy path: no virtual time passes.
     assert history.events[-1]["timestamp"] == history.events[0]["timestamp"]
 
@@ -375,7 +384,7 @@ def test_a_run_whose_every_object_failed_is_a_failed_run(
 ) -> None:
     run = runs["AllObjectsFailed"]
     history = run.history
-    assert history.entered() == [*HAPPY[:9], "AllObjectsFailed", *FAILURE_ROUTE]
+    assert history.entered() == [*UP_TO_CHECK, "AllObjectsFailed", *FAILURE_ROUTE]
     summary = json.loads(mocked_return(mocks, "AllObjectsFailed", "ReadTransformResult")["Body"])
     assert (
         summary["objects_failed"]
@@ -473,3 +482,82 @@ def test_a_failed_read_of_the_partition_batches_is_retried(
         assert (
             exhausted.cause is not None and "UnpublishRun failed (States.ItemReaderFailed" in exhausted.cause
         )
+
+
+# ---------------------------------------------------------------- the transform path
+
+
+def small_run_max_bytes(definition_text: str) -> int:
+    assigned = json.loads(definition_text)["States"]["InitRun"]["Assign"]["smallRunMaxBytes"]
+    found = re.fullmatch(r"\{% \$number\('(\d+)'\) %\}", assigned)
+    assert found is not None, assigned
+    return int(found.group(1))
+
+
+def test_the_boundary_cases_sit_on_either_side_of_the_threshold(mocks: Mocks, definition_text: str) -> None:
+    """HappyPathLite's validate accepted exactly SmallRunMaxBytes, HappyPath's one byte more."""
+    threshold = small_run_max_bytes(definition_text)
+    assert threshold == int(SUBSTITUTIONS["SmallRunMaxBytes"]) > 0
+    lite = mocked_return(mocks, "HappyPathLite", "ValidateObjects")["Payload"]
+    glue = mocked_return(mocks, "HappyPath", "ValidateObjects")["Payload"]
+    assert (lite["accepted_bytes"], glue["accepted_bytes"]) == (threshold, threshold + 1)
+    assert {key: value for key, value in lite.items() if key != "accepted_bytes"} == {
+        key: value for key, value in glue.items() if key != "accepted_bytes"
+    }
+
+
+def test_a_run_of_at_most_the_threshold_is_transformed_by_the_function(
+    pipeline: Pipeline, mocks: Mocks, runs: dict[str, Run]
+) -> None:
+    run, glue = runs["HappyPathLite"], runs["HappyPath"]
+    verify(pipeline, mocks, "HappyPathLite", run, HAPPY_LITE)
+    assert run.history.entered() == HAPPY_LITE
+    assert run.history.task_events("RunTransformJob") == []
+    (invoked,) = run.history.parameters("RunSmallTransform")
+    assert invoked["FunctionName"] == SUBSTITUTIONS["TransformLiteFunctionArn"]
+    # The function's event is the Glue job's arguments, name for name.
+    (job,) = glue.history.parameters("RunTransformJob")
+    assert {f"--{name}": value for name, value in invoked["Payload"].items()} == job["Arguments"]
+    validated = mocked_return(mocks, "HappyPathLite", "ValidateObjects")["Payload"]
+    assert invoked["Payload"]["plan_uri"] == validated["plan_uri"]
+    assert invoked["Payload"]["manifest_uri"] == validated["validated_manifest_uri"]
+    # Everything after the transform is shared and sees the same summary; the run record says the path.
+    (commit,) = run.history.parameters("CommitRun")
+    (glue_commit,) = glue.history.parameters("CommitRun")
+    values = commit["ExpressionAttributeValues"]
+    assert (values[":transform_path"], values[":glue_job_run_id"]) == ({"S": "lite"}, {"S": ""})
+    assert glue_commit["ExpressionAttributeValues"][":transform_path"] == {"S": "glue"}
+    ignored = {":transform_path", ":glue_job_run_id", ":now"}
+    assert {k: v for k, v in values.items() if k not in ignored} == {
+        k: v for k, v in glue_commit["ExpressionAttributeValues"].items() if k not in ignored
+    }
+    for state in ("ReadTransformResult", "RecordLineage", "NotifySuccess"):
+        assert run.history.parameters(state) == glue.history.parameters(state), state
+
+
+def test_a_threshold_of_zero_sends_every_run_to_glue(
+    pipeline: Pipeline, mocks: Mocks, definition_text: str
+) -> None:
+    threshold = small_run_max_bytes(definition_text)
+    always_glue = definition_text.replace(f"$number('{threshold}')", "$number('0')")
+    assert always_glue != definition_text
+    run = run_case(always_glue, "HappyPathLite")
+    assert run.status == "SUCCEEDED" and run.history.entered() == HAPPY
+    assert run.history.task_events("RunSmallTransform") == []
+    (commit,) = run.history.parameters("CommitRun")
+    assert commit["ExpressionAttributeValues"][":transform_path"] == {"S": "glue"}
+
+
+def test_a_failed_small_transform_records_its_one_line_message(mocks: Mocks, runs: dict[str, Run]) -> None:
+    run = runs["RunSmallTransformFails"]
+    thrown = mocks.answer(mocks.response_of("RunSmallTransformFails", "RunSmallTransform"), 0)["Throw"]
+    message = json.loads(thrown["Cause"])["errorMessage"]
+    assert "\n" in message
+    first_line = message.split("\n")[0].strip()
+    (record,) = run.history.parameters("RecordFailure")
+    values = record["ExpressionAttributeValues"]
+    assert (values[":error"], values[":cause"]) == ({"S": "TransformFailed"}, {"S": first_line})
+    assert values[":glue_job_run_id"] == {"S": ""}
+    assert (run.error, run.cause) == ("TransformFailed", first_line)
+    entered = run.history.entered()
+    assert entered[entered.index("RunSmallTransform") + 1 :] == FAILURE_ROUTE

@@ -18,6 +18,7 @@ FUNCTIONS = {
     "LineageFunction": "lineage",
     "QuarantineFunction": "quarantine",
     "SweepFunction": "sweep",
+    "TransformLiteFunction": "transform_lite",
 }
 
 

@@ -17,6 +17,7 @@ FUNCTIONS = {
     "LineageFunction": "lineage",
     "QuarantineFunction": "quarantine",
     "SweepFunction": "sweep",
+    "TransformLiteFunction": "transform_lite",
 }
 # Granted without a matching call in the code, each for a reason the code cannot show.
 ENCRYPTION = {
@@ -45,6 +46,10 @@ JUSTIFIED_EXTRAS = {
         "s3:ListBucket": "a deleted upload must answer 404, not 403",
     },
     "SweepFunction": ENCRYPTION,
+    "TransformLiteFunction": {
+        **ENCRYPTION,
+        "s3:AbortMultipartUpload": "upload_file aborts a multipart upload (a part above 8 MB) that failed",
+    },
 }
 
 

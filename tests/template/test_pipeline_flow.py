@@ -22,6 +22,8 @@ SUBSTITUTIONS = {
     "CatalogFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:catalog",
     "LineageFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:lineage",
     "QuarantineFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:quarantine",
+    "TransformLiteFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:transform_lite",
+    "SmallRunMaxBytes": str(64 * 1024 * 1024),
     "RunsTableName": "runs",
     "ArtifactsBucketName": "artifacts",
     "CuratedBucketName": "curated",
@@ -48,6 +50,7 @@ VALIDATED = {
     "accepted": 3,
     "rejected": 1,
     "table": "orders",
+    # Above SmallRunMaxBytes: these runs take the Glue path (the small-run tests below set their own).
     "accepted_bytes": 100 * 1024 * 1024,
 }
 LOCATION = f"s3://curated/orders/order_date=2026-11-24/run_id={RUN_ID}/"
@@ -115,6 +118,8 @@ class FakeAws:
                 "JobName": "transform",
                 "JobRunState": "SUCCEEDED",
             },
+            # RunSmallTransform: the function returns summary.json's content.
+            "lambda:transform_lite": lambda call: {"Payload": SUMMARY, "StatusCode": 200},
             "s3:getObject": artifacts(SUMMARY),
             "athena:startQueryExecution": lambda call: {"QueryExecution": {"Status": {"State": "SUCCEEDED"}}},
             "dynamodb:updateItem": lambda call: {},
@@ -184,8 +189,8 @@ def test_a_good_run_publishes_records_and_notifies(substituted: str) -> None:
     arguments = glue["Arguments"]
     assert arguments["--run_id"] == RUN_ID
     assert arguments["--manifest_uri"] == VALIDATED["validated_manifest_uri"]
-    assert arguments["--contract_uri"] == VALIDATED["contract_uri"]
-    assert arguments["--plan_uri"] == VALIDATED["plan_uri"]
+    # The job runs the plan validate compiled; the contract is read by the catalog function only.
+    assert arguments["--plan_uri"] == VALIDATED["plan_uri"] and "--contract_uri" not in arguments
     assert arguments["--output_uri"] == "s3://curated/orders/"
     assert arguments["--rejects_uri"] == f"s3://artifacts/rejects/orders/run_id={RUN_ID}/"
     assert arguments["--result_uri"] == f"s3://artifacts/runs/{RUN_ID}/result.json"
@@ -221,6 +226,8 @@ def test_a_good_run_publishes_records_and_notifies(substituted: str) -> None:
     assert values[":rows_written"] == {"N": "97"}
     assert values[":partition_count"] == {"N": "101"}
     assert values[":glue_job_run_id"] == {"S": "jr_0123"}
+    assert values[":transform_path"] == {"S": "glue"}
+    assert "RunSmallTransform" not in called
     assert values[":objects_failed"] == {"N": "0"}
     assert values[":execution_arn"] == {"S": EXECUTION_ARN}
     assert (
@@ -639,3 +646,141 @@ def test_a_failed_function_records_its_error_message_not_its_stack_trace(
     assert (result.status, result.error, result.cause) == ("FAILED", "ValueError", recorded)
     record, _, _ = failure_of(aws)
     assert record[":cause"] == {"S": recorded}
+
+
+# ---------------------------------------------------------------- the transform path
+
+SMALL_RUN_MAX_BYTES = int(SUBSTITUTIONS["SmallRunMaxBytes"])
+
+
+def validated_bytes(accepted_bytes: int) -> Answer:
+    return lambda call: {"Payload": {**VALIDATED, "accepted_bytes": accepted_bytes}}
+
+
+def with_threshold(substituted: str, value: int) -> str:
+    """The definition as deployed with another SmallRunMaxBytes."""
+    marker = f"$number('{SUBSTITUTIONS['SmallRunMaxBytes']}')"
+    assert marker in substituted
+    return substituted.replace(marker, f"$number('{value}')")
+
+
+def test_a_small_run_is_transformed_by_the_function_with_the_glue_jobs_arguments(substituted: str) -> None:
+    lite = FakeAws({"lambda:validate": validated_bytes(1024)})
+    result = run(substituted, lite)
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    glue = FakeAws()
+    assert run(substituted, glue).status == "SUCCEEDED"
+
+    (invoked,) = lite.arguments_of("RunSmallTransform")
+    assert invoked["FunctionName"] == SUBSTITUTIONS["TransformLiteFunctionArn"]
+    (job,) = glue.arguments_of("RunTransformJob")
+    # The function's event is the job's arguments, name for name (interfaces: both executors take them).
+    event = dict(invoked["Payload"])
+    arguments = dict(job["Arguments"])
+    assert event.pop("ingest_ts") and arguments.pop("--ingest_ts")
+    assert {f"--{name}": value for name, value in event.items()} == arguments
+    assert event["plan_uri"] == VALIDATED["plan_uri"]
+    assert event["manifest_uri"] == VALIDATED["validated_manifest_uri"]
+
+    # Everything after the transform is shared: the same states, the same requests.
+    transform = {"RunSmallTransform", "RunTransformJob"}
+    assert [s for s in lite.states_called() if s not in transform] == [
+        s for s in glue.states_called() if s not in transform
+    ]
+    assert "RunTransformJob" not in lite.states_called()
+    assert "RunSmallTransform" not in glue.states_called()
+    (commit,) = lite.arguments_of("CommitRun")
+    values = commit["ExpressionAttributeValues"]
+    assert values[":transform_path"] == {"S": "lite"}
+    assert values[":glue_job_run_id"] == {"S": ""}
+    assert values[":rows_written"] == {"N": str(SUMMARY["rows_written"])}
+
+
+@pytest.mark.parametrize(
+    ("threshold", "accepted_bytes", "path"),
+    [
+        (SMALL_RUN_MAX_BYTES, SMALL_RUN_MAX_BYTES, "RunSmallTransform"),
+        (SMALL_RUN_MAX_BYTES, SMALL_RUN_MAX_BYTES + 1, "RunTransformJob"),
+        (SMALL_RUN_MAX_BYTES, 0, "RunSmallTransform"),  # every file empty (headers only)
+        (0, 0, "RunTransformJob"),  # SmallRunMaxBytes 0: always Glue
+        (0, 1, "RunTransformJob"),
+        (1, 1, "RunSmallTransform"),
+        (1, 2, "RunTransformJob"),
+    ],
+)
+def test_the_path_is_chosen_on_the_accepted_bytes(
+    substituted: str, threshold: int, accepted_bytes: int, path: str
+) -> None:
+    aws = FakeAws({"lambda:validate": validated_bytes(accepted_bytes)})
+    result = run(with_threshold(substituted, threshold), aws)
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    taken = [s for s in aws.states_called() if s in ("RunSmallTransform", "RunTransformJob")]
+    assert taken == [path]
+
+
+@pytest.mark.parametrize(
+    ("error", "cause", "recorded"),
+    [
+        # The function's TransformFailed: its one-line message, not the stack trace.
+        (
+            "TransformFailed",
+            json.dumps(
+                {
+                    "errorMessage": 'plan_version 2 is not supported by this executor\n  at "plan.json"',
+                    "errorType": "TransformFailed",
+                    "requestId": "7c1f",
+                    "stackTrace": [
+                        '  File "/var/task/transform_lite/handler.py", line 9, in lambda_handler\n'
+                    ],
+                }
+            ),
+            "plan_version 2 is not supported by this executor",
+        ),
+        # Lambda's own timeout keeps its message too.
+        (
+            "Sandbox.Timedout",
+            json.dumps(
+                {
+                    "errorMessage": "RequestId: 7c1f Error: Task timed out after 900.00 seconds",
+                    "errorType": "Sandbox.Timedout",
+                }
+            ),
+            "RequestId: 7c1f Error: Task timed out after 900.00 seconds",
+        ),
+        # A cause that is not a JSON object stays as it is.
+        (
+            "Lambda.Unknown",
+            "Runtime exited without providing a reason",
+            "Runtime exited without providing a reason",
+        ),
+    ],
+)
+def test_a_failed_small_transform_records_its_one_line_message(
+    substituted: str, error: str, cause: str, recorded: str
+) -> None:
+    aws = FakeAws({"lambda:validate": validated_bytes(1024), "lambda:transform_lite": fails(error, cause)})
+    result = run(substituted, aws)
+    assert (result.status, result.error, result.cause) == ("FAILED", error, recorded)
+    record, quarantine, message = failure_of(aws)
+    assert record[":cause"] == {"S": recorded} and quarantine["cause"] == recorded
+    assert record[":glue_job_run_id"] == {"S": ""}
+    assert message["error"] == error
+    called = aws.states_called()
+    assert "RunTransformJob" not in called and "ReadTransformResult" not in called
+    # Nothing was registered: no partition to drop, no lineage to retract.
+    assert "UnpublishPartitionBatch" not in called and "RetractLineage" not in called
+
+
+def test_transient_errors_of_the_small_transform_are_retried(substituted: str) -> None:
+    attempts = []
+
+    def flaky(call: TaskCall) -> Any:
+        attempts.append(call.attempt)
+        if len(attempts) < 3:
+            raise StatesError("Lambda.ServiceException", "Lambda was unable to process the request")
+        return {"Payload": SUMMARY}
+
+    aws = FakeAws({"lambda:validate": validated_bytes(1024), "lambda:transform_lite": flaky})
+    result = run(substituted, aws)
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    assert attempts == [0, 1, 2]

@@ -53,6 +53,16 @@ FAILURE_ROUTE = ["RecordFailure", "QuarantineInputs", "NotifyFailure", "RunFaile
 AFTER_COMMIT = ["NotifySuccess", "RecordNotificationError", "CountNotificationFailure", "RunSucceeded"]
 # A distributed Map runs each item as a child execution of the same state machine.
 DISTRIBUTED_MAP_ACTIONS = ["states:StartExecution", "states:DescribeExecution", "states:StopExecution"]
+# docs/interfaces.md: what both transform executors take (the Glue job as --name value).
+EXECUTOR_ARGUMENTS = [
+    "run_id",
+    "manifest_uri",
+    "plan_uri",
+    "output_uri",
+    "rejects_uri",
+    "result_uri",
+    "ingest_ts",
+]
 
 
 def tasks(definition: dict[str, Any]) -> list[tuple[str, dict[str, Any], str | None]]:
@@ -321,14 +331,61 @@ def test_the_glue_task_passes_the_documented_arguments(definition: dict[str, Any
     branch = definition["States"]["TransformAndCatalog"]["Branches"][0]["States"]
     arguments = branch["RunTransformJob"]["Arguments"]
     assert arguments["JobName"] == "${TransformJobName}"
-    assert set(arguments["Arguments"]) >= {
-        "--run_id",
-        "--manifest_uri",
-        "--contract_uri",
-        "--output_uri",
-        "--rejects_uri",
-        "--result_uri",
-    }
+    # docs/interfaces.md: the job arguments of both executors; the plan replaces the contract.
+    assert set(arguments["Arguments"]) == {f"--{name}" for name in EXECUTOR_ARGUMENTS}
+
+
+def test_the_transform_path_is_a_choice_on_the_accepted_bytes(
+    template: dict[str, Any], definition: dict[str, Any]
+) -> None:
+    branch = definition["States"]["TransformAndCatalog"]["Branches"][0]
+    assert branch["StartAt"] == "ChooseTransformPath"
+    choice = branch["States"]["ChooseTransformPath"]
+    assert choice["Type"] == "Choice" and choice["Default"] == "RunTransformJob"
+    (rule,) = choice["Choices"]
+    assert rule["Next"] == "RunSmallTransform"
+    assert rule["Condition"] == "{% $acceptedBytes <= $smallRunMaxBytes and $smallRunMaxBytes > 0 %}"
+    assert (
+        definition["States"]["InitRun"]["Assign"]["smallRunMaxBytes"]
+        == "{% $number('${SmallRunMaxBytes}') %}"
+    )
+    assert definition["States"]["ValidateObjects"]["Assign"]["acceptedBytes"] == (
+        "{% $states.result.Payload.accepted_bytes %}"
+    )
+    parameter = template["Parameters"]["SmallRunMaxBytes"]
+    assert (parameter["Type"], parameter["MinValue"]) == ("Number", 0)
+    substitutions = cfn.state_machine_resource(template)["Properties"]["DefinitionSubstitutions"]
+    assert substitutions["SmallRunMaxBytes"] == {"Ref": "SmallRunMaxBytes"}
+    # Both paths end the branch, with the same output keys (the Parallel's Assign reads them).
+    small, glue = branch["States"]["RunSmallTransform"], branch["States"]["RunTransformJob"]
+    assert small.get("End") is True and glue.get("End") is True
+    keys = re.compile(r"'(\w+)':")
+    assert (
+        keys.findall(small["Output"]) == keys.findall(glue["Output"]) == ["path", "glue_job_run_id", "status"]
+    )
+    assert "'path': 'lite'" in small["Output"] and "'path': 'glue'" in glue["Output"]
+
+
+def test_the_small_transform_gets_the_job_arguments_and_outlives_its_function(
+    template: dict[str, Any], definition: dict[str, Any]
+) -> None:
+    branch = definition["States"]["TransformAndCatalog"]["Branches"][0]["States"]
+    small, glue = branch["RunSmallTransform"], branch["RunTransformJob"]
+    assert small["Resource"] == "arn:aws:states:::lambda:invoke"
+    assert small["Arguments"]["FunctionName"] == "${TransformLiteFunctionArn}"
+    payload = small["Arguments"]["Payload"]
+    assert set(payload) == set(EXECUTOR_ARGUMENTS)
+    for name, value in payload.items():
+        assert glue["Arguments"]["Arguments"][f"--{name}"] == value, name
+    function = template["Resources"]["TransformLiteFunction"]["Properties"]
+    assert (function["CodeUri"], function["Handler"]) == (
+        "functions/transform_lite/",
+        "transform_lite.handler.lambda_handler",
+    )
+    # Lambda's own timeout (its message says so) surfaces before the task's.
+    assert 0 < small["TimeoutSeconds"] - function["Timeout"] <= 120
+    assert function["Timeout"] <= 900
+    assert small["Retry"] == definition["States"]["ValidateObjects"]["Retry"]
 
 
 def test_partitions_are_registered_with_add_if_not_exists_in_the_workgroup(
@@ -445,5 +502,11 @@ def test_the_state_machine_may_invoke_exactly_the_functions_it_calls(
     assert (
         called
         == invocable
-        == {"ValidateFunction", "CatalogFunction", "LineageFunction", "QuarantineFunction"}
+        == {
+            "ValidateFunction",
+            "CatalogFunction",
+            "LineageFunction",
+            "QuarantineFunction",
+            "TransformLiteFunction",
+        }
     )

@@ -37,6 +37,7 @@ FUNCTIONS = {
     "LineageFunction": ("functions/lineage/", "lineage.handler.lambda_handler"),
     "QuarantineFunction": ("functions/quarantine/", "quarantine.handler.lambda_handler"),
     "SweepFunction": ("functions/sweep/", "sweep.handler.lambda_handler"),
+    "TransformLiteFunction": ("functions/transform_lite/", "transform_lite.handler.lambda_handler"),
 }
 ENV_VARS = {
     "RAW_BUCKET",
