@@ -100,6 +100,7 @@ def test_the_spark_extra_runs_the_pipeline_on_local_spark(venv: Path, wheel: Pat
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     _run([*pip, "-c", str(REPO / "requirements-dev.txt"), f"{wheel}[spark]"], tmp_path)
     work = tmp_path / "project"
+    work.mkdir()
     for entry in ("template.yaml", "samconfig.toml", "contracts", "functions", "glue", "statemachine"):
         copy = shutil.copytree if (REPO / entry).is_dir() else shutil.copy
         copy(REPO / entry, work / entry)

@@ -102,7 +102,8 @@ def _add_examples(parser: argparse.ArgumentParser) -> None:
     for command, sub in commands(parser).items():
         examples = EXAMPLES.get(command)
         if examples and not sub.epilog:
-            sub.epilog = "example:\n" + "\n".join(f"  {line}" for line in examples)
+            heading = "example:" if len(examples) == 1 else "examples:"
+            sub.epilog = heading + "\n" + "\n".join(f"  {line}" for line in examples)
             if sub.formatter_class is argparse.HelpFormatter:
                 sub.formatter_class = argparse.RawDescriptionHelpFormatter
 

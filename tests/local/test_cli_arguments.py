@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,10 +14,13 @@ import pytest
 from tributary import __version__
 from tributary.cli import EXAMPLES, build_parser, commands, main
 from tributary.local.cli import _changing_statements, _rows_out
+from tributary.local.control import serve_control
 from tributary.local.moto_server import MotoServer
 from tributary.local.provisioning import provision
 from tributary.local.session import StackInfo
+from tributary.local.stack import LocalStack, StackOptions
 
+REPO = Path(__file__).resolve().parents[2]
 FIXTURE_APP = Path(__file__).parent / "fixtures" / "app"
 
 
@@ -138,7 +143,7 @@ def test_reads_need_no_flag(sql: str) -> None:
 def test_nothing_of_ours_runs_ddl_through_the_query_command() -> None:
     """The pipeline registers partitions through the Athena runtime, never through `tributary query`:
     no code, definition or Makefile target of ours calls the command (only the CLI modules name it)."""
-    root = Path(__file__).resolve().parents[2]
+    root = REPO
     own = {root / "tributary" / "cli.py", root / "tributary" / "local" / "cli.py"}
     files = [root / "Makefile"] + [
         path
@@ -257,3 +262,81 @@ def test_the_saved_state_fingerprint_follows_the_files_used(tmp_path: Path) -> N
     other = tmp_path / "other.toml"
     other.write_text("c")
     assert _fingerprint(tmp_path, "default", (tmp_path / "template.yaml", other)) != default
+
+
+# -- against a running stack built from the project's template.yaml (no Spark starts) ---------------
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, LocalStack]]:
+    """A project folder whose .tributary/stack.json points at a running stack, as `tributary up` leaves."""
+    folder = tmp_path_factory.mktemp("project")
+    options = StackOptions(REPO, work_dir=folder / "work", real_time=False)
+    with LocalStack(options) as stack:
+        control = serve_control(stack)
+        StackInfo.of(stack, f"http://127.0.0.1:{control.server_port}").save(folder)
+        try:
+            yield folder, stack
+        finally:
+            control.shutdown()
+
+
+def _cli(root: Path, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main([*argv, "--root", str(root)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("local_stack_e2e")
+def test_query_ddl_needs_allow_ddl_against_the_catalog(
+    running: tuple[Path, LocalStack], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, stack = running
+    glue = stack.aws.client("glue")
+    database = StackInfo.load(folder).glue_database
+    curated = stack.physical_id("CuratedBucket")
+
+    def exists() -> bool:
+        return any(t["Name"] == "scratch" for t in glue.get_tables(DatabaseName=database)["TableList"])
+
+    create = f"CREATE EXTERNAL TABLE scratch (a int) STORED AS PARQUET LOCATION 's3://{curated}/scratch/'"
+    code, _, err = _cli(folder, capsys, "query", create)
+    assert code == 2 and "--allow-ddl" in err and not exists()
+    code, _, err = _cli(folder, capsys, "query", create, "--allow-ddl")
+    assert code == 0, err
+    assert exists()
+    code, out, err = _cli(folder, capsys, "query", "SELECT count(*) AS n FROM scratch", "--output", "json")
+    assert code == 0, err
+    assert json.loads(out) == [{"n": "0"}]
+    code, out, _ = _cli(folder, capsys, "query", "SELECT count(*) AS n FROM scratch", "--output", "text")
+    assert out == "0\n"
+    code, _, err = _cli(folder, capsys, "query", "DROP TABLE scratch")
+    assert code == 2 and "DROP changes the catalog" in err and exists()
+    code, _, err = _cli(folder, capsys, "query", "DROP TABLE scratch", "--allow-ddl")
+    assert code == 0, err
+    assert not exists()
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("local_stack_e2e")
+def test_runs_put_and_graph_against_a_running_stack(
+    running: tuple[Path, LocalStack], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    folder, stack = running
+    code, out, _ = _cli(folder, capsys, "runs", "--output", "json")
+    assert (code, json.loads(out)) == (0, [])
+    assert _cli(folder, capsys, "runs", "--json")[1] == out
+    code, out, _ = _cli(folder, capsys, "runs", "--status", "failed", "--output", "text")
+    assert (code, out) == (0, "")
+    data = tmp_path / "orders.csv"
+    data.write_text("a\n1\n")
+    code, _, err = _cli(folder, capsys, "put", str(data), "--key", "")
+    assert code == 2 and "cannot be empty" in err
+    listed = stack.aws.client("s3").list_object_versions(Bucket=stack.physical_id("RawBucket"))
+    assert not listed.get("Versions")  # nothing uploaded
+    code, _, err = _cli(folder, capsys, "graph", "-o", str(tmp_path / "no" / "g.svg"))
+    assert code == 2 and "no such folder" in err
+    code, out, err = _cli(folder, capsys, "graph", "-o", str(tmp_path / "g.svg"))
+    assert code == 0, err
+    assert (tmp_path / "g.svg").read_text().lstrip().startswith("<svg")
