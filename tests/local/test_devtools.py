@@ -310,4 +310,8 @@ def test_reset_is_refused_while_a_stack_runs_on_the_folder(up: tuple[LocalStack,
     _, root = up
     assert main(["reset", "--yes", "--state-dir", str(root / "state")]) == 2
     assert "a local stack is running on" in capsys.readouterr().err
+    sample = root / "x.csv"
+    sample.write_text("a\n")
+    assert main(["run", str(sample), "--root", str(root), "--state-dir", str(root / "state")]) == 2
+    assert "`tributary up` is running on" in capsys.readouterr().err
     assert (root / "state" / "stack.pickle").exists()

@@ -427,7 +427,30 @@ def run_state(args: argparse.Namespace) -> dict[str, Any]:
     """StackOptions of `tributary run`: the state folder of `tributary up`, unless --ephemeral."""
     if args.ephemeral and (args.fresh or args.state_dir is not None):
         raise UsageError("--ephemeral keeps no state: it goes without --fresh and --state-dir")
-    return {"state_dir": None if args.ephemeral else state_folder(args), "fresh": args.fresh}
+    if args.ephemeral:
+        return {"state_dir": None, "fresh": False}
+    folder = state_folder(args)
+    if _locked(folder):
+        raise UsageError(
+            f"`tributary up` is running on {folder}: send it the files with `tributary put FILE`, "
+            "or run apart with `tributary run --ephemeral` (or --state-dir DIR)"
+        )
+    return {"state_dir": folder, "fresh": args.fresh}
+
+
+def _locked(folder: Path) -> bool:
+    """Whether a stack holds the lock of the state folder."""
+    import fcntl
+
+    if not (folder / "lock").exists():
+        return False
+    with open(folder / "lock", "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    return False
 
 
 def saved_stack_info(args: argparse.Namespace) -> Any:
