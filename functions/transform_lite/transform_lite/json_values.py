@@ -76,8 +76,30 @@ def java_double(value: float) -> str:
     return f"{sign}{mantissa}E{exponent}"
 
 
+# JDK 17's FloatingDecimal prints an integer-valued double below 2^63 from its exact integer value,
+# rounding off this many "insignificant" low digits (by the binary exponent minus 54).
+_INSIGNIFICANT_DIGITS = (0, 0, 0, 0, 1, 1, 1, 2, 2)
+
+
+def _long_digits(magnitude: float) -> tuple[str, int]:
+    exact = int(magnitude)
+    binary_exponent = exact.bit_length() - 1
+    excess = binary_exponent - 54
+    drop = _INSIGNIFICANT_DIGITS[excess] if 1 < excess < len(_INSIGNIFICANT_DIGITS) else 0
+    if drop:
+        power = 10**drop
+        exact, residue = divmod(exact, power)
+        if residue >= power // 2:
+            exact += 1
+    text = str(exact)
+    exponent = len(text) - 1 + drop
+    return text.rstrip("0") or "0", exponent
+
+
 def _shortest_digits(magnitude: float) -> tuple[str, int]:
     """(significant digits without trailing zeros, decimal exponent of the first digit)."""
+    if magnitude.is_integer() and 2.0**53 <= magnitude < 2.0**63:
+        return _long_digits(magnitude)
     text = repr(magnitude)
     mantissa, _, exp_text = text.partition("e")
     exponent = int(exp_text) if exp_text else 0

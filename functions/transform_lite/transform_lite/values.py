@@ -69,56 +69,71 @@ def _bound(text: str, kind: str) -> int:
 Parser = Callable[[str], Any]
 
 
+FIELDS = ("year", "month", "day", "hour", "minute", "second")
+
+
 def datetime_parser(spec: DatetimeParse) -> Parser:
     """text -> days (date) / microseconds (timestamp), OUTSIDE, or None (not a valid value)."""
     pattern = re.compile(spec.regex)
     groups = spec.groups
-    defaults = spec.defaults
-    ranges = spec.field_ranges
     kind = spec.kind
     low, high = _bound(spec.min, kind), _bound(spec.max, kind)
     digits = spec.fraction_digits
-    names: list[str] = [
-        name for name in ("year", "month", "day", "hour", "minute", "second") if name in groups
+    fraction_scale = 10 ** max(0, 6 - digits)
+    defaults = [spec.defaults[name] for name in FIELDS]
+    # (position in FIELDS, group number, first, last) of each field the format has
+    taken_fields = [
+        (position, groups[name], *spec.field_ranges.get(name, (-(10**9), 10**9)))
+        for position, name in enumerate(FIELDS)
+        if name in groups
     ]
+    year_group = groups.get("year")
+    year_base = spec.year_base
     fraction_group = groups.get("fraction")
     sign_group, hour_group = groups.get("offset_sign"), groups.get("offset_hour")
     minute_group = groups.get("offset_minute")
+    offset_hours = spec.field_ranges["offset_hour"]
+    offset_minutes = spec.field_ranges["offset_minute"]
+    is_date = kind == "date"
 
     def parse(text: str) -> Any:
         match = pattern.fullmatch(text)
         if match is None:
             return None
-        fields = dict(defaults)
-        for name in names:
-            taken = match.group(groups[name])
+        fields = defaults.copy()
+        for position, group, first, last in taken_fields:
+            taken = match.group(group)
             if taken:
-                fields[name] = int(taken)
-        if "year" in groups and match.group(groups["year"]):
-            fields["year"] += spec.year_base
-        for name, (first, last) in ranges.items():
-            if name in fields and not first <= fields[name] <= last:
-                return None
-        year, month, day = fields["year"], fields["month"], fields["day"]
+                number = int(taken)
+                if group == year_group:
+                    number += year_base
+                elif not first <= number <= last:
+                    return None
+                fields[position] = number
+        year, month, day, hour, minute, second = fields
         if day > DAYS_IN_MONTH[month - 1] + (month == 2 and is_leap(year)):
             return None
         micros = 0
         if fraction_group is not None:
             taken = match.group(fraction_group)
             if taken:
-                micros = int((taken + "0" * digits)[:digits]) * 10 ** max(0, 6 - digits)
+                micros = int((taken + "000000000")[:digits]) * fraction_scale
         shift = 0
         if sign_group is not None and match.group(sign_group):
             hours = int(match.group(hour_group) or 0) if hour_group is not None else 0
             minutes = int(match.group(minute_group) or 0) if minute_group is not None else 0
-            if not ranges["offset_hour"][0] <= hours <= ranges["offset_hour"][1]:
+            if not offset_hours[0] <= hours <= offset_hours[1]:
                 return None
-            if not ranges["offset_minute"][0] <= minutes <= ranges["offset_minute"][1]:
+            if not offset_minutes[0] <= minutes <= offset_minutes[1]:
                 return None
             shift = (hours * 60 + minutes) * 60_000_000 * (1 if match.group(sign_group) == "+" else -1)
-        seconds = (fields["hour"] * 60 + fields["minute"]) * 60 + fields["second"]
-        instant = days_from_civil(year, month, day) * MICROS_PER_DAY + seconds * 1_000_000 + micros - shift
-        value = instant // MICROS_PER_DAY if kind == "date" else instant
+        instant = (
+            days_from_civil(year, month, day) * MICROS_PER_DAY
+            + ((hour * 60 + minute) * 60 + second) * 1_000_000
+            + micros
+            - shift
+        )
+        value = instant // MICROS_PER_DAY if is_date else instant
         return value if low <= value <= high else OUTSIDE
 
     return parse
