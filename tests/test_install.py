@@ -59,6 +59,18 @@ def venv(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Iterator[Path
     yield folder
 
 
+def _project(folder: Path) -> Path:
+    """What `tributary run` reads from the project's folder: template.yaml, samconfig.toml and what the
+    template names (functions/, glue/, statemachine/, the contracts/ the layer ships)."""
+    folder.mkdir()
+    for entry in ("template.yaml", "samconfig.toml", "contracts", "functions", "glue", "statemachine"):
+        if (REPO / entry).is_dir():
+            shutil.copytree(REPO / entry, folder / entry, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(REPO / entry, folder / entry)
+    return folder
+
+
 def test_the_wheel_holds_the_package_only(wheel: Path) -> None:
     import zipfile
 
@@ -91,6 +103,12 @@ def test_base_install_gives_a_working_tributary(venv: Path, tmp_path: Path) -> N
     result = _run([tributary, "runs"], tmp_path, check=False)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "no local stack is running here" in result.stderr
+    # Without Spark, a small run takes the small-run path (TransformLiteFunction) and succeeds.
+    sample = str(REPO / "events" / "data" / "orders-sample.csv")
+    result = _run([tributary, "run", sample, "--output", "json"], _project(tmp_path / "project"), check=False)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "pyspark is not installed" in result.stderr
+    assert [report["status"] for report in json.loads(result.stdout)] == ["SUCCEEDED"]
 
 
 def test_the_spark_extra_runs_the_pipeline_on_local_spark(venv: Path, wheel: Path, tmp_path: Path) -> None:
@@ -99,11 +117,7 @@ def test_the_spark_extra_runs_the_pipeline_on_local_spark(venv: Path, wheel: Pat
     run on the Glue job (SmallRunMaxBytes=0), so Spark runs."""
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     _run([*pip, "-c", str(REPO / "requirements-dev.txt"), f"{wheel}[spark]"], tmp_path)
-    work = tmp_path / "project"
-    work.mkdir()
-    for entry in ("template.yaml", "samconfig.toml", "contracts", "functions", "glue", "statemachine"):
-        copy = shutil.copytree if (REPO / entry).is_dir() else shutil.copy
-        copy(REPO / entry, work / entry)
+    work = _project(tmp_path / "project")
     sample = str(REPO / "events" / "data" / "orders-sample.csv")
     argv = [
         "flock", SPARK_LOCK, str(venv / "bin" / "tributary"), "run", sample,
