@@ -95,8 +95,9 @@ def register(subparsers: Any) -> None:
     invoke.add_argument(
         "--no-name-mapping",
         action="store_true",
-        help="pass the event as it is (by default the sample events' bucket names "
-        "<stack>-<raw|artifacts|curated|...>-<account> become the local stack's)",
+        help="pass the event as it is (by default, as the sample events name them, buckets "
+        "<stack>-<raw|artifacts|curated>-<account> become the local stack's, and run ids with no local "
+        "run the latest local run of their dataset)",
     )
     invoke.add_argument("--root", type=Path, default=Path("."), help=ROOT_HELP)
     invoke.set_defaults(func=_invoke)
@@ -213,6 +214,12 @@ def _invoke(args: argparse.Namespace) -> int:
     target = _standalone(args) if args.standalone else _against_stack(args.root)
     if target is None:
         target = _standalone(args)
+    elif args.template or args.parameter_overrides or args.config_env != "default":
+        print(
+            "note: -t, --parameter-overrides and --config-env apply standalone only: the functions of the "
+            "running stack are used (--standalone to provision the template apart)",
+            file=sys.stderr,
+        )
     try:
         config = _find(target.functions, args.function)
         if args.env_vars is not None:
