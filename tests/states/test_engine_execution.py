@@ -32,7 +32,8 @@ def test_history_of_a_task_run(kit):
         "ExecutionSucceeded",
     ]
     assert [e["id"] for e in events] == list(range(1, 10))
-    assert [e["previousEventId"] for e in events] == list(range(0, 9))
+    # The first state's entry follows no event (previousEventId 0), as AWS records it.
+    assert [e["previousEventId"] for e in events] == [0, 0, *range(2, 9)]
     assert json.loads(events[0]["executionStartedEventDetails"]["input"]) == {"in": True}
     assert events[1]["stateEnteredEventDetails"]["name"] == "P"
     scheduled = events[4]["taskScheduledEventDetails"]
@@ -241,7 +242,7 @@ def test_history_of_retries_and_a_catch(kit):
     failed = events[4]["taskFailedEventDetails"]
     assert (failed["error"], failed["cause"], failed["resourceType"]) == ("Boom", "bad", "lambda")
     assert (events[5]["timestamp"] - events[4]["timestamp"]).total_seconds() == 5
-    assert [e["previousEventId"] for e in events] == [e["id"] - 1 for e in events]
+    assert [e["previousEventId"] for e in events] == [0, 0] + [e["id"] - 1 for e in events[2:]]
 
 
 def test_history_of_a_parallel_state_links_branches_to_its_start(kit):

@@ -1,9 +1,10 @@
 """Tributary's local Step Functions engine.
 
-    from tributary.states import execute, test_state, validate
+    from tributary.states import execute, execution_history, test_state, validate
 
 `execute` runs a definition to the end on a virtual clock and returns an `ExecutionResult`
-(status, output, error, cause); `Execution` is the richer runtime (background runs, history,
+(status, output, error, cause); `execution_history` runs one the same way and returns its events
+(GetExecutionHistory's shape); `Execution` is the richer runtime (background runs, history,
 StopExecution, callbacks), with integrations and the clock passed in."""
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = [
     "TaskCall",
     "VirtualClock",
     "execute",
+    "execution_history",
     "test_state",
     "validate",
 ]
@@ -44,7 +46,7 @@ def execute(
     name: str | None = None,
 ) -> ExecutionResult:
     """Run one execution to its end (on a virtual clock unless one is given)."""
-    execution = Execution(
+    return Execution(
         definition,
         input,
         state_machine_type=state_machine_type,
@@ -52,8 +54,23 @@ def execute(
         clock=clock,
         state_machine_arn=state_machine_arn,
         name=name,
-    )
-    return execution.run()
+    ).run()
+
+
+def execution_history(
+    definition: dict[str, Any] | str,
+    input: Any = None,
+    *,
+    state_machine_type: str = "STANDARD",
+    integrations: Integration | None = None,
+    clock: Clock | None = None,
+) -> list[dict[str, Any]]:
+    """Run one execution to its end (on a virtual clock unless one is given) and return its events,
+    in GetExecutionHistory's shape: the same events the endpoint serves for it."""
+    kind = state_machine_type
+    execution = Execution(definition, input, state_machine_type=kind, integrations=integrations, clock=clock)
+    execution.run()
+    return list(execution.history.events)
 
 
 def test_state(request: dict[str, Any]) -> Any:

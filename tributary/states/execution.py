@@ -161,7 +161,7 @@ class Execution:
 
     def _run(self) -> None:
         history = self.history
-        started = history.add(
+        history.add(
             "ExecutionStarted",
             0,
             {
@@ -178,7 +178,8 @@ class Execution:
         interpreter = Interpreter(self.runtime)
         timer = self._start_timeout_timer()
         try:
-            output, last = interpreter.run_machine(self.machine, self.input, Scope({}), started)
+            # AWS records the first state's entry with previousEventId 0, not ExecutionStarted's id.
+            output, last = interpreter.run_machine(self.machine, self.input, Scope({}), 0)
         except ExecutionFailed as failed:
             self._fail(failed.error, failed.cause)
         except ExecutionStopped as stopped:

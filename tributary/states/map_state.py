@@ -4,6 +4,7 @@ the legacy Iterator), MaxConcurrency, tolerated failures and ResultWriter."""
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Generator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -59,24 +60,35 @@ def run_map(engine: Interpreter, run: StateRun) -> Step:
     if map_run_arn:
         engine.runtime.map_run_histories[map_run_arn] = child_engine.runtime.history
 
-    failed_iteration_ids: list[int] = []  # the MapIterationFailed event of each failed inline iteration
+    # The last state event of each failed inline iteration (MapStateFailed points to the first).
+    failed_iteration_ids: list[int] = []
+    # The last state event of each ended iteration whose place no later iteration has taken yet: an
+    # iteration that starts in the place of one that ended points to it, as AWS records
+    # (MapIterationStarted of item k+1 after item k's last state with MaxConcurrency 1).
+    freed_places: deque[int] = deque()
 
     def iteration(index: int, value: Any) -> Job[IterationOutcome]:
         def job(iteration_engine: Interpreter) -> Generator[None, None, IterationOutcome]:
             history = iteration_engine.runtime.history
             details = {"name": run.name, "index": index}
-            begun = history.add("MapIterationStarted", started_id, details) if not distributed else 0
+            begun = 0
+            if not distributed:
+                after = freed_places.popleft() if freed_places else started_id
+                begun = history.add("MapIterationStarted", after, details)
             try:
                 output, last = yield from iteration_engine.machine_steps(
                     processor, value, run.scope.child(), begun
                 )
             except ExecutionFailed as failed:
                 if not distributed:
-                    failed_iteration_ids.append(history.add("MapIterationFailed", history.last_id, details))
+                    last_state_event = history.last_id
+                    failed_iteration_ids.append(last_state_event)
+                    history.add("MapIterationFailed", last_state_event, details)
                     raise
                 return IterationOutcome(index, failure=failed, last_event_id=started_id)
             if distributed:
                 return IterationOutcome(index, output=output, last_event_id=started_id)
+            freed_places.append(last)
             last = history.add("MapIterationSucceeded", last, details)
             return IterationOutcome(index, output=output, last_event_id=last)
 
@@ -101,9 +113,13 @@ def run_map(engine: Interpreter, run: StateRun) -> Step:
             errors.EXCEED_TOLERATED_FAILURE_THRESHOLD,
             "The specified tolerated failure threshold was exceeded",
         )
+    # MapStateExited points where the success events start from: the last MapIterationSucceeded
+    # (inline), MapRunStarted (distributed, as AWS records it since late 2024).
+    success_base = run.previous_id
     if map_run_arn:
         engine.event(run, "MapRunSucceeded")
     engine.event(run, "MapStateSucceeded")
+    run.previous_id = success_base
     if "ResultWriter" in state and map_run_arn:
         result: Any = write_results(engine, run, map_run_arn, inputs, outcomes)
     else:
