@@ -3,6 +3,7 @@ state after the stack stopped (the fixture application: no Spark)."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import subprocess
@@ -72,6 +73,7 @@ def test_the_service_is_read_from_the_signature_then_the_target() -> None:
     assert service_of({}, "/") is None  # unsigned: moto
 
 
+@pytest.mark.slow  # a stack provisioned and stopped: 6-8 s
 def test_one_endpoint_serves_every_service_to_boto3(up: tuple[LocalStack, Path]) -> None:
     stack, _ = up
     url = stack.endpoint_url
@@ -86,6 +88,12 @@ def test_one_endpoint_serves_every_service_to_boto3(up: tuple[LocalStack, Path])
     )
     with urllib.request.urlopen(presigned) as response:
         assert response.read() == body
+    # virtual-host style: the Host header reaches moto unchanged, which reads the bucket from it
+    connection = http.client.HTTPConnection("127.0.0.1", int(url.rsplit(":", 1)[1]), timeout=30)
+    connection.request("GET", "/no-such-key", headers={"Host": f"{raw}.s3.amazonaws.com"})
+    answer = connection.getresponse()
+    assert (answer.status, b"<Code>NoSuchKey</Code>" in answer.read()) == (404, True)
+    connection.close()
     assert stack.physical_id("RunsTable") in _client("dynamodb", url).list_tables()["TableNames"]
     assert _client("sqs", url).list_queues()["QueueUrls"]
     # Step Functions: our engine (moto knows no state machine of the stack)
@@ -115,6 +123,7 @@ def test_one_endpoint_serves_every_service_to_boto3(up: tuple[LocalStack, Path])
     assert stack.physical_id("Database") in {d["Name"] for d in glue.get_databases()["DatabaseList"]}
 
 
+@pytest.mark.slow  # a stack provisioned and stopped: 6-8 s
 @pytest.mark.skipif(not AWS_CLI.exists(), reason="the AWS CLI is not installed in this environment")
 def test_the_aws_cli_needs_only_aws_endpoint_url(up: tuple[LocalStack, Path], tmp_path: Path) -> None:
     stack, _ = up
