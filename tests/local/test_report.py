@@ -628,3 +628,77 @@ def test_an_upload_is_in_a_run_only_if_a_manifest_lists_its_version() -> None:
     manifests = [None, {"objects": [{"key": TWICE, "version_id": "v1"}, {"key": GOOD}]}]
     assert uploads_without_run([first, second, unversioned], manifests) == [second]
     assert uploads_without_run([first], []) == [first]
+
+
+def big_run() -> dict[str, Any]:
+    """A run partitioned by day over four years (1,461 partitions, one file each) from 30 objects, one
+    of them rejected in the middle of the list."""
+    from datetime import date, timedelta
+
+    days = [(date(2020, 1, 1) + timedelta(days=i)).isoformat() for i in range(1461)]
+    locations = [f"s3://curated/orders/order_date={d}/run_id={RUN_ID}/" for d in days]
+    keys = [f"incoming/orders/part-{i:02d}.csv" for i in range(30)]
+    result = copy.deepcopy(RESULT) | {
+        "rows_read": 1461,
+        "rows_written": 1461,
+        "rows_rejected": 0,
+        "objects": [
+            {"key": k, "version_id": "v1", "rows_read": 50, "rows_written": 50, "rows_rejected": 0}
+            for k in keys
+            if k != keys[15]
+        ],
+        "partitions": [
+            {"values": {"order_date": d, "run_id": RUN_ID}, "location": loc, "rows": 1, "files": 1}
+            for d, loc in zip(days, locations, strict=True)
+        ],
+        "outputs": [loc + "part-00000-abc.snappy.parquet" for loc in locations],
+    }
+    rejected = {
+        "objects": [
+            {"key": keys[15], "version_id": "v1", "reasons": [{"code": "empty", "message": "no rows"}]}
+        ]
+    }
+    objects = [{"key": k, "version_id": "v1"} for k in keys]
+    return {
+        "record": record("SUCCEEDED", objects=objects, object_count=30),
+        "result": result,
+        "rejected": rejected,
+    }
+
+
+def test_a_big_run_is_summarised_in_text_and_listed_whole_in_json() -> None:
+    run = big_run()
+    report = build_report(run["record"], run["result"], run["rejected"])
+    text = render_text(report)
+    lines = text.splitlines()
+    assert len(lines) < 60, f"{len(lines)} lines for a report of 1461 partitions"
+    assert "Partitions (1461; 1461 rows, 1461 files in all):" in text
+    assert "order_date=2020-01-01  1 row, 1 file" in text  # the first ...
+    assert "order_date=2023-12-31  1 row, 1 file" in text  # ... and the last partition
+    assert "order_date=2021-06-15" not in text
+    assert "… 1451 more partitions (all of them: --output json)" in text
+    assert "Output files (1461) under s3://curated/orders/:" in text
+    assert "… 1451 more output files (all of them: --output json)" in text
+    # 30 objects: the rejected one in the middle is shown, the processed ones around it are counted
+    assert "Objects: 29 processed, 0 skipped, 1 rejected" in text
+    assert "✘ incoming/orders/part-15.csv" in text
+    assert "incoming/orders/part-00.csv" in text and "incoming/orders/part-29.csv" in text
+    hidden = [line for line in lines if line.strip().startswith("… ") and "more object" in line]
+    assert [line.strip() for line in hidden] == [
+        "… 10 more objects (all of them: --output json)",
+        "… 9 more objects (all of them: --output json)",
+    ]
+    assert len(render_text(report, limit=10_000).splitlines()) > 2 * 1461  # everything when asked
+
+    document = json.loads(render_json(report))
+    assert len(document["partitions"]) == 1461 and len(document["outputs"]) == 1461
+    assert len(document["objects"]) == 30
+
+
+def test_a_list_at_the_limit_is_shown_whole() -> None:
+    run = big_run()
+    run["result"]["partitions"] = run["result"]["partitions"][:10]
+    run["result"]["outputs"] = run["result"]["outputs"][:10]
+    text = render_text(build_report(run["record"], run["result"], run["rejected"]))
+    assert "more partition" not in text and "more output file" not in text
+    assert "order_date=2020-01-05" in text and "Output files (10):" in text

@@ -39,7 +39,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from tributary.local.progress import (
     FAILED,
@@ -54,6 +54,8 @@ from tributary.local.progress import (
 
 PROCESSED, SKIPPED, REJECTED, PENDING = "processed", "skipped", "rejected", "pending"
 _UNFINISHED = ("QUEUED", "RUNNING")
+LIST_LIMIT = 10  # longer lists (objects, partitions, files) are summarised in text; JSON keeps all
+T = TypeVar("T")
 _QUARANTINE_FAILED = "(quarantine failed)"
 REASON_SUFFIX = ".reason.json"  # beside each quarantined copy
 
@@ -610,8 +612,10 @@ def _known(value: int | None) -> str:
     return "?" if value is None else str(value)
 
 
-def render_text(report: RunReport, *, color: bool = False) -> str:
-    """The report for a terminal (ANSI colours only if `color`)."""
+def render_text(report: RunReport, *, color: bool = False, limit: int = LIST_LIMIT) -> str:
+    """The report for a terminal (ANSI colours only if `color`). A list longer than `limit` (objects,
+    partitions, output files) is summarised: totals, its first and last few entries and how many are
+    left out; `render_json` keeps every entry."""
 
     def paint(text: str, colour: str) -> str:
         return f"{colour}{text}{_RESET}" if color else text
@@ -649,7 +653,17 @@ def render_text(report: RunReport, *, color: bool = False) -> str:
     labels = _object_labels(report.objects)
     width = min(60, max((len(label) for label in labels), default=0))
     marks = {PROCESSED: ("✔", _GREEN), SKIPPED: ("-", _YELLOW), REJECTED: ("✘", _RED), PENDING: ("…", _DIM)}
-    for obj, label in zip(report.objects, labels, strict=True):
+    shown_objects = _elided(
+        list(zip(report.objects, labels, strict=True)),
+        limit,
+        "object",
+        keep=lambda e: e[0].outcome != PROCESSED,
+    )
+    for entry in shown_objects:
+        if isinstance(entry, str):
+            lines.append(f"  {entry}")
+            continue
+        obj, label = entry
         mark, colour = marks.get(obj.outcome, ("?", _DIM))
         detail = []
         if obj.rows_in is not None:
@@ -676,8 +690,11 @@ def render_text(report: RunReport, *, color: bool = False) -> str:
         lines.append(f"Rejected rows: {report.rejects_uri}")
 
     if report.partitions:
-        lines.append(f"Partitions ({len(report.partitions)}):")
-        for part in report.partitions:
+        lines.append(f"Partitions ({len(report.partitions)}{_partition_totals(report.partitions)}):")
+        for part in _elided(report.partitions, limit, "partition"):
+            if isinstance(part, str):
+                lines.append(f"  {part}")
+                continue
             shown = ", ".join(f"{k}={v}" for k, v in part.values.items() if k != "run_id") or part.location
             sizes = []
             if part.rows is not None:
@@ -686,8 +703,9 @@ def render_text(report: RunReport, *, color: bool = False) -> str:
                 sizes.append(_count(part.files, "file"))
             lines.append(f"  {shown}  {', '.join(sizes)}  {part.location}".replace("    ", "  "))
     if report.outputs:
-        lines.append(f"Output files ({len(report.outputs)}):")
-        lines.extend(f"  {uri}" for uri in report.outputs)
+        under = _common_folder(report.outputs) if len(report.outputs) > limit else ""
+        lines.append(f"Output files ({len(report.outputs)})" + (f" under {under}" if under else "") + ":")
+        lines.extend(f"  {uri}" for uri in _elided(report.outputs, limit, "output file"))
 
     if report.quality:
         lines.extend(_quality_lines(report.quality, paint))
@@ -713,6 +731,57 @@ def render_text(report: RunReport, *, color: bool = False) -> str:
             label = ("  " * state.depth + state.name).ljust(name_width)
             lines.append(f"  {paint(mark, colour)} {label}  {took.rjust(7)}{tail}")
     return "\n".join(lines)
+
+
+def _elided(
+    items: Sequence[T], limit: int, noun: str, keep: Callable[[T], bool] | None = None
+) -> list[T | str]:
+    """`items` when there are at most `limit` of them; else the first and last few, those `keep`
+    wants seen (at most `limit` of them), and in each gap a line saying how many are left out."""
+    if limit < 2 or len(items) <= limit:
+        return list(items)
+    tail = limit // 2
+    chosen = set(range(limit - tail)) | set(range(len(items) - tail, len(items)))
+    if keep is not None:
+        chosen |= set([i for i, item in enumerate(items) if keep(item)][:limit])
+    shown: list[T | str] = []
+    gap = 0
+    for index, item in enumerate(items):
+        if index not in chosen:
+            gap += 1
+            continue
+        if gap:
+            shown.append(_left_out(gap, noun))
+            gap = 0
+        shown.append(item)
+    if gap:
+        shown.append(_left_out(gap, noun))
+    return shown
+
+
+def _left_out(count: int, noun: str) -> str:
+    return f"… {count} more {noun}{'s' if count != 1 else ''} (all of them: --output json)"
+
+
+def _partition_totals(partitions: Sequence[Partition]) -> str:
+    """`; 1461 rows, 1461 files in all`: the sums over the partitions that say their sizes."""
+    totals = []
+    for attribute, noun in (("rows", "row"), ("files", "file")):
+        known = [getattr(p, attribute) for p in partitions if getattr(p, attribute) is not None]
+        if known:
+            total = _count(sum(known), noun)
+            totals.append(total if len(known) == len(partitions) else f"{total} in {len(known)} of them")
+    return f"; {', '.join(totals)} in all" if totals else ""
+
+
+def _common_folder(uris: Sequence[str]) -> str:
+    """The longest folder (ending in `/`) every URI is under, or empty when it is only the scheme."""
+    folders = [uri.split("/")[:-1] for uri in uris]
+    common = folders[0] if folders else []
+    for parts in folders[1:]:
+        same = next((i for i, (a, b) in enumerate(zip(common, parts, strict=False)) if a != b), None)
+        common = common[: min(len(common), len(parts)) if same is None else same]
+    return "/".join(common) + "/" if len(common) > 3 else ""
 
 
 def _object_labels(objects: Sequence[ObjectOutcome]) -> list[str]:
