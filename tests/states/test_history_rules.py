@@ -28,6 +28,13 @@ def inline_map(**fields: Any) -> dict[str, Any]:
     }
 
 
+def distributed(definition: dict[str, Any]) -> None:
+    definition["States"]["M"]["ItemProcessor"]["ProcessorConfig"] = {
+        "Mode": "DISTRIBUTED",
+        "ExecutionType": "STANDARD",
+    }
+
+
 def test_execution_history_is_the_history_the_execution_keeps() -> None:
     definition = inline_map(MaxConcurrency=1)
     events = execution_history(definition, [1, 2])
@@ -81,10 +88,7 @@ def test_an_empty_map_exits_after_map_state_started() -> None:
 
 def test_a_distributed_map_exits_after_map_run_started() -> None:
     definition = inline_map(MaxConcurrency=1)
-    definition["States"]["M"]["ItemProcessor"]["ProcessorConfig"] = {
-        "Mode": "DISTRIBUTED",
-        "ExecutionType": "STANDARD",
-    }
+    distributed(definition)
     events = execution_history(definition, [1, 2])
     assert chain(events)[3:] == [
         (4, 3, "MapStateEntered"),
@@ -108,3 +112,103 @@ def test_a_failed_iteration_and_the_map_failure_follow_its_last_state() -> None:
         (9, 7, "MapStateFailed"),
         (10, 9, "ExecutionFailed"),
     ]
+
+
+def jsonata_pass(**fields: Any) -> dict[str, Any]:
+    return {
+        "QueryLanguage": "JSONata",
+        "StartAt": "First",
+        "States": {
+            "First": {"Type": "Pass", "Next": "S"},
+            "S": {"Type": "Pass", "End": True, **fields},
+        },
+    }
+
+
+def test_an_expression_failing_writes_evaluation_failed_with_the_field_it_is_in() -> None:
+    events = execution_history(jsonata_pass(Output={"result": "{% $nothing %}"}), {})
+    assert chain(events)[3:] == [
+        (4, 3, "PassStateEntered"),
+        (5, 3, "EvaluationFailed"),  # follows what the state's entry followed
+        (6, 5, "ExecutionFailed"),
+    ]
+    details = events[4]["evaluationFailedEventDetails"]
+    assert details["location"] == "Output/result"
+    assert details["state"] == "S"
+    assert details["cause"].startswith(
+        "An error occurred while executing the state 'S' (entered at the event id #4)."
+    )
+    assert events[5]["executionFailedEventDetails"]["cause"] == details["cause"]
+
+
+def test_a_map_whose_items_are_no_array_fails_after_evaluation_failed() -> None:
+    definition = inline_map(Items="{% 1 %}")
+    definition["QueryLanguage"] = "JSONata"
+    events = execution_history(definition, {})
+    assert chain(events)[3:] == [
+        (4, 3, "MapStateEntered"),
+        (5, 3, "EvaluationFailed"),
+        (6, 5, "MapStateFailed"),
+        (7, 6, "ExecutionFailed"),
+    ]
+    assert events[4]["evaluationFailedEventDetails"]["location"] == "Items"
+
+
+def test_a_wait_timestamp_that_is_no_timestamp_fails_after_the_wait_entered() -> None:
+    definition = {
+        "QueryLanguage": "JSONata",
+        "StartAt": "W",
+        "States": {"W": {"Type": "Wait", "Timestamp": "{% $states.input.t %}", "End": True}},
+    }
+    events = execution_history(definition, {"t": "2016-12-05 21:29:29Z"})
+    assert chain(events) == [
+        (1, 0, "ExecutionStarted"),
+        (2, 0, "WaitStateEntered"),
+        (3, 2, "EvaluationFailed"),
+        (4, 3, "ExecutionFailed"),
+    ]
+    details = events[2]["evaluationFailedEventDetails"]
+    assert details["location"] == "Timestamp"
+    assert details["cause"].endswith(
+        "The Timestamp field cannot be parsed as an ISO-8601 extended offset date-time format string: "
+        "2016-12-05 21:29:29Z"
+    )
+    path = {"StartAt": "W", "States": {"W": {"Type": "Wait", "TimestampPath": "$.t", "End": True}}}
+    failed = execution_history(path, {"t": "2016-13-05T21:29:29Z"})[-1]["executionFailedEventDetails"]
+    assert failed["error"] == "States.Runtime"
+    assert failed["cause"].endswith(
+        "The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time "
+        "format string: $.t == 2016-13-05T21:29:29Z"
+    )
+
+
+def test_a_retried_map_writes_map_state_failed_only_once_it_fails_for_good() -> None:
+    definition = inline_map(
+        MaxConcurrency=1, Retry=[{"ErrorEquals": ["States.ALL"], "MaxAttempts": 1, "IntervalSeconds": 1}]
+    )
+    definition["States"]["M"]["ItemProcessor"]["States"]["Inner"] = {"Type": "Fail", "Error": "E"}
+    events = execution_history(definition, [1])
+    assert chain(events)[4:] == [
+        (5, 4, "MapStateStarted"),
+        (6, 5, "MapIterationStarted"),
+        (7, 6, "FailStateEntered"),
+        (8, 7, "MapIterationFailed"),
+        (9, 7, "MapStateStarted"),  # the retry starts after the failed iteration's last state
+        (10, 9, "MapIterationStarted"),
+        (11, 10, "FailStateEntered"),
+        (12, 11, "MapIterationFailed"),
+        (13, 11, "MapStateFailed"),
+        (14, 13, "ExecutionFailed"),
+    ]
+
+
+def test_an_invalid_tolerated_failure_count_fails_the_map_after_it_started() -> None:
+    definition = inline_map(ToleratedFailureCountPath="$.count", ItemsPath="$.items")
+    distributed(definition)
+    events = execution_history(definition, {"items": [0], "count": -1})
+    assert chain(events)[3:] == [
+        (4, 3, "MapStateEntered"),
+        (5, 4, "MapStateStarted"),
+        (6, 5, "ExecutionFailed"),
+    ]
+    assert events[-1]["executionFailedEventDetails"]["error"] == "States.Runtime"

@@ -157,6 +157,10 @@ class StateRun:
     entered_id: int
     previous_id: int  # the latest history event of this run, for previousEventId
     extra_context: dict[str, Any] = field(default_factory=dict)
+    entered_after: int = 0  # the event the state's entry follows (its previousEventId)
+    # The event a state writes when it fails for good (no retry left): `MapStateFailed` once a Map
+    # state's iteration failed; None for none. Set by the state's body before it raises.
+    failed_event: str | None = None
 
     @property
     def jsonata(self) -> bool:
@@ -284,15 +288,13 @@ class Interpreter:
             entered_id,
             entered_id,
             dict(extra_context or {}),
+            previous_id,
         )
         try:
             step = self.with_retries(run)
         except StatesError as err:
             failure = self.with_state_prefix(err, run)
-            if failure.error == errors.QUERY_EVALUATION_ERROR:
-                self.event(
-                    run, "EvaluationFailed", {"error": failure.error, "cause": failure.cause, "state": name}
-                )
+            self.failed_for_good(run, failure)
             try:
                 step = self.catch(run, failure)
             except StatesError as in_catcher:  # a catcher's own Output / Assign / ResultPath failed
@@ -312,6 +314,25 @@ class Interpreter:
             exited["assignedVariablesDetails"] = {"truncated": False}
         exit_id = history.add(f"{state_type}StateExited", run.previous_id, exited)
         return step, exit_id
+
+    def failed_for_good(self, run: StateRun, failure: StatesError) -> None:
+        """The events of a state that failed with no retry left, before its Catch (or the execution's
+        failure). A query evaluation error writes EvaluationFailed (with the failing field as
+        `location`); as AWS records it, the event follows the state's entry for a Wait state (its
+        duration is evaluated once entered) and otherwise the event the entry followed, when the
+        state wrote nothing else. A Map state then writes MapStateFailed, as it does after a failed
+        iteration."""
+        if failure.error == errors.QUERY_EVALUATION_ERROR:
+            details = {"error": failure.error, "cause": failure.cause, "state": run.name}
+            if failure.location is not None:
+                details["location"] = failure.location
+            if run.previous_id == run.entered_id and run.state["Type"] != "Wait":
+                run.previous_id = run.entered_after
+            self.event(run, "EvaluationFailed", details)
+            if run.state["Type"] == "Map":
+                run.failed_event = "MapStateFailed"
+        if run.failed_event is not None:
+            self.event(run, run.failed_event)
 
     def handler_for(self, state_type: str) -> Callable[[Interpreter, StateRun], Step]:
         """The function that runs one attempt of a state of `state_type` (no Retry, no Catch)."""
@@ -335,6 +356,7 @@ class Interpreter:
                 delay = retry_delay(retriers[index], retries_done[index], self.runtime.rng)
                 retries_done[index] += 1
                 total += 1
+                run.failed_event = None
                 self.sleep(delay)
                 run.context = self.state_context(run.name, total, run.extra_context)
 
@@ -405,6 +427,7 @@ class Interpreter:
             return StatesError(
                 err.error,
                 f"{_PREFIX_START} '{run.name}' (entered at the event id #{run.entered_id}). {err.cause}",
+                location=err.location,
             )
         return err
 

@@ -8,12 +8,15 @@ class StatesError(Exception):
 
     `error` is the name a state's ErrorEquals compares against (`States.Runtime`,
     `States.TaskFailed`, `Lambda.ServiceException`, a custom name); `cause` is AWS's message.
+    `location` names the state field whose expression failed (`Output/result`, `Items`,
+    `Timestamp`), as an EvaluationFailed event reports it; None where AWS names none.
     """
 
-    def __init__(self, error: str, cause: str = "") -> None:
+    def __init__(self, error: str, cause: str = "", *, location: str | None = None) -> None:
         super().__init__(f"{error}: {cause}" if cause else error)
         self.error = error
         self.cause = cause
+        self.location = location
 
 
 # The predefined error names of the Amazon States Language.

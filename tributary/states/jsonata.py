@@ -102,16 +102,20 @@ def evaluate_expression(
 ) -> Any:
     """The JSON value of the JSONata expression `text` (without its `{% %}`)."""
     prefix = f"The JSONata expression '{text}' specified for the field '{field}'"
+    location = field or None
     try:
         result = _compiled(text).evaluate(None, _bindings(states, variables, now_millis))
     except JException as error:
         raise StatesError(
-            errors.QUERY_EVALUATION_ERROR, f"{prefix} threw an error during evaluation. {_describe(error)}"
+            errors.QUERY_EVALUATION_ERROR,
+            f"{prefix} threw an error during evaluation. {_describe(error)}",
+            location=location,
         ) from error
     except (ZeroDivisionError, OverflowError) as error:
         raise StatesError(
             errors.QUERY_EVALUATION_ERROR,
             f"{prefix} threw an error during evaluation. D1001: Number out of range",
+            location=location,
         ) from error
     except (
         StatesError,
@@ -124,15 +128,19 @@ def evaluate_expression(
     ) as error:
         cause = error.cause if isinstance(error, StatesError) else _python_error(error)
         raise StatesError(
-            errors.QUERY_EVALUATION_ERROR, f"{prefix} threw an error during evaluation. {cause}"
+            errors.QUERY_EVALUATION_ERROR,
+            f"{prefix} threw an error during evaluation. {cause}",
+            location=location,
         ) from error
     if result is None:
-        raise StatesError(errors.QUERY_EVALUATION_ERROR, f"{prefix} returned nothing (undefined).")
+        raise StatesError(
+            errors.QUERY_EVALUATION_ERROR, f"{prefix} returned nothing (undefined).", location=location
+        )
     try:
         return _to_json(result)
     except _Unsupported as error:
         raise StatesError(
-            errors.QUERY_EVALUATION_ERROR, f"{prefix} returned an unsupported result type."
+            errors.QUERY_EVALUATION_ERROR, f"{prefix} returned an unsupported result type.", location=location
         ) from error
 
 

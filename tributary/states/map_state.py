@@ -35,12 +35,14 @@ def run_map(engine: Interpreter, run: StateRun) -> Step:
     effective = run.state_input if run.jsonata else engine.input_of(run)
     items = _items(engine, run, effective)
     max_concurrency = _max_concurrency(engine, run, effective)
-    tolerated_count, tolerated_percentage = _tolerated(engine, run, effective)
     inputs = [_item_input(engine, run, effective, index, item) for index, item in enumerate(items)]
     inputs = _batched(engine, run, effective, inputs)
     processor = Machine.from_definition(map_processor(state), run.machine.query_language)
 
     engine.event(run, "MapStateStarted", {"length": len(inputs)})
+    # AWS reads the tolerated failures once the Map has started: an invalid value fails the state
+    # after MapStateStarted (and before a Map Run starts).
+    tolerated_count, tolerated_percentage = _tolerated(engine, run, effective)
     map_run_arn = None
     if distributed:
         engine.runtime.map_run_counter += 1
@@ -98,8 +100,9 @@ def run_map(engine: Interpreter, run: StateRun) -> Step:
         outcomes = run_all(child_engine, [iteration(i, v) for i, v in enumerate(inputs)], max_concurrency)
     except ExecutionFailed as failed:
         # After the first failed iteration (siblings that took their turn may have added events since).
+        # MapStateFailed is written once the state fails for good (a Retry starts it again instead).
         run.previous_id = failed_iteration_ids[0] if failed_iteration_ids else engine.runtime.history.last_id
-        engine.event(run, "MapStateFailed")
+        run.failed_event = "MapStateFailed"
         raise NullableFailure(failed.error, failed.cause) from None
     run.previous_id = max([started_id, *(o.last_event_id for o in outcomes)])
     failures = [o for o in outcomes if o.failure is not None]
@@ -108,7 +111,7 @@ def run_map(engine: Interpreter, run: StateRun) -> Step:
     ):
         if map_run_arn:
             engine.event(run, "MapRunFailed", {"error": errors.EXCEED_TOLERATED_FAILURE_THRESHOLD})
-        engine.event(run, "MapStateFailed")
+        run.failed_event = "MapStateFailed"
         raise StatesError(
             errors.EXCEED_TOLERATED_FAILURE_THRESHOLD,
             "The specified tolerated failure threshold was exceeded",
@@ -145,6 +148,7 @@ def _items(engine: Interpreter, run: StateRun, effective: Any) -> list[Any]:
                     f"The JSONata expression '{expression_text(state['Items'])}' specified for the field "
                     f"'Items' returned an unexpected result type. Expected 'array', but was "
                     f"'{json_type_name(items)}' for value: {payload_text(items)}",
+                    location="Items",
                 )
     else:
         items = engine.select(run, effective, state["ItemsPath"]) if "ItemsPath" in state else effective

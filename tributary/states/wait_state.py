@@ -27,11 +27,18 @@ def seconds_to_wait(engine: Interpreter, run: StateRun, value: Any) -> float:
                     f"The JSONata expression '{_text(state['Seconds'])}' specified for the field 'Seconds' "
                     f"returned an unexpected result type. Expected 'integer', but was "
                     f"'{payload_text(seconds)}'",
+                    location="Seconds",
                 )
             return float(seconds)
         if "Timestamp" in state:
             stamp = engine.jsonata_field(run, state["Timestamp"], states, "Timestamp")
-            return _until(engine, stamp, errors.QUERY_EVALUATION_ERROR, f"field 'Timestamp': {stamp!r}")
+            if parse_timestamp(stamp) is None:
+                raise StatesError(
+                    errors.QUERY_EVALUATION_ERROR,
+                    f"The Timestamp field cannot be parsed as an {_ISO_8601}: {_as_text(stamp)}",
+                    location="Timestamp",
+                )
+            return _until(engine, stamp, errors.QUERY_EVALUATION_ERROR, "Timestamp")
         return 0.0
     if "Seconds" in state:
         return float(state["Seconds"])
@@ -55,8 +62,22 @@ def seconds_to_wait(engine: Interpreter, run: StateRun, value: Any) -> float:
     if "TimestampPath" in state:
         path = state["TimestampPath"]
         stamp = engine.select(run, value, path)
-        return _until(engine, stamp, errors.RUNTIME, f"TimestampPath {path} == {payload_text(stamp)}")
+        if parse_timestamp(stamp) is None:
+            raise StatesError(
+                errors.RUNTIME,
+                "The TimestampPath parameter does not reference a valid "
+                f"{_ISO_8601}: {path} == {_as_text(stamp)}",
+            )
+        return _until(engine, stamp, errors.RUNTIME, "TimestampPath")
     return 0.0
+
+
+_ISO_8601 = "ISO-8601 extended offset date-time format string"
+
+
+def _as_text(value: Any) -> str:
+    """A value as AWS quotes it in a cause: text as it is, other JSON as JSON."""
+    return value if isinstance(value, str) else payload_text(value)
 
 
 def _is_whole(value: Any) -> bool:
