@@ -369,3 +369,155 @@ def test_live_from_history_listeners_on_the_real_clock() -> None:
     slow = next(v for v in tracker.visits if v.name == "Slow")
     assert slow.status == "succeeded" and slow.seconds is not None and slow.seconds >= 0.2
     assert [v.status for v in tracker.visits].count("succeeded") == len(tracker.visits) == 6
+
+
+DISTRIBUTED = {
+    "StartAt": "RegisterPartitions",
+    "States": {
+        "RegisterPartitions": {
+            "Type": "Map",
+            "ItemsPath": "$.partitions",
+            "ItemBatcher": {"MaxItemsPerBatch": 2},
+            "ToleratedFailureCount": 1,
+            "ItemProcessor": {
+                "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                "StartAt": "Register",
+                "States": {"Register": {"Type": "Task", "Resource": LAMBDA, "End": True}},
+            },
+            "End": True,
+        }
+    },
+}
+
+
+def test_a_distributed_map_counts_its_child_executions() -> None:
+    # Five partitions in batches of two: three child executions, whose events are not in this history.
+    events = history(DISTRIBUTED, None, {"partitions": [1, 2, 3, 4, 5]})
+    lines = progress_lines(events)
+    assert lines == [
+        "▶ RegisterPartitions",
+        "… RegisterPartitions 3 child executions started",
+        "✔ RegisterPartitions 0.0s (3 child executions)",
+        "✔ execution succeeded in 0.0s",
+    ]
+    (visit,) = state_visits(events)
+    assert (visit.iterations, visit.child_executions, visit.child_failures) == (3, 3, 0)
+
+    def answer(call: TaskCall) -> Any:
+        if 5 in call.arguments["Items"]:
+            raise StatesError("Register.Failed", "no such partition")
+        return {}
+
+    tolerated = history(DISTRIBUTED, answer, {"partitions": [1, 2, 3, 4, 5]})
+    assert "✔ RegisterPartitions 0.0s (3 child executions, 1 failed)" in progress_lines(tolerated)
+
+
+def test_an_iteration_that_follows_an_earlier_one_s_last_state_is_the_map_s() -> None:
+    # With MaxConcurrency 1, MapIterationStarted of item k+1 points at item k's last state event.
+    t = "2026-11-24T10:00:{:02d}Z".format
+    events = [
+        _event(1, 0, "ExecutionStarted", t(0)),
+        _event(2, 1, "MapStateEntered", t(0), name="Each"),
+        _event(3, 2, "MapStateStarted", t(0), length=2),
+        _event(4, 3, "MapIterationStarted", t(0), name="Each", index=0),
+        _event(5, 4, "PassStateEntered", t(0), name="Step"),
+        _event(6, 5, "PassStateExited", t(1), name="Step"),
+        _event(7, 6, "MapIterationSucceeded", t(1), name="Each", index=0),
+        _event(8, 6, "MapIterationStarted", t(1), name="Each", index=1),
+        _event(9, 8, "PassStateEntered", t(1), name="Step"),
+        _event(10, 9, "PassStateExited", t(3), name="Step"),
+        _event(11, 10, "MapIterationSucceeded", t(3), name="Each", index=1),
+        _event(12, 11, "MapStateSucceeded", t(3)),
+        _event(13, 11, "MapStateExited", t(3), name="Each"),
+        _event(14, 13, "ExecutionSucceeded", t(3)),
+    ]
+    lines = progress_lines(events)
+    assert "  ✔ Step [1] 2.0s" in lines  # depth 1, index 1: not nested in iteration 0's state
+    assert "✔ Each 3.0s (2 iterations)" in lines
+
+
+class FakeGlue:
+    def __init__(self, log: str) -> None:
+        self.log = log
+        self.asked: list[str] = []
+
+    def get_job_runs(self, JobName: str) -> dict[str, Any]:
+        self.asked.append(JobName)
+        if JobName != "tributary-transform":
+            raise KeyError(JobName)
+        return {
+            "JobRuns": [
+                {"Id": "jr_old", "JobRunState": "SUCCEEDED", "StartedOn": "2026-11-24T09:00:00Z"},
+                {"Id": "jr_1", "JobRunState": "RUNNING", "StartedOn": "2026-11-24T10:00:02Z"},
+            ]
+        }
+
+    def logs(self, run_id: str) -> str:
+        assert run_id == "jr_1"
+        return self.log
+
+
+def _glue_task_events(job: str = "tributary-transform") -> list[dict[str, Any]]:
+    t = "2026-11-24T10:00:{:02d}Z".format
+    return [
+        _event(1, 0, "ExecutionStarted", t(0)),
+        _event(2, 1, "TaskStateEntered", t(0), name="RunTransformJob"),
+        _event(
+            3,
+            2,
+            "TaskScheduled",
+            t(1),
+            resourceType="glue",
+            resource="startJobRun.sync",
+            parameters=json.dumps({"JobName": job}),
+        ),
+        _event(4, 3, "TaskStarted", t(1), resourceType="glue", resource="startJobRun.sync"),
+    ]
+
+
+def test_a_long_state_shows_its_elapsed_time_and_the_glue_job_s_spark_stages() -> None:
+    from datetime import timedelta
+
+    from tributary.local.progress import glue_progress, parse_timestamp
+
+    log = "starting\n[Stage 1:====>  (3 + 1) / 4]\r[Stage 2:>    (120 + 2) / 200][Stage 3:>  (0 + 0) / 8]\r"
+    glue = FakeGlue(log)
+    tracker = ProgressTracker()
+    assert tracker.feed(_glue_task_events()) == ["▶ RunTransformJob"]
+    start = parse_timestamp("2026-11-24T10:00:00Z")
+    assert start is not None
+
+    def at(seconds: float) -> list[str]:
+        now = start + timedelta(seconds=seconds)
+        return tracker.still_running(now, every=10, detail=lambda v: glue_progress(glue, v, now))
+
+    assert at(5) == []  # not long yet
+    assert at(12) == [
+        "… RunTransformJob running 12.0s · job run jr_1 running 10.0s · "
+        "Spark stage 2: 120/200 tasks (2 running), stage 3: 0/8 tasks"
+    ]
+    assert at(15) == []  # once per 10 seconds
+    assert at(80)[0].startswith("… RunTransformJob running 1m 20s · job run jr_1 running 1m 18s")
+    assert glue.asked == ["tributary-transform", "tributary-transform"]
+    t = "2026-11-24T10:01:{:02d}Z".format
+    tracker.feed(
+        [_event(5, 4, "TaskSucceeded", t(30)), _event(6, 5, "TaskStateExited", t(30), name="RunTransformJob")]
+    )
+    assert at(200) == []  # no longer running
+
+    plain = ProgressTracker()
+    plain.feed(_glue_task_events("other-job"))
+    now = start + timedelta(seconds=30)
+    # a job the runtime does not know: the elapsed time alone
+    assert plain.still_running(now, detail=lambda v: glue_progress(glue, v, now)) == [
+        "… RunTransformJob running 30.0s"
+    ]
+
+
+def test_spark_progress_reads_the_last_progress_bar() -> None:
+    from tributary.local.progress import spark_progress
+
+    assert spark_progress("no bar here\n") is None
+    assert spark_progress("[Stage 0:>  (0 + 2) / 2]\n[Stage 5:=====> (7 + 0) / 9]\nlater line\n") == (
+        "Spark stage 5: 7/9 tasks"
+    )

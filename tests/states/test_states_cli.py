@@ -80,9 +80,13 @@ def test_execute_with_mock_config_shows_progress_and_result(files: dict[str, Pat
     )
     assert code == 0
     assert json.loads(out) == {"greeting": "hi you", "call": {"Payload": "done"}}
-    assert "→ Nap (Wait)" in err
-    assert "← Nap 3600.000 s" in err  # virtual time: an hour on the clock, not in the test
-    assert "✗ TaskFailed: Lambda.TooManyRequestsException: slow down" in err  # the retried attempt
+    # the lines and symbols of `tributary run` (tributary/local/progress.py)
+    assert "  ▶ Nap\n" in err
+    assert "  ✔ Nap 1h 00m\n" in err  # virtual time: an hour on the clock, not in the test
+    assert "  ↻ Call retry 1 after Lambda.TooManyRequestsException: slow down\n" in err
+    assert "  ✔ Call 5.0s after 1 retry\n" in err
+    assert "  ✔ execution succeeded in 1h 00m\n" in err
+    assert "→" not in err and "←" not in err and "✗" not in err
     assert "SUCCEEDED" in err
 
 

@@ -252,7 +252,10 @@ def _subtitle(box: _Box, run: _Run) -> str:
     visits = run.visits.get(box.name, [])
     if box.kind == "Map" and visits:
         count = sum(v.iterations for v in visits)
-        parts.append(f"{count} iteration{'s' if count != 1 else ''}")
+        noun = "iteration"
+        if any(v.child_executions is not None for v in visits):  # a distributed Map
+            count, noun = sum(v.child_executions or 0 for v in visits), "child execution"
+        parts.append(f"{count} {noun}{'s' if count != 1 else ''}")
     seconds = [v.seconds for v in visits if v.seconds is not None]
     if seconds:
         parts.append(format_seconds(sum(seconds)))

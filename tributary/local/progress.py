@@ -30,11 +30,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 RUNNING, SUCCEEDED, FAILED, STOPPED = "running", "succeeded", "failed", "stopped"
 
@@ -69,7 +70,12 @@ class StateVisit:
     error: str | None = None
     cause: str | None = None
     retries: int = 0
-    iterations: int = 0  # for a Map: how many iterations started
+    iterations: int = 0  # for a Map: how many iterations started (a distributed Map: its items)
+    items: int | None = None  # for a Map: how many items (or batches) MapStateStarted announced
+    child_executions: int | None = None  # for a distributed Map: one child execution per item or batch
+    child_failures: int = 0  # for a distributed Map: child executions that failed (tolerated ones)
+    resource: str = ""  # a Task's integration as TaskScheduled names it, e.g. `glue:startJobRun.sync`
+    parameters: dict[str, Any] = field(default_factory=dict)  # the Task's parameters (parsed)
     failed_event_id: int | None = None  # the event that sealed the failure (orders failures)
     assigned: dict[str, Any] = field(default_factory=dict)  # variables the state assigned (parsed)
 
@@ -204,6 +210,7 @@ class ProgressTracker:
         self._seen: set[int] = set()
         self._open: dict[int | None, set[int]] = {}  # parent entered id -> its open visits
         self._lock = threading.Lock()  # History listeners call from the threads of branches/iterations
+        self._ticked: dict[int, datetime] = {}  # entered id -> when `still_running` last spoke of it
 
     # ------------------------------------------------------------------ feeding
     def feed(self, events: Iterable[Mapping[str, Any]]) -> list[str]:
@@ -215,6 +222,36 @@ class ProgressTracker:
             for event in sorted(fresh, key=lambda e: int(e["id"])):
                 self._seen.add(int(event["id"]))
                 lines.extend(self._one(event))
+        return lines
+
+    def still_running(
+        self,
+        now: datetime,
+        *,
+        every: float = 10.0,
+        detail: Callable[[StateVisit], str | None] | None = None,
+    ) -> list[str]:
+        """A line for each state running for `every` seconds or more, at most once per `every`
+        seconds each: `… RunTransformJob running 1m 05s`, then what `detail(visit)` adds (e.g. the
+        Glue job run's Spark stages). Parallel and inline Map states are left out: their inner states
+        speak for them; a distributed Map is in (its child executions are not in this history)."""
+        lines: list[str] = []
+        with self._lock:
+            if self.status != "RUNNING":
+                return []
+            for visit in self.visits:
+                if visit.status != RUNNING or visit.entered_at is None or not self._shown(visit):
+                    continue
+                if visit.type == "Parallel" or (visit.type == "Map" and visit.child_executions is None):
+                    continue
+                seconds = (now - visit.entered_at).total_seconds()
+                last = self._ticked.get(visit.entered_id, visit.entered_at)
+                if seconds < every or (now - last).total_seconds() < every:
+                    continue
+                self._ticked[visit.entered_id] = now
+                extra = detail(visit) if detail is not None else None
+                text = f"running {format_seconds(seconds)}" + (f" · {extra}" if extra else "")
+                lines.append(self._line(visit, "…", _DIM, text))
         return lines
 
     def _one(self, event: Mapping[str, Any]) -> list[str]:
@@ -233,9 +270,22 @@ class ProgressTracker:
             self._owner[event_id] = None
             return self._execution(event_type, at, details)
         kind = _container_of(event_type)
+        if event_type == "MapIterationStarted":  # it may follow the last state of an earlier iteration
+            kind = "Map"
         owner = self._open_container(self._owner.get(previous), kind) if kind else self._owner.get(previous)
         self._owner[event_id] = owner
         visit = self._by_entered.get(owner) if owner is not None else None
+        if visit is not None and event_type == "MapStateStarted":
+            length = details.get("length")
+            visit.items = length if isinstance(length, int) else None
+        if visit is not None and event_type == "MapRunStarted":
+            # A distributed Map's iterations are child executions with histories of their own: the
+            # parent's history says only how many items (or batches) there are.
+            visit.child_executions = visit.items or 0
+            visit.iterations = visit.items or 0
+            return [
+                self._line(visit, "…", _CYAN, f"{_plural(visit.child_executions, 'child execution')} started")
+            ]
         if event_type == "MapIterationStarted":
             index = details.get("index")
             self._iteration_of[event_id] = int(index) if isinstance(index, int) else 0
@@ -245,6 +295,13 @@ class ProgressTracker:
         if visit is None:
             return []
         lines: list[str] = []
+        if event_type == "TaskScheduled":
+            visit.resource = f"{details.get('resourceType', '')}:{details.get('resource', '')}"
+            try:
+                parameters = json.loads(str(details.get("parameters") or "{}"))
+            except ValueError:
+                parameters = {}
+            visit.parameters = parameters if isinstance(parameters, dict) else {}
         if event_type in _ATTEMPT_STARTS or event_type in ("ParallelStateStarted", "MapStateStarted"):
             if visit.error is not None or visit.failed_event_id is not None:
                 lines += self._close_descendants(visit, at, event_id)
@@ -315,6 +372,8 @@ class ProgressTracker:
         self._owner[event_id] = visit.entered_id
         lines = self._close_descendants(visit, at, event_id)
         visit.exited_at = at
+        if visit.child_executions is not None:
+            visit.child_failures = _failed_children(details.get("output"))
         assigned = details.get("assignedVariables")
         if isinstance(assigned, dict):
             for key, text in assigned.items():
@@ -445,7 +504,7 @@ class ProgressTracker:
                 return []
             extra = ""
             if visit.type == "Map":
-                extra += f" ({visit.iterations} iteration{'s' if visit.iterations != 1 else ''})"
+                extra += f" ({map_count(visit)})"
             if visit.retries:
                 extra += f" after {visit.retries} retr{'ies' if visit.retries != 1 else 'y'}"
             return [self._line(visit, "✔", _GREEN, f"{took}{extra}")]
@@ -472,6 +531,76 @@ class ProgressTracker:
 
     def _paint(self, text: str, colour: str) -> str:
         return f"{colour}{text}{_RESET}" if self.color else text
+
+
+def _failed_children(output: Any) -> int:
+    """How many results of a distributed Map's output are a child execution's error."""
+    try:
+        results = json.loads(output) if isinstance(output, str) else None
+    except ValueError:
+        return 0
+    if not isinstance(results, list):
+        return 0
+    return sum(1 for r in results if isinstance(r, dict) and set(r) == {"Error", "Cause"})
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def map_count(visit: StateVisit) -> str:
+    """`3 iterations` for an inline Map; `3 child executions` for a distributed one."""
+    if visit.child_executions is not None:
+        failed = f", {visit.child_failures} failed" if visit.child_failures else ""
+        return _plural(visit.child_executions, "child execution") + failed
+    return _plural(visit.iterations, "iteration")
+
+
+# Spark's console progress bar (ConsoleProgressBar): `[Stage 3:=====>      (120 + 2) / 200]`, one
+# bracket per active stage.
+_SPARK_BAR = re.compile(r"\[Stage (\d+):[=> ]*\((\d+) \+ (\d+)\) / (\d+)\]")
+
+
+def spark_progress(log: str) -> str | None:
+    """The stages of the last Spark progress bar in `log`: `Spark stage 3: 120/200 tasks (2 running)`."""
+    last_line = next((line for line in reversed(re.split(r"[\r\n]", log)) if _SPARK_BAR.search(line)), None)
+    if last_line is None:
+        return None
+    stages = [
+        f"stage {stage}: {done}/{total} tasks" + (f" ({active} running)" if active != "0" else "")
+        for stage, done, active, total in _SPARK_BAR.findall(last_line)
+    ]
+    return "Spark " + ", ".join(stages)
+
+
+class GlueRuns(Protocol):
+    """What `glue_progress` reads of the local Glue runtime (tributary/local/glue_runtime.py)."""
+
+    def get_job_runs(self, JobName: str) -> dict[str, Any]: ...  # Glue's parameter name
+
+    def logs(self, run_id: str) -> str: ...
+
+
+def glue_progress(glue: GlueRuns, visit: StateVisit, now: datetime | None = None) -> str | None:
+    """For a Task running a Glue job: its running job run, how long it has run and, when the run's log
+    shows Spark's progress bar, the stages' progress. None for other states."""
+    job = visit.parameters.get("JobName")
+    if not visit.resource.startswith("glue:") or not isinstance(job, str):
+        return None
+    try:
+        runs = glue.get_job_runs(JobName=job).get("JobRuns", [])
+    except Exception:  # progress must not stop a run: an unknown job shows nothing
+        return None
+    running = [r for r in runs if r.get("JobRunState") in ("STARTING", "RUNNING", "WAITING")]
+    if not running:
+        return None
+    run = max(running, key=lambda r: parse_timestamp(r.get("StartedOn")) or datetime.min.replace(tzinfo=UTC))
+    text = f"job run {run.get('Id')} {str(run.get('JobRunState', '')).lower()}"
+    started = parse_timestamp(run.get("StartedOn"))
+    if started is not None and now is not None:
+        text += f" {format_seconds((now - started).total_seconds())}"
+    stages = spark_progress(glue.logs(str(run.get("Id"))))
+    return f"{text} · {stages}" if stages else text
 
 
 def progress_lines(events: Iterable[Mapping[str, Any]], *, color: bool = False) -> list[str]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -152,45 +151,18 @@ def load_mock_config(path: str) -> Any:
 
 
 class Progress:
-    """Prints each state as it is entered and left, with how long it took on the execution's clock."""
+    """Prints each state as it is entered and left, with how long it took on the execution's clock, in
+    the lines and symbols `tributary run` uses (▶ entered, ✔ succeeded, ✘ failed, ↻ retried, ■ stopped)."""
 
     def __init__(self, out: TextIO) -> None:
+        from tributary.local.progress import ProgressTracker, use_color
+
         self.out = out
-        self.entered: dict[str, datetime] = {}
-        self.lock = threading.Lock()
+        self.tracker = ProgressTracker(color=use_color(out))
 
     def __call__(self, event: dict[str, Any]) -> None:
-        event_type: str = event["type"]
-        if event_type.endswith(("Failed", "TimedOut")):
-            self._failure(event)
-            return
-        details = event.get("stateEnteredEventDetails") or event.get("stateExitedEventDetails")
-        if details is None:
-            return
-        name = details["name"]
-        with self.lock:
-            if event_type.endswith("StateEntered"):
-                self.entered[name] = event["timestamp"]
-                print(f"  → {name} ({event_type[: -len('StateEntered')]})", file=self.out, flush=True)
-            else:
-                began = self.entered.pop(name, event["timestamp"])
-                seconds = (event["timestamp"] - began).total_seconds()
-                print(f"  ← {name} {seconds:.3f} s", file=self.out, flush=True)
-
-    def _failure(self, event: dict[str, Any]) -> None:
-        """A failed task, branch or iteration (retries show as one failure each)."""
-        details = next(
-            (v for k, v in event.items() if k.endswith("EventDetails") and isinstance(v, dict)), {}
-        )
-        error = details.get("error")
-        if error is None or event["type"] == "ExecutionFailed":
-            return
-        cause = str(details.get("cause") or "")
-        cause = cause if len(cause) <= 120 else cause[:117] + "..."
-        with self.lock:
-            print(
-                f"  ✗ {event['type']}: {error}" + (f": {cause}" if cause else ""), file=self.out, flush=True
-            )
+        for line in self.tracker.feed([event]):  # thread-safe: branches call from their threads
+            print(f"  {line}", file=self.out, flush=True)
 
 
 def execute_command(args: argparse.Namespace) -> int:
