@@ -7,7 +7,7 @@ SHARED ?= ../shared
 # Conformance pass rates reached so far: only ever raised.
 CONFORMANCE_MIN ?= 1.0
 # The same for the 366 execution histories (check.py --history), counted on their own.
-CONFORMANCE_HISTORY_MIN ?= 0.95
+CONFORMANCE_HISTORY_MIN ?= 0.959
 
 .PHONY: install lock test test-fast conformance lint build demo bench chaos clean
 

@@ -212,3 +212,36 @@ def test_an_invalid_tolerated_failure_count_fails_the_map_after_it_started() -> 
         (6, 5, "ExecutionFailed"),
     ]
     assert events[-1]["executionFailedEventDetails"]["error"] == "States.Runtime"
+
+
+def test_an_error_path_that_selects_nothing_names_the_field_and_the_input() -> None:
+    for field in ("ErrorPath", "CausePath"):
+        definition = {"StartAt": "F", "States": {"F": {"Type": "Fail", field: "$.missing"}}}
+        failed = execution_history(definition, {"a": 1})[-1]["executionFailedEventDetails"]
+        assert failed["error"] == "States.Runtime"
+        assert failed["cause"] == (
+            "An error occurred while executing the state 'F' (entered at the event id #2). The JSONPath "
+            f"'$.missing' specified for the field '{field}' could not be found in the input '{{\"a\":1}}'"
+        )
+
+
+def test_only_states_that_can_retry_have_a_retry_count_in_the_context_object() -> None:
+    definition = {
+        "StartAt": "P",
+        "States": {
+            "P": {"Type": "Pass", "Parameters": {"state.$": "$$.State", "items": [1]}, "Next": "M"},
+            "M": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ItemSelector": {"state.$": "$$.State"},
+                "ItemProcessor": {"StartAt": "I", "States": {"I": {"Type": "Pass", "End": True}}},
+                "End": True,
+            },
+        },
+    }
+    events = execution_history(definition, {})
+    pass_state = json.loads(events[2]["stateExitedEventDetails"]["output"])["state"]
+    assert (sorted(pass_state), pass_state["Name"]) == (["EnteredTime", "Name"], "P")
+    output = json.loads(events[-1]["executionSucceededEventDetails"]["output"])
+    assert output[0]["state"]["Name"] == "M"
+    assert output[0]["state"]["RetryCount"] == 0

@@ -28,6 +28,7 @@ T = TypeVar("T")
 PAYLOAD_LIMIT_BYTES = 256 * 1024
 _PREFIXED_ERRORS = frozenset({errors.RUNTIME, errors.QUERY_EVALUATION_ERROR})
 _PREFIX_START = "An error occurred while executing the state"
+_RETRYING_TYPES = frozenset({"Task", "Parallel", "Map"})  # the states with Retry (and $$.State.RetryCount)
 
 
 class ExecutionFailed(Exception):
@@ -284,7 +285,7 @@ class Interpreter:
             machine,
             value,
             scope,
-            self.state_context(name, 0, extra_context),
+            self.state_context(name, 0 if state_type in _RETRYING_TYPES else None, extra_context),
             entered_id,
             entered_id,
             dict(extra_context or {}),
@@ -411,13 +412,16 @@ class Interpreter:
 
     # --- helpers for state types ------------------------------------------------------------------
 
-    def state_context(self, name: str, retry_count: int, extra: dict[str, Any] | None) -> dict[str, Any]:
+    def state_context(
+        self, name: str, retry_count: int | None, extra: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """The context object of a state; `retry_count` None leaves `State.RetryCount` out, as AWS
+        does for the states that cannot retry (Pass, Choice, Wait, Succeed, Fail)."""
         context = dict(self.runtime.context)
-        context["State"] = {
-            "EnteredTime": iso_time(self.runtime.clock.now()),
-            "Name": name,
-            "RetryCount": retry_count,
-        }
+        state: dict[str, Any] = {"EnteredTime": iso_time(self.runtime.clock.now()), "Name": name}
+        if retry_count is not None:
+            state["RetryCount"] = retry_count
+        context["State"] = state
         if extra:
             context.update(extra)
         return context

@@ -101,11 +101,16 @@ def _dynamic_value(
     try:
         return select(value, expression, context=context, variables=variables)
     except PathError as error:
-        raise StatesError(
-            errors.RUNTIME,
-            f"The JSONPath '{expression}' specified for the field '{key}' "
-            f"could not be found in the input '{to_json(value)}'",
-        ) from error
+        raise path_not_found(expression, key, value) from error
+
+
+def path_not_found(expression: str, field: str, value: Any) -> StatesError:
+    """The States.Runtime error of a JSONPath in `field` that selects nothing from `value`."""
+    return StatesError(
+        errors.RUNTIME,
+        f"The JSONPath '{expression}' specified for the field '{field}' "
+        f"could not be found in the input '{to_json(value)}'",
+    )
 
 
 def _put(container: Any, steps: list[str | int], result: Any, path: str) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tributary.states import errors, payload
+from tributary.states import errors, jsonpath, payload
 from tributary.states.choice import evaluate_choice_rule
 from tributary.states.engine import (
     ExecutionFailed,
@@ -66,7 +66,7 @@ def run_fail(engine: Interpreter, run: StateRun) -> Step:
     else:
         for key, path_key in (("Error", "ErrorPath"), ("Cause", "CausePath")):
             if path_key in state:
-                value = _path_or_intrinsic(engine, run, state[path_key], run.state_input)
+                value = _path_or_intrinsic(run, state[path_key], run.state_input, path_key)
                 if key == "Error":
                     error = value
                 else:
@@ -81,10 +81,13 @@ def _as_text(value: Any) -> str:
     return value if isinstance(value, str) else payload_text(value)
 
 
-def _path_or_intrinsic(engine: Interpreter, run: StateRun, expression: str, value: Any) -> Any:
+def _path_or_intrinsic(run: StateRun, expression: str, value: Any, field: str) -> Any:
     if expression.startswith("States."):
         return evaluate_intrinsic(expression, value, context=run.context, variables=run.variables)
-    return engine.select(run, value, expression)
+    try:
+        return jsonpath.select(value, expression, context=run.context, variables=run.variables)
+    except jsonpath.PathError as error:
+        raise payload.path_not_found(expression, field, value) from error
 
 
 def run_choice(engine: Interpreter, run: StateRun) -> Step:
