@@ -270,8 +270,10 @@ def _start(args: argparse.Namespace, **ports: Any) -> Any:
 
 
 def _up(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
     from tributary.local.control import serve_control
-    from tributary.local.progress import ProgressTracker, use_color
+    from tributary.local.progress import ProgressTracker, glue_detail, use_color
     from tributary.local.session import StackInfo, execution_history
 
     stack = _start(
@@ -319,6 +321,9 @@ def _up(args: argparse.Namespace) -> int:
                 if tracker.status != "RUNNING" and summary["status"] != "RUNNING":
                     continue
                 for line in tracker.feed(execution_history(sfn, summary["executionArn"])):
+                    print(f"{summary['name']}  {line}", flush=True)
+                now = datetime.now(UTC)  # a long state: its elapsed time, a Glue job's Spark stages
+                for line in tracker.still_running(now, detail=glue_detail(stack.glue, now)):
                     print(f"{summary['name']}  {line}", flush=True)
             time.sleep(0.5)
     except KeyboardInterrupt:

@@ -8,6 +8,7 @@ import re
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -15,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from tributary.local import report as reports
 from tributary.local.event_source_mapping import BatchRecord
-from tributary.local.progress import ProgressTracker
+from tributary.local.progress import ProgressTracker, glue_detail
 from tributary.local.session import StackInfo, execution_history, run_documents
 from tributary.local.stack import LocalStack
 
@@ -155,6 +156,9 @@ def follow(
             tracker = trackers.setdefault(arn, ProgressTracker(color=color))
             label = summary["name"]
             for line in tracker.feed(execution_history(sfn, arn)):
+                say(f"{label}  {line}")
+            now = datetime.now(UTC)  # a long state: its elapsed time, a Glue job's Spark stages
+            for line in tracker.still_running(now, detail=glue_detail(stack.glue, now)):
                 say(f"{label}  {line}")
             if tracker.status != "RUNNING":
                 finished.add(arn)

@@ -603,6 +603,11 @@ def glue_progress(glue: GlueRuns, visit: StateVisit, now: datetime | None = None
     return f"{text} · {stages}" if stages else text
 
 
+def glue_detail(glue: GlueRuns, now: datetime) -> Callable[[StateVisit], str | None]:
+    """`still_running`'s `detail` for a stack whose Glue runtime is `glue`."""
+    return lambda visit: glue_progress(glue, visit, now)
+
+
 def progress_lines(events: Iterable[Mapping[str, Any]], *, color: bool = False) -> list[str]:
     """All the lines of a history at once (e.g. for `tributary history`)."""
     return ProgressTracker(color=color, iteration_lines=1_000_000).feed(events)
