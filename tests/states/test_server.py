@@ -14,6 +14,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from tributary.states import execution_history
 from tributary.states.integrations import FunctionIntegration, IntegrationRegistry, TaskCall
 from tributary.states.server import StepFunctionsBackend, serve_in_background
 
@@ -138,6 +139,27 @@ def test_execution_runs_to_success_with_history_paging(endpoint: Endpoint) -> No
         "events"
     ]
     assert [e["id"] for e in backwards] == [e["id"] for e in reversed(events)]
+
+
+def test_the_endpoint_serves_the_events_execution_history_returns(endpoint: Endpoint) -> None:
+    processor = {"StartAt": "Inner", "States": {"Inner": {"Type": "Pass", "End": True}}}
+    definition = {
+        "StartAt": "M",
+        "States": {"M": {"Type": "Map", "MaxConcurrency": 1, "ItemProcessor": processor, "End": True}},
+    }
+    arn = endpoint.create("history", definition)
+    started = endpoint.client.start_execution(stateMachineArn=arn, input="[1, 2]")
+    endpoint.wait_done(started["executionArn"])
+    served = endpoint.client.get_execution_history(executionArn=started["executionArn"])["events"]
+
+    def comparable(event: dict[str, Any]) -> dict[str, Any]:
+        kept = {key: value for key, value in event.items() if key != "timestamp"}
+        kept.get("executionStartedEventDetails", {}).pop("roleArn", None)
+        return kept
+
+    expected = [comparable(e) for e in execution_history(definition, [1, 2])]
+    assert [comparable(e) for e in served] == expected
+    assert [e["previousEventId"] for e in served][:6] == [0, 0, 2, 3, 4, 5]
 
 
 def test_execution_names_follow_aws_rules(endpoint: Endpoint) -> None:
