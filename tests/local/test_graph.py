@@ -265,3 +265,175 @@ def test_choice_rules_that_start_alike_are_labelled_by_their_ends() -> None:
     }
     assert labels["RegisterPartitions"].endswith("… $result.partition_count > 0")
     assert labels["RecordLineage"].endswith("… and $result.rows_read = 0")
+
+
+def test_catches_into_a_shared_handler_are_named_stubs_not_lines_down_the_page() -> None:
+    svg = render_svg(_pipeline())
+    found = edges(svg)
+    catches = {(s, t): g for (s, t, kind), g in found.items() if kind == "catch" and t == "RecordFailure"}
+    stubs = {key: g for key, g in catches.items() if "stub" in g.attrib["class"].split()}
+    assert len(catches) >= 5 and len(catches) - len(stubs) == 1  # one whole edge keeps it connected
+    for g in stubs.values():
+        assert "".join(g.itertext()).endswith("RecordFailure")  # the stub names the handler
+        path = g.find(f"{SVG}path")
+        assert path is not None and re.fullmatch(r"M[\d.]+,[\d.]+ H[\d.]+", path.attrib["d"])
+    # a Catch into a state that only one or two states fall back on stays a whole edge
+    plain = render_svg(DEFINITION)
+    assert "stub" not in edges(plain)[("Fan", "Recover", "catch")].attrib["class"].split()
+
+
+def test_the_title_is_drawn_once_on_the_page_and_the_drawing_shrinks_to_the_window() -> None:
+    html = render_html(_pipeline(), title="orders-20261124T101500Z")
+    body = html[html.index("<body>") :]
+    assert body.count("orders-20261124T101500Z") == 2  # the heading, and the SVG's <title> (a tooltip)
+    assert re.search(r"<h1>orders-20261124T101500Z</h1>", body)
+    assert "max-width:100%" in html and "height:auto" in html
+    assert 'class="heading"' in render_svg(_pipeline(), title="t")  # standalone SVG keeps its heading
+
+
+# Run in the page by a real browser: measures what it drew (with its fonts) and writes the problems.
+MEASURE_JS = r"""
+(function () {
+  const box = (e) => {
+    const r = e.getBoundingClientRect();
+    return [r.left, r.top, r.right, r.bottom];
+  };
+  const overlap = (a, b) =>
+    a[0] < b[2] - 0.5 && b[0] < a[2] - 0.5 && a[1] < b[3] - 0.5 && b[1] < a[3] - 0.5;
+  const inside = (a, b) =>
+    a[0] >= b[0] - 0.5 && a[1] >= b[1] - 0.5 && a[2] <= b[2] + 0.5 && a[3] <= b[3] + 0.5;
+  const svg = document.querySelector("svg");
+  const svgBox = box(svg);
+  const out = { problems: [], states: 0, labels: 0 };
+  const say = (text) => out.problems.push(text);
+  const stateBoxes = [];
+  for (const g of document.querySelectorAll("g.state")) {
+    out.states += 1;
+    const rect = box(g.querySelector("rect"));
+    const texts = [...g.querySelectorAll("text")];
+    stateBoxes.push([g.dataset.state, texts.map(box)]);
+    if (!inside(rect, svgBox)) say("state outside the drawing: " + g.dataset.state);
+    for (const t of texts) {
+      if (!inside(box(t), rect)) say("text outside its box: " + g.dataset.state + ": " + t.textContent);
+    }
+  }
+  const labels = [...document.querySelectorAll("g.edge text")].map((t) => {
+    const edge = t.closest("g.edge");
+    return [edge.dataset.from + "->" + edge.dataset.to + " " + t.textContent, box(t)];
+  });
+  out.labels = labels.length;
+  for (let i = 0; i < labels.length; i++) {
+    const [name, where] = labels[i];
+    if (!inside(where, svgBox)) say("label outside the drawing: " + name);
+    for (let j = i + 1; j < labels.length; j++) {
+      if (overlap(where, labels[j][1])) say("labels overlap: " + name + " / " + labels[j][0]);
+    }
+    for (const [state, texts] of stateBoxes) {
+      if (texts.some((t) => overlap(where, t))) say("label over a state's text: " + name + " / " + state);
+    }
+  }
+  const title = document.title;
+  out.titles = [...document.querySelectorAll("body *")].filter(
+    (e) => e.children.length === 0 && e.tagName.toLowerCase() !== "title" && e.textContent.trim() === title
+  ).length;
+  const svgHeight = svgBox[3] - svgBox[1];
+  for (const g of document.querySelectorAll("g.edge.catch")) {
+    const path = box(g.querySelector("path"));
+    const label = g.querySelector("text");
+    const name = g.dataset.from + "->" + g.dataset.to;
+    const share = (path[3] - path[1]) / svgHeight;
+    if (g.classList.contains("stub")) {
+      if (!label || !label.textContent.startsWith(g.dataset.to)) say("a stub naming no handler: " + name);
+    } else if (share > 0.3) {
+      say("a Catch edge across " + Math.round(100 * share) + "% of the page: " + name);
+    }
+  }
+  out.svgRight = svgBox[2];
+  out.scrollWidth = document.documentElement.scrollWidth;
+  out.innerWidth = window.innerWidth;
+  const pre = document.createElement("pre");
+  pre.id = "measured";
+  pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+})();
+"""
+
+
+def browser() -> str:
+    """A headless Chromium: TRIBUTARY_BROWSER, else Debian's chromium-headless-shell or chromium
+    (`make install` installs chromium-headless-shell)."""
+    import os
+    import shutil
+
+    for candidate in (os.environ.get("TRIBUTARY_BROWSER"), "chromium-headless-shell", "chromium"):
+        found = shutil.which(candidate) if candidate else None
+        if found:
+            return found
+    pytest.fail("no headless browser: apt-get install chromium-headless-shell (make install does)")
+
+
+def measured_in_browser(html: str, tmp_path: Path, width: int = 800, height: int = 600) -> dict[str, Any]:
+    import html as htmllib
+    import subprocess
+
+    page = tmp_path / "graph.html"
+    page.write_text(html.replace("</body>", f"<script>{MEASURE_JS}</script></body>"))
+    done = subprocess.run(
+        [
+            browser(),
+            "--headless",
+            "--no-sandbox",  # as root in CI
+            "--disable-gpu",
+            f"--window-size={width},{height}",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    found = re.search(r'<pre id="measured">(.*?)</pre>', done.stdout, re.S)
+    assert found, f"the browser drew nothing measurable: {done.returncode} {done.stderr[-2000:]}"
+    result: dict[str, Any] = json.loads(htmllib.unescape(found.group(1)))
+    return result
+
+
+MANY_CHOICES: dict[str, Any] = {
+    "StartAt": "Route",
+    "States": {
+        "Route": {
+            "Type": "Choice",
+            "Choices": [
+                {"Variable": "$.kind", "StringEquals": f"kind-number-{i}", "Next": f"Handle{i}"}
+                for i in range(6)
+            ],
+            "Default": "Other",
+        },
+        **{f"Handle{i}": {"Type": "Pass", "End": True} for i in range(6)},
+        "Other": {"Type": "Pass", "End": True},
+    },
+}
+
+
+@pytest.mark.parametrize("case", ["pipeline", "pipeline-run", "loops", "choices"])
+def test_in_a_real_browser_labels_are_apart_and_the_page_fits_the_state_machine(
+    case: str, history: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    if case == "loops":
+        html = render_html(DEFINITION, history, title="a run with a loop")
+        expected_states = len(set(state_names(DEFINITION)))
+    elif case == "choices":
+        html = render_html(MANY_CHOICES, title="seven ways out")
+        expected_states = len(MANY_CHOICES["States"])
+    else:
+        events = None
+        if case == "pipeline-run":
+            events = run(_pipeline(), {"run_id": "r1", "objects": []}, lambda call: {"accepted": 0})
+        html = render_html(_pipeline(), events, title="orders-20261124T101500Z")
+        expected_states = len(set(state_names(_pipeline())))
+    measured = measured_in_browser(html, tmp_path)
+    assert measured["problems"] == []  # no label over another or over a state; text inside its box
+    assert measured["states"] == expected_states
+    assert measured["titles"] == 1  # the title once
+    assert measured["svgRight"] <= measured["innerWidth"]  # the drawing fits the window's width
+    assert measured["scrollWidth"] <= measured["innerWidth"]

@@ -44,6 +44,7 @@ _CONTAINER_HEADER, _CONTAINER_PAD, _BRANCH_GAP = 34.0, 16.0, 28.0
 _LOOP_MARGIN = 70.0
 _DUMMY_WIDTH, _DUMMY_GAP = 10.0, 14.0
 _LABEL_MAX = 30
+_STUB_ARROW = 22.0  # length of a stub's arrow
 
 # status -> (fill, stroke, text)
 _BOX_COLOURS = {
@@ -75,6 +76,7 @@ class _Edge:
     waypoints: list[str] = field(default_factory=list)  # dummy boxes in the layers it crosses
     out_x: float = 0.0  # where it leaves its source, from the source's left
     in_x: float = 0.0  # where it enters its target, from the target's left
+    stub: bool = False  # a Catch to a shared handler far below: a short arrow beside its source, named
 
 
 @dataclass
@@ -90,6 +92,7 @@ class _Box:
     layer: int = 0
     branches: list[_Layout] = field(default_factory=list)
     branch_offsets: list[tuple[float, float]] = field(default_factory=list)
+    aside: float = 0.0  # room on the right for the stubs of its Catch edges
 
 
 @dataclass
@@ -309,8 +312,9 @@ def _machine_layout(machine: Mapping[str, Any], prefix: str, run: _Run, top: boo
     _layer(boxes, edges, order)
     if top:  # End below everything
         boxes["\0end"].layer = 1 + max((b.layer for n, b in boxes.items() if n != "\0end"), default=0)
+    _stub_shared_catches(boxes, edges)
     for index, edge in enumerate(edges):  # a long edge gets a dummy box in each layer it crosses
-        if edge.back:
+        if edge.back or edge.stub:
             continue
         after = order.index(edge.source) + 1
         for layer in range(boxes[edge.source].layer + 1, boxes[edge.target].layer):
@@ -322,6 +326,33 @@ def _machine_layout(machine: Mapping[str, Any], prefix: str, run: _Run, top: boo
     layout = _Layout(boxes, edges)
     _place(layout, order)
     return layout
+
+
+def _stub_label(edge: _Edge, boxes: Mapping[str, _Box]) -> str:
+    return f"{boxes[edge.target].name}" + (f" ({edge.label})" if edge.label else "")
+
+
+def _stub_shared_catches(boxes: dict[str, _Box], edges: list[_Edge]) -> None:
+    """Catch edges into a handler that catches for three states or more (RecordFailure) are drawn as
+    a short dashed arrow beside their source, naming the handler, rather than as long lines bundled
+    down the page; the shortest of them stays a whole edge so that the handler stays connected."""
+    by_target: dict[str, list[_Edge]] = {}
+    for edge in edges:
+        if edge.kind == "catch" and not edge.back:
+            by_target.setdefault(edge.target, []).append(edge)
+    for target, catches in by_target.items():
+        if len({e.source for e in catches}) < 3:
+            continue
+        span = {id(e): boxes[target].layer - boxes[e.source].layer for e in catches}
+        keep = min(catches, key=lambda e: span[id(e)])
+        for edge in catches:
+            if edge is not keep and span[id(edge)] > 1:
+                edge.stub = True
+    for edge in edges:
+        if edge.stub:
+            source = boxes[edge.source]
+            room = _STUB_ARROW + len(_stub_label(edge, boxes)) * _SUB_CHAR + 10
+            source.aside = max(source.aside, room)
 
 
 def _size(box: _Box, run: _Run) -> None:
@@ -408,13 +439,13 @@ def _place(layout: _Layout, order: list[str]) -> None:
         layers[boxes[name].layer].append(name)
     predecessors: dict[str, list[str]] = {name: [] for name in boxes}
     for edge in layout.edges:
-        if not edge.back:
+        if not edge.back and not edge.stub:
             chain = [edge.source, *edge.waypoints, edge.target]
             for before, after in itertools.pairwise(chain):
                 predecessors[after].append(before)
 
     def row_width(row: list[str]) -> float:
-        return sum(boxes[n].width for n in row) + sum(
+        return sum(boxes[n].width + boxes[n].aside for n in row) + sum(
             _gap(boxes[a], boxes[b]) for a, b in itertools.pairwise(row)
         )
 
@@ -439,7 +470,7 @@ def _place(layout: _Layout, order: list[str]) -> None:
         for index, name in enumerate(row):
             box = boxes[name]
             box.x = x
-            x += box.width + (_gap(box, boxes[row[index + 1]]) if index + 1 < len(row) else 0.0)
+            x += box.width + box.aside + (_gap(box, boxes[row[index + 1]]) if index + 1 < len(row) else 0.0)
             box.y = y
             if box.kind == "dummy":
                 box.height = tallest
@@ -449,7 +480,7 @@ def _place(layout: _Layout, order: list[str]) -> None:
     left = min((b.x for b in boxes.values()), default=0.0)
     for box in boxes.values():
         box.x -= left
-    width = max((b.x + b.width for b in boxes.values()), default=_MIN_WIDTH)
+    width = max((b.x + b.width + b.aside for b in boxes.values()), default=_MIN_WIDTH)
     if any(e.back for e in layout.edges):
         width += _LOOP_MARGIN
     layout.width = width
@@ -463,7 +494,7 @@ def _ports(layout: _Layout) -> None:
     leaving: dict[str, list[tuple[float, _Edge]]] = {}
     entering: dict[str, list[tuple[float, _Edge]]] = {}
     for edge in layout.edges:
-        if edge.back:
+        if edge.back or edge.stub:
             continue
         first = boxes[edge.waypoints[0] if edge.waypoints else edge.target]
         last = boxes[edge.waypoints[-1] if edge.waypoints else edge.source]
@@ -524,9 +555,14 @@ def _bezier(p0: tuple[float, float], p3: tuple[float, float], t: float) -> tuple
 def _path(edge: _Edge, layout: _Layout, ox: float, oy: float) -> tuple[str, float, float]:
     """The edge's path and a point for its label."""
     source, target = layout.boxes[edge.source], layout.boxes[edge.target]
+    if edge.stub:  # out of the right side; the label names the handler
+        x1, y1 = ox + source.x + source.width, oy + source.y + source.height / 2
+        return f"M{x1:.1f},{y1:.1f} H{x1 + _STUB_ARROW - 3:.1f}", x1 + _STUB_ARROW, y1
     if edge.back or target.layer <= source.layer:  # a loop: out right, up the side, back in
         loops = [
-            e for e in layout.edges if e.back or layout.boxes[e.target].layer <= layout.boxes[e.source].layer
+            e
+            for e in layout.edges
+            if not e.stub and (e.back or layout.boxes[e.target].layer <= layout.boxes[e.source].layer)
         ]
         lane = ox + layout.width - _LOOP_MARGIN * 0.6 + 12.0 * (loops.index(edge) % 3)
         x1, y1 = ox + source.x + source.width, oy + source.y + source.height / 2
@@ -587,14 +623,23 @@ def _draw_layout(
         d, lx, ly = _path(edge, layout, ox, oy)
         dash = ' stroke-dasharray="6 4"' if edge.kind == "catch" else ""
         ends = f"data-from={quoteattr(source.name)} data-to={quoteattr(target.name)}"
-        attrs = f'class="edge {edge.kind} {look}{" back" if edge.back else ""}" {ends}'
+        classes = " ".join(["edge", edge.kind, look] + ["back"] * edge.back + ["stub"] * edge.stub)
+        attrs = f'class="{classes}" {ends}'
         title = f"<title>{escape(edge.tooltip)}</title>" if edge.tooltip else ""
         parts = [
             f"<g {attrs}>{title}",
             f'<path d="{d}" fill="none" stroke="{stroke}" stroke-width="{width}"{dash} '
             f'marker-end="url(#arrow-{look})"/>',
         ]
-        if edge.label:
+        if edge.stub:
+            stub_text = _stub_label(edge, layout.boxes)
+            colour = "#a50e0e" if look == "taken-failure" else "#5f6368"
+            labels.append((lx, ly - 8, len(stub_text) * _SUB_CHAR + 4, 16))
+            parts.append(
+                f'<text x="{lx + 2:.1f}" y="{ly + 4:.1f}" font-size="11" fill="{colour}">'
+                f"{escape(stub_text)}</text>"
+            )
+        elif edge.label:
             text_width = len(edge.label) * _SUB_CHAR + 8
             ly = _free_spot(labels, lx - text_width / 2, ly - 8, text_width, 16) + 8
             colour = "#a50e0e" if edge.kind == "catch" else "#3c4043"
@@ -696,17 +741,20 @@ def render_svg(
     history: Iterable[Mapping[str, Any]] | None = None,
     *,
     title: str | None = None,
+    heading: bool = True,
 ) -> str:
-    """The state machine as a standalone SVG document (with the executed path when `history` is given)."""
+    """The state machine as a standalone SVG document (with the executed path when `history` is given);
+    `title` is its <title> and, with `heading`, a heading drawn above the machine."""
     run = _run_of(history)
     layout = _machine_layout(_definition(definition), "", run, True)
     margin = 24.0
-    heading = 30.0 if title else 0.0
+    drawn_title = title if heading else None
+    heading_height = 30.0 if drawn_title else 0.0
     edges: list[str] = []
     boxes: list[str] = []
-    _draw_layout(layout, margin, margin + heading, run, edges, boxes, [])
+    _draw_layout(layout, margin, margin + heading_height, run, edges, boxes, [])
     width = layout.width + 2 * margin
-    height = layout.height + 2 * margin + heading
+    height = layout.height + 2 * margin + heading_height
     markers = "".join(
         f'<marker id="arrow-{look}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
         f'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="{stroke}"/></marker>'
@@ -719,10 +767,10 @@ def render_svg(
         f"<defs>{markers}</defs>",
         f'<rect width="{width:.1f}" height="{height:.1f}" fill="#ffffff"/>',
     ]
-    if title:
+    if drawn_title:
         parts.append(
-            f'<text x="{margin}" y="{margin + 8:.1f}" font-size="15" font-weight="600" fill="#202124">'
-            f"{escape(title)}</text>"
+            f'<text class="heading" x="{margin}" y="{margin + 8:.1f}" font-size="15" font-weight="600" '
+            f'fill="#202124">{escape(drawn_title)}</text>'
         )
     parts += ['<g class="edges">', *edges, "</g>", '<g class="states">', *boxes, "</g>", "</svg>"]
     return "\n".join(parts) + "\n"
@@ -734,9 +782,10 @@ def render_html(
     *,
     title: str | None = None,
 ) -> str:
-    """One HTML page embedding the SVG and a legend; no script, stylesheet or font from elsewhere."""
+    """One HTML page embedding the SVG and a legend; no script, stylesheet or font from elsewhere. The
+    title is the page's heading (once); the drawing shrinks to the window's width, never grows."""
     events = list(history) if history is not None else None
-    svg = render_svg(definition, events, title=title)
+    svg = render_svg(definition, events, title=title, heading=False)
     legend = ""
     if events is not None:
         items = [
@@ -765,7 +814,7 @@ def render_html(
         "vertical-align:-3px;margin-right:6px}"
         ".dash{display:inline-block;width:28px;border-top:2px dashed #5f6368;vertical-align:3px;"
         "margin-right:6px}"
-        ".graph{overflow:auto}"
+        ".graph svg{display:block;max-width:100%;height:auto}"
         "</style></head><body>"
         f"<h1>{page_title}</h1>"
         f'<div class="legend">{legend}</div>'
