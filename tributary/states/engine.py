@@ -24,6 +24,8 @@ from tributary.states.integrations import CallbackStore, Integration
 from tributary.states.retry import first_match, max_attempts, retry_delay
 
 T = TypeVar("T")
+# Runs one attempt of a state (no Retry, no Catch): the interpreter and the state being run.
+Handler = Callable[["Interpreter", "StateRun"], "Step"]
 
 PAYLOAD_LIMIT_BYTES = 256 * 1024
 _PREFIXED_ERRORS = frozenset({errors.RUNTIME, errors.QUERY_EVALUATION_ERROR})
@@ -86,6 +88,8 @@ class Runtime:
     _calls_under_way: list[threading.Event] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    # The function that runs one attempt of each state type (`state_types.HANDLERS`).
+    handlers: dict[str, Handler] = field(default_factory=dict)
     # Stop events of branches and iterations running in threads (see fan_out), set with `stop`.
     _linked_stops: list[threading.Event] = field(default_factory=list)
 
@@ -209,24 +213,12 @@ def expression_text(value: Any) -> str:
 
 
 class Interpreter:
-    """Runs machines for one execution. State types beyond the simple ones live in their own
-    modules (task_state, parallel_state, map_state) and are called with this interpreter."""
+    """Runs machines for one execution. The state types live in their own modules (simple_states,
+    task_state, parallel_state, map_state), which import this one; the runtime brings their
+    functions (`state_types.HANDLERS`), so that this module imports none of them."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        # The state types' modules import this one, so they are imported when first needed.
-        from tributary.states import map_state, parallel_state, simple_states, task_state
-
-        self._handlers: dict[str, Callable[[Interpreter, StateRun], Step]] = {
-            "Pass": simple_states.run_pass,
-            "Choice": simple_states.run_choice,
-            "Wait": simple_states.run_wait,
-            "Succeed": simple_states.run_succeed,
-            "Fail": simple_states.run_fail,
-            "Task": task_state.run_task,
-            "Parallel": parallel_state.run_parallel,
-            "Map": map_state.run_map,
-        }
 
     # --- the loop ---------------------------------------------------------------------------------
 
@@ -337,7 +329,7 @@ class Interpreter:
 
     def handler_for(self, state_type: str) -> Callable[[Interpreter, StateRun], Step]:
         """The function that runs one attempt of a state of `state_type` (no Retry, no Catch)."""
-        handler = self._handlers.get(state_type)
+        handler = self.runtime.handlers.get(state_type)
         if handler is None:
             raise StatesError(errors.RUNTIME, f"Unsupported state type '{state_type}'")
         return handler

@@ -33,6 +33,7 @@ from tributary.states.engine import (
 )
 from tributary.states.history import History, payload_text
 from tributary.states.integrations import CallbackStore, Integration, IntegrationRegistry
+from tributary.states.state_types import HANDLERS
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +107,7 @@ class Execution:
             history=self.history,
             execution_arn=self.arn,
             state_machine_arn=self.state_machine_arn,
+            handlers=HANDLERS,
             context={
                 "Execution": {
                     "Id": self.arn,

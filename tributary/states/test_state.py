@@ -32,6 +32,7 @@ from tributary.states.errors import StatesError
 from tributary.states.history import History, payload_text
 from tributary.states.integrations import CallbackStore, Integration, IntegrationRegistry
 from tributary.states.retry import first_match, max_attempts, retry_delay
+from tributary.states.state_types import HANDLERS
 from tributary.states.validation import diagnose, diagnose_state, invalid_definition_message
 
 INSPECTION_LEVELS = ("INFO", "DEBUG", "TRACE")
@@ -283,6 +284,7 @@ def test_state(request: dict[str, Any], *, integrations: Integration | None = No
         execution_arn=TEST_EXECUTION_ARN,
         state_machine_arn=TEST_STATE_MACHINE_ARN,
         context=base_context,
+        handlers=HANDLERS,
     )
     interpreter = Interpreter(runtime)
     machine = Machine(
