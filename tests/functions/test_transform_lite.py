@@ -216,3 +216,19 @@ def test_json_values_are_the_text_spark_gives_a_string_column() -> None:
     assert [java_double(x) for x in (1e-4, 1e7, 9999999.0, 0.001, 5e-324, -0.0)] == [
         "1.0E-4", "1.0E7", "9999999.0", "0.001", "4.9E-324", "-0.0",
     ]  # fmt: skip
+
+
+def test_work_folders_a_timed_out_invocation_left_in_tmp_are_removed(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from transform_lite.convert import STALE_SECONDS, remove_stale_work
+
+    stale, recent = tmp_path / "transform-lite-old", tmp_path / "transform-lite-new"
+    for folder in (stale, recent):
+        (folder / "spill").mkdir(parents=True)
+        (folder / "spill" / "000000.arrow").write_bytes(b"x" * 10)
+    old = time.time() - STALE_SECONDS - 60
+    os.utime(stale, (old, old))
+    remove_stale_work(tmp_path)
+    assert not stale.exists() and recent.exists()  # a folder in use (younger) is left alone

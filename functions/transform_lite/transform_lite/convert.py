@@ -9,10 +9,12 @@ the rows themselves wait on disk. An object that fails while read is dropped wit
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
-import os
+import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -78,7 +80,9 @@ class Converter:
         }
         self.unique = [check for check in plan.checks if check.rule == "unique"]
         self.rules = [(rule.column, rule.rule) for rule in plan.rules]
-        self.work = Path(tempfile.mkdtemp(prefix="transform-lite-", dir=work_folder))
+        if work_folder is None:
+            remove_stale_work(Path(tempfile.gettempdir()))
+        self.work = Path(tempfile.mkdtemp(prefix=WORK_PREFIX, dir=work_folder))
         self.spill = Spill(self.work / "spill")
         self.spill.folder.mkdir()
 
@@ -346,12 +350,24 @@ class Converter:
         return removed
 
     def close(self) -> None:
-        for root, folders, names in os.walk(self.work, topdown=False):
-            for name in names:
-                os.unlink(os.path.join(root, name))
-            for folder in folders:
-                os.rmdir(os.path.join(root, folder))
-        os.rmdir(self.work)
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+WORK_PREFIX = "transform-lite-"
+
+
+# Older than any invocation can run (Lambda's limit is 15 minutes).
+STALE_SECONDS = 16 * 60
+
+
+def remove_stale_work(folder: Path) -> None:
+    """What an earlier invocation in this execution environment left in /tmp (one that timed out never
+    cleaned up): work folders older than any invocation can be."""
+    now = time.time()
+    for stale in folder.glob(WORK_PREFIX + "*"):
+        with contextlib.suppress(OSError):
+            if now - stale.stat().st_mtime > STALE_SECONDS:
+                shutil.rmtree(stale, ignore_errors=True)
 
 
 def parquet_writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter:
