@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tributary.states.errors import StatesError
-from tributary.states.intrinsics import Call, Literal, Path, evaluate_intrinsic, parse_intrinsic
+from tributary.states.intrinsic_functions import Call, Literal, Path, evaluate_intrinsic, parse_intrinsic
 from tributary.states.payload import input_path, output_path, payload_template, result_path
 
 CASES = pathlib.Path(__file__).resolve().parents[3] / "shared" / "asl-conformance" / "executions"

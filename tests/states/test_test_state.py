@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from tributary.states.test_state import TestStateError
-from tributary.states.test_state import test_state as run_test_state
+from tributary.states.teststate import TestStateError
+from tributary.states.teststate import test_state as run_test_state
 
 TASK = {
     "Type": "Task",
@@ -160,3 +160,14 @@ def test_callback_task_gets_a_task_token_in_its_context() -> None:
     assert json.loads(response["output"]) == {"answer": 1}
     token = json.loads(response["inspectionData"]["afterParameters"])["MessageBody"]["token"]
     assert isinstance(token, str) and len(token) == 32
+
+
+def test_the_package_function_stays_callable_once_its_module_is_loaded() -> None:
+    """`tributary.states.test_state` is the function: no module of the package has its name, so
+    loading the TestState module does not replace it."""
+    import tributary.states
+
+    request = {"definition": json.dumps({"Type": "Pass", "End": True}), "input": "{}"}
+    for _ in range(2):
+        assert tributary.states.test_state(request)["status"] == "SUCCEEDED"
+    assert callable(tributary.states.test_state)

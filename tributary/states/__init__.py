@@ -74,8 +74,8 @@ def execution_history(
 
 
 def test_state(request: dict[str, Any]) -> Any:
-    """The TestState API (tributary.states.test_state), imported when first used."""
-    from tributary.states.test_state import test_state as _test_state
+    """The TestState API (tributary.states.teststate), imported when first used."""
+    from tributary.states.teststate import test_state as _test_state
 
     return _test_state(request)
 

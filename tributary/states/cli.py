@@ -256,7 +256,7 @@ def validate_command(args: argparse.Namespace) -> int:
 
 
 def test_state_command(args: argparse.Namespace) -> int:
-    from tributary.states.test_state import TestStateError, test_state
+    from tributary.states.teststate import TestStateError, test_state
 
     request: dict[str, Any] = {
         "definition": json.dumps(_definition(args.definition, args.substitution)),

@@ -29,7 +29,7 @@ from jsonata.utils import Utils
 
 from tributary.states import errors
 from tributary.states.errors import StatesError
-from tributary.states.intrinsics import HASH_ALGORITHMS, parse_json
+from tributary.states.intrinsic_functions import HASH_ALGORITHMS, parse_json
 
 _OPEN, _CLOSE = "{%", "%}"
 # Integral numbers beyond this are not exact in JavaScript, so AWS would not print them as integers.

@@ -14,7 +14,7 @@ from typing import Any
 
 from tributary.states import errors
 from tributary.states.errors import StatesError
-from tributary.states.intrinsics import evaluate_intrinsic, is_intrinsic
+from tributary.states.intrinsic_functions import evaluate_intrinsic, is_intrinsic
 from tributary.states.jsonpath import PathError, definite_steps, select
 
 

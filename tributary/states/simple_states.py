@@ -16,7 +16,7 @@ from tributary.states.engine import (
 )
 from tributary.states.errors import StatesError
 from tributary.states.history import payload_text
-from tributary.states.intrinsics import evaluate_intrinsic
+from tributary.states.intrinsic_functions import evaluate_intrinsic
 from tributary.states.wait_state import seconds_to_wait
 
 

@@ -491,7 +491,7 @@ class StepFunctionsBackend:
     # -- TestState --------------------------------------------------------------------------------
 
     def test_state(self, request: dict[str, Any]) -> dict[str, Any]:
-        from tributary.states.test_state import TestStateError, test_state
+        from tributary.states.teststate import TestStateError, test_state
 
         try:
             return test_state(request, integrations=self.integrations)

@@ -9,7 +9,8 @@ import re
 
 import jsonata
 
-from tributary.states import intrinsics, jsonpath
+from tributary.states import intrinsic_functions as intrinsics
+from tributary.states import jsonpath
 from tributary.states.errors import StatesError
 
 _VARIABLE_ROOT = re.compile(r"^\$[A-Za-z_][A-Za-z0-9_]*")
