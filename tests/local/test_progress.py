@@ -518,6 +518,10 @@ def test_spark_progress_reads_the_last_progress_bar() -> None:
     from tributary.local.progress import spark_progress
 
     assert spark_progress("no bar here\n") is None
+    # as Spark 3.5 wrote it (spark.ui.showConsoleProgress): redrawn after \r, cleared when the stage ends
+    running = "\r[Stage 0:=====>          (33 + 1) / 40]\r\r[Stage 0:======>         (34 + 1) / 40]\r"
+    assert spark_progress("INFO started\n" + running) == "Spark stage 0: 34/40 tasks (1 running)"
+    assert spark_progress("INFO started\n" + running + "\r" + " " * 80 + "\r19900\n") is None
     assert spark_progress("[Stage 0:>  (0 + 2) / 2]\n[Stage 5:=====> (7 + 0) / 9]\nlater line\n") == (
         "Spark stage 5: 7/9 tasks"
     )

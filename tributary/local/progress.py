@@ -562,8 +562,15 @@ _SPARK_BAR = re.compile(r"\[Stage (\d+):[=> ]*\((\d+) \+ (\d+)\) / (\d+)\]")
 
 
 def spark_progress(log: str) -> str | None:
-    """The stages of the last Spark progress bar in `log`: `Spark stage 3: 120/200 tasks (2 running)`."""
-    last_line = next((line for line in reversed(re.split(r"[\r\n]", log)) if _SPARK_BAR.search(line)), None)
+    """The stages of the last Spark progress bar in `log`: `Spark stage 3: 120/200 tasks (2 running)`;
+    None when there is none, or Spark cleared it (a line of spaces: its stages ended)."""
+    last_line = None
+    for line in reversed(re.split(r"[\r\n]", log)):
+        if _SPARK_BAR.search(line):
+            last_line = line
+            break
+        if len(line) >= 20 and not line.strip():
+            return None
     if last_line is None:
         return None
     stages = [
