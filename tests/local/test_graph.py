@@ -437,3 +437,25 @@ def test_in_a_real_browser_labels_are_apart_and_the_page_fits_the_state_machine(
     assert measured["titles"] == 1  # the title once
     assert measured["svgRight"] <= measured["innerWidth"]  # the drawing fits the window's width
     assert measured["scrollWidth"] <= measured["innerWidth"]
+
+
+def test_a_distributed_map_is_labelled_with_its_child_executions() -> None:
+    definition = {
+        "StartAt": "RegisterPartitions",
+        "States": {
+            "RegisterPartitions": {
+                "Type": "Map",
+                "ItemsPath": "$.partitions",
+                "ItemBatcher": {"MaxItemsPerBatch": 2},
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                    "StartAt": "Register",
+                    "States": {"Register": {"Type": "Pass", "End": True}},
+                },
+                "End": True,
+            }
+        },
+    }
+    events = run(definition, {"partitions": [1, 2, 3, 4, 5]}, work_fails)
+    text = "".join(states(render_svg(definition, events))["RegisterPartitions"].itertext())
+    assert "3 child executions" in text and "0 iterations" not in text
