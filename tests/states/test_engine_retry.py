@@ -105,7 +105,7 @@ def test_retry_count_in_the_context_object(kit):
         (["States.ALL"], "Lambda.ServiceException", True),
         (["States.ALL"], "States.Timeout", True),
         (["States.ALL"], "States.Runtime", False),
-        (["States.ALL"], "States.DataLimitExceeded", False),
+        (["States.ALL"], "States.DataLimitExceeded", True),
         (["States.TaskFailed"], "Custom", True),
         (["States.TaskFailed"], "States.Timeout", False),
         (["States.Timeout"], "States.Timeout", True),

@@ -427,11 +427,15 @@ class Interpreter:
             )
         return err
 
+    def over_payload_limit(self, text: str) -> bool:
+        """Whether a payload's JSON text is over the limit (256 KiB of UTF-8)."""
+        limit = self.runtime.payload_limit
+        # A character is at most 4 bytes: most payloads are decided without encoding them.
+        return len(text) * 4 > limit and len(text.encode()) > limit
+
     def check_size(self, run: StateRun, output_text: str) -> None:
         """States.DataLimitExceeded for an output over the limit (UTF-8 bytes), which no Catch handles."""
-        limit = self.runtime.payload_limit
-        # A character is at most 4 bytes: most outputs are decided without encoding them.
-        if len(output_text) * 4 > limit and len(output_text.encode()) > limit:
+        if self.over_payload_limit(output_text):
             raise ExecutionFailed(
                 errors.DATA_LIMIT_EXCEEDED,
                 f"The state/task '{run.name}' returned a result with a size exceeding "

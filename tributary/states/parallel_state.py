@@ -39,7 +39,9 @@ def run_parallel(engine: Interpreter, run: StateRun) -> Step:
     try:
         outcomes = run_all(engine, [branch_job(m) for m in branches], max_concurrency=0)
     except ExecutionFailed as failed:
-        engine.event(run, "ParallelStateFailed", {"error": failed.error, "cause": failed.cause})
+        # GetExecutionHistory's HistoryEvent has no member for ParallelStateFailed details: the
+        # error and cause are in the events that follow (TaskStateExited of a Catch, ExecutionFailed).
+        engine.event(run, "ParallelStateFailed")
         raise NullableFailure(failed.error, failed.cause) from None
     run.previous_id = max([started_id, *(last for _, last in outcomes)])
     engine.event(run, "ParallelStateSucceeded")

@@ -7,8 +7,10 @@ from typing import Any
 
 from tributary.states import errors
 
-# Neither States.ALL nor States.TaskFailed catches these; DataLimitExceeded can still be named.
-_NEVER_BY_WILDCARD = frozenset({errors.RUNTIME, errors.DATA_LIMIT_EXCEEDED})
+# Neither States.ALL nor States.TaskFailed catches these. (A task result over the payload quota,
+# States.DataLimitExceeded, is caught by States.ALL as AWS records it; a state's own output over the
+# quota fails the execution without reaching a Catch, see Interpreter.check_size.)
+_NEVER_BY_WILDCARD = frozenset({errors.RUNTIME})
 # States.Runtime is terminal: no Retry or Catch can handle it.
 _TERMINAL = frozenset({errors.RUNTIME})
 

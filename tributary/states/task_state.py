@@ -6,6 +6,7 @@ Task* / LambdaFunction* history events."""
 from __future__ import annotations
 
 import threading
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from tributary.states import errors
@@ -97,6 +98,8 @@ def _history_names(resource: Resource) -> tuple[str, str]:
 def _call(engine: Interpreter, run: StateRun, call: TaskCall, pending: PendingTask | None) -> Any:
     if call.resource.kind == "lambda-function":
         return _call_lambda_function(engine, run, call)
+    if call.resource.kind == "activity" and pending is not None:
+        return _call_activity(engine, run, call, pending)
     resource_type, resource_name = _history_names(call.resource)
     names = {"resourceType": resource_type, "resource": resource_name}
     scheduled: dict[str, Any] = {
@@ -130,25 +133,43 @@ def _call(engine: Interpreter, run: StateRun, call: TaskCall, pending: PendingTa
                 "TaskSubmitted",
                 {**names, "output": payload_text(result), "outputDetails": {"truncated": False}},
             )
-            remaining = None
-            if call.timeout_seconds is not None:
-                elapsed = (engine.runtime.clock.now() - started).total_seconds()
-                remaining = max(0.0, call.timeout_seconds - elapsed)
-            result = _wait_for_callback(engine, pending, remaining, call.heartbeat_seconds)
+            result = _wait_for_callback(engine, pending, call, started)
+        output = _result_text(engine, result, call.resource.service)
     except StatesError as err:
-        if err.error in (errors.TIMEOUT, errors.HEARTBEAT_TIMEOUT):
-            engine.event(run, "TaskTimedOut", {**names, "error": err.error, "cause": err.cause})
-        else:
-            engine.event(run, "TaskFailed", {**names, "error": err.error, "cause": err.cause})
+        timed_out = err.error in (errors.TIMEOUT, errors.HEARTBEAT_TIMEOUT)
+        engine.event(run, "TaskTimedOut" if timed_out else "TaskFailed", {**names, **failure_details(err)})
         raise
-    engine.event(
-        run, "TaskSucceeded", {**names, "output": payload_text(result), "outputDetails": {"truncated": False}}
-    )
+    engine.event(run, "TaskSucceeded", {**names, "output": output, "outputDetails": {"truncated": False}})
     return result
 
 
-def _call_lambda_function(engine: Interpreter, run: StateRun, call: TaskCall) -> Any:
-    """A Lambda function ARN as Resource: LambdaFunction* events, the function's output as result."""
+def failure_details(err: StatesError) -> dict[str, str]:
+    """`error` and `cause` as a Task*/LambdaFunction* failure event carries them: a null one (a
+    SendTaskFailure without it, a timeout, which has no cause) is left out, not written as ""."""
+    if isinstance(err, NullableFailure):
+        pairs = (("error", err.original_error), ("cause", err.original_cause))
+    else:
+        pairs = (("error", err.error), ("cause", err.cause or None))
+    return {key: value for key, value in pairs if value is not None}
+
+
+def _result_text(engine: Interpreter, result: Any, task_name: str) -> str:
+    """The task's result as history text; a result over the payload quota (256 KiB of UTF-8) fails
+    the task with States.DataLimitExceeded, which a Retry or Catch can handle (AWS records a
+    TaskFailed naming the resource type, or the function ARN for a Lambda function resource)."""
+    text = payload_text(result)
+    if engine.over_payload_limit(text):
+        raise StatesError(
+            errors.DATA_LIMIT_EXCEEDED,
+            f"The state/task '{task_name}' returned a result with a size exceeding "
+            "the maximum number of bytes service limit.",
+        )
+    return text
+
+
+def _scheduled_by_arn(call: TaskCall, *, heartbeat: bool) -> dict[str, Any]:
+    """LambdaFunctionScheduled / ActivityScheduled details: the ARN, the input, the timeouts set
+    (a Lambda function's event has no heartbeat)."""
     scheduled: dict[str, Any] = {
         "resource": call.resource.arn,
         "input": payload_text(call.arguments),
@@ -156,21 +177,44 @@ def _call_lambda_function(engine: Interpreter, run: StateRun, call: TaskCall) ->
     }
     if call.timeout_seconds is not None:
         scheduled["timeoutInSeconds"] = int(call.timeout_seconds)
-    engine.event(run, "LambdaFunctionScheduled", scheduled)
+    if heartbeat and call.heartbeat_seconds is not None:
+        scheduled["heartbeatInSeconds"] = int(call.heartbeat_seconds)
+    return scheduled
+
+
+def _call_lambda_function(engine: Interpreter, run: StateRun, call: TaskCall) -> Any:
+    """A Lambda function ARN as Resource: LambdaFunction* events, the function's output as result."""
+    engine.event(run, "LambdaFunctionScheduled", _scheduled_by_arn(call, heartbeat=False))
     engine.event(run, "LambdaFunctionStarted")
     try:
         result = _invoke_within_timeout(engine, call)
+        output = _result_text(engine, result, call.resource.arn)
     except StatesError as err:
-        if err.error == errors.TIMEOUT:
-            engine.event(run, "LambdaFunctionTimedOut", {"error": err.error, "cause": err.cause})
-        else:
-            engine.event(run, "LambdaFunctionFailed", {"error": err.error, "cause": err.cause})
+        timed_out = err.error == errors.TIMEOUT
+        engine.event(
+            run, "LambdaFunctionTimedOut" if timed_out else "LambdaFunctionFailed", failure_details(err)
+        )
         raise
-    engine.event(
-        run,
-        "LambdaFunctionSucceeded",
-        {"output": payload_text(result), "outputDetails": {"truncated": False}},
-    )
+    engine.event(run, "LambdaFunctionSucceeded", {"output": output, "outputDetails": {"truncated": False}})
+    return result
+
+
+def _call_activity(engine: Interpreter, run: StateRun, call: TaskCall, pending: PendingTask) -> Any:
+    """An activity ARN as Resource: Activity* events (GetExecutionHistory's ActivityScheduled,
+    ActivityStarted, ActivitySucceeded / ActivityFailed / ActivityTimedOut); the integration hands
+    the task to a worker, whose SendTaskSuccess / SendTaskFailure / SendTaskHeartbeat answer it."""
+    engine.event(run, "ActivityScheduled", _scheduled_by_arn(call, heartbeat=True))
+    started = engine.runtime.clock.now()
+    try:
+        _invoke_within_timeout(engine, call)
+        engine.event(run, "ActivityStarted")
+        result = _wait_for_callback(engine, pending, call, started)
+        output = _result_text(engine, result, call.resource.arn)
+    except StatesError as err:
+        timed_out = err.error in (errors.TIMEOUT, errors.HEARTBEAT_TIMEOUT)
+        engine.event(run, "ActivityTimedOut" if timed_out else "ActivityFailed", failure_details(err))
+        raise
+    engine.event(run, "ActivitySucceeded", {"output": output, "outputDetails": {"truncated": False}})
     return result
 
 
@@ -194,7 +238,7 @@ def _invoke_within_timeout(engine: Interpreter, call: TaskCall) -> Any:
         started = clock.now()
         result = _invoke(engine, call)
         if timeout is not None and (clock.now() - started).total_seconds() > timeout:
-            raise StatesError(errors.TIMEOUT, "")
+            raise NullableFailure(errors.TIMEOUT, None)
         return result
     outcome: dict[str, Any] = {}
     done = threading.Event()
@@ -211,17 +255,20 @@ def _invoke_within_timeout(engine: Interpreter, call: TaskCall) -> Any:
     finished = clock.wait(done, timeout)
     if not finished:
         call.cancelled.set()
-        raise StatesError(errors.TIMEOUT, "")
+        raise NullableFailure(errors.TIMEOUT, None)
     if "error" in outcome:
         raise outcome["error"]
     return outcome["result"]
 
 
-def _wait_for_callback(
-    engine: Interpreter, pending: PendingTask, remaining: float | None, heartbeat: float | None
-) -> Any:
-    """Wait for SendTaskSuccess / SendTaskFailure, within the task's timeout and heartbeat."""
+def _wait_for_callback(engine: Interpreter, pending: PendingTask, call: TaskCall, started: datetime) -> Any:
+    """Wait for SendTaskSuccess / SendTaskFailure, within what is left of the task's TimeoutSeconds
+    (counted from `started`) and its HeartbeatSeconds."""
     clock = engine.runtime.clock
+    heartbeat = call.heartbeat_seconds
+    remaining = None
+    if call.timeout_seconds is not None:
+        remaining = max(0.0, call.timeout_seconds - (clock.now() - started).total_seconds())
     while True:
         window = (
             remaining
@@ -242,8 +289,8 @@ def _wait_for_callback(
         if remaining is not None:
             remaining -= (clock.now() - before).total_seconds()
             if remaining <= 0:
-                raise StatesError(errors.TIMEOUT, "")
+                raise NullableFailure(errors.TIMEOUT, None)
         if pending.heartbeat.is_set():
             pending.heartbeat.clear()
             continue
-        raise StatesError(errors.HEARTBEAT_TIMEOUT, "")
+        raise NullableFailure(errors.HEARTBEAT_TIMEOUT, None)
