@@ -38,11 +38,12 @@ The job sets these Spark SQL options on the session it is given: session time zo
 (a failed cast is a reject, not a crash), the Spark 3 datetime parser (`timeParserPolicy=CORRECTED`),
 Parquet timestamps as INT64 microseconds, Parquet dates and timestamps written and read as they are in
 the proleptic Gregorian calendar (rebase modes CORRECTED, so years before 1900 are neither refused nor
-shifted), an uncompressed in-memory cache, and writes that keep one open file per partition value
-instead of sorting (planned writes off, `maxConcurrentOutputFileWriters`). Dates and timestamps are
-built from the groups of the plan's regular expressions (no datetime pattern is parsed here) and
-accepted within the plan's range (0001-01-01 to 9999-12-31 23:59:59.999999 UTC); a valid value
-outside it is a rejected row.
+shifted), an uncompressed in-memory cache, writes that keep one open file per partition value
+instead of sorting (planned writes off, `maxConcurrentOutputFileWriters`), and no whole-stage
+generated method larger than HotSpot compiles (`codegen.hugeMethodLimit` 8000). Dates and
+timestamps are built from the groups of the plan's regular expressions (no datetime pattern is
+parsed here) and accepted within the plan's range (0001-01-01 to 9999-12-31 23:59:59.999999 UTC);
+a valid value outside it is a rejected row.
 
 A quoted CSV field may span lines (up to MAX_LINES_PER_RECORD lines): the record is numbered by the
 line it starts on. A JSON record with a duplicate top-level key, or nested deeper than the plan's
@@ -1272,6 +1273,10 @@ def configure_session(spark: SparkSession) -> None:
     # sorting its rows by partition value first: Spark 3.5 plans that sort unless planned writes are off.
     spark.conf.set("spark.sql.optimizer.plannedWrite.enabled", "false")
     spark.conf.set("spark.sql.maxConcurrentOutputFileWriters", str(MAX_OPEN_FILES_PER_TASK))
+    # The checks of a wide contract make one generated method larger than HotSpot compiles (8000 bytes
+    # of bytecode): it then runs interpreted, which took half the CPU of a run here. Past that size Spark
+    # runs the stage as smaller generated functions instead of one whole-stage method.
+    spark.conf.set("spark.sql.codegen.hugeMethodLimit", str(HOTSPOT_HUGE_METHOD_BYTES))
 
 
 # ------------------------------------------------------------------------------------------ metrics
@@ -1423,14 +1428,16 @@ def files_per_partition(partitions: dict[str, int], rows_per_file: int) -> dict[
     return {value: max(1, math.ceil(rows / rows_per_file)) for value, rows in partitions.items() if rows}
 
 
-def write_tasks(partitions: dict[str, int], rows_per_file: int) -> int | None:
+def write_tasks(partitions: dict[str, int], rows_per_file: int, cores: int) -> int | None:
     """Tasks that write the curated rows where they are (no shuffle), or None when the rows are worth
-    shuffling into the planned files. Without a shuffle, ceil(rows / rows_per_file) tasks (fewer when
-    the input has fewer splits) each write their rows of every partition value: at most tasks x values
-    files. That is accepted up to twice the planned files, which always holds for a run of one task or
-    of one partition value; beyond, a shuffle keeps the files as few and as full as planned."""
+    shuffling into the planned files. Without a shuffle, ceil(rows / rows_per_file) tasks (raised to
+    the `cores` while each still writes MIN_ROWS_PER_WRITE_TASK rows; fewer when the input has fewer
+    splits) each write their rows of every partition value: at most tasks x values files. That is
+    accepted up to twice the planned files, which always holds for a small run (one task) or a run of
+    one partition value; beyond, a shuffle keeps the files as few and as full as planned."""
     files = files_per_partition(partitions, rows_per_file)
-    tasks = max(1, math.ceil(sum(partitions.values()) / rows_per_file))
+    rows = sum(partitions.values())
+    tasks = max(1, math.ceil(rows / rows_per_file), min(cores, rows // MIN_ROWS_PER_WRITE_TASK))
     return tasks if tasks * len(files) <= 2 * sum(files.values()) else None
 
 
@@ -1440,7 +1447,7 @@ def write_curated(
     """The rows where they are, by `write_tasks` tasks; or one task per planned file (rows of a
     partition value spread over its files by a stable hash). Either way no task sorts its rows."""
     partition_column = plan.partition_column
-    tasks = write_tasks(partitions, rows_per_file)
+    tasks = write_tasks(partitions, rows_per_file, curated.sparkSession.sparkContext.defaultParallelism)
     if tasks is not None:
         planned = curated.coalesce(tasks)
     else:
@@ -1882,6 +1889,11 @@ def convert(
 MAX_BROADCAST_ROWS = 1_000_000
 # Files one write task keeps open at once (one per partition value); past it, it sorts the rest.
 MAX_OPEN_FILES_PER_TASK = 32
+# A write task without a shuffle gets at least this many rows (a small run stays one task, one file
+# per partition value); more rows are spread over the cores.
+MIN_ROWS_PER_WRITE_TASK = 100_000
+# HotSpot leaves methods larger than this (bytecode) to the interpreter (-XX:+DontCompileHugeMethods).
+HOTSPOT_HUGE_METHOD_BYTES = 8000
 
 
 def known_duplicates(checked: DataFrame, column: str, persisted: list[DataFrame]) -> DataFrame | None:

@@ -103,18 +103,22 @@ def test_the_cache_keeps_raw_text_and_reasons_of_failed_rows_only(
 
 
 @pytest.mark.parametrize(
-    ("partitions", "rows_per_file", "tasks"),
+    ("partitions", "rows_per_file", "cores", "tasks"),
     [
-        ({"d1": 500}, 100, 5),  # one partition value: ceil(rows / rows_per_file) tasks, no shuffle
-        ({"d1": 30, "d2": 30, "d3": 30}, 100, 1),  # one task writes one file per value
-        ({"d1": 150, "d2": 150}, 100, 3),  # 3 tasks x 2 values = 6 files <= 2 x 4 planned
-        ({"d1": 100, "d2": 100, "d3": 100, "d4": 100}, 100, None),  # 4 x 4 = 16 > 2 x 4: shuffle
+        ({"d1": 500}, 100, 8, 5),  # one partition value: ceil(rows / rows_per_file) tasks, no shuffle
+        ({"d1": 30, "d2": 30, "d3": 30}, 100, 8, 1),  # a small run: one task, one file per value
+        ({"d1": 150, "d2": 150}, 100, 1, 3),  # 3 tasks x 2 values = 6 files <= 2 x 4 planned
+        ({"d1": 100, "d2": 100, "d3": 100, "d4": 100}, 100, 1, None),  # 4 x 4 = 16 > 2 x 4: shuffle
+        ({"d1": 300_000}, 10**6, 2, 2),  # enough rows for every core
+        ({"d1": 150_000, "d2": 150_000}, 10**6, 2, 2),  # 2 tasks x 2 values <= 2 x 2 planned
+        ({"d1": 150_000, "d2": 150_000}, 10**6, 8, None),  # 3 tasks (100,000 rows each) x 2 > 2 x 2
+        ({f"d{n}": 100_000 for n in range(7)}, 10**6, 8, None),  # 7 tasks x 7 values: shuffle
     ],
 )
 def test_the_rows_are_shuffled_only_when_writing_them_in_place_would_make_too_many_files(
-    partitions: dict[str, int], rows_per_file: int, tasks: int | None
+    partitions: dict[str, int], rows_per_file: int, cores: int, tasks: int | None
 ) -> None:
-    assert transform.write_tasks(partitions, rows_per_file) == tasks
+    assert transform.write_tasks(partitions, rows_per_file, cores) == tasks
 
 
 def test_a_shuffled_write_makes_the_planned_files(spark: SparkSession, glue_run: GlueRun) -> None:
@@ -124,6 +128,6 @@ def test_a_shuffled_write_makes_the_planned_files(spark: SparkSession, glue_run:
     contract = contract_document(COLUMNS, rules=UNIQUE_ID, partitioning=BY_DAY)
     result = transform.transform(spark, glue_run.args(contract, rows_per_file=20))
 
-    assert transform.write_tasks({day: 20 for day in days}, 20) is None
+    assert transform.write_tasks({day: 20 for day in days}, 20, 2) is None
     assert [(p["rows"], p["files"]) for p in result["partitions"]] == [(20, 1)] * 4
     assert sorted(int(row["order_id"][1:]) for row in glue_run.curated()) == list(range(80))
