@@ -156,7 +156,11 @@ def test_the_real_glue_script_on_local_spark(moto_server: MotoServer, tmp_path: 
         ],
     }
     s3.put_object(Bucket="art-local", Key="runs/r1/validated.json", Body=json.dumps(manifest).encode())
-    s3.put_object(Bucket="art-local", Key="runs/r1/contract.yaml", Body=contract_file.read_bytes())
+    from etl_common.contracts import load_contract_file
+    from etl_common.plan import compile_plan
+
+    plan = compile_plan(load_contract_file(contract_file)).model_dump(mode="json")
+    s3.put_object(Bucket="art-local", Key="runs/r1/plan.json", Body=json.dumps(plan).encode())
     glue = GlueRuntime(
         [JobConfig(name="transform", script="glue/transform.py")],
         moto_server.client,
@@ -170,7 +174,7 @@ def test_the_real_glue_script_on_local_spark(moto_server: MotoServer, tmp_path: 
         Arguments={
             "--run_id": "r1",
             "--manifest_uri": "s3://art-local/runs/r1/validated.json",
-            "--contract_uri": "s3://art-local/runs/r1/contract.yaml",
+            "--plan_uri": "s3://art-local/runs/r1/plan.json",
             "--output_uri": "s3://cur-local/orders/",
             "--rejects_uri": "s3://art-local/rejects/orders/run_id=r1/",
             "--result_uri": "s3://art-local/runs/r1/result.json",
