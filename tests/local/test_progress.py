@@ -440,6 +440,7 @@ class FakeGlue:
     def __init__(self, log: str) -> None:
         self.log = log
         self.asked: list[str] = []
+        self.started = "2026-11-24T10:00:02Z"
 
     def get_job_runs(self, JobName: str) -> dict[str, Any]:
         self.asked.append(JobName)
@@ -448,7 +449,7 @@ class FakeGlue:
         return {
             "JobRuns": [
                 {"Id": "jr_old", "JobRunState": "SUCCEEDED", "StartedOn": "2026-11-24T09:00:00Z"},
-                {"Id": "jr_1", "JobRunState": "RUNNING", "StartedOn": "2026-11-24T10:00:02Z"},
+                {"Id": "jr_1", "JobRunState": "RUNNING", "StartedOn": self.started},
             ]
         }
 
@@ -493,12 +494,14 @@ def test_a_long_state_shows_its_elapsed_time_and_the_glue_job_s_spark_stages() -
 
     assert at(5) == []  # not long yet
     assert at(12) == [
-        "… RunTransformJob running 12.0s · job run jr_1 running 10.0s · "
+        "… RunTransformJob running 12.0s · Glue job run jr_1 running · "
         "Spark stage 2: 120/200 tasks (2 running), stage 3: 0/8 tasks"
     ]
     assert at(15) == []  # once per 10 seconds
-    assert at(80)[0].startswith("… RunTransformJob running 1m 20s · job run jr_1 running 1m 18s")
-    assert glue.asked == ["tributary-transform", "tributary-transform"]
+    assert at(80)[0].startswith("… RunTransformJob running 1m 20s · Glue job run jr_1 running · Spark")
+    glue.started = "2026-11-24T10:00:30Z"  # the run waited for a slot: its own time is said
+    assert at(95)[0].startswith("… RunTransformJob running 1m 35s · Glue job run jr_1 running 1m 05s")
+    assert glue.asked == ["tributary-transform"] * 3
     t = "2026-11-24T10:01:{:02d}Z".format
     tracker.feed(
         [_event(5, 4, "TaskSucceeded", t(30)), _event(6, 5, "TaskStateExited", t(30), name="RunTransformJob")]

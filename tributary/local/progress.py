@@ -34,7 +34,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TextIO
 
 RUNNING, SUCCEEDED, FAILED, STOPPED = "running", "succeeded", "failed", "stopped"
@@ -42,6 +42,7 @@ RUNNING, SUCCEEDED, FAILED, STOPPED = "running", "succeeded", "failed", "stopped
 _CONTAINERS = ("Parallel", "Map")
 _ATTEMPT_STARTS = ("TaskScheduled", "LambdaFunctionScheduled", "ActivityScheduled")
 _CAUSE_WIDTH = 200
+_WAITED = timedelta(seconds=5)  # a Glue job run that started this much after its state: its own time
 
 _GREEN, _RED, _YELLOW, _CYAN, _DIM, _RESET = (
     "\033[32m",
@@ -602,11 +603,14 @@ def glue_progress(glue: GlueRuns, visit: StateVisit, now: datetime | None = None
     if not running:
         return None
     run = max(running, key=lambda r: parse_timestamp(r.get("StartedOn")) or datetime.min.replace(tzinfo=UTC))
-    text = f"job run {run.get('Id')} {str(run.get('JobRunState', '')).lower()}"
+    run_id = str(run.get("Id"))
+    shown_id = run_id if len(run_id) <= 16 else run_id[:15] + "…"
+    text = f"Glue job run {shown_id} {str(run.get('JobRunState', '')).lower()}"
     started = parse_timestamp(run.get("StartedOn"))
-    if started is not None and now is not None:
+    waited = started is not None and visit.entered_at is not None and started - visit.entered_at >= _WAITED
+    if waited and started is not None and now is not None:  # it waited for a slot: its own time
         text += f" {format_seconds((now - started).total_seconds())}"
-    stages = spark_progress(glue.logs(str(run.get("Id"))))
+    stages = spark_progress(glue.logs(run_id))
     return f"{text} · {stages}" if stages else text
 
 
