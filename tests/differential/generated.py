@@ -55,7 +55,7 @@ def value_text(column: dict[str, Any]) -> st.SearchStrategy[str]:
     kind = column["type"]
     if kind == "string":
         typed: st.SearchStrategy[str] = st.sampled_from(["a", "b", "c", "x y", "é", "Z", "1a"]) | st.text(
-            st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=6
+            st.characters(codec="utf-8", exclude_characters="\x00"), max_size=6
         )
     elif kind == "int":
         typed = st.integers(-3, 3).map(str) | st.integers(-(2**31) - 2, 2**31 + 1).map(str)
