@@ -118,6 +118,9 @@ class TaskCall:
     # For `.sync`: the engine records TaskSubmitted when the integration reports the start request's
     # response through `submitted(...)`, before it polls the job to its end.
     on_submitted: Callable[[Any], None] | None = None
+    # For `.waitForTaskToken` and activities: the store holding `task_token`, for an integration that
+    # answers the token itself (a mocked response stands for the worker's SendTaskSuccess/Failure).
+    callbacks: CallbackStore | None = None
 
     def submitted(self, response: Any) -> None:
         """A `.sync` integration calls this once the job is started, with the start API's response."""

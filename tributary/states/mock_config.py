@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tributary.states.errors import StatesError
-from tributary.states.integrations import Integration, TaskCall
+from tributary.states.integrations import CallbackStore, Integration, TaskCall
 
 _RANGE_KEY = re.compile(r"[0-9]+(?:-[0-9]+)?")
 
@@ -234,7 +234,22 @@ class MockIntegration:
             invocation = self._calls[key]
             self._calls[key] += 1
         answer = self.config.answer(name, invocation)
+        if call.task_token is not None and call.callbacks is not None:
+            return _answer_the_token(call.callbacks, call.task_token, answer)
         if "Throw" in answer:
             thrown = answer["Throw"]
             raise StatesError(str(thrown.get("Error", "States.TaskFailed")), str(thrown.get("Cause", "")))
         return answer["Return"]
+
+
+def _answer_the_token(callbacks: CallbackStore, token: str, answer: dict[str, Any]) -> Any:
+    """A mocked `.waitForTaskToken` task (or activity): Step Functions Local makes the task token
+    itself and the mocked response is the task's outcome, so the token is answered at once: `Return`
+    as SendTaskSuccess's output, `Throw` as SendTaskFailure's error and cause. What is returned is
+    the request's response (TaskSubmitted's output): the mocked value, {} for a Throw."""
+    if "Throw" in answer:
+        thrown = answer["Throw"]
+        callbacks.send_task_failure(token, thrown.get("Error"), thrown.get("Cause"))
+        return {}
+    callbacks.send_task_success(token, answer["Return"])
+    return answer["Return"]

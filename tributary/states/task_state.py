@@ -41,6 +41,7 @@ def run_task(engine: Interpreter, run: StateRun) -> Step:
             state_machine_arn=engine.runtime.state_machine_arn,
             clock=engine.runtime.clock,
             task_token=pending.token if pending else None,
+            callbacks=engine.runtime.callbacks if pending else None,
             timeout_seconds=timeout,
             heartbeat_seconds=heartbeat,
             attempt=int(run.context["State"]["RetryCount"]),
