@@ -528,3 +528,35 @@ def test_spark_progress_reads_the_last_progress_bar() -> None:
     assert spark_progress("[Stage 0:>  (0 + 2) / 2]\n[Stage 5:=====> (7 + 0) / 9]\nlater line\n") == (
         "Spark stage 5: 7/9 tasks"
     )
+
+
+def test_a_map_retried_after_a_failed_iteration_is_a_retry_of_the_map() -> None:
+    # A Retry starts the Map again with MapStateStarted after the failed iteration's last state.
+    definition = {
+        "StartAt": "Each",
+        "States": {
+            "Each": {
+                "Type": "Map",
+                "ItemsPath": "$.files",
+                "Retry": [{"ErrorEquals": ["States.ALL"], "MaxAttempts": 1, "IntervalSeconds": 1}],
+                "ItemProcessor": {
+                    "StartAt": "Load",
+                    "States": {"Load": {"Type": "Task", "Resource": LAMBDA, "End": True}},
+                },
+                "End": True,
+            }
+        },
+    }
+    calls = {"n": 0}
+
+    def answer(call: TaskCall) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise StatesError("Boom", "once")
+        return {}
+
+    lines = progress_lines(history(definition, answer, {"files": [0, 1]}))
+    assert "  ✘ Load [1] 1.0s Boom: once" in lines
+    assert "↻ Each retry 1 after Boom: once" in lines
+    assert lines[-2:] == ["✔ Each 1.0s (2 iterations) after 1 retry", "✔ execution succeeded in 1.0s"]
+    assert not any("stopped" in line for line in lines)

@@ -211,6 +211,7 @@ class ProgressTracker:
         self._seen: set[int] = set()
         self._open: dict[int | None, set[int]] = {}  # parent entered id -> its open visits
         self._lock = threading.Lock()  # History listeners call from the threads of branches/iterations
+        self._started: set[int] = set()  # entered ids of the Parallel/Map visits that started
         self._ticked: dict[int, datetime] = {}  # entered id -> when `still_running` last spoke of it
 
     # ------------------------------------------------------------------ feeding
@@ -271,8 +272,10 @@ class ProgressTracker:
             self._owner[event_id] = None
             return self._execution(event_type, at, details)
         kind = _container_of(event_type)
-        if event_type == "MapIterationStarted":  # it may follow the last state of an earlier iteration
-            kind = "Map"
+        if event_type in ("MapIterationStarted", "MapStateStarted"):  # it may follow the last state of
+            kind = "Map"  # an earlier iteration, or the failed one a Retry starts the Map again after
+        elif event_type == "ParallelStateStarted":
+            kind = "Parallel"
         owner = self._open_container(self._owner.get(previous), kind) if kind else self._owner.get(previous)
         self._owner[event_id] = owner
         visit = self._by_entered.get(owner) if owner is not None else None
@@ -304,9 +307,14 @@ class ProgressTracker:
                 parameters = {}
             visit.parameters = parameters if isinstance(parameters, dict) else {}
         if event_type in _ATTEMPT_STARTS or event_type in ("ParallelStateStarted", "MapStateStarted"):
-            if visit.error is not None or visit.failed_event_id is not None:
+            again = kind is not None and visit.entered_id in self._started  # a container retried
+            self._started.add(visit.entered_id)
+            if visit.error is not None or visit.failed_event_id is not None or again:
                 lines += self._close_descendants(visit, at, event_id)
+                if visit.error is None:  # retried without a MapStateFailed: the iteration's error
+                    visit.error, visit.cause = self._inner_error(visit)
                 visit.retries += 1
+                visit.iterations = 0 if again else visit.iterations
                 lines.append(self._retry_line(visit))
                 visit.error = visit.cause = None
                 visit.failed_event_id = None
@@ -319,14 +327,7 @@ class ProgressTracker:
             if kind is not None:  # a Parallel or Map failed: its branches' failures are final
                 lines += self._close_descendants(visit, at, event_id)
                 if visit.error is None:  # MapStateFailed has no details: the iteration's error
-                    inner = [
-                        v
-                        for v in self.visits
-                        if v.status == FAILED and v.error is not None and self._within(v, visit)
-                    ]
-                    if inner:
-                        last = max(inner, key=lambda v: v.failed_event_id or 0)
-                        visit.error, visit.cause = last.error, last.cause
+                    visit.error, visit.cause = self._inner_error(visit)
         return lines
 
     def _entered(
@@ -477,6 +478,18 @@ class ProgressTracker:
         for visit in sorted(inside, key=lambda v: -v.depth):
             lines += self._seal(visit, at)
         return lines
+
+    def _inner_error(self, container: StateVisit) -> tuple[str | None, str | None]:
+        """The error and cause of the last failed state inside `container` (None, None if none)."""
+        inner = [
+            v
+            for v in self.visits
+            if v.status == FAILED and v.error is not None and self._within(v, container)
+        ]
+        if not inner:
+            return None, None
+        last = max(inner, key=lambda v: v.failed_event_id or 0)
+        return last.error, last.cause
 
     def _within(self, visit: StateVisit, container: StateVisit) -> bool:
         parent = visit.parent
