@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from etl_common.plan import ColumnPlan, DatetimeParse
@@ -44,6 +45,7 @@ def is_leap(year: int) -> bool:
 DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
+@lru_cache(maxsize=4096)  # a run's rows share few days (the partition value of each row)
 def iso_date(days: int) -> str:
     year, month, day = civil_from_days(days)
     return f"{year:04d}-{month:02d}-{day:02d}"
