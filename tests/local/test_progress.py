@@ -556,7 +556,7 @@ def test_a_map_retried_after_a_failed_iteration_is_a_retry_of_the_map() -> None:
         return {}
 
     lines = progress_lines(history(definition, answer, {"files": [0, 1]}))
-    assert "  ✘ Load [1] 1.0s Boom: once" in lines
+    assert "  ✘ Load [1] 0.0s Boom: once" in lines  # when it failed, not when the Map started again
     assert "↻ Each retry 1 after Boom: once" in lines
     assert lines[-2:] == ["✔ Each 1.0s (2 iterations) after 1 retry", "✔ execution succeeded in 1.0s"]
     assert not any("stopped" in line for line in lines)

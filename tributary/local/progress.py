@@ -78,6 +78,7 @@ class StateVisit:
     resource: str = ""  # a Task's integration as TaskScheduled names it, e.g. `glue:startJobRun.sync`
     parameters: dict[str, Any] = field(default_factory=dict)  # the Task's parameters (parsed)
     failed_event_id: int | None = None  # the event that sealed the failure (orders failures)
+    failed_at: datetime | None = None  # when that event happened
     assigned: dict[str, Any] = field(default_factory=dict)  # variables the state assigned (parsed)
 
     @property
@@ -324,6 +325,7 @@ class ProgressTracker:
                 visit.error = error if isinstance(error, str) else visit.error
                 visit.cause = cause if isinstance(cause, str) else visit.cause
             visit.failed_event_id = event_id
+            visit.failed_at = at
             if kind is not None:  # a Parallel or Map failed: its branches' failures are final
                 lines += self._close_descendants(visit, at, event_id)
                 if visit.error is None:  # MapStateFailed has no details: the iteration's error
@@ -501,8 +503,9 @@ class ProgressTracker:
         return False
 
     def _seal(self, visit: StateVisit, at: datetime | None) -> list[str]:
-        """End a visit that has no StateExited: failed if a failure was recorded, else stopped."""
-        visit.exited_at = at
+        """End a visit that has no StateExited: failed if a failure was recorded (then, when it was),
+        else stopped."""
+        visit.exited_at = visit.failed_at if visit.failed_event_id and visit.failed_at else at
         visit.status = FAILED if visit.failed_event_id is not None else STOPPED
         self._open.get(visit.parent, set()).discard(visit.entered_id)
         return self._closed_line(visit)
