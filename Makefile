@@ -9,9 +9,16 @@ CONFORMANCE_MIN ?= 1.0
 # The same for the 366 execution histories (check.py --history), counted on their own.
 CONFORMANCE_HISTORY_MIN ?= 0.959
 
-.PHONY: install lock test test-fast conformance lint build demo bench chaos clean
+.PHONY: install browser lock test test-fast conformance lint build demo bench chaos clean
 
-install: $(VENV)/.installed node_modules/.installed
+install: $(VENV)/.installed node_modules/.installed browser
+
+# A headless Chromium for the graph's layout test (tests/local/test_graph.py), from Debian's packages;
+# TRIBUTARY_BROWSER names another binary. Needs root or sudo the first time only.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@command -v chromium-headless-shell >/dev/null || [ -n "$$TRIBUTARY_BROWSER" ] || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends chromium-headless-shell; }
 
 $(VENV)/.installed: requirements-dev.txt pyproject.toml
 	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
