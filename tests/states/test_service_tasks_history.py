@@ -411,3 +411,38 @@ def test_a_branch_timing_out_fails_the_parallel_and_the_execution_with_states_ti
     assert details(events[-1]) == {"error": "States.Timeout"}
     (timed_out,) = of_type(events, "TaskTimedOut")
     assert "cause" not in details(timed_out)
+
+
+def test_a_failed_iteration_aborts_the_iterations_under_way_before_map_state_failed(kit):
+    def answer(call):
+        if call.arguments == {"i": 1}:
+            raise kit.fail("Item.Bad", "one")
+        return {}
+
+    processor = {
+        "ProcessorConfig": {"Mode": "INLINE"},
+        "StartAt": "Call",
+        "States": {
+            "Call": {**kit.task(), "Parameters": {"i.$": "$"}, "Next": "After"},
+            "After": {"Type": "Pass", "End": True},
+        },
+    }
+    state = {"Type": "Map", "ItemsPath": "$.items", "ItemProcessor": processor}
+    execution = Execution(
+        kit.machine(("Each", state)), {"items": [0, 1, 2]}, integrations=kit.Scripted(answer)
+    )
+    execution.run()
+    events = list(execution.history.events)
+    assert_fits_the_api(events)
+    (failed_task,) = of_type(events, "TaskFailed")
+    (iteration_failed,) = of_type(events, "MapIterationFailed")
+    aborted = of_type(events, "MapIterationAborted")
+    (map_failed,) = of_type(events, "MapStateFailed")
+    # Items 0 and 2 had run their first state when item 1 failed: both are aborted, after the
+    # failure and before MapStateFailed, all pointing at the failed task's event as AWS records.
+    assert [details(e)["index"] for e in aborted] == [0, 2]
+    assert details(iteration_failed)["index"] == 1
+    assert iteration_failed["id"] < aborted[0]["id"] < aborted[-1]["id"] < map_failed["id"]
+    assert {e["previousEventId"] for e in [*aborted, map_failed]} == {failed_task["id"]}
+    assert not of_type(events, "MapIterationSucceeded")
+    assert [e["type"] for e in events[-1:]] == ["ExecutionFailed"]

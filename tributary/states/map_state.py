@@ -88,6 +88,12 @@ def run_map(engine: Interpreter, run: StateRun) -> Step:
                     history.add("MapIterationFailed", last_state_event, details)
                     raise
                 return IterationOutcome(index, failure=failed, last_event_id=started_id)
+            except GeneratorExit:
+                # Stopped between two of its states because another iteration failed: as on AWS,
+                # an iteration under way then ends with MapIterationAborted, after the failure.
+                if not distributed and failed_iteration_ids:
+                    history.add("MapIterationAborted", failed_iteration_ids[0], details)
+                raise
             if distributed:
                 return IterationOutcome(index, output=output, last_event_id=started_id)
             freed_places.append(last)
