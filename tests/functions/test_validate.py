@@ -70,9 +70,9 @@ class TestSniffing:
     def test_csv_header_must_match_the_contract_columns_in_order(self):
         csv_check(ORDERS_HEADER + "\n")
         csv_check(" order_id , customer_id,amount,quantity,status,ordered_at\r\nORD-1,...")
-        with pytest.raises(SniffError, match=r"missing \['ordered_at'\], unexpected \['created'\]"):
+        with pytest.raises(SniffError, match=r"missing \['ordered_at'\], 1 unexpected at field 6\)"):
             csv_check(ORDERS_HEADER.replace("ordered_at", "created") + "\n")
-        with pytest.raises(SniffError, match="order differs"):
+        with pytest.raises(SniffError, match="order differs at fields 1, 2"):
             csv_check("customer_id,order_id,amount,quantity,status,ordered_at\n")
 
     def test_csv_without_header_is_checked_by_field_count(self):
@@ -111,7 +111,10 @@ class TestRecordsAsTheJobReadsThem:
         csv_check(row + "ORD-2,C1,1,1,NEW,2026-11-", complete=False, header=False)
         csv_check(ORDERS_HEADER + "\n" + row + 'ORD-2,C1,1,1,"cut inside a quoted\nfield', complete=False)
         quoted_header = ORDERS_HEADER.replace("status", '"sta\ntus"')
-        with pytest.raises(SniffError, match="missing \\['status'\\], unexpected \\['sta\\\\ntus'\\]"):
+        # One record of six fields: the quoted name spanning two lines is one field.
+        with pytest.raises(
+            SniffError, match=r"6 fields, 6 columns; missing \['status'\], 1 unexpected at field 5\)"
+        ):
             csv_check(quoted_header + "\n" + row)
 
     def test_a_first_record_cut_by_the_sample_end_is_refused_as_too_long(self):
@@ -321,7 +324,7 @@ def test_a_refused_object_is_copied_to_quarantine_with_its_own_reasons_and_the_o
     [refusal] = rejected_list["objects"]
     assert reason["reasons"] == refusal["reasons"]
     [(code, message)] = [(item["code"], item["message"]) for item in reason["reasons"]]
-    assert code == "columns_mismatch" and "unexpected ['state']" in message
+    assert code == "columns_mismatch" and "1 unexpected at field 5)" in message
     assert (reason["run_id"], reason["dataset"]) == (run_id, "orders")
     assert reason["source"] == f"s3://{stack.raw_bucket}/{wrong['key']}"
     assert (reason["version_id"], reason["etag"]) == (wrong["version_id"], wrong["etag"])
@@ -657,7 +660,7 @@ def test_an_object_the_checks_fail_on_is_refused_alone_with_the_error(
     [refused] = read_json(stack, result["rejected_uri"])["objects"]
     [reason] = refused["reasons"]
     assert refused["key"] == bad["key"] and reason["code"] == "unreadable"
-    assert reason["message"] == "the object could not be examined: OverflowError: injected fault"
+    assert reason["message"] == "the object could not be examined: OverflowError"
 
 
 def emf_metrics(output: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -64,8 +65,17 @@ class ObjectValidator:
         except BotoCoreError:
             raise
         except Exception as exc:
-            logger.exception("Object could not be examined", extra={"key": obj.key})
-            return refuse(obj, "unreadable", f"the object could not be examined: {type(exc).__name__}: {exc}")
+            # An unforeseen error's text may quote the object (``int("<a value>")`` does): the log and
+            # the reason name its type, the log adds where it was raised (code lines, not the message).
+            logger.error(
+                "Object could not be examined",
+                extra={
+                    "key": obj.key,
+                    "error_type": type(exc).__name__,
+                    "stack": "".join(traceback.format_tb(exc.__traceback__)),
+                },
+            )
+            return refuse(obj, "unreadable", f"the object could not be examined: {type(exc).__name__}")
 
     def _version(self, obj: ManifestObject) -> dict[str, Any]:
         return {"VersionId": obj.version_id} if obj.version_id else {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import json
 import zlib
 from collections import Counter
 from collections.abc import Iterator
@@ -123,16 +124,40 @@ def check_csv(
     if header:
         found = [name.strip() for name in first]
         if found != columns:
-            missing = [name for name in columns if name not in found]
-            unexpected = [name for name in found if name not in columns]
-            detail = (
-                f"missing {missing}, unexpected {unexpected}" if missing or unexpected else "order differs"
-            )
-            raise SniffError("columns_mismatch", f"header {found} does not match the contract ({detail})")
+            raise SniffError("columns_mismatch", header_mismatch(found, columns))
     elif len(first) != len(columns):
         raise SniffError(
             "columns_mismatch", f"first row has {len(first)} fields, the contract {len(columns)}"
         )
+
+
+def header_mismatch(found: list[str], columns: list[str]) -> str:
+    """Why a header line differs from the contract's columns, in words that hold no text of the file.
+
+    The line the contract calls a header may be a row of data (a file without one), so only counts,
+    1-based field positions and the contract's own column names are named, never a field's text.
+    """
+    missing = [name for name in columns if name not in found]
+    unknown = [position for position, name in enumerate(found, 1) if name not in columns]
+    parts = []
+    if missing:
+        parts.append(f"missing {missing}")
+    if unknown:
+        parts.append(f"{len(unknown)} unexpected at {_positions(unknown)}")
+    if not parts:
+        moved = [position for position, name in enumerate(found, 1) if columns[position - 1 :][:1] != [name]]
+        parts.append(f"order differs at {_positions(moved)}")
+    return (
+        f"the header line does not match the contract ({len(found)} fields, {len(columns)} columns; "
+        f"{', '.join(parts)})"
+    )
+
+
+def _positions(positions: list[int], shown: int = 20) -> str:
+    """``field 3`` or ``fields 1, 2``: the first ``shown`` positions, then how many more."""
+    listed = ", ".join(str(position) for position in positions[:shown])
+    more = f" and {len(positions) - shown} more" if len(positions) > shown else ""
+    return f"field{'s' if len(positions) > 1 else ''} {listed}{more}"
 
 
 def check_json_lines(text: str, complete: bool, *, required: list[str], columns: list[str]) -> None:
@@ -175,7 +200,10 @@ def check_json_array(text: str, complete: bool, *, required: list[str], columns:
     try:
         document = json_text.loads(text)
     except ValueError as exc:
-        raise SniffError("format_mismatch", f"not a JSON document: {exc}") from exc
+        # A decoding error names a position; any other (a number Python will not convert) is named by
+        # its type only, since its text may quote the document.
+        detail = str(exc) if isinstance(exc, json.JSONDecodeError) else type(exc).__name__
+        raise SniffError("format_mismatch", f"not a JSON document: {detail}") from exc
     if not isinstance(document, list) or not all(isinstance(item, dict) for item in document):
         raise SniffError("format_mismatch", "expected a JSON array of objects")
     if not document:
