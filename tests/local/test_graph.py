@@ -16,7 +16,7 @@ import pytest
 from tributary.local.graph import render_html, render_svg
 from tributary.states import Execution
 from tributary.states.errors import StatesError
-from tributary.states.integrations import FunctionIntegration, TaskCall
+from tributary.states.service_integrations import FunctionIntegration, TaskCall
 
 SVG = "{http://www.w3.org/2000/svg}"
 ROOT = Path(__file__).resolve().parents[2]

@@ -21,7 +21,7 @@ from tributary.local.progress import (
 )
 from tributary.states import Execution, RealClock
 from tributary.states.errors import StatesError
-from tributary.states.integrations import FunctionIntegration, TaskCall
+from tributary.states.service_integrations import FunctionIntegration, TaskCall
 
 LAMBDA = "arn:aws:states:::lambda:invoke"
 

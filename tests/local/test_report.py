@@ -25,7 +25,7 @@ from tributary.local.report import (
 )
 from tributary.states import Execution
 from tributary.states.errors import StatesError
-from tributary.states.integrations import FunctionIntegration, TaskCall
+from tributary.states.service_integrations import FunctionIntegration, TaskCall
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_ID = "orders-20261124T101500Z-3f2a9c1b7d"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tributary.states.errors import StatesError
-from tributary.states.integrations import TaskCall
+from tributary.states.service_integrations import TaskCall
 
 
 class ScriptedIntegration:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from tributary.states import Execution, RealClock, VirtualClock, execute
 from tributary.states.clock import DEFAULT_VIRTUAL_START, OutsideEvent
-from tributary.states.integrations import CallbackStore
+from tributary.states.service_integrations import CallbackStore
 
 
 def test_history_of_a_task_run(kit):

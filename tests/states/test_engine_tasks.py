@@ -10,8 +10,8 @@ import pytest
 
 from tributary.states import Execution, IntegrationRegistry, RealClock, VirtualClock, execute
 from tributary.states.clock import sleep
-from tributary.states.integrations import CallbackStore, ResourceError, TaskTokenError, parse_resource
 from tributary.states.mock_config import MockConfig, MockConfigError, MockIntegration
+from tributary.states.service_integrations import CallbackStore, ResourceError, TaskTokenError, parse_resource
 
 
 @pytest.mark.parametrize(

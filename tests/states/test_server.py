@@ -15,8 +15,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tributary.states import execution_history
-from tributary.states.integrations import FunctionIntegration, IntegrationRegistry, TaskCall
 from tributary.states.server import StepFunctionsBackend, serve_in_background
+from tributary.states.service_integrations import FunctionIntegration, IntegrationRegistry, TaskCall
 
 ROLE = "arn:aws:iam::123456789012:role/test"
 PASS_MACHINE = {

@@ -30,7 +30,7 @@ import botocore.session
 import pytest
 
 from tributary.states import Execution, VirtualClock, execute
-from tributary.states.integrations import CallbackStore
+from tributary.states.service_integrations import CallbackStore
 
 CALLBACK = "arn:aws:states:::sqs:sendMessage.waitForTaskToken"
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:work"

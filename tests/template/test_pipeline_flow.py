@@ -15,7 +15,7 @@ import pytest
 from tests.template import cfn
 from tributary.states import execute
 from tributary.states.errors import StatesError
-from tributary.states.integrations import FunctionIntegration, TaskCall
+from tributary.states.service_integrations import FunctionIntegration, TaskCall
 
 SUBSTITUTIONS = {
     "ValidateFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:validate",

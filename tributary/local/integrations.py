@@ -27,7 +27,7 @@ from tributary.local.faults import FaultInjectingIntegrations, FaultInjector
 from tributary.local.glue_runtime import GlueError, GlueRuntime
 from tributary.local.lambda_runtime import LambdaRuntime
 from tributary.states.errors import StatesError
-from tributary.states.integrations import Integration, IntegrationRegistry, TaskCall
+from tributary.states.service_integrations import Integration, IntegrationRegistry, TaskCall
 
 # How often a `.sync` task looks at its job; jobs run in real time whatever the engine's clock.
 _SYNC_POLL_SECONDS = 0.2

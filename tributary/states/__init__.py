@@ -13,8 +13,8 @@ from typing import Any
 
 from tributary.states.clock import Clock, RealClock, VirtualClock
 from tributary.states.execution import Execution, ExecutionResult
-from tributary.states.integrations import CallbackStore, Integration, IntegrationRegistry, TaskCall
 from tributary.states.mock_config import MockConfig, MockIntegration
+from tributary.states.service_integrations import CallbackStore, Integration, IntegrationRegistry, TaskCall
 
 __all__ = [
     "CallbackStore",

@@ -20,8 +20,8 @@ from tributary.states.clock import Clock
 from tributary.states.definition import JSONATA, Machine
 from tributary.states.errors import NullableFailure, StatesError
 from tributary.states.history import History, payload_text
-from tributary.states.integrations import CallbackStore, Integration
 from tributary.states.retry import first_match, max_attempts, retry_delay
+from tributary.states.service_integrations import CallbackStore, Integration
 
 T = TypeVar("T")
 # Runs one attempt of a state (no Retry, no Catch): the interpreter and the state being run.

@@ -32,7 +32,7 @@ from tributary.states.engine import (
     iso_time,
 )
 from tributary.states.history import History, payload_text
-from tributary.states.integrations import CallbackStore, Integration, IntegrationRegistry
+from tributary.states.service_integrations import CallbackStore, Integration, IntegrationRegistry
 from tributary.states.state_types import HANDLERS
 
 logger = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from tributary.states import errors
 from tributary.states.errors import StatesError
 from tributary.states.history import payload_text
-from tributary.states.integrations import ResourceError, TaskCall, parse_resource
+from tributary.states.service_integrations import ResourceError, TaskCall, parse_resource
 
 if TYPE_CHECKING:
     from tributary.states.engine import Interpreter, StateRun

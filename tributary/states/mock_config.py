@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tributary.states.errors import StatesError
-from tributary.states.integrations import CallbackStore, Integration, TaskCall
+from tributary.states.service_integrations import CallbackStore, Integration, TaskCall
 
 _RANGE_KEY = re.compile(r"[0-9]+(?:-[0-9]+)?")
 

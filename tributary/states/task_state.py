@@ -13,7 +13,13 @@ from tributary.states import errors
 from tributary.states.clock import RealClock
 from tributary.states.errors import NullableFailure, StatesError
 from tributary.states.history import payload_text
-from tributary.states.integrations import PendingTask, Resource, ResourceError, TaskCall, parse_resource
+from tributary.states.service_integrations import (
+    PendingTask,
+    Resource,
+    ResourceError,
+    TaskCall,
+    parse_resource,
+)
 
 if TYPE_CHECKING:
     from tributary.states.engine import Interpreter, StateRun, Step

@@ -22,10 +22,10 @@ from typing import Any, Protocol, cast
 
 from tributary.states.clock import Clock, RealClock, VirtualClock
 from tributary.states.execution import Execution as EngineExecution
-from tributary.states.integrations import CallbackStore, Integration, TaskTokenError
 from tributary.states.mock_config import MockConfig, MockIntegration, split_test_case
 from tributary.states.server import errors
 from tributary.states.server.models import Execution, StateMachine
+from tributary.states.service_integrations import CallbackStore, Integration, TaskTokenError
 from tributary.states.validation import Diagnostic, diagnose, invalid_definition_message
 
 DEFAULT_REGION = "us-east-1"
