@@ -4,7 +4,7 @@ start state, its states and its query language."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 JSONPATH = "JSONPath"
@@ -35,8 +35,25 @@ class Machine:
             timeout_seconds=float(timeout) if isinstance(timeout, int | float) else None,
         )
 
+    # The states that use JSONata, decided once when the machine is loaded.
+    jsonata_states: frozenset[str] = field(init=False, default=frozenset(), compare=False)
+
+    def __post_init__(self) -> None:
+        chosen = frozenset(
+            name
+            for name, state in self.states.items()
+            if isinstance(state, dict) and self.query_language_of(state) == JSONATA
+        )
+        object.__setattr__(self, "jsonata_states", chosen)
+
     def query_language_of(self, state: dict[str, Any]) -> str:
         return str(state.get("QueryLanguage", self.query_language))
+
+    def uses_jsonata(self, name: str, state: dict[str, Any]) -> bool:
+        """Whether the state `name` uses JSONata (`state` decides for a state the machine lacks)."""
+        if self.states.get(name) is state:
+            return name in self.jsonata_states
+        return self.query_language_of(state) == JSONATA
 
 
 def map_processor(state: dict[str, Any]) -> dict[str, Any]:

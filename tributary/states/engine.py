@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from tributary.states import errors, jsonata, jsonpath, payload
 from tributary.states.clock import Clock
-from tributary.states.definition import JSONATA, Machine
+from tributary.states.definition import Machine
 from tributary.states.errors import NullableFailure, StatesError
 from tributary.states.history import History, payload_text
 from tributary.states.retry import first_match, max_attempts, retry_delay
@@ -166,10 +166,11 @@ class StateRun:
     # The event a state writes when it fails for good (no retry left): `MapStateFailed` once a Map
     # state's iteration failed; None for none. Set by the state's body before it raises.
     failed_event: str | None = None
+    # The state's query language, as its machine decided it when loaded (True for JSONata).
+    jsonata: bool = field(init=False, default=False)
 
-    @property
-    def jsonata(self) -> bool:
-        return self.machine.query_language_of(self.state) == JSONATA
+    def __post_init__(self) -> None:
+        self.jsonata = self.machine.uses_jsonata(self.name, self.state)
 
     @property
     def variables(self) -> dict[str, Any]:
@@ -363,24 +364,15 @@ class Interpreter:
             raise ExecutionFailed(failure.error, failure.cause) from None
         catcher = catchers[index]
         error_output = {"Error": failure.error, "Cause": failure.cause}
-        if run.jsonata:
-            states = self.jsonata_states(run, errorOutput=error_output)
-            output = (
-                self.jsonata_field(run, catcher["Output"], states, "Output")
-                if "Output" in catcher
-                else error_output
-            )
-            assigned = (
-                self.jsonata_field(run, catcher["Assign"], states, "Assign") if "Assign" in catcher else None
-            )
-        else:
-            assigned = (
-                self.payload_template(run, catcher["Assign"], error_output, "Assign")
-                if "Assign" in catcher
-                else None
-            )
-            output = payload.result_path(catcher.get("ResultPath", "$"), run.state_input, error_output)
-        return Step(output, catcher["Next"], assigned)
+        return self.conclude(
+            run,
+            catcher,
+            catcher["Next"],
+            error_output,
+            result_path=True,
+            output_path=False,
+            errorOutput=error_output,
+        )
 
     def check_running(self) -> None:
         """Raise if the execution was stopped or its TimeoutSeconds have passed."""
@@ -473,26 +465,66 @@ class Interpreter:
         except jsonpath.PathError as exc:
             raise StatesError(errors.RUNTIME, str(exc)) from None
 
+    # --- the lifecycle every state shares: input, (the state's body), output and assign -------------
+
+    def effective_input(self, run: StateRun) -> Any:
+        """The input the state's body works on: after InputPath (JSONPath); the state input (JSONata)."""
+        return run.state_input if run.jsonata else self.input_of(run)
+
+    def arguments(self, run: StateRun) -> Any:
+        """The request of a Task, Parallel or Pass state: Arguments (JSONata), InputPath then
+        Parameters (JSONPath); the effective input when the state has none."""
+        state = run.state
+        if run.jsonata:
+            if "Arguments" not in state:
+                return run.state_input
+            return self.jsonata_field(run, state["Arguments"], self.jsonata_states(run), "Arguments")
+        effective = self.input_of(run)
+        if "Parameters" in state:
+            return self.payload_template(run, state["Parameters"], effective, "Parameters")
+        return effective
+
+    def conclude(
+        self,
+        run: StateRun,
+        holder: dict[str, Any],
+        next_state: str | None,
+        value: Any,
+        *,
+        result_path: bool = False,
+        output_path: bool = True,
+        assign: bool = True,
+        output_holder: dict[str, Any] | None = None,
+        **states: Any,
+    ) -> Step:
+        """The end of a state's run (or of a catcher's): its output and the variables it assigns,
+        from `holder` (the state, a Choice rule, a catcher). JSONata: `Output` (of `output_holder`,
+        by default `holder`) over `$states` (input, context, and `states`), `value` when absent,
+        then `Assign`. JSONPath: `Assign` over `value`, then `ResultPath` into the state input
+        (`result_path`), then the state's `OutputPath` (`output_path`)."""
+        assigning = assign and "Assign" in holder
+        if run.jsonata:
+            scope = self.jsonata_states(run, **states)
+            source = holder if output_holder is None else output_holder
+            output = (
+                self.jsonata_field(run, source["Output"], scope, "Output") if "Output" in source else value
+            )
+            assigned = self.jsonata_field(run, holder["Assign"], scope, "Assign") if assigning else None
+            return Step(output, next_state, assigned)
+        assigned = self.payload_template(run, holder["Assign"], value, "Assign") if assigning else None
+        if result_path:
+            value = payload.result_path(holder.get("ResultPath", "$"), run.state_input, value)
+        if output_path:
+            value = self.output_of(run, value)
+        return Step(value, next_state, assigned)
+
     def finish(self, run: StateRun, result: Any, next_state: str | None) -> Step:
         """The common tail of Task, Parallel and Map: ResultSelector, ResultPath, OutputPath and
         Assign (JSONPath), or Output and Assign (JSONata), from the state's result."""
         state = run.state
-        if run.jsonata:
-            states = self.jsonata_states(run, result=result)
-            output = (
-                self.jsonata_field(run, state["Output"], states, "Output") if "Output" in state else result
-            )
-            assigned = (
-                self.jsonata_field(run, state["Assign"], states, "Assign") if "Assign" in state else None
-            )
-            return Step(output, next_state, assigned)
-        if "ResultSelector" in state:
+        if not run.jsonata and "ResultSelector" in state:
             result = self.payload_template(run, state["ResultSelector"], result, "ResultSelector")
-        assigned = (
-            self.payload_template(run, state["Assign"], result, "Assign") if "Assign" in state else None
-        )
-        combined = payload.result_path(state.get("ResultPath", "$"), run.state_input, result)
-        return Step(self.output_of(run, combined), next_state, assigned)
+        return self.conclude(run, state, next_state, result, result_path=True, result=result)
 
     def event(self, run: StateRun, event_type: str, details: dict[str, Any] | None = None) -> int:
         run.previous_id = self.runtime.history.add(event_type, run.previous_id, details)

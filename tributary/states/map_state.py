@@ -32,7 +32,7 @@ class IterationOutcome:
 def run_map(engine: Interpreter, run: StateRun) -> Step:
     state = run.state
     distributed = is_distributed(state)
-    effective = run.state_input if run.jsonata else engine.input_of(run)
+    effective = engine.effective_input(run)
     items = _items(engine, run, effective)
     max_concurrency = _max_concurrency(engine, run, effective)
     inputs = [_item_input(engine, run, effective, index, item) for index, item in enumerate(items)]

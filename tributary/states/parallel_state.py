@@ -17,16 +17,7 @@ if TYPE_CHECKING:
 
 def run_parallel(engine: Interpreter, run: StateRun) -> Step:
     state = run.state
-    if run.jsonata:
-        value = (
-            engine.jsonata_field(run, state["Arguments"], engine.jsonata_states(run), "Arguments")
-            if "Arguments" in state
-            else run.state_input
-        )
-    else:
-        value = engine.input_of(run)
-        if "Parameters" in state:
-            value = engine.payload_template(run, state["Parameters"], value, "Parameters")
+    value = engine.arguments(run)
     started_id = engine.event(run, "ParallelStateStarted")
     branches = [Machine.from_definition(b, run.machine.query_language) for b in state.get("Branches", [])]
 

@@ -22,35 +22,14 @@ from tributary.states.wait_state import seconds_to_wait
 
 def run_pass(engine: Interpreter, run: StateRun) -> Step:
     state = run.state
-    next_state = state.get("Next")
-    if run.jsonata:
-        states = engine.jsonata_states(run)
-        output = (
-            engine.jsonata_field(run, state["Output"], states, "Output")
-            if "Output" in state
-            else run.state_input
-        )
-        assigned = engine.jsonata_field(run, state["Assign"], states, "Assign") if "Assign" in state else None
-        return Step(output, next_state, assigned)
-    effective = engine.input_of(run)
-    if "Parameters" in state:
-        effective = engine.payload_template(run, state["Parameters"], effective, "Parameters")
-    result = state.get("Result", effective)
-    assigned = engine.payload_template(run, state["Assign"], result, "Assign") if "Assign" in state else None
-    combined = payload.result_path(state.get("ResultPath", "$"), run.state_input, result)
-    return Step(engine.output_of(run, combined), next_state, assigned)
+    value = engine.arguments(run)
+    if not run.jsonata:
+        value = state.get("Result", value)
+    return engine.conclude(run, state, state.get("Next"), value, result_path=True)
 
 
 def run_succeed(engine: Interpreter, run: StateRun) -> Step:
-    if run.jsonata:
-        state = run.state
-        output = (
-            engine.jsonata_field(run, state["Output"], engine.jsonata_states(run), "Output")
-            if "Output" in state
-            else run.state_input
-        )
-        return Step(output, None)
-    return Step(engine.output_of(run, engine.input_of(run)), None)
+    return engine.conclude(run, run.state, None, engine.effective_input(run), assign=False)
 
 
 def run_fail(engine: Interpreter, run: StateRun) -> Step:
@@ -92,70 +71,36 @@ def _path_or_intrinsic(run: StateRun, expression: str, value: Any, field: str) -
 
 def run_choice(engine: Interpreter, run: StateRun) -> Step:
     state = run.state
-    if run.jsonata:
-        states = engine.jsonata_states(run)
-        for index, rule in enumerate(state.get("Choices", [])):
-            field_name = f"Choices[{index}].Condition"
-            condition = engine.jsonata_field(run, rule["Condition"], states, field_name)
-            if not isinstance(condition, bool):
-                raise StatesError(
-                    errors.QUERY_EVALUATION_ERROR,
-                    f"The JSONata expression '{expression_text(rule['Condition'])}' specified for the field "
-                    f"'Condition' returned an unexpected result type. Expected 'boolean', but was "
-                    f"'{json_type_name(condition)}' for value: {payload_text(condition)}",
-                )
-            if condition:
-                return _choice_taken_jsonata(engine, run, rule, states, rule["Next"])
-        if "Default" in state:
-            return _choice_taken_jsonata(engine, run, state, states, state["Default"])
-        raise StatesError(errors.NO_CHOICE_MATCHED, "No Matches!")
-    effective = engine.input_of(run)
-    for rule in state.get("Choices", []):
-        if evaluate_choice_rule(rule, effective, context=run.context, variables=run.variables):
-            assigned = (
-                engine.payload_template(run, rule["Assign"], effective, "Assign")
-                if "Assign" in rule
-                else None
-            )
-            return Step(engine.output_of(run, effective), rule["Next"], assigned)
+    effective = engine.effective_input(run)
+    for index, rule in enumerate(state.get("Choices", [])):
+        if _matches(engine, run, rule, index, effective):
+            # JSONata: a rule without Output takes the state's.
+            output_holder = rule if "Output" in rule else state
+            return engine.conclude(run, rule, rule["Next"], effective, output_holder=output_holder)
     if "Default" in state:
-        assigned = (
-            engine.payload_template(run, state["Assign"], effective, "Assign") if "Assign" in state else None
-        )
-        return Step(engine.output_of(run, effective), state["Default"], assigned)
+        return engine.conclude(run, state, state["Default"], effective)
     raise StatesError(errors.NO_CHOICE_MATCHED, "No Matches!")
 
 
-def _choice_taken_jsonata(
-    engine: Interpreter, run: StateRun, holder: dict[str, Any], states: dict[str, Any], next_state: str
-) -> Step:
-    output_source = holder if "Output" in holder else run.state
-    output = (
-        engine.jsonata_field(run, output_source["Output"], states, "Output")
-        if "Output" in output_source
-        else run.state_input
-    )
-    assigned = engine.jsonata_field(run, holder["Assign"], states, "Assign") if "Assign" in holder else None
-    return Step(output, next_state, assigned)
+def _matches(engine: Interpreter, run: StateRun, rule: dict[str, Any], index: int, effective: Any) -> bool:
+    if not run.jsonata:
+        return evaluate_choice_rule(rule, effective, context=run.context, variables=run.variables)
+    field_name = f"Choices[{index}].Condition"
+    condition = engine.jsonata_field(run, rule["Condition"], engine.jsonata_states(run), field_name)
+    if not isinstance(condition, bool):
+        raise StatesError(
+            errors.QUERY_EVALUATION_ERROR,
+            f"The JSONata expression '{expression_text(rule['Condition'])}' specified for the field "
+            f"'Condition' returned an unexpected result type. Expected 'boolean', but was "
+            f"'{json_type_name(condition)}' for value: {payload_text(condition)}",
+        )
+    return condition
 
 
 def run_wait(engine: Interpreter, run: StateRun) -> Step:
     state = run.state
-    if run.jsonata:
-        seconds = seconds_to_wait(engine, run, run.state_input)
-        states = engine.jsonata_states(run)
-        output = (
-            engine.jsonata_field(run, state["Output"], states, "Output")
-            if "Output" in state
-            else run.state_input
-        )
-        assigned = engine.jsonata_field(run, state["Assign"], states, "Assign") if "Assign" in state else None
-    else:
-        effective = engine.input_of(run)
-        seconds = seconds_to_wait(engine, run, effective)
-        assigned = (
-            engine.payload_template(run, state["Assign"], effective, "Assign") if "Assign" in state else None
-        )
-        output = engine.output_of(run, effective)
+    effective = engine.effective_input(run)
+    seconds = seconds_to_wait(engine, run, effective)
+    step = engine.conclude(run, state, state.get("Next"), effective)
     engine.sleep(seconds)
-    return Step(output, state.get("Next"), assigned)
+    return step

@@ -36,7 +36,7 @@ def run_task(engine: Interpreter, run: StateRun) -> Step:
         pending = engine.runtime.callbacks.open(engine.runtime.execution_arn, run.name)
         run.context = {**run.context, "Task": {"Token": pending.token}}
     try:
-        arguments = _arguments(engine, run)
+        arguments = engine.arguments(run)
         timeout = _seconds(engine, run, "TimeoutSeconds")
         heartbeat = _seconds(engine, run, "HeartbeatSeconds")
         call = TaskCall(
@@ -63,18 +63,6 @@ def run_task(engine: Interpreter, run: StateRun) -> Step:
         if pending is not None:
             engine.runtime.callbacks.close(pending.token)
     return engine.finish(run, result, state.get("Next"))
-
-
-def _arguments(engine: Interpreter, run: StateRun) -> Any:
-    state = run.state
-    if run.jsonata:
-        if "Arguments" not in state:
-            return run.state_input
-        return engine.jsonata_field(run, state["Arguments"], engine.jsonata_states(run), "Arguments")
-    effective = engine.input_of(run)
-    if "Parameters" in state:
-        return engine.payload_template(run, state["Parameters"], effective, "Parameters")
-    return effective
 
 
 def _seconds(engine: Interpreter, run: StateRun, name: str) -> float | None:
