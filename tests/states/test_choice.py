@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tributary.states.choice import evaluate_choice_rule, parse_timestamp, string_matches
 from tributary.states.errors import StatesError
+from tributary.states.state.choice import evaluate_choice_rule, parse_timestamp, string_matches
 
 CASES = pathlib.Path(__file__).resolve().parents[3] / "shared" / "asl-conformance" / "executions"
 

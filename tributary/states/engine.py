@@ -88,7 +88,7 @@ class Runtime:
     _calls_under_way: list[threading.Event] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    # The function that runs one attempt of each state type (`state_types.HANDLERS`).
+    # The function that runs one attempt of each state type (`state.HANDLERS`).
     handlers: dict[str, Handler] = field(default_factory=dict)
     # Stop events of branches and iterations running in threads (see fan_out), set with `stop`.
     _linked_stops: list[threading.Event] = field(default_factory=list)
@@ -214,9 +214,10 @@ def expression_text(value: Any) -> str:
 
 
 class Interpreter:
-    """Runs machines for one execution. The state types live in their own modules (simple_states,
-    task_state, parallel_state, map_state), which import this one; the runtime brings their
-    functions (`state_types.HANDLERS`), so that this module imports none of them."""
+    """Runs machines for one execution, every state through one lifecycle (`run_state`: entered
+    event, input, the state's body, output and assign, size check, exited or failed events). The
+    state types live in their own modules (tributary/states/state/), which import this one; the
+    runtime brings their functions (`state.HANDLERS`), so that this module imports none of them."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime

@@ -33,7 +33,7 @@ from tributary.states.engine import (
 )
 from tributary.states.history import History, payload_text
 from tributary.states.service_integrations import CallbackStore, Integration, IntegrationRegistry
-from tributary.states.state_types import HANDLERS
+from tributary.states.state import HANDLERS
 
 logger = logging.getLogger(__name__)
 

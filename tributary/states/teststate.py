@@ -32,7 +32,7 @@ from tributary.states.errors import StatesError
 from tributary.states.history import History, payload_text
 from tributary.states.retry import first_match, max_attempts, retry_delay
 from tributary.states.service_integrations import CallbackStore, Integration, IntegrationRegistry
-from tributary.states.state_types import HANDLERS
+from tributary.states.state import HANDLERS
 from tributary.states.validation import diagnose, diagnose_state, invalid_definition_message
 
 INSPECTION_LEVELS = ("INFO", "DEBUG", "TRACE")

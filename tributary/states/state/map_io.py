@@ -24,7 +24,7 @@ from tributary.states.service_integrations import ResourceError, TaskCall, parse
 
 if TYPE_CHECKING:
     from tributary.states.engine import Interpreter, StateRun
-    from tributary.states.map_state import IterationOutcome
+    from tributary.states.state.map import IterationOutcome
 
 
 def _request(engine: Interpreter, run: StateRun, block: dict[str, Any], effective: Any, field: str) -> Any:

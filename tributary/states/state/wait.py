@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tributary.states import errors
-from tributary.states.choice import parse_timestamp
 from tributary.states.errors import StatesError
 from tributary.states.history import payload_text
+from tributary.states.state.choice import parse_timestamp
 
 if TYPE_CHECKING:
-    from tributary.states.engine import Interpreter, StateRun
+    from tributary.states.engine import Interpreter, StateRun, Step
 
 
 def seconds_to_wait(engine: Interpreter, run: StateRun, value: Any) -> float:
@@ -97,3 +97,12 @@ def _until(engine: Interpreter, stamp: Any, error: str, what: str) -> float:
     moment, nanoseconds = parsed
     remaining = (moment - engine.runtime.clock.now()).total_seconds() + nanoseconds / 1e9
     return max(0.0, remaining)
+
+
+def run_wait(engine: Interpreter, run: StateRun) -> Step:
+    state = run.state
+    effective = engine.effective_input(run)
+    seconds = seconds_to_wait(engine, run, effective)
+    step = engine.conclude(run, state, state.get("Next"), effective)
+    engine.sleep(seconds)
+    return step

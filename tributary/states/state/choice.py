@@ -14,11 +14,16 @@ import functools
 import operator
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tributary.states import errors
+from tributary.states.engine import expression_text, json_type_name
 from tributary.states.errors import StatesError
+from tributary.states.history import payload_text
 from tributary.states.jsonpath import PathError, select
+
+if TYPE_CHECKING:
+    from tributary.states.engine import Interpreter, StateRun, Step
 
 _ORDERINGS: dict[str, Callable[[Any, Any], bool]] = {
     "Equals": operator.eq,
@@ -185,3 +190,31 @@ def _wildcard(pattern: str) -> re.Pattern[str]:
     if escaped:
         parts.append(re.escape("\\"))
     return re.compile("".join(parts), re.DOTALL)
+
+
+def run_choice(engine: Interpreter, run: StateRun) -> Step:
+    state = run.state
+    effective = engine.effective_input(run)
+    for index, rule in enumerate(state.get("Choices", [])):
+        if _matches(engine, run, rule, index, effective):
+            # JSONata: a rule without Output takes the state's.
+            output_holder = rule if "Output" in rule else state
+            return engine.conclude(run, rule, rule["Next"], effective, output_holder=output_holder)
+    if "Default" in state:
+        return engine.conclude(run, state, state["Default"], effective)
+    raise StatesError(errors.NO_CHOICE_MATCHED, "No Matches!")
+
+
+def _matches(engine: Interpreter, run: StateRun, rule: dict[str, Any], index: int, effective: Any) -> bool:
+    if not run.jsonata:
+        return evaluate_choice_rule(rule, effective, context=run.context, variables=run.variables)
+    field_name = f"Choices[{index}].Condition"
+    condition = engine.jsonata_field(run, rule["Condition"], engine.jsonata_states(run), field_name)
+    if not isinstance(condition, bool):
+        raise StatesError(
+            errors.QUERY_EVALUATION_ERROR,
+            f"The JSONata expression '{expression_text(rule['Condition'])}' specified for the field "
+            f"'Condition' returned an unexpected result type. Expected 'boolean', but was "
+            f"'{json_type_name(condition)}' for value: {payload_text(condition)}",
+        )
+    return condition

@@ -15,7 +15,7 @@ from tributary.states.engine import ExecutionFailed, Interpreter, expression_tex
 from tributary.states.errors import NullableFailure, StatesError
 from tributary.states.fan_out import Job, run_all
 from tributary.states.history import History, payload_text
-from tributary.states.map_io import read_items, write_results
+from tributary.states.state.map_io import read_items, write_results
 
 if TYPE_CHECKING:
     from tributary.states.engine import StateRun, Step
