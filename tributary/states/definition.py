@@ -46,6 +46,27 @@ class Machine:
         )
         object.__setattr__(self, "jsonata_states", chosen)
 
+    # The machines inside Parallel and Map states, loaded on first use and kept (see `nested`).
+    _nested: dict[str, tuple[Machine, ...]] = field(
+        init=False, default_factory=dict, compare=False, repr=False
+    )
+
+    def nested(self, name: str, state: dict[str, Any]) -> tuple[Machine, ...]:
+        """The machines inside the state `name`: a Parallel's branches, a Map's processor (one).
+        They inherit this machine's query language. Loaded once per machine, however many times the
+        state runs (`state` decides for a state the machine lacks, which is not kept)."""
+        kept = self.states.get(name) is state
+        loaded = self._nested.get(name) if kept else None
+        if loaded is None:
+            if state.get("Type") == "Map":
+                loaded = (Machine.from_definition(map_processor(state), self.query_language),)
+            else:
+                branches = state.get("Branches", [])
+                loaded = tuple(Machine.from_definition(b, self.query_language) for b in branches)
+            if kept:
+                self._nested[name] = loaded
+        return loaded
+
     def query_language_of(self, state: dict[str, Any]) -> str:
         return str(state.get("QueryLanguage", self.query_language))
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from tributary.states import errors
-from tributary.states.definition import Machine, is_distributed, map_processor
+from tributary.states.definition import is_distributed
 from tributary.states.engine import ExecutionFailed, Interpreter, expression_text, json_type_name
 from tributary.states.errors import NullableFailure, StatesError
 from tributary.states.fan_out import Job, run_all
@@ -37,7 +37,7 @@ def run_map(engine: Interpreter, run: StateRun) -> Step:
     max_concurrency = _max_concurrency(engine, run, effective)
     inputs = [_item_input(engine, run, effective, index, item) for index, item in enumerate(items)]
     inputs = _batched(engine, run, effective, inputs)
-    processor = Machine.from_definition(map_processor(state), run.machine.query_language)
+    (processor,) = run.machine.nested(run.name, state)
 
     engine.event(run, "MapStateStarted", {"length": len(inputs)})
     # AWS reads the tolerated failures once the Map has started: an invalid value fails the state

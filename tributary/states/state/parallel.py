@@ -19,7 +19,7 @@ def run_parallel(engine: Interpreter, run: StateRun) -> Step:
     state = run.state
     value = engine.arguments(run)
     started_id = engine.event(run, "ParallelStateStarted")
-    branches = [Machine.from_definition(b, run.machine.query_language) for b in state.get("Branches", [])]
+    branches = run.machine.nested(run.name, state)
 
     def branch_job(machine: Machine) -> Job[tuple[Any, int]]:
         def job(branch_engine: Interpreter) -> Generator[None, None, tuple[Any, int]]:
