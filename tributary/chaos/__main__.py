@@ -22,6 +22,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--batch-window", type=float, default=2.0, help="cap of the trigger's batching window (s)"
     )
+    parser.add_argument(
+        "--path",
+        choices=("glue", "lite"),
+        default="glue",
+        help="transform path of the runs: glue (every run on the Glue job, its faults reachable) or lite "
+        "(the template's SmallRunMaxBytes: small files go to the small-run function)",
+    )
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds a scenario may take")
     args = parser.parse_args(argv)
     if args.list:
@@ -38,6 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         reduced=args.reduced,
         batch_window=args.batch_window,
         scenario_timeout=args.timeout,
+        transform_path=args.path,
         work_dir=args.work_dir,
     )
     results = run(settings, args.only)

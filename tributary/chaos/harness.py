@@ -52,6 +52,10 @@ class Settings:
     scenario_timeout: float = 900.0
     work_dir: Path | None = None
     seed: int = 7
+    # Which transform path the runs take. "glue" (SmallRunMaxBytes=0) keeps the Glue job's faults
+    # (timeout, killed process, concurrent-run limit) reachable; "lite" leaves the template's threshold,
+    # so the scenarios' small files go to the small-run function.
+    transform_path: str = "glue"
 
     def size(self, full: int, reduced: int) -> int:
         return reduced if self.reduced else full
@@ -292,6 +296,7 @@ def in_process_stack(settings: Settings, real_time: bool) -> Iterator[tuple[Stac
             batch_window_cap=settings.batch_window,
             visibility_timeout_cap=settings.visibility_timeout,
             real_time=real_time,
+            parameter_overrides={"SmallRunMaxBytes": "0"} if settings.transform_path == "glue" else {},
         )
         with LocalStack(options) as stack:
             view = view_of(stack)
