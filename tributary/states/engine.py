@@ -485,6 +485,21 @@ class Interpreter:
             return self.payload_template(run, state["Parameters"], effective, "Parameters")
         return effective
 
+    def field_value(self, run: StateRun, name: str, effective: Any = None) -> tuple[Any, str | None] | None:
+        """A field given literally, as an expression (JSONata), or by `<name>Path` (JSONPath) over
+        `effective` (the effective input when None): its value and the path it came from (None for
+        the field itself); None when the state has neither."""
+        state = run.state
+        if name in state:
+            value = state[name]
+            if run.jsonata and isinstance(value, str):
+                value = self.jsonata_field(run, value, self.jsonata_states(run), name)
+            return value, None
+        if f"{name}Path" not in state:
+            return None
+        path = state[f"{name}Path"]
+        return self.select(run, self.input_of(run) if effective is None else effective, path), path
+
     def conclude(
         self,
         run: StateRun,

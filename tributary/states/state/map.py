@@ -188,17 +188,10 @@ def _number_field(
 ) -> float | int | None:
     """A numeric Map field given literally, by `<name>Path` (JSONPath) or as an expression
     (JSONata); text holding a number is accepted, as AWS does."""
-    state = run.state
-    if name in state:
-        value = state[name]
-        if run.jsonata and isinstance(value, str):
-            value = engine.jsonata_field(run, value, engine.jsonata_states(run), name)
-        source = None
-    elif f"{name}Path" in state:
-        source = state[f"{name}Path"]
-        value = engine.select(run, effective, source)
-    else:
+    found = engine.field_value(run, name, effective)
+    if found is None:
         return None
+    value, source = found
     parsed = _parse_number(value, kind)
     if parsed is None:
         where = f"{name}Path" if source else name

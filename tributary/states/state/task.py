@@ -67,17 +67,10 @@ def run_task(engine: Interpreter, run: StateRun) -> Step:
 
 def _seconds(engine: Interpreter, run: StateRun, name: str) -> float | None:
     """TimeoutSeconds / HeartbeatSeconds: a number, a `...Path` (JSONPath) or an expression (JSONata)."""
-    state = run.state
-    value: Any = None
-    if name in state:
-        value = state[name]
-        if run.jsonata and isinstance(value, str):
-            value = engine.jsonata_field(run, value, engine.jsonata_states(run), name)
-    elif f"{name}Path" in state:
-        path = state[f"{name}Path"]
-        value = engine.select(run, engine.input_of(run), path)
-    else:
+    found = engine.field_value(run, name)
+    if found is None:
         return None
+    value, _ = found
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise StatesError(errors.RUNTIME, f"The {name} value must be a positive integer, but was {value!r}")
     return float(value)
