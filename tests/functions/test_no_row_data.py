@@ -266,12 +266,6 @@ def test_the_small_run_executor_logs_and_documents_no_field_value(
     assert any(bad[0][2] in written_documents(stack)[key] for key in rejects)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="transform_lite's error_line keeps the first line of any exception's text (result.json, "
-    "summary.json, the TransformFailed message the state machine passes to quarantine's .reason.json) "
-    "and its handler logs the chained traceback with that text: lead to name foreign errors by type",
-)
 def test_a_small_run_failure_whose_error_quotes_a_value_leaks_nothing(
     stack, load_handler, lambda_context, capfd, debug_logs, monkeypatch
 ):

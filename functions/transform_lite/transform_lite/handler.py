@@ -1,6 +1,7 @@
 """Lambda entry point of the small-run transform (``transform_lite.handler.lambda_handler``), a state
 machine task: event = the Glue job's arguments as one JSON object, result = summary.json's content."""
 
+import traceback
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -18,7 +19,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     try:
         summary = run_transform(event, S3Storage(s3_client()))
     except TransformFailed as failed:
-        logger.exception("Run failed", extra={"error": str(failed)})
+        # The one-line account (no field value in it, see logic.error_line) and the code frames of the
+        # original error, not its text: an exception's message may quote a row's value.
+        cause = failed.__cause__ or failed
+        frames = "".join(traceback.format_tb(cause.__traceback__))
+        logger.error(
+            "Run failed", extra={"error": str(failed), "error_type": type(cause).__name__, "stack": frames}
+        )
         raise
     logger.info(
         "Run transformed",

@@ -45,6 +45,10 @@ class PlanError(ValueError):
     """The plan cannot drive this executor."""
 
 
+# Errors whose message the executor writes itself (no field value in it), or an OS error naming a path.
+_DESCRIBED_ERRORS = (TransformFailed, ManifestError, PlanError, ObjectFailed, OSError)
+
+
 @dataclass(frozen=True)
 class Arguments:
     run_id: str
@@ -111,10 +115,19 @@ def load_manifest(storage: Storage, uri: str, run_id: str) -> dict[str, Any]:
 
 
 def error_line(error: BaseException) -> tuple[str, str]:
+    """`<Type>: <first line>` for errors whose text we know holds no row data (ours, I/O, AWS calls);
+    any other error only by its type, since its text may quote a value (`int('<value>')`)."""
     kind = type(error).__name__
+    if not isinstance(error, _DESCRIBED_ERRORS) and not _is_aws_error(error):
+        return kind, kind
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     message = lines[0][:1000] if lines else ""
     return kind, f"{kind}: {message}" if message else kind
+
+
+def _is_aws_error(error: BaseException) -> bool:
+    # botocore's errors name the operation, the error code and the resource, never an object's content.
+    return type(error).__module__.startswith(("botocore.", "boto3."))
 
 
 def write_documents(storage: Storage, result: dict[str, Any], result_uri: str) -> None:
