@@ -94,9 +94,8 @@ def row_check(check: CheckPlan, index: int, column: ColumnPlan) -> RowCheck:
     if rule == "allowed_values":
         allowed = _typed_set(column, check.values or [])
         fixed = _reason(check, check.message)
-        as_text: Callable[[Any], Any] = {"date": iso_date, "timestamp": iso_timestamp}.get(
-            column.type, lambda value: value
-        )
+        converters: dict[str, Callable[[Any], Any]] = {"date": iso_date, "timestamp": iso_timestamp}
+        as_text: Callable[[Any], Any] = converters.get(column.type, lambda value: value)
 
         def allowed_check(texts: list[str | None], values: list[Any], outsides: list[bool]) -> Reason | None:
             value = values[index]

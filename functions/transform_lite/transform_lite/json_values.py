@@ -233,11 +233,14 @@ def spark_value(text: str, max_depth: int = MAX_DEPTH) -> tuple[bool, Any]:
     start = _start(text)
     if start == len(text):
         return True, NOTHING
-    try:
-        value, _ = _FAST.raw_decode(text, start)
-        return True, value
-    except (ValueError, RecursionError):
-        pass
+    # The C scanner knows no depth limit of its own (only the interpreter's recursion limit, which a test
+    # framework may raise): it may read the text only when its brackets cannot nest past max_depth.
+    if text.count("[") + text.count("{") <= max_depth:
+        try:
+            value, _ = _FAST.raw_decode(text, start)
+            return True, value
+        except (ValueError, RecursionError):
+            pass
     try:
         return True, _Reader(text, start, max_depth=max_depth, **SPARK_READER).value()
     except _Invalid:
@@ -250,6 +253,8 @@ def top_level_keys(text: str) -> list[str] | None:
     if start == len(text) or text[start] not in "{":
         return None
     try:
+        if text.count("[") + text.count("{") > MAX_DEPTH:  # see spark_value
+            raise RecursionError
         value, _ = _KEYS.raw_decode(text, start)
     except (ValueError, RecursionError):
         try:
