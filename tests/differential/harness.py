@@ -50,7 +50,7 @@ class RunOutput:
     status: str
     error: str | None
     rows: list[dict[str, Any]] = field(default_factory=list)
-    schemas: list[list[tuple[str, str]]] = field(default_factory=list)
+    schemas: list[list[tuple[str, str, bool]]] = field(default_factory=list)
     file_rows: list[int] = field(default_factory=list)  # rows of each curated file
     rejects: list[dict[str, Any]] = field(default_factory=list)
     result: dict[str, Any] = field(default_factory=dict)
@@ -128,7 +128,7 @@ class RunLayout:
         curated = self.mirror / "curated" / self.dataset
         for path in sorted(curated.glob(f"*/run_id={self.run_id}/part-*.parquet")):
             table = pq.read_table(path, partitioning=None)
-            output.schemas.append([(item.name, str(item.type)) for item in table.schema])
+            output.schemas.append([(item.name, str(item.type), item.nullable) for item in table.schema])
             output.file_rows.append(table.num_rows)
             partition = dict(part.split("=", 1) for part in path.parts[-3:-1])
             output.rows.extend(canonical({**row, **partition}) for row in table.to_pylist())

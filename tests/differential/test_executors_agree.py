@@ -81,10 +81,12 @@ def split_run(spark: SparkSession, root: Path) -> tuple[RunOutput, RunOutput]:
 def test_a_run_split_into_files_gives_the_same_rows_and_respects_rows_per_file(
     spark: SparkSession, tmp_path: Path
 ) -> None:
-    """How many files a partition gets is not the same: the Glue job spreads a partition's rows over its
-    planned files by a hash and Spark opens another file when one reaches rows_per_file, so its count
-    depends on the hash (here 5, 6 and 7 files where 4, 4 and 5 are planned); this executor writes the
-    planned ceil(rows / rows_per_file) files. Everything else is equal, and no file exceeds the cap."""
+    """How a partition's rows are cut into files is each executor's choice (docs/interfaces.md: at most
+    rows_per_file rows per file), not part of the result the two must agree on: the Glue job spreads a
+    partition's rows over its planned files by a hash and Spark opens another file when one reaches
+    rows_per_file, so its count depends on the hash (here 5, 6 and 7 files where 4, 4 and 5 are
+    planned); this executor writes the planned ceil(rows / rows_per_file) files. Everything else is
+    equal, and no file exceeds the cap."""
     glue, lite = split_run(spark, tmp_path)
     found = differences(without_file_counts(glue), without_file_counts(lite))
     assert not found, "the executors differ:\n" + "\n".join(found)
@@ -92,14 +94,6 @@ def test_a_run_split_into_files_gives_the_same_rows_and_respects_rows_per_file(
         assert max(output.file_rows) <= ROWS_PER_FILE and sum(output.file_rows) == 84
     planned = [-(-entry["rows"] // ROWS_PER_FILE) for entry in lite.result["partitions"]]
     assert [entry["files"] for entry in lite.result["partitions"]] == planned
-
-
-@pytest.mark.xfail(strict=True, reason="file counts depend on Spark's hash spread; see the test above")
-def test_a_run_split_into_files_gives_the_same_file_counts(spark: SparkSession, tmp_path: Path) -> None:
-    glue, lite = split_run(spark, tmp_path)
-    assert [entry["files"] for entry in glue.result["partitions"]] == [
-        entry["files"] for entry in lite.result["partitions"]
-    ]
 
 
 @pytest.mark.parametrize("data_format", ["csv", "jsonl", "json"])

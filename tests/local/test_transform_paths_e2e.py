@@ -208,11 +208,6 @@ def test_both_paths_give_the_same_rows_types_partitions_and_rejects(lite: PathRu
 
 
 @e2e
-@pytest.mark.xfail(
-    strict=True,
-    reason="a known difference to fix in one executor: transform_lite writes ingested_at as a nullable "
-    "field, the Glue job (F.lit) as not null; every other field agrees",
-)
 def test_both_paths_write_the_same_nullability(lite: PathRun, glue: PathRun) -> None:
     for dataset in ("orders", "clicks"):
         assert _nullability(lite.parquet[dataset]) == _nullability(glue.parquet[dataset])

@@ -258,6 +258,9 @@ class OutputColumn(_Plan):
     arrow: str
     role: Literal["data", "lineage", "partition", "run"]
     in_path: bool = False
+    # Whether the Parquet field may hold nulls: data and key lineage columns may; the run's ingest
+    # time is one value for every row.
+    nullable: bool = True
 
 
 class TransformPlan(_Plan):
@@ -696,7 +699,13 @@ def compile_plan(contract: Contract) -> TransformPlan:
     output += [
         OutputColumn(name="source_object_key", type="string", arrow="string", role="lineage"),
         OutputColumn(name="source_object_version", type="string", arrow="string", role="lineage"),
-        OutputColumn(name="ingested_at", type="timestamp", arrow="timestamp[us, tz=UTC]", role="lineage"),
+        OutputColumn(
+            name="ingested_at",
+            type="timestamp",
+            arrow="timestamp[us, tz=UTC]",
+            role="lineage",
+            nullable=False,
+        ),
         OutputColumn(name=part.column, type="string", arrow="string", role="partition", in_path=True),
         OutputColumn(name="run_id", type="string", arrow="string", role="run", in_path=True),
     ]

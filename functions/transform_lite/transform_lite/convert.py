@@ -277,7 +277,7 @@ class Converter:
     def output_schema(self) -> pa.Schema:
         return pa.schema(
             [
-                pa.field(item.name, arrow_type(item.arrow))
+                pa.field(item.name, arrow_type(item.arrow), nullable=item.nullable)
                 for item in self.plan.output_columns
                 if not item.in_path
             ]
