@@ -1806,10 +1806,42 @@ def write_run_documents(args: JobArgs, result: dict[str, Any], batches: list[dic
     write_document(sibling_uri(args.result_uri, "summary.json"), json.dumps(summary, indent=1).encode())
 
 
+# Errors whose message holds no row data, so a failed run may report it: the job's own, and the I/O,
+# access and resource errors whose messages name paths, codes or sizes. Any other error (a Spark
+# expression error may quote the value it failed on) is reported by its class name only.
+_DESCRIBED_JAVA_ERRORS = frozenset(
+    {
+        "FileNotFoundException", "AccessDeniedException", "AmazonS3Exception", "S3Exception",
+        "AwsServiceException", "SdkClientException", "EOFException", "ZipException", "IOException",
+        "CharacterCodingException", "MalformedInputException", "OutOfMemoryError", "SocketTimeoutException",
+        "FileAlreadyExistsException", "ParentNotDirectoryException", "PathIOException",
+        "AccessControlException",
+    }
+)  # fmt: skip
+_DESCRIBED_ERRORS = (ArgumentError, PlanError, ManifestError, TransformFailed, ObjectsFailed, OSError)
+
+
 def error_line(error: BaseException) -> tuple[str, str]:
-    """The one line a failed run reports (type, message): never a stack frame."""
+    """The one line a failed run reports (type, message): never a stack frame, never a row's value."""
     kind, message = root_cause_line(error)
+    described = kind in _DESCRIBED_JAVA_ERRORS if java_cause(error) is not None else None
+    if described is None:
+        described = isinstance(error, _DESCRIBED_ERRORS) or type(error).__module__.startswith("botocore.")
+    if not described:
+        return kind, kind
     return kind, f"{kind}: {message}" if message else kind
+
+
+def error_chain(error: BaseException) -> list[str]:
+    """The classes of a Java error's causes, outermost first (what a log may say without a message)."""
+    cause, chain = java_cause(error), [type(error).__name__]
+    try:
+        while cause is not None and len(chain) < 20:
+            chain.append(str(cause.getClass().getName()))
+            cause = cause.getCause()
+    except Exception:  # the gateway is gone
+        pass
+    return chain
 
 
 def write_failed_documents(args: JobArgs, progress: RunProgress, error: BaseException) -> None:
@@ -1924,7 +1956,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "error": type(error).__name__,
             "error_type": kind,
             "error_message": message,
-            "traceback": traceback.format_exc(),
+            # Classes and code frames only: exception texts (Spark's included) may quote a row's value.
+            "error_chain": error_chain(error),
+            "stack": "".join(traceback.format_tb(error.__traceback__)),
         }
         LOGGER.error("run failed", extra={"fields": fields})
         # One line, no stack frame: what Glue's job run (and the state machine's Catch) carries.

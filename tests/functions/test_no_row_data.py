@@ -287,3 +287,19 @@ def test_a_small_run_failure_whose_error_quotes_a_value_leaks_nothing(
     assert str(failed.value).startswith("ValueError")
     documents = {**lite_documents(stack, event), "TransformFailed": str(failed.value)}
     assert_no_marker(markers_of(body), logs, documents)
+
+
+def test_the_glue_jobs_failure_line_names_a_foreign_error_by_its_type_only() -> None:
+    """What a failed Glue run reports (result, summary, Glue's ErrorMessage, the run record's cause and
+    quarantine's .reason.json) keeps the text only of errors known to hold no row data."""
+    import transform as glue_job  # glue/transform.py; no Spark is started
+
+    value = marker()
+    try:
+        int(value)
+    except ValueError as error:
+        assert glue_job.error_line(error) == ("ValueError", "ValueError")
+    own = glue_job.ManifestError("the manifest belongs to run 'x', not 'y'")
+    assert glue_job.error_line(own) == ("ManifestError", f"ManifestError: {own}")
+    missing = FileNotFoundError(2, "No such file or directory", "/tmp/runs/r/plan.json")
+    assert glue_job.error_line(missing)[1].startswith("FileNotFoundError: ")
