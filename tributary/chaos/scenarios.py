@@ -26,9 +26,16 @@ class TaskState:
     retried_error: str  # an error its Retry retries (what a transient failure looks like), else TaskFailed
 
 
-def task_states(definition: Path = DEFINITION) -> list[TaskState]:
-    """Every Task state of the definition (inside Parallel branches and Maps too), in document order."""
-    return _tasks_of(json.loads(definition.read_text())["States"])
+# The transform Task of each path of ChooseTransformPath: a run takes one of them, never both.
+TRANSFORM_TASKS = {"glue": "RunTransformJob", "lite": "RunSmallTransform"}
+
+
+def task_states(definition: Path = DEFINITION, path: str | None = None) -> list[TaskState]:
+    """Every Task state of the definition (inside Parallel branches and Maps too), in document order;
+    with a transform `path` ("glue" or "lite"), without the other path's transform Task, which no run
+    of the harness reaches then."""
+    skipped = {task for name, task in TRANSFORM_TASKS.items() if path is not None and name != path}
+    return [t for t in _tasks_of(json.loads(definition.read_text())["States"]) if t.name not in skipped]
 
 
 def rollback_tasks(definition: Path = DEFINITION) -> list[str]:
@@ -103,7 +110,7 @@ def tasks_failing_once(context: Context) -> str:
     """Every Task of the definition fails once with an error its Retry retries. The normal path's
     Tasks in a batch of orders; the failure paths' Tasks in batches whose run is made to fail for good
     where a Catch leads there (`forcing_states`), on clicks at the same time, then two by two."""
-    tasks = task_states()
+    tasks = task_states(path=context.settings.transform_path)
     forcing = forcing_states()
     groups: dict[tuple[str, ...], list[str]] = {(): [t.name for t in tasks if t.name not in forcing]}
     for task in tasks:
@@ -203,13 +210,14 @@ def burst(context: Context) -> str:
     return ""
 
 
-def virtual_clock_scenarios() -> Iterator[Named]:
+def virtual_clock_scenarios(path: str = "glue") -> Iterator[Named]:
+    """The scenarios on the virtual clock, for runs on the transform `path` (Settings.transform_path)."""
     yield Named("every object delivered three times", delivered_three_times)
     # no faults: it can run at the same time as a scenario on the other dataset
     yield Named("overwrites during the batch window", overwrites_in_window, pairable=True)
     yield Named("each Task fails once (transient)", tasks_failing_once)
     forcing = forcing_states()
-    for task in task_states():
+    for task in task_states(path=path):
         yield task_failing_for_good(task, forcing.get(task.name, []))
     glue = {"glue_job": "TransformJob"}
     yield Named(
