@@ -30,8 +30,9 @@ STATE_MACHINE_ARN = f"arn:aws:states:us-east-1:123456789012:stateMachine:{MACHIN
 # Through the endpoint, timestamps travel as epoch seconds (floats): compare to the millisecond.
 TOLERANCE = 0.001
 TASK_EVENTS = ("TaskScheduled", "TaskStarted", "TaskSubmitted", "TaskSucceeded", "TaskFailed", "TaskTimedOut")
-# Errors that neither States.ALL nor States.TaskFailed match (States.Runtime matches nothing at all).
-NOT_BY_WILDCARD = ("States.Runtime", "States.DataLimitExceeded")
+# Errors that neither States.ALL nor States.TaskFailed match (States.Runtime matches nothing at all;
+# States.DataLimitExceeded of a task's result is caught by States.ALL, as AWS recorded).
+NOT_BY_WILDCARD = ("States.Runtime",)
 # What a distributed Map fails with when a child execution fails and no failure is tolerated (AWS's
 # error and cause): the child's own error stays in the child execution's history.
 MAP_RUN_FAILED = {
@@ -55,7 +56,7 @@ def load_pipeline() -> Pipeline:
 
 def error_matches(error_equals: list[str], error: str) -> bool:
     """AWS's rule for Retry and Catch: a name matches itself; States.ALL every error but
-    States.Runtime (and DataLimitExceeded); States.TaskFailed the same, except States.Timeout."""
+    States.Runtime; States.TaskFailed the same, except States.Timeout."""
     if error == "States.Runtime":
         return False
     if error in error_equals:
