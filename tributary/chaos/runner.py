@@ -50,10 +50,8 @@ def run(settings: Settings, only: list[str] | None = None, out: TextIO = sys.std
     data = DataFactory(settings.seed)
     results: list[Result] = []
     printer = TablePrinter(out)
-    virtual, real = list(virtual_clock_scenarios(settings.transform_path)), list(real_clock_scenarios())
-    if settings.transform_path != "glue":  # no run reaches the Glue job: its faults could not fire
-        virtual = [named for named in virtual if not named.name.startswith("Glue ")]
-        real = [named for named in real if not named.name.startswith("Glue ")]
+    path = settings.transform_path
+    virtual, real = list(virtual_clock_scenarios(path)), list(real_clock_scenarios(path))
     if settings.reduced:  # at the CI sizes Glue's limit is never reached: one stack, virtual clock
         virtual, real = virtual + real, []
     for clock, scenarios in (("virtual", virtual), ("real", real)):
