@@ -128,7 +128,7 @@ class Context:
 
         def put(spec: ObjectSpec) -> Uploaded:
             response = self._s3.put_object(Bucket=raw, Key=spec.key, Body=spec.body)
-            return Uploaded(spec, str(response.get("VersionId")), str(response["ETag"]))
+            return Uploaded(spec, str(response.get("VersionId")), str(response["ETag"]), time.monotonic())
 
         if len(specs) == 1 or threads == 1:
             done = [put(spec) for spec in specs]
@@ -308,6 +308,7 @@ def view_of(stack: Any) -> StackView:
 
     info = StackInfo.of(stack)
     mapping = stack.mappings[0].config if stack.mappings else None
+    window = stack.mappings[0].window if stack.mappings else 0.0
     return StackView(
         client=info.client,
         stack_name=stack.stack.name,
@@ -315,6 +316,7 @@ def view_of(stack: Any) -> StackView:
         database=info.glue_database,
         workgroup=info.workgroup,
         batch_size=mapping.batch_size if mapping else 100,
+        batch_window=window,
     )
 
 

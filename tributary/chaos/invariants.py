@@ -60,6 +60,7 @@ class StackView:
     database: str
     workgroup: str
     batch_size: int = 100
+    batch_window: float = 0.0  # the trigger's batching window as the local stack runs it (seconds)
 
     def name(self, logical_id: str) -> str:
         if logical_id.endswith("Bucket"):
@@ -77,6 +78,7 @@ class Uploaded:
     spec: ObjectSpec
     version_id: str
     etag: str
+    at: float = 0.0  # time.monotonic() when S3 answered the put
 
 
 @dataclass
@@ -390,7 +392,9 @@ def check(
         versions = sum(1 for u in uploads if u.spec.dataset == dataset and u.spec.body)
         limit = sum(
             _execution_limit(
-                sum(1 for u in wave if u.spec.dataset == dataset and u.spec.body), view.batch_size
+                [u for u in wave if u.spec.dataset == dataset and u.spec.body],
+                view.batch_size,
+                view.batch_window,
             )
             for wave in (waves or [uploads])
         )
@@ -445,13 +449,16 @@ def failed_run_violations(
     return violations
 
 
-def _execution_limit(versions: int, batch_size: int) -> int:
-    """At most about versions / batch size: one more for a batch window that closed early, and a
-    quarter more for bursts that arrive over several windows."""
-    if versions == 0:
+def _execution_limit(wave: list[Uploaded], batch_size: int, window: float = 0.0) -> int:
+    """At most about versions / batch size: one more for a batch window that closed early, a quarter
+    more for bursts that arrive over several windows, and one more per whole window the uploads took
+    beyond the first (a slow machine spreads a burst over windows; each may close its own batch)."""
+    if not wave:
         return 0
-    batches = math.ceil(versions / batch_size)
-    return batches + max(1, math.ceil(batches / 4))
+    batches = math.ceil(len(wave) / batch_size)
+    times = [u.at for u in wave if u.at]
+    spread = int((max(times) - min(times)) // window) if window > 0 and times else 0
+    return batches + max(1, math.ceil(batches / 4)) + spread
 
 
 def _classify(uploaded: Uploaded, rows: list[tuple[str, str]], state: StackState) -> ObjectOutcome:
