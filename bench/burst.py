@@ -98,7 +98,7 @@ def _parameters(stack: Any) -> dict[str, str]:
 
 
 def _count_glue_refusals(stack: Any) -> list[int]:
-    from tributary.local.glue_runtime import GlueError
+    from tributary.local.runtimes.glue_runtime import GlueError
 
     refusals = [0]
     start = stack.glue.start_job_run
@@ -145,7 +145,7 @@ def _upload(stack: Any, files: list[tuple[str, bytes]]) -> None:
 
 
 def _runs(stack: Any) -> list[dict[str, Any]]:
-    from tributary.local.report import plain_item
+    from tributary.local.views.report import plain_item
 
     dynamodb = stack.aws.client("dynamodb")
     table = stack.physical_id("RunsTable")

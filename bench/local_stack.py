@@ -68,7 +68,7 @@ def orders_csv(path: Path, size_mb: float, seed: int = 7) -> int:
 
 
 def glue_alone(csv: Path, workdir: Path) -> float:
-    from tributary.local.glue_runtime import spark_job_env
+    from tributary.local.runtimes.glue_runtime import spark_job_env
 
     mirror = workdir / "s3"
     shutil.rmtree(mirror, ignore_errors=True)
@@ -199,7 +199,7 @@ def _record_invocations(stack: Any, into: list[Invocation]) -> None:
 def through_stack(csv: Path, workdir: Path, path: str, runs: int = 2) -> tuple[list[PathRun], float]:
     """`runs` uploads of the file (one after the other) through one stack on `path`; and the stack's
     start-up time (not counted)."""
-    from tributary.local.one_shot import run_files
+    from tributary.local.cli.one_shot import run_files
     from tributary.local.stack import LocalStack, StackOptions
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -300,7 +300,7 @@ def import_time(statement: str, env: dict[str, str], cwd: Path, repeat: int = 5)
 def trigger_import_times() -> tuple[float, float]:
     import os
 
-    from tributary.local.lambda_runtime import FunctionConfig, LambdaFunction
+    from tributary.local.runtimes.lambda_runtime import FunctionConfig, LambdaFunction
 
     config = FunctionConfig(
         name="trigger",

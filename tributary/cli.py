@@ -17,7 +17,7 @@ from tributary import __version__
 # Modules that add subcommands, in the order `--help` lists them.
 COMMAND_MODULES = (
     "tributary.states.cli",
-    "tributary.local.cli",
+    "tributary.local.cli.commands",
 )
 
 

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tributary.local.moto_server import MotoServer
+from tributary.local.endpoints.moto_server import MotoServer
 
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
 

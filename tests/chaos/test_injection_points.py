@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from tests.local.conftest import FIXTURE_APP
+from tributary.local.endpoints.moto_server import MotoServer
 from tributary.local.faults import FaultInjector, FaultPlan
-from tributary.local.glue_runtime import GlueRuntime, JobConfig
-from tributary.local.lambda_runtime import FunctionConfig, LambdaFunction
-from tributary.local.moto_server import MotoServer
+from tributary.local.runtimes.glue_runtime import GlueRuntime, JobConfig
+from tributary.local.runtimes.lambda_runtime import FunctionConfig, LambdaFunction
 
 
 def plan(*faults: dict[str, Any]) -> FaultInjector:

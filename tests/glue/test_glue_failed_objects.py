@@ -15,7 +15,7 @@ import pytest
 import transform
 from pyspark.sql import SparkSession
 
-from tributary.local.glue_runtime import _error_message
+from tributary.local.runtimes.glue_runtime import _error_message
 
 from .conftest import GlueRun, contract_document, plan_document
 

@@ -9,7 +9,7 @@ import boto3
 import transform
 from moto import mock_aws
 
-from tributary.local.athena_ddl import run_ddl
+from tributary.local.runtimes.athena_ddl import run_ddl
 
 
 def entries(count: int) -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tributary.local.moto_server import MotoServer
+from tributary.local.endpoints.moto_server import MotoServer
 
 FIXTURE_APP = Path(__file__).parent / "fixtures" / "app"
 

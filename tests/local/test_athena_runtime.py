@@ -9,8 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tributary.local.athena_runtime import AthenaRuntime
-from tributary.local.moto_server import MotoServer
+from tributary.local.endpoints.moto_server import MotoServer
+from tributary.local.runtimes.athena_runtime import AthenaRuntime
 
 CREATE = """CREATE EXTERNAL TABLE IF NOT EXISTS `sales`.`orders` (
   order_id string, amount decimal(10,2), quantity int, ordered_at timestamp, paid boolean)

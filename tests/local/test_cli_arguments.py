@@ -13,9 +13,9 @@ import pytest
 
 from tributary import __version__
 from tributary.cli import EXAMPLES, build_parser, commands, main
-from tributary.local.cli import _changing_statements, _rows_out
-from tributary.local.control import serve_control
-from tributary.local.moto_server import MotoServer
+from tributary.local.cli.commands import _changing_statements, _rows_out
+from tributary.local.endpoints.control import serve_control
+from tributary.local.endpoints.moto_server import MotoServer
 from tributary.local.provisioning import provision
 from tributary.local.session import StackInfo
 from tributary.local.stack import LocalStack, StackOptions

@@ -19,9 +19,9 @@ import pytest
 from botocore.config import Config
 
 from tributary.cli import main
-from tributary.local.control import serve_control
-from tributary.local.devtools import map_sample_names
-from tributary.local.endpoint import service_of
+from tributary.local.cli.devtools import map_sample_names
+from tributary.local.endpoints.control import serve_control
+from tributary.local.endpoints.router import service_of
 from tributary.local.session import StackInfo
 from tributary.local.stack import LocalStack, StackOptions
 

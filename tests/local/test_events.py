@@ -7,12 +7,16 @@ from typing import Any
 
 import pytest
 
-from tributary.local.event_source_mapping import MappingConfig, SqsEventSourceMapping, failed_item_ids
-from tributary.local.events import EventBus, Rule, listen_to_s3, target_input
-from tributary.local.lambda_runtime import InvocationResult
-from tributary.local.moto_server import MotoServer
+from tributary.local.delivery.event_source_mapping import (
+    MappingConfig,
+    SqsEventSourceMapping,
+    failed_item_ids,
+)
+from tributary.local.delivery.events import EventBus, Rule, listen_to_s3, target_input
+from tributary.local.delivery.schedules import Schedule, Scheduler, interval_seconds
+from tributary.local.endpoints.moto_server import MotoServer
 from tributary.local.provisioning import ProvisionedStack, provision
-from tributary.local.schedules import Schedule, Scheduler, interval_seconds
+from tributary.local.runtimes.lambda_runtime import InvocationResult
 
 from .conftest import FIXTURE_APP
 
@@ -208,7 +212,7 @@ def test_schedules_fire_on_demand_and_by_rate() -> None:
     ],
 )
 def test_event_patterns(pattern: dict[str, Any], expected: bool) -> None:
-    from tributary.local.event_patterns import matches
+    from tributary.local.delivery.event_patterns import matches
 
     event = {
         "source": "aws.s3",

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tributary.local.glue_runtime import GlueError, GlueRuntime, JobConfig, job_configs
-from tributary.local.moto_server import MotoServer
+from tributary.local.endpoints.moto_server import MotoServer
 from tributary.local.provisioning import provision
+from tributary.local.runtimes.glue_runtime import GlueError, GlueRuntime, JobConfig, job_configs
 
 from .conftest import FIXTURE_APP
 

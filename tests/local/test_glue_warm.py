@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from tributary.local.glue_runtime import GlueRuntime, JobConfig, JobRun, _SparkWorker, spark_job_env
-from tributary.local.moto_server import MotoServer
+from tributary.local.endpoints.moto_server import MotoServer
+from tributary.local.runtimes.glue_runtime import GlueRuntime, JobConfig, JobRun, _SparkWorker, spark_job_env
 
 PROBE = """
 import argparse, json, os, sys, time
@@ -326,7 +326,7 @@ def test_each_run_has_its_own_spark_session(moto_server: MotoServer, tmp_path: P
 def _parse(*argv: str) -> Any:
     import argparse
 
-    from tributary.local import cli
+    from tributary.local.cli import commands as cli
 
     parser = argparse.ArgumentParser()
     cli.register(parser.add_subparsers(dest="command"))

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tributary.local.graph import render_html, render_svg
+from tributary.local.views.graph import render_html, render_svg
 from tributary.states import Execution
 from tributary.states.errors import StatesError
 from tributary.states.service_integrations import FunctionIntegration, TaskCall

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from tributary.local.athena_runtime import AthenaRuntime
-from tributary.local.glue_runtime import GlueRuntime, JobConfig
+from tributary.local.endpoints.moto_server import MotoServer
 from tributary.local.integrations import local_integrations
-from tributary.local.lambda_runtime import FunctionConfig, LambdaRuntime
-from tributary.local.moto_server import MotoServer
+from tributary.local.runtimes.athena_runtime import AthenaRuntime
+from tributary.local.runtimes.glue_runtime import GlueRuntime, JobConfig
+from tributary.local.runtimes.lambda_runtime import FunctionConfig, LambdaRuntime
 from tributary.states import Execution, IntegrationRegistry, execute
 
 from .conftest import FIXTURE_APP

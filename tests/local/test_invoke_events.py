@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from tributary.cli import main
-from tributary.local import devtools
-from tributary.local.control import serve_control
-from tributary.local.glue_runtime import GlueRuntime
+from tributary.local.cli import devtools
+from tributary.local.endpoints.control import serve_control
+from tributary.local.runtimes.glue_runtime import GlueRuntime
 from tributary.local.session import StackInfo
 from tributary.local.stack import LocalStack, StackOptions
 

@@ -4,9 +4,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from tributary.local.lambda_runtime import FunctionConfig, LambdaFunction, LambdaRuntime, function_configs
-from tributary.local.moto_server import MotoServer
+from tributary.local.endpoints.moto_server import MotoServer
 from tributary.local.provisioning import provision
+from tributary.local.runtimes.lambda_runtime import (
+    FunctionConfig,
+    LambdaFunction,
+    LambdaRuntime,
+    function_configs,
+)
 
 from .conftest import FIXTURE_APP
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from tributary.local.events import listen_to_s3
-from tributary.local.moto_server import MotoServer
+from tributary.local.delivery.events import listen_to_s3
+from tributary.local.endpoints.moto_server import MotoServer
 from tributary.local.persistence import snapshots
 from tributary.local.persistence.executions import ExecutionJournal
 from tributary.local.persistence.local_state import LocalState

@@ -21,7 +21,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from tributary.local.moto_server import free_port
+from tributary.local.endpoints.moto_server import free_port
 
 from .conftest import FIXTURE_APP
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tributary.local.progress import (
+from tributary.local.views.progress import (
     ProgressTracker,
     format_seconds,
     parse_timestamp,
@@ -479,7 +479,7 @@ def _glue_task_events(job: str = "tributary-transform") -> list[dict[str, Any]]:
 def test_a_long_state_shows_its_elapsed_time_and_the_glue_job_s_spark_stages() -> None:
     from datetime import timedelta
 
-    from tributary.local.progress import glue_progress, parse_timestamp
+    from tributary.local.views.progress import glue_progress, parse_timestamp
 
     log = "starting\n[Stage 1:====>  (3 + 1) / 4]\r[Stage 2:>    (120 + 2) / 200][Stage 3:>  (0 + 0) / 8]\r"
     glue = FakeGlue(log)
@@ -518,7 +518,7 @@ def test_a_long_state_shows_its_elapsed_time_and_the_glue_job_s_spark_stages() -
 
 
 def test_spark_progress_reads_the_last_progress_bar() -> None:
-    from tributary.local.progress import spark_progress
+    from tributary.local.views.progress import spark_progress
 
     assert spark_progress("no bar here\n") is None
     # as Spark 3.5 wrote it (spark.ui.showConsoleProgress): redrawn after \r, cleared when the stage ends

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tributary.local.moto_server import MotoServer
+from tributary.local.endpoints.moto_server import MotoServer
 from tributary.local.provisioning import provision
 from tributary.local.provisioning.intrinsics import NO_VALUE, IntrinsicError, Resolver
 

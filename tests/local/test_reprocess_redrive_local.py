@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tributary.cli import main
-from tributary.local.control import serve_control
+from tributary.local.endpoints.control import serve_control
 from tributary.local.session import StackInfo
 from tributary.local.stack import LocalStack, StackOptions
 

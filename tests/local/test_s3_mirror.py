@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tributary.local.s3_mirror import NAME_MAX, S3Mirror, UnsafePath, decode_parts, local_parts
+from tributary.local.runtimes.s3_mirror import NAME_MAX, S3Mirror, UnsafePath, decode_parts, local_parts
 
 BUCKET = "raw-local"
 # Every kind of key that is not a plain relative path, each with a body that names it.

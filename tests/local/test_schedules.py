@@ -8,8 +8,8 @@ import logging
 
 import pytest
 
-from tributary.local.cron import CronError, parse
-from tributary.local.schedules import (
+from tributary.local.delivery.cron import CronError, parse
+from tributary.local.delivery.schedules import (
     InvalidSchedule,
     Schedule,
     Scheduler,
@@ -284,7 +284,7 @@ def test_a_disabled_schedule_fires_on_demand_and_says_so(caplog: pytest.LogCaptu
         target,
         clock=lambda: utc(2026, 11, 24, 7),
     )
-    with caplog.at_level(logging.WARNING, logger="tributary.local.schedules"):
+    with caplog.at_level(logging.WARNING, logger="tributary.local.delivery.schedules"):
         assert scheduler.fire("SweepSchedule") == "done"
     assert fired == ['{"prefix": "incoming/"}']
     assert scheduler.fired == [("tributary-dev-SweepSchedule", utc(2026, 11, 24, 7))]

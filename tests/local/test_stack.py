@@ -13,8 +13,8 @@ from typing import Any
 import boto3
 import pytest
 
-from tributary.local.control import serve_control
-from tributary.local.one_shot import dataset_of
+from tributary.local.cli.one_shot import dataset_of
+from tributary.local.endpoints.control import serve_control
 from tributary.local.stack import LocalStack, StackOptions
 
 from .conftest import FIXTURE_APP

@@ -13,8 +13,8 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from tributary.local.athena_runtime import AthenaRuntime, parse_s3_uri
-from tributary.local.one_shot import OneShotResult, run_files
+from tributary.local.cli.one_shot import OneShotResult, run_files
+from tributary.local.runtimes.athena_runtime import AthenaRuntime, parse_s3_uri
 from tributary.local.stack import NOTIFICATIONS_QUEUE, LocalStack, StackOptions
 
 REPO = Path(__file__).resolve().parents[2]

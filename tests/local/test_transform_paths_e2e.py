@@ -21,12 +21,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tributary.local.athena_runtime import AthenaRuntime, parse_s3_uri
-from tributary.local.moto_server import MotoServer
-from tributary.local.one_shot import run_files
+from tributary.local.cli.one_shot import run_files
+from tributary.local.endpoints.moto_server import MotoServer
 from tributary.local.provisioning import provision
-from tributary.local.report import RunReport
+from tributary.local.runtimes.athena_runtime import AthenaRuntime, parse_s3_uri
 from tributary.local.stack import LocalStack, StackOptions
+from tributary.local.views.report import RunReport
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = [REPO / "events" / "data" / "orders-sample.csv", REPO / "events" / "data" / "clicks-sample.jsonl"]

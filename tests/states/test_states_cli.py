@@ -80,7 +80,7 @@ def test_execute_with_mock_config_shows_progress_and_result(files: dict[str, Pat
     )
     assert code == 0
     assert json.loads(out) == {"greeting": "hi you", "call": {"Payload": "done"}}
-    # the lines and symbols of `tributary run` (tributary/local/progress.py)
+    # the lines and symbols of `tributary run` (tributary/local/views/progress.py)
     assert "  ▶ Nap\n" in err
     assert "  ✔ Nap 1h 00m\n" in err  # virtual time: an hour on the clock, not in the test
     assert "  ↻ Call retry 1 after Lambda.TooManyRequestsException: slow down\n" in err

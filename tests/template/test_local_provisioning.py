@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.template import cfn
-from tributary.local.moto_server import MotoServer
+from tributary.local.endpoints.moto_server import MotoServer
 from tributary.local.provisioning import provision
 
 # Types that only matter on AWS (nothing in a local run reads them).

@@ -35,7 +35,7 @@ from tributary.chaos.invariants import (
     executions_by_dataset,
     runs_left_published,
 )
-from tributary.local.events import s3_event
+from tributary.local.delivery.events import s3_event
 from tributary.local.faults import FaultInjector, FaultPlan
 
 REPO = Path(__file__).resolve().parents[2]

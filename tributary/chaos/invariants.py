@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tributary.chaos.data import ObjectSpec
-from tributary.local.athena_runtime import AthenaRuntime
+from tributary.local.runtimes.athena_runtime import AthenaRuntime
 
 LOGGER = logging.getLogger("tributary.chaos")
 ID_COLUMNS = {"orders": "order_id", "clicks": "event_id"}

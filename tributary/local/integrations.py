@@ -21,11 +21,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError, ParamValidationError
 
-from tributary.local.athena_ddl import AthenaQueryError
-from tributary.local.athena_runtime import AthenaRuntime
 from tributary.local.faults import FaultInjectingIntegrations, FaultInjector
-from tributary.local.glue_runtime import GlueError, GlueRuntime
-from tributary.local.lambda_runtime import LambdaRuntime
+from tributary.local.runtimes.athena_ddl import AthenaQueryError
+from tributary.local.runtimes.athena_runtime import AthenaRuntime
+from tributary.local.runtimes.glue_runtime import GlueError, GlueRuntime
+from tributary.local.runtimes.lambda_runtime import LambdaRuntime
 from tributary.states.errors import StatesError
 from tributary.states.service_integrations import Integration, IntegrationRegistry, TaskCall
 

@@ -11,8 +11,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from tributary.local.athena_runtime import parse_s3_uri
 from tributary.local.provisioning import ProvisionedStack
+from tributary.local.runtimes.athena_runtime import parse_s3_uri
 from tributary.local.stack import NOTIFICATIONS_QUEUE, LocalStack
 
 STACK_FILE = Path(".tributary") / "stack.json"

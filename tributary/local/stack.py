@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import json
 import logging
 import shutil
@@ -16,26 +17,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tributary.local.athena_ddl import AthenaQueryError
-from tributary.local.athena_runtime import AthenaRuntime
-from tributary.local.endpoint import serve_endpoint
-from tributary.local.event_source_mapping import MappingConfig, SqsEventSourceMapping
-from tributary.local.events import EventBus, Rule, listen_to_s3
-from tributary.local.facade import Operation, serve_facade
+from tributary.local.delivery.event_source_mapping import MappingConfig, SqsEventSourceMapping
+from tributary.local.delivery.events import EventBus, Rule, listen_to_s3
+from tributary.local.delivery.schedules import Schedule, Scheduler, fires_by_time
+from tributary.local.endpoints.facade import Operation, serve_facade
+from tributary.local.endpoints.moto_server import ACCOUNT_ID, MotoServer
+from tributary.local.endpoints.router import serve_endpoint
 from tributary.local.faults import FaultInjector, FaultPlan
-from tributary.local.glue_runtime import GlueError, GlueRuntime, JobConfig, JobRun, job_configs
 from tributary.local.integrations import local_integrations
-from tributary.local.lambda_runtime import (
+from tributary.local.persistence.local_state import LocalState, deliver_events_before_answers
+from tributary.local.provisioning import NotEmulated, ProvisionedStack, provision
+from tributary.local.runtimes.athena_ddl import AthenaQueryError
+from tributary.local.runtimes.athena_runtime import AthenaRuntime
+from tributary.local.runtimes.glue_runtime import GlueError, GlueRuntime, JobConfig, JobRun, job_configs
+from tributary.local.runtimes.lambda_runtime import (
     FunctionConfig,
     InvocationResult,
     LambdaRuntime,
     function_configs,
     report_lines,
 )
-from tributary.local.moto_server import ACCOUNT_ID, MotoServer
-from tributary.local.persistence.local_state import LocalState, deliver_events_before_answers
-from tributary.local.provisioning import NotEmulated, ProvisionedStack, provision
-from tributary.local.schedules import Schedule, Scheduler, fires_by_time
+from tributary.serving import stop_serving, url_of
 from tributary.states.server.backend import StepFunctionsBackend
 from tributary.states.server.protocol import serve_in_background
 
@@ -60,7 +62,7 @@ class StackOptions:
     states_port: int = 0
     athena_port: int = 0
     glue_port: int = 0
-    # One endpoint for every service (tributary.local.endpoint); None: none, 0: a free port.
+    # One endpoint for every service (tributary.local.endpoints.router); None: none, 0: a free port.
     endpoint_port: int | None = None
     fault_plan: FaultPlan | None = None  # faults to inject (tributary.local.faults; `--fault-plan FILE`)
     state_dir: Path | None = None  # keep the state here across restarts (tributary.local.persistence)
@@ -129,8 +131,8 @@ class LocalStack:
         self.states = StepFunctionsBackend(real_time=options.real_time, region=self.aws.region)
         self.states.recorder = self._saved("journal")
         server = serve_in_background(self.states, "127.0.0.1", options.states_port)
-        self.states_url = f"http://127.0.0.1:{server.server_port}"
-        self._stoppers.append(server.shutdown)
+        self.states_url = url_of(server)
+        self._stoppers.append(functools.partial(stop_serving, server))
         self.athena = AthenaRuntime(self.aws.client, work_dir / "athena-cache")
         self._stoppers.append(self.athena.close)
         athena_endpoint = serve_facade(
@@ -140,20 +142,20 @@ class LocalStack:
             self.aws.endpoint_url,
             options.athena_port,
         )
-        self._stoppers.append(athena_endpoint.shutdown)
+        self._stoppers.append(functools.partial(stop_serving, athena_endpoint))
         glue_endpoint = serve_facade(
             "AWSGlue.", glue_operations(self), _glue_error, self.aws.endpoint_url, options.glue_port
         )
-        self._stoppers.append(glue_endpoint.shutdown)
+        self._stoppers.append(functools.partial(stop_serving, glue_endpoint))
         self.endpoints = {
             "SFN": self.states_url,
-            "ATHENA": f"http://127.0.0.1:{athena_endpoint.server_port}",
-            "GLUE": f"http://127.0.0.1:{glue_endpoint.server_port}",
+            "ATHENA": url_of(athena_endpoint),
+            "GLUE": url_of(glue_endpoint),
         }
         if options.endpoint_port is not None:
             endpoint = serve_endpoint(self.aws.endpoint_url, self.endpoints, options.endpoint_port)
-            self._stoppers.append(endpoint.shutdown)
-            self.endpoint_url = f"http://127.0.0.1:{endpoint.server_port}"
+            self._stoppers.append(functools.partial(stop_serving, endpoint))
+            self.endpoint_url = url_of(endpoint)
         child_env = self.aws.env(self.endpoints)
         build_dir = options.root / ".aws-sam" / "build"
         if build_dir.is_dir():

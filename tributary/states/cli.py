@@ -155,7 +155,7 @@ class Progress:
     the lines and symbols `tributary run` uses (▶ entered, ✔ succeeded, ✘ failed, ↻ retried, ■ stopped)."""
 
     def __init__(self, out: TextIO) -> None:
-        from tributary.local.progress import ProgressTracker, use_color
+        from tributary.local.views.progress import ProgressTracker, use_color
 
         self.out = out
         self.tracker = ProgressTracker(color=use_color(out))

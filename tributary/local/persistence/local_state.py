@@ -72,7 +72,13 @@ class LocalState:
         `files`: the template and config file (default root's template.yaml and samconfig.toml)."""
         fingerprint = _fingerprint(root, config_env, files)
         if restored and self.saved:
-            saved = pickle.loads(self.stack_file.read_bytes())  # our own file
+            try:
+                saved = pickle.loads(self.stack_file.read_bytes())  # our own file
+            except (ImportError, AttributeError, pickle.UnpicklingError) as exc:  # another version's classes
+                raise StateError(
+                    f"the stack saved in {self.folder} was written by another version of tributary ({exc}); "
+                    "restart with --fresh to provision anew"
+                ) from None
             if saved["fingerprint"] != fingerprint:
                 raise StateError(
                     f"template.yaml, samconfig.toml or --config-env changed since the state in {self.folder} "
@@ -103,7 +109,7 @@ def deliver_events_before_answers(store: MotoStore, bus: Any) -> Callable[[], No
     """Hold the answer to an S3 request whose change made an EventBridge event until the bus has
     delivered it (to the ingest queue, where it is saved before SQS answers): an acknowledged upload
     then never loses its event in a crash. Returns the undo (before the bus stops)."""
-    from tributary.local.events import listen_to_s3
+    from tributary.local.delivery.events import listen_to_s3
 
     emitted = threading.local()  # moto calls the S3 hook in the thread of the request
 

@@ -12,9 +12,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tributary.local.moto_server import MotoServer
+from tributary.local.endpoints.moto_server import MotoServer
 from tributary.local.persistence.local_state import LocalState
 from tributary.local.persistence.snapshots import MotoStore, StateError
+from tributary.serving import stop_serving, url_of
 
 
 @contextmanager
@@ -48,11 +49,11 @@ def read_saved_state(folder: Path) -> Iterator[Any]:
         # Only the executions that had ended: one that had not is started again by `tributary up`.
         backend.restore([r for r in state.journal.records() if r["status"] != "RUNNING"])
         server = serve_in_background(backend)
-        states_url = f"http://127.0.0.1:{server.server_port}"
+        states_url = url_of(server)
         yield StackInfo.of_provisioned(stack, aws.endpoint_url, states_url, aws.region)
     finally:
         if server is not None:
-            server.shutdown()
+            stop_serving(server)
         if aws is not None:
             aws.stop()
         state.close()

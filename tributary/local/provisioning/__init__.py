@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from tributary.local.moto_server import MotoServer
+from tributary.local.endpoints.moto_server import MotoServer
+from tributary.local.provisioning.deploy import NotEmulated, ProvisionedStack, create_stack
 from tributary.local.provisioning.resources import Resource
-from tributary.local.provisioning.stack import NotEmulated, ProvisionedStack, create_stack
 from tributary.local.provisioning.template import load_template, sam_transform, samconfig_parameters
 
 __all__ = ["NotEmulated", "ProvisionedStack", "Resource", "provision", "stack_name_for"]

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tributary.local.moto_server import MotoServer
+from tributary.local.endpoints.moto_server import MotoServer
 from tributary.local.provisioning.coerce import call
 from tributary.local.provisioning.template import LOCAL_CODE_BUCKET
 
@@ -130,7 +130,7 @@ def _bucket(ctx: CreateContext, logical_id: str, props: dict[str, Any]) -> Resou
     if ((props.get("NotificationConfiguration") or {}).get("EventBridgeConfiguration") or {}).get(
         "EventBridgeEnabled"
     ):
-        # moto then calls its EventBridge hook on every object change; tributary.local.events takes it.
+        # moto then calls its EventBridge hook on every object change; delivery/events.py takes it.
         call(
             s3,
             "put_bucket_notification_configuration",
@@ -458,7 +458,12 @@ def _rule(ctx: CreateContext, logical_id: str, props: dict[str, Any]) -> Resourc
             Targets=targets,
         )
     return Resource(
-        logical_id, "AWS::Events::Rule", name, {"Arn": arn}, props, emulated_by="tributary.local.events"
+        logical_id,
+        "AWS::Events::Rule",
+        name,
+        {"Arn": arn},
+        props,
+        emulated_by="tributary.local.delivery.events",
     )
 
 
@@ -502,7 +507,7 @@ def _schedule(ctx: CreateContext, logical_id: str, props: dict[str, Any]) -> Res
         name,
         {"Arn": arn},
         props,
-        emulated_by="tributary.local.events",
+        emulated_by="tributary.local.delivery.events",
     )
 
 
@@ -571,7 +576,9 @@ def _job(ctx: CreateContext, logical_id: str, props: dict[str, Any]) -> Resource
         Command=props["Command"],
         **request,
     )
-    return Resource(logical_id, "AWS::Glue::Job", name, {}, props, emulated_by="tributary.local.glue_runtime")
+    return Resource(
+        logical_id, "AWS::Glue::Job", name, {}, props, emulated_by="tributary.local.runtimes.glue_runtime"
+    )
 
 
 @creates("AWS::Athena::WorkGroup")
@@ -587,7 +594,12 @@ def _workgroup(ctx: CreateContext, logical_id: str, props: dict[str, Any]) -> Re
         Description=props.get("Description", ""),
     )
     return Resource(
-        logical_id, "AWS::Athena::WorkGroup", name, {}, props, emulated_by="tributary.local.athena_runtime"
+        logical_id,
+        "AWS::Athena::WorkGroup",
+        name,
+        {},
+        props,
+        emulated_by="tributary.local.runtimes.athena_runtime",
     )
 
 
@@ -600,7 +612,12 @@ def _layer(ctx: CreateContext, logical_id: str, props: dict[str, Any]) -> Resour
     path = ctx.local_path(content.get("S3Bucket"), content.get("S3Key"))
     attributes = {"LayerVersionArn": arn, "LayerName": name, "LocalPath": str(path) if path else ""}
     return Resource(
-        logical_id, "AWS::Lambda::LayerVersion", arn, attributes, props, "tributary.local.lambda_runtime"
+        logical_id,
+        "AWS::Lambda::LayerVersion",
+        arn,
+        attributes,
+        props,
+        "tributary.local.runtimes.lambda_runtime",
     )
 
 
@@ -611,7 +628,12 @@ def _function(ctx: CreateContext, logical_id: str, props: dict[str, Any]) -> Res
     path = ctx.local_path(code.get("S3Bucket"), code.get("S3Key"))
     attributes = {"Arn": ctx.arn("lambda", f"function:{name}"), "LocalPath": str(path) if path else ""}
     return Resource(
-        logical_id, "AWS::Lambda::Function", name, attributes, props, "tributary.local.lambda_runtime"
+        logical_id,
+        "AWS::Lambda::Function",
+        name,
+        attributes,
+        props,
+        "tributary.local.runtimes.lambda_runtime",
     )
 
 
@@ -623,7 +645,7 @@ def _event_source_mapping(ctx: CreateContext, logical_id: str, props: dict[str, 
         f"esm-{logical_id}",
         {},
         props,
-        "tributary.local.events",
+        "tributary.local.delivery.events",
     )
 
 

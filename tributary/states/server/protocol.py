@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Callable
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tributary.serving import http_server, serve_in_thread
 from tributary.states.server.backend import StepFunctionsBackend
 from tributary.states.server.errors import ServiceError, UnknownOperation, ValidationException
 
@@ -245,15 +245,11 @@ class _Handler(BaseHTTPRequestHandler):
 def make_server(backend: StepFunctionsBackend, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
     """An HTTP server for `backend`, not yet serving; port 0 picks a free port (`server.server_port`)."""
     handler = type("StepFunctionsHandler", (_Handler,), {"operations": Operations(backend)})
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
-    return server
+    return http_server(handler, host, port)
 
 
 def serve_in_background(
     backend: StepFunctionsBackend, host: str = "127.0.0.1", port: int = 0
 ) -> ThreadingHTTPServer:
-    """A server answering on a daemon thread; stop it with `server.shutdown()`."""
-    server = make_server(backend, host, port)
-    threading.Thread(target=server.serve_forever, name="states-endpoint", daemon=True).start()
-    return server
+    """A server answering on a daemon thread; stop it with `tributary.serving.stop_serving(server)`."""
+    return serve_in_thread(make_server(backend, host, port), "states-endpoint")

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tributary.local.lambda_runtime import InvocationResult
+from tributary.local.runtimes.lambda_runtime import InvocationResult
 
 LOGGER = logging.getLogger("tributary.local.esm")
 

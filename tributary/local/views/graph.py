@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
-from tributary.local.progress import (
+from tributary.local.views.progress import (
     FAILED,
     RUNNING,
     STOPPED,

@@ -18,10 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tributary.local.cron import CronError, zone
-from tributary.local.cron import next_fire_time as next_cron_time
+from tributary.local.delivery.cron import CronError, zone
+from tributary.local.delivery.cron import next_fire_time as next_cron_time
 
-LOGGER = logging.getLogger("tributary.local.schedules")
+LOGGER = logging.getLogger("tributary.local.delivery.schedules")
 _RATE = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
 _AT = re.compile(r"^at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)$")
 _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
-from tributary.local.athena_runtime import parse_s3_uri
+from tributary.local.runtimes.athena_runtime import parse_s3_uri
 
 # Hadoop's local file system writes a checksum file beside each file; S3 has none.
 _LOCAL_ONLY_SUFFIXES = (".crc",)

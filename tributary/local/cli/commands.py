@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from tributary.cli import UsageError, add_output_option
-from tributary.local import devtools
-from tributary.local.schedules import InvalidSchedule
+from tributary.local.cli import devtools
+from tributary.local.delivery.schedules import InvalidSchedule
 
 ROOT_HELP = "the project folder holding template.yaml and samconfig.toml (default: current folder)"
 # The statuses a run record takes (statemachine/pipeline.asl.json, etl_common.runs).
@@ -272,9 +272,10 @@ def _start(args: argparse.Namespace, **ports: Any) -> Any:
 def _up(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from tributary.local.control import serve_control
-    from tributary.local.progress import ProgressTracker, glue_detail, use_color
+    from tributary.local.endpoints.control import serve_control
     from tributary.local.session import StackInfo, execution_history
+    from tributary.local.views.progress import ProgressTracker, glue_detail, use_color
+    from tributary.serving import stop_serving, url_of
 
     stack = _start(
         args,
@@ -289,7 +290,7 @@ def _up(args: argparse.Namespace) -> int:
         fresh=args.fresh,
     )
     control = serve_control(stack)
-    info = StackInfo.of(stack, f"http://127.0.0.1:{control.server_port}")
+    info = StackInfo.of(stack, url_of(control))
     path = info.save(args.root.resolve())
     print(
         f"Local stack {stack.stack.name} is up ({path}).\n"
@@ -329,7 +330,7 @@ def _up(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("stopping", file=sys.stderr)
     finally:
-        control.shutdown()
+        stop_serving(control)
         stack.stop()
         (args.root.resolve() / ".tributary" / "stack.json").unlink(missing_ok=True)
     return 0
@@ -337,7 +338,7 @@ def _up(args: argparse.Namespace) -> int:
 
 def _batch_lines(function: str, batch: Any) -> list[str]:
     """What an event source mapping's invocation did, for `tributary up`'s output."""
-    from tributary.local.one_shot import skipped_objects
+    from tributary.local.cli.one_shot import skipped_objects
 
     name = function.rsplit(":", 1)[-1]
     lines = [f"{name}: batch of {len(batch.message_ids)} message(s)"]
@@ -352,9 +353,9 @@ def _batch_lines(function: str, batch: Any) -> list[str]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from tributary.local import report as reports
-    from tributary.local.one_shot import run_files
-    from tributary.local.progress import use_color
+    from tributary.local.cli.one_shot import run_files
+    from tributary.local.views import report as reports
+    from tributary.local.views.progress import use_color
 
     missing = [str(f) for f in args.files if not f.is_file()]
     if missing:
@@ -426,7 +427,7 @@ def _answers(url: str, timeout: float = 2.0) -> bool:
 
 
 def _put(args: argparse.Namespace) -> int:
-    from tributary.local.one_shot import dataset_of
+    from tributary.local.cli.one_shot import dataset_of
 
     if args.key == "":
         raise UsageError("--key '': an object key cannot be empty (leave --key out for the default)")
@@ -442,7 +443,7 @@ def _put(args: argparse.Namespace) -> int:
 
 
 def _query(args: argparse.Namespace) -> int:
-    from tributary.local.athena_runtime import AthenaRuntime
+    from tributary.local.runtimes.athena_runtime import AthenaRuntime
 
     changes = _changing_statements(args.sql)
     if changes and not args.allow_ddl:
@@ -532,7 +533,7 @@ def _table(rows: list[list[str | None]]) -> None:
 
 
 def _runs(args: argparse.Namespace) -> int:
-    from tributary.local.report import plain_item
+    from tributary.local.views.report import plain_item
 
     info = _readable(args)
     dynamodb = info.client("dynamodb")
@@ -564,8 +565,8 @@ def _execution_arn(info: Any, run_id: str) -> str:
 
 
 def _history(args: argparse.Namespace) -> int:
-    from tributary.local.progress import progress_lines, use_color
     from tributary.local.session import execution_history
+    from tributary.local.views.progress import progress_lines, use_color
 
     info = _readable(args)
     try:
@@ -581,8 +582,8 @@ def _history(args: argparse.Namespace) -> int:
 
 
 def _graph(args: argparse.Namespace) -> int:
-    from tributary.local.graph import render_html, render_svg
     from tributary.local.session import execution_history
+    from tributary.local.views.graph import render_html, render_svg
 
     if args.output is not None and not args.output.parent.is_dir():
         raise UsageError(f"-o {args.output}: no such folder {args.output.parent}")

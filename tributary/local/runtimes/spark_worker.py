@@ -1,6 +1,6 @@
 """Inside a warm Spark worker process: Glue job scripts run one after another in one Python + JVM.
 
-Runs as `python -m tributary.local.spark_worker`, started by `glue_runtime` with the environment of a
+Runs as `python -m tributary.local.runtimes.spark_worker`, started by `glue_runtime` with the environment of a
 local Spark (`spark_job_env`). The protocol is one JSON line per request on stdin and one per response
 on a private descriptor (fd 1 then points at stderr, the worker's log, which the JVM inherits):
 

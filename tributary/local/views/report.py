@@ -41,7 +41,7 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from tributary.local.progress import (
+from tributary.local.views.progress import (
     FAILED,
     RUNNING,
     STOPPED,

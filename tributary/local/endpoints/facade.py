@@ -14,9 +14,9 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from tributary.local.endpoint import serve_http
+from tributary.serving import serve_http
 
-LOGGER = logging.getLogger("tributary.local.facade")
+LOGGER = logging.getLogger("tributary.local.endpoints.facade")
 
 Operation = Callable[..., dict[str, Any]]
 # exception → (error code, message) for the exceptions the runtime raises on bad requests

@@ -208,7 +208,7 @@ class Target:
 
 
 def _invoke(args: argparse.Namespace) -> int:
-    from tributary.local.lambda_runtime import LambdaRuntime
+    from tributary.local.runtimes.lambda_runtime import LambdaRuntime
 
     event = _read_event(args.event)
     target = _standalone(args) if args.standalone else _against_stack(args.root)
@@ -296,7 +296,7 @@ def _find(functions: list[Any], name: str) -> Any:
 
 
 def _against_stack(root: Path) -> Target | None:
-    from tributary.local.lambda_runtime import FunctionConfig
+    from tributary.local.runtimes.lambda_runtime import FunctionConfig
 
     info = running_stack(root)
     if info is None or not info.endpoint_url:
@@ -317,7 +317,7 @@ def _against_stack(root: Path) -> Target | None:
 
 def _latest_runs(info: Any) -> dict[str, str]:
     """The latest run of each dataset in the stack's runs table."""
-    from tributary.local.report import plain_item
+    from tributary.local.views.report import plain_item
 
     latest: dict[str, tuple[str, str]] = {}
     pages = info.client("dynamodb").get_paginator("scan").paginate(TableName=info.runs_table)
@@ -329,9 +329,9 @@ def _latest_runs(info: Any) -> dict[str, str]:
 
 
 def _standalone(args: argparse.Namespace) -> Target:
-    from tributary.local.lambda_runtime import function_configs
-    from tributary.local.moto_server import MotoServer
+    from tributary.local.endpoints.moto_server import MotoServer
     from tributary.local.provisioning import provision
+    from tributary.local.runtimes.lambda_runtime import function_configs
 
     template = (args.template or args.root / "template.yaml").resolve()
     if not template.is_file():
@@ -379,7 +379,7 @@ def map_sample_names(
       bucket of that logical id (tributary-dev-rawbucket);
     - run ids (`<dataset>-<yyyymmddThhmmssZ>-<10 hex>`) that are not local runs become the latest local
       run of their dataset (`latest_runs`), wherever they appear (in URIs too)."""
-    from tributary.local.moto_server import ACCOUNT_ID
+    from tributary.local.endpoints.moto_server import ACCOUNT_ID
 
     names = {}
     for logical_id, physical_id in resources.items():

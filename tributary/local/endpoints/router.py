@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import http.client
 import re
-import threading
 import urllib.parse
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tributary.serving import serve_http
 
 # Signing name (credential scope) → the name of a route of the endpoint.
 SIGNING_NAMES = {"states": "SFN", "athena": "ATHENA", "glue": "GLUE"}
@@ -34,16 +35,6 @@ _HOP_BY_HOP = {
 }
 
 _NOT_RELAYED = _HOP_BY_HOP | {"content-length", "server", "date"}  # the relay sets its own
-
-
-def serve_http(
-    handler: type[BaseHTTPRequestHandler], port: int = 0, name: str = "http"
-) -> ThreadingHTTPServer:
-    """A threaded HTTP server on 127.0.0.1 answering on a daemon thread; stop it with `shutdown()`."""
-    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name=name, daemon=True).start()
-    return server
 
 
 def service_of(headers: Any, path: str) -> str | None:

@@ -14,11 +14,11 @@ from typing import Any, TextIO
 
 from botocore.exceptions import ClientError
 
-from tributary.local import report as reports
-from tributary.local.event_source_mapping import BatchRecord
-from tributary.local.progress import ProgressTracker, glue_detail
+from tributary.local.delivery.event_source_mapping import BatchRecord
 from tributary.local.session import StackInfo, execution_history, run_documents
 from tributary.local.stack import LocalStack
+from tributary.local.views import report as reports
+from tributary.local.views.progress import ProgressTracker, glue_detail
 
 _DATASET = re.compile(r"^[a-z][a-z0-9_]*")
 

@@ -57,7 +57,7 @@ class InvocationResult:
 class _Worker:
     def __init__(self, config: FunctionConfig, env: dict[str, str]) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tributary.local.lambda_worker", config.handler],
+            [sys.executable, "-m", "tributary.local.runtimes.lambda_worker", config.handler],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=None,

@@ -1,6 +1,6 @@
 """Inside a Lambda worker process: import the handler once, then run invocations read from stdin.
 
-Runs as `python -m tributary.local.lambda_worker HANDLER`, started by `lambda_runtime`. The
+Runs as `python -m tributary.local.runtimes.lambda_worker HANDLER`, started by `lambda_runtime`. The
 protocol is one JSON line per request on stdin and one per response on a private descriptor; the
 handler's own prints and logs (stdout, stderr, logging, Powertools' Logger) are captured for the
 invocation that wrote them, since Lambda files them under that request's log stream.

@@ -21,7 +21,7 @@ from typing import Any
 
 import duckdb
 
-from tributary.local.athena_ddl import AthenaQueryError, DdlResult, is_ddl, run_ddl, split_qualified
+from tributary.local.runtimes.athena_ddl import AthenaQueryError, DdlResult, is_ddl, run_ddl, split_qualified
 
 _DUCKDB_TYPES = {
     "string": "VARCHAR",

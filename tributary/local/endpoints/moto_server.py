@@ -20,6 +20,7 @@ from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from tributary.local.persistence.snapshots import MotoStore, PersistingApp
+from tributary.serving import serve_in_thread, stop_serving
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account: ARNs it builds use it
@@ -40,7 +41,6 @@ class MotoServer:
         self.store = MotoStore(state_dir) if state_dir is not None else None
         self.restored = 0  # services restored from state_dir at start
         self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
 
@@ -59,11 +59,8 @@ class MotoServer:
         app: Any = DomainDispatcherApplication(create_backend_app)
         if self.store is not None:
             app = PersistingApp(app, self.store)
-        self._server = make_server(
-            "127.0.0.1", self.port, app, threaded=True, request_handler=MotoRequestHandler
-        )
-        self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
-        self._thread.start()
+        server = make_server("127.0.0.1", self.port, app, threaded=True, request_handler=MotoRequestHandler)
+        self._server = serve_in_thread(server, "moto")
         self.reset()
         if self.store is not None:
             try:
@@ -83,12 +80,8 @@ class MotoServer:
 
     def _shutdown(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            stop_serving(self._server)
             self._server = None
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
 
     def reset(self) -> None:
         # moto's backends are module globals of this process, shared by every server in it: a new

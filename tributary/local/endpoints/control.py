@@ -9,9 +9,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
 
-from tributary.local.endpoint import serve_http
-from tributary.local.lambda_runtime import FunctionConfig, InvocationResult
+from tributary.local.runtimes.lambda_runtime import FunctionConfig, InvocationResult
 from tributary.local.stack import LocalStack
+from tributary.serving import serve_http
 
 
 def _result(value: Any) -> Any:

@@ -598,7 +598,7 @@ def spark_progress(log: str) -> str | None:
 
 
 class GlueRuns(Protocol):
-    """What `glue_progress` reads of the local Glue runtime (tributary/local/glue_runtime.py)."""
+    """What `glue_progress` reads of the local Glue runtime (tributary/local/runtimes/glue_runtime.py)."""
 
     def get_job_runs(self, JobName: str) -> dict[str, Any]: ...  # Glue's parameter name
 

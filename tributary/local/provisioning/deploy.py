@@ -9,7 +9,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError, ParamValidationError
 
-from tributary.local.moto_server import ACCOUNT_ID, MotoServer
+from tributary.local.endpoints.moto_server import ACCOUNT_ID, MotoServer
 from tributary.local.provisioning.intrinsics import IntrinsicError, Resolver, references
 from tributary.local.provisioning.resources import (
     CREATORS,

@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from tributary.local.athena_runtime import parse_s3_uri
 from tributary.local.faults import FaultInjector
 from tributary.local.provisioning import ProvisionedStack
-from tributary.local.s3_mirror import S3Mirror
+from tributary.local.runtimes.athena_runtime import parse_s3_uri
+from tributary.local.runtimes.s3_mirror import S3Mirror
 
 # The argument through which transform.py maps s3:// to local paths (glue/transform.py docstring).
 SPARK_PATH_PREFIX_ARGUMENT = "--spark_path_prefix"
@@ -540,14 +540,14 @@ class _Slots:
 
 
 class _SparkWorker:
-    """A warm worker (`python -m tributary.local.spark_worker`) in its own process group, so that
+    """A warm worker (`python -m tributary.local.runtimes.spark_worker`) in its own process group, so that
     killing it kills its JVM too."""
 
     def __init__(self, env: Mapping[str, str], root: Path, log_path: Path) -> None:
         self.log_path = log_path
         with log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "tributary.local.spark_worker"],
+                [sys.executable, "-m", "tributary.local.runtimes.spark_worker"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=log,

@@ -24,9 +24,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tributary.local.event_patterns import matches
+from tributary.local.delivery.event_patterns import matches
 
-LOGGER = logging.getLogger("tributary.local.events")
+LOGGER = logging.getLogger("tributary.local.delivery.events")
 
 _REASONS = {
     "Put": "PutObject",
