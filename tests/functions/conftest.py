@@ -84,8 +84,23 @@ def _create_resources(stack: Stack) -> str:
     ddb.create_table(
         TableName=stack.runs_table,
         BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "run_id", "AttributeType": "S"}],
+        AttributeDefinitions=[
+            {"AttributeName": "run_id", "AttributeType": "S"},
+            {"AttributeName": "trigger_principal", "AttributeType": "S"},
+            {"AttributeName": "created_at", "AttributeType": "S"},
+        ],
         KeySchema=[{"AttributeName": "run_id", "KeyType": "HASH"}],
+        # As template.yaml's RunsTable: runs by who or what caused them (audit trail).
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by-trigger-principal-created",
+                "KeySchema": [
+                    {"AttributeName": "trigger_principal", "KeyType": "HASH"},
+                    {"AttributeName": "created_at", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
     )
     ddb.create_table(
         TableName=stack.lineage_table,

@@ -99,7 +99,7 @@ class TestCatalog:
         assert (types["duration_ms"], types["is_bot"]) == ("bigint", "boolean")
 
 
-def validated_manifest(stack: Stack, objects: list[dict[str, Any]]) -> str:
+def validated_manifest(stack: Stack, objects: list[dict[str, Any]], **fields: Any) -> str:
     return put_json(
         stack,
         f"runs/{RUN_ID}/validated.json",
@@ -110,8 +110,83 @@ def validated_manifest(stack: Stack, objects: list[dict[str, Any]]) -> str:
             "source": "eventbridge",
             "contract_uri": f"s3://{stack.artifacts_bucket}/runs/{RUN_ID}/contract.json",
             "objects": objects,
+            **fields,
         },
     )
+
+
+def test_lineage_answers_which_upload_who_caused_it_and_which_contract_and_reference_versions(
+    stack, load_handler, lambda_context
+):
+    trigger = {
+        "kind": "upload",
+        "principal": "123456789012",
+        "source_ip": "203.0.113.15",
+        "request_id": "N4N7GDK58NMKJ12R",
+        "reason": "PutObject",
+        "event_id": "17793124-05d4-b198-2fde-7ededc63b103",
+    }
+    obj = {
+        "bucket": stack.raw_bucket,
+        "key": "incoming/orders/a.csv",
+        "version_id": "v1",
+        "etag": "e1",
+        "size": 10,
+        "event_time": "2026-11-24T10:14:58Z",
+        "trigger": trigger,
+        "compression": "none",
+        "encoding": "utf-8",
+        "format": "csv",
+    }
+    reference = {
+        "name": "customers",
+        "bucket": stack.raw_bucket,
+        "key": "reference/customers.csv",
+        "version_id": "rv3",
+        "etag": "re3",
+        "values": 12,
+    }
+    versions = {"contract_version": "2", "contract_sha256": "ab" * 32, "references": [reference]}
+    result_uri = put_json(
+        stack,
+        f"runs/{RUN_ID}/result.json",
+        {
+            "run_id": RUN_ID,
+            "dataset": "orders",
+            "status": "SUCCEEDED",
+            "objects": [{"key": "incoming/orders/a.csv", "version_id": "v1", "rows_written": 4}],
+            "partitions": [],
+        },
+    )
+    request = {
+        "run_id": RUN_ID,
+        "dataset": "orders",
+        "manifest_uri": validated_manifest(stack, [obj], versions=versions),
+        "result_uri": result_uri,
+    }
+
+    assert load_handler("lineage").lambda_handler(request, lambda_context) == {"objects": 1}
+
+    [item] = boto3.resource("dynamodb").Table(stack.lineage_table).scan()["Items"]
+    assert {name: value for name, value in item.items() if name not in ("outputs", "recorded_at")} == {
+        "object_id": f"s3://{stack.raw_bucket}/incoming/orders/a.csv#v1",
+        "run_id": RUN_ID,
+        "dataset": "orders",
+        "rows_written": 4,
+        "source_bucket": stack.raw_bucket,
+        "source_key": "incoming/orders/a.csv",
+        "source_version_id": "v1",
+        "source_etag": "e1",
+        "uploaded_at": "2026-11-24T10:14:58Z",
+        "trigger_kind": "upload",
+        "trigger_principal": "123456789012",
+        "trigger_source_ip": "203.0.113.15",
+        "trigger_request_id": "N4N7GDK58NMKJ12R",
+        "trigger_reason": "PutObject",
+        "contract_version": "2",
+        "contract_sha256": "ab" * 32,
+        "references": [reference],
+    }
 
 
 def test_lineage_records_one_item_per_object_version(stack, load_handler, lambda_context):

@@ -80,6 +80,68 @@ def test_swept_objects_become_runs_through_the_trigger(stack, load_handler, lamb
     assert [obj["key"] for obj in manifest["objects"]] == ["incoming/orders/late arrival.csv"]
 
 
+SCHEDULE_ARN = "arn:aws:scheduler:eu-west-1:123456789012:schedule/default/tributary-dev-sweep"
+
+
+def swept_run_triggers(stack: Stack, load_handler: Any, lambda_context: Any, request: dict[str, Any]) -> Any:
+    """Sweep one upload with ``request`` and deliver it: (event detail, manifest trigger, run record)."""
+    s3 = boto3.client("s3")
+    s3.put_object(Bucket=stack.raw_bucket, Key="incoming/orders/late.csv", Body=CSV)
+    assert load_handler("sweep").lambda_handler(request, lambda_context) == {"enqueued": 1}
+    [message] = queued_messages(stack)
+    detail = json.loads(message["Body"])["detail"]
+    trigger = load_handler("trigger")
+    assert trigger.lambda_handler(sqs_batch(sqs_record(message["Body"])), lambda_context) == {
+        "batchItemFailures": []
+    }
+    [run_id] = run_names(stack)
+    body = boto3.client("s3").get_object(Bucket=stack.artifacts_bucket, Key=f"runs/{run_id}/manifest.json")
+    [obj] = json.loads(body["Body"].read())["objects"]
+    return detail, obj["trigger"], run_record(stack, run_id)
+
+
+@pytest.mark.parametrize(
+    ("request_", "kind", "principal"),
+    [
+        # The template's schedule passes Scheduler's <aws.scheduler.schedule-arn> as requested_by.
+        ({"prefix": "incoming/", "requested_by": SCHEDULE_ARN}, "sweep", SCHEDULE_ARN),
+        # A person asking for a backfill says who they are.
+        (
+            {"since": "2020-01-01T00:00:00Z", "requested_by": "alice@example.com"},
+            "backfill",
+            "alice@example.com",
+        ),
+        # Invoked by hand without saying who: recorded as such (CloudTrail's Invoke event has the identity).
+        ({"prefix": "incoming/orders/"}, "backfill", "unattributed"),
+    ],
+)
+def test_a_swept_object_records_the_schedule_or_the_person_that_asked(
+    stack, load_handler, lambda_context, request_, kind, principal
+):
+    detail, trigger, record = swept_run_triggers(stack, load_handler, lambda_context, request_)
+
+    assert detail["requester"] == principal
+    assert detail["request-id"] == lambda_context.aws_request_id  # the sweep invocation's request id
+    assert trigger == {
+        "kind": kind,
+        "principal": principal,
+        "source_ip": None,
+        "request_id": lambda_context.aws_request_id,
+        "reason": kind.capitalize(),
+        "event_id": trigger["event_id"],
+    }
+    assert (record["trigger_kind"], record["trigger_principal"]) == (kind, principal)
+
+
+def test_a_scheduled_event_of_an_eventbridge_rule_is_recorded_as_that_rule(
+    stack, load_handler, lambda_context
+):
+    scheduled = json.loads((REPO / "events" / "sweep" / "scheduled.json").read_text())
+    scheduled["time"] = datetime.now(UTC).isoformat()
+    _, trigger, _ = swept_run_triggers(stack, load_handler, lambda_context, scheduled)
+    assert (trigger["kind"], trigger["principal"]) == ("sweep", scheduled["resources"][0])
+
+
 def test_since_and_max_objects_bound_the_sweep(stack, load_handler, lambda_context):
     s3 = boto3.client("s3")
     for index in range(3):
@@ -104,7 +166,8 @@ def test_without_since_only_recent_uploads_are_swept():
 
 def test_requests_come_from_scheduler_input_or_a_scheduled_event():
     scheduled = json.loads((REPO / "events" / "sweep" / "scheduled.json").read_text())
-    assert parse_sweep_request(scheduled) == SweepRequest()
+    # A classic scheduled event names its rule: the schedule is who asked.
+    assert parse_sweep_request(scheduled) == SweepRequest(requested_by=scheduled["resources"][0])
     wrapped = {**scheduled, "detail": {"prefix": "incoming/clicks/"}}
     assert parse_sweep_request(wrapped).prefix == "incoming/clicks/"
     assert parse_sweep_request({}) == SweepRequest()
@@ -205,9 +268,30 @@ def test_a_failed_runs_objects_start_a_new_run_after_reprocess(
     assert sorted(manifest_keys(stack, new_run)) == ["incoming/orders/a.csv", "incoming/orders/b c+.csv"]
     assert run_record(stack, new_run)["status"] == "QUEUED"
     assert run_record(stack, run_id)["reprocessed_objects"] == 2
+    assert run_record(stack, run_id)["reprocessed_by"] == "unattributed"
     # The new run holds the claims now: the original events are still duplicates.
     trigger.lambda_handler(sqs_batch(*(sqs_record(event) for event in events)), lambda_context)
     assert len(run_names(stack)) == 2
+
+
+def test_a_reprocess_records_who_asked_on_the_failed_run_and_on_the_new_runs_objects(
+    stack, load_handler, lambda_context, failed_run
+):
+    run_id, _, trigger = failed_run
+    load_handler("sweep").lambda_handler(
+        {"reprocess_run_id": run_id, "requested_by": "bob@example.com"}, lambda_context
+    )
+    deliver_queued(stack, trigger, lambda_context)
+    [new_run] = [name for name in run_names(stack) if name != run_id]
+
+    assert run_record(stack, run_id)["reprocessed_by"] == "bob@example.com"
+    record = run_record(stack, new_run)
+    assert (record["trigger_kind"], record["trigger_principal"]) == ("reprocess", "bob@example.com")
+    body = boto3.client("s3").get_object(Bucket=stack.artifacts_bucket, Key=f"runs/{new_run}/manifest.json")
+    triggers = [obj["trigger"] for obj in json.loads(body["Body"].read())["objects"]]
+    assert {(t["kind"], t["principal"], t["request_id"]) for t in triggers} == {
+        ("reprocess", "bob@example.com", lambda_context.aws_request_id)
+    }
 
 
 def test_a_second_reprocess_of_the_same_run_is_refused_and_its_late_messages_start_nothing(

@@ -82,6 +82,57 @@ def test_one_upload_starts_one_run_with_manifest_record_and_claim_check_input(
     assert int(record["expires_at"]) > datetime.now(UTC).timestamp()
 
 
+def test_the_manifest_and_the_run_record_say_who_caused_the_run_and_the_record_is_queryable_by_it(
+    stack, load_handler, put_raw, lambda_context
+):
+    handler = load_handler("trigger")
+    events = [put_raw(f"incoming/orders/{name}.csv", CSV) for name in ("a", "b", "c")]
+    # Two uploads by one principal from one address, one by a service principal without an address.
+    events[0]["detail"].update({"request-id": "REQ0000000000001"})
+    events[1]["detail"].update({"request-id": "REQ0000000000002"})
+    events[2]["detail"].update({"requester": "s3.amazonaws.com", "request-id": "REQ0000000000003"})
+    del events[2]["detail"]["source-ip-address"]
+
+    assert handler.lambda_handler(sqs_batch(*map(sqs_record, events)), lambda_context) == {
+        "batchItemFailures": []
+    }
+
+    [execution] = executions(stack)
+    run_id = execution["name"]
+    objects = {obj["key"]: obj["trigger"] for obj in manifest_of(stack, run_id)["objects"]}
+    assert objects["incoming/orders/a.csv"] == {
+        "kind": "upload",
+        "principal": events[0]["detail"]["requester"],
+        "source_ip": "203.0.113.15",
+        "request_id": "REQ0000000000001",
+        "reason": "PutObject",
+        "event_id": events[0]["id"],
+    }
+    assert objects["incoming/orders/c.csv"]["principal"] == "s3.amazonaws.com"
+    assert objects["incoming/orders/c.csv"]["source_ip"] is None
+
+    table = boto3.resource("dynamodb").Table(stack.runs_table)
+    record = table.get_item(Key={"run_id": run_id})["Item"]
+    account = events[0]["detail"]["requester"]
+    assert record["trigger_principal"] == account  # the principal of most of the run's objects
+    assert record["trigger_kind"] == "upload"
+    assert record["triggers"] == [
+        {"kind": "upload", "principal": account, "source_ip": "203.0.113.15", "objects": 2},
+        {"kind": "upload", "principal": "s3.amazonaws.com", "objects": 1},
+    ]
+    found = table.query(
+        IndexName="by-trigger-principal-created",
+        KeyConditionExpression="trigger_principal = :who AND created_at >= :since",
+        ExpressionAttributeValues={":who": account, ":since": "2026-11-24"},
+    )["Items"]
+    assert [item["run_id"] for item in found] == [run_id]
+    assert not table.query(
+        IndexName="by-trigger-principal-created",
+        KeyConditionExpression="trigger_principal = :who",
+        ExpressionAttributeValues={":who": "210987654321"},
+    )["Items"]
+
+
 @pytest.mark.parametrize(
     "key",
     [

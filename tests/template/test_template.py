@@ -38,6 +38,7 @@ FUNCTIONS = {
     "QuarantineFunction": ("functions/quarantine/", "quarantine.handler.lambda_handler"),
     "SweepFunction": ("functions/sweep/", "sweep.handler.lambda_handler"),
     "TransformLiteFunction": ("functions/transform_lite/", "transform_lite.handler.lambda_handler"),
+    "ApprovalFunction": ("functions/approval/", "approval.handler.lambda_handler"),
 }
 ENV_VARS = {
     "RAW_BUCKET",
@@ -64,6 +65,9 @@ STAR_ONLY_ACTIONS = {
     "logs:DescribeLogGroups",
     # PutMetricData has no resource type; the condition key cloudwatch:namespace is what limits it.
     "cloudwatch:PutMetricData",
+    # A task token of a service integration (.waitForTaskToken) cannot be scoped by IAM.
+    "states:SendTaskSuccess",
+    "states:SendTaskFailure",
 }
 
 
@@ -182,9 +186,12 @@ def test_tables_topic_and_log_groups_use_the_key(resources: dict[str, Any]) -> N
 def test_the_runs_table_matches_the_interface(resources: dict[str, Any]) -> None:
     runs = resources["RunsTable"]["Properties"]
     assert runs["KeySchema"] == [{"AttributeName": "run_id", "KeyType": "HASH"}]
-    (index,) = runs["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == "by-status-created"
-    assert [key["AttributeName"] for key in index["KeySchema"]] == ["status", "created_at"]
+    indexes = {index["IndexName"]: index for index in runs["GlobalSecondaryIndexes"]}
+    assert sorted(indexes) == ["by-status-created", "by-trigger-principal-created"]
+    keys = {name: [key["AttributeName"] for key in index["KeySchema"]] for name, index in indexes.items()}
+    assert keys["by-status-created"] == ["status", "created_at"]
+    # Audit trail: the runs a principal (uploader, schedule, person) caused (etl_common.runs).
+    assert keys["by-trigger-principal-created"] == ["trigger_principal", "created_at"]
     assert runs["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     lineage = resources["LineageTable"]["Properties"]
     assert [key["AttributeName"] for key in lineage["KeySchema"]] == ["object_id", "run_id"]

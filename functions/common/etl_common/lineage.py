@@ -1,7 +1,8 @@
 """Lineage items in the lineage table: object version (PK ``object_id``) -> run (SK ``run_id``) -> outputs."""
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from etl_common.aws import dynamodb_resource
 from etl_common.models import utc_now
@@ -14,6 +15,10 @@ class LineageEntry:
     dataset: str
     outputs: list[str]
     rows_written: int
+    # The audit trail: the upload (key, version, ETag, event time), who or what caused it
+    # (etl_common.models.TriggerSource) and the contract and reference versions the run used
+    # (etl_common.models.ContractVersion). Attributes without a value are left out of the item.
+    audit: dict[str, Any] = field(default_factory=dict)
 
 
 class LineageRepository:
@@ -27,8 +32,10 @@ class LineageRepository:
         count = 0
         with self._table.batch_writer(overwrite_by_pkeys=["object_id", "run_id"]) as batch:
             for entry in entries:
+                audit = {name: value for name, value in entry.audit.items() if value not in (None, "")}
                 batch.put_item(
                     Item={
+                        **audit,
                         "object_id": entry.object_id,
                         "run_id": entry.run_id,
                         "dataset": entry.dataset,

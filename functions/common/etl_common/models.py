@@ -31,6 +31,30 @@ class ForeignDocument(BaseModel):
     model_config = ConfigDict(extra="ignore", defer_build=True)
 
 
+# What made an object version enter a run: an upload, the scheduled sweep, a backfill (the sweep invoked
+# by a person) or the reprocess of a failed run.
+TriggerKind = Literal["upload", "sweep", "backfill", "reprocess"]
+
+
+class TriggerSource(Document):
+    """Who or what caused an object version to enter a run (audit trail), from its "Object Created" event.
+
+    ``principal``: for an upload, S3's ``detail.requester`` (the account id, or the AWS service principal,
+    of the request); for the sweep, the schedule's ARN; for a backfill or reprocess, the ``requested_by``
+    the person gave when invoking the sweep function (``unattributed`` when none was given).
+    ``request_id``: for an upload, S3's request id (CloudTrail's ``requestID`` of the PutObject data
+    event, which names the IAM identity); for the sweep, the sweep invocation's Lambda request id.
+    """
+
+    kind: TriggerKind
+    principal: NonEmptyStr
+    source_ip: str | None = None
+    request_id: str | None = None
+    # S3's reason (PutObject, CompleteMultipartUpload, CopyObject, ...) or the sweep's (Sweep, ...).
+    reason: str | None = None
+    event_id: str | None = None
+
+
 class ManifestObject(Document):
     """One object version of a run. ``key`` is the decoded key, exactly as S3 stores it."""
 
@@ -40,6 +64,8 @@ class ManifestObject(Document):
     etag: str | None = None
     size: NonNegativeInt
     event_time: datetime
+    # Absent in manifests written before the trigger recorded it.
+    trigger: TriggerSource | None = None
 
     @property
     def version(self) -> str | None:
@@ -77,6 +103,30 @@ class ValidatedObject(ManifestObject):
     staged_uri: str | None = None
 
 
+class ReferenceVersion(Document):
+    """The object version of a reference (master data) file a run checked against (``references``)."""
+
+    name: NonEmptyStr
+    bucket: NonEmptyStr
+    key: NonEmptyStr
+    # None in a bucket without versioning: the ETag then tells the content apart.
+    version_id: str | None
+    etag: str
+    values: NonNegativeInt
+
+
+class ContractVersion(Document):
+    """Which contract a run used: its own ``version`` field and the sha256 of its JSON (TransformPlan's)."""
+
+    contract_version: NonEmptyStr
+    contract_sha256: NonEmptyStr
+    references: list[ReferenceVersion] = Field(default_factory=list)
+
+    def attributes(self) -> dict[str, object]:
+        """As the attributes of a run record or a lineage item."""
+        return self.model_dump(mode="json")
+
+
 class ValidatedManifest(Document):
     run_id: NonEmptyStr
     dataset: NonEmptyStr
@@ -84,6 +134,8 @@ class ValidatedManifest(Document):
     source: Literal["eventbridge", "sweep"] = "eventbridge"
     contract_uri: NonEmptyStr
     objects: list[ValidatedObject]
+    # Absent in validated manifests written before runs recorded the versions they used.
+    versions: ContractVersion | None = None
 
 
 RejectionCode = Literal[
@@ -234,6 +286,8 @@ class ObjectView(ForeignDocument):
     version_id: str | None = None
     etag: str | None = None
     size: NonNegativeInt = 0
+    event_time: datetime | None = None
+    trigger: TriggerSource | None = None
 
     @property
     def object_id(self) -> str:
@@ -244,3 +298,5 @@ class ManifestView(ForeignDocument):
     run_id: str
     dataset: str
     objects: list[ObjectView]
+    # Only in a validated manifest (see ValidatedManifest).
+    versions: ContractVersion | None = None

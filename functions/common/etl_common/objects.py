@@ -1,10 +1,16 @@
 """Raw object naming (``incoming/<dataset>/...``) and the identity of an object version."""
 
-from typing import Final
+from typing import Final, Literal
 
 INCOMING_PREFIX: Final = "incoming/"
 # EventBridge-shaped events the sweep enqueues carry this source instead of "aws.s3".
 SWEEP_SOURCE: Final = "tributary.sweep"
+# The ``detail.reason`` of those events, and the trigger kind each records (etl_common.models.TriggerKind).
+SWEEP_REASONS: Final[dict[str, Literal["sweep", "backfill", "reprocess"]]] = {
+    "Sweep": "sweep",
+    "Backfill": "backfill",
+    "Reprocess": "reprocess",
+}
 # Longest first, so that ".csv.gz" is recognised before ".gz".
 SUPPORTED_SUFFIXES: Final = (
     ".csv.gz",

@@ -5,7 +5,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, Literal, cast
 
 from etl_common.lineage import LineageEntry
-from etl_common.models import JobResult, ManifestView
+from etl_common.models import JobResult, ManifestView, ObjectView
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt
 
 Action = Literal["record", "retract"]
@@ -46,6 +46,7 @@ def lineage_entries(manifest: ManifestView, result: JobResult) -> Iterator[Linea
     left_out = {(item.key, item.version_id) for item in result.failed_objects}
     # The job reports partitions per run, not per object: every input of the run points at all of them.
     outputs = [partition.location for partition in result.partitions]
+    versions = run_versions(manifest)
     for obj in manifest.objects:
         if (obj.key, obj.version_id) in left_out:
             continue
@@ -55,7 +56,31 @@ def lineage_entries(manifest: ManifestView, result: JobResult) -> Iterator[Linea
             dataset=manifest.dataset,
             outputs=outputs,
             rows_written=rows_by_object.get((obj.key, obj.version_id), 0),
+            audit={**upload_attributes(obj), **versions},
         )
+
+
+def upload_attributes(obj: ObjectView) -> dict[str, Any]:
+    """The upload an item's rows came from, and who or what caused it to be processed."""
+    trigger = obj.trigger
+    event_time = obj.event_time
+    return {
+        "source_bucket": obj.bucket,
+        "source_key": obj.key,
+        "source_version_id": obj.version_id,
+        "source_etag": obj.etag,
+        "uploaded_at": event_time.isoformat().replace("+00:00", "Z") if event_time else None,
+        "trigger_kind": trigger.kind if trigger else None,
+        "trigger_principal": trigger.principal if trigger else None,
+        "trigger_source_ip": trigger.source_ip if trigger else None,
+        "trigger_request_id": trigger.request_id if trigger else None,
+        "trigger_reason": trigger.reason if trigger else None,
+    }
+
+
+def run_versions(manifest: ManifestView) -> dict[str, Any]:
+    """The contract and reference versions the run used (from its validated manifest)."""
+    return manifest.versions.attributes() if manifest.versions is not None else {}
 
 
 def retracted_ids(manifest: ManifestView, run_id: str) -> list[str]:

@@ -14,7 +14,7 @@ from etl_common.lineage import LineageRepository
 from etl_common.settings import ArtifactsSettings, RunsSettings
 from pydantic import Field
 
-from sweep.logic import Sweeper
+from sweep.logic import Invoker, Sweeper
 from sweep.models import RedriveRequest, ReprocessRequest, parse_sweep_request
 from sweep.redrive import Redriver
 from sweep.reprocess import Reprocessor
@@ -51,7 +51,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             artifacts_bucket=settings.artifacts_bucket,
             queue_url=settings.ingest_queue_url,
         )
-        report = reprocessor.reprocess(request.reprocess_run_id, account=account, region=region)
+        report = reprocessor.reprocess(
+            request.reprocess_run_id,
+            account=account,
+            region=region,
+            invoker=Invoker.of(request.requested_by, context.aws_request_id),
+        )
         metrics.add_metric(name="ObjectsEnqueued", unit=MetricUnit.Count, value=report.enqueued)
         return asdict(report)
     if isinstance(request, RedriveRequest):
@@ -75,7 +80,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         lineage=LineageRepository(settings.lineage_table),
         queue_url=settings.ingest_queue_url,
     )
-    enqueued = sweeper.sweep(settings.raw_bucket, request, account=account, region=region)
+    enqueued = sweeper.sweep(
+        settings.raw_bucket, request, account=account, region=region, request_id=context.aws_request_id
+    )
     metrics.add_metric(name="ObjectsEnqueued", unit=MetricUnit.Count, value=enqueued)
-    logger.info("Sweep done", extra={"enqueued": enqueued, "prefix": request.prefix})
+    logger.info(
+        "Sweep done",
+        extra={"enqueued": enqueued, "prefix": request.prefix, "requested_by": request.requested_by},
+    )
     return {"enqueued": enqueued}

@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEve
 from etl_common.lineage import LineageRepository
 from etl_common.objects import SWEEP_SOURCE, is_folder_marker, object_id
 
-from sweep.models import SweepRequest
+from sweep.models import UNATTRIBUTED, SweepRequest, is_schedule
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -65,13 +65,34 @@ def latest_objects(s3: S3Client, bucket: str, request: SweepRequest) -> Iterator
             )
 
 
+@dataclass(frozen=True)
+class Invoker:
+    """Who asked the sweep function, recorded as each enqueued event's ``requester`` (the trigger keeps it
+    as the objects' trigger principal), and the invocation's Lambda request id as its ``request-id``."""
+
+    principal: str = UNATTRIBUTED
+    request_id: str | None = None
+
+    @classmethod
+    def of(cls, requested_by: str | None, request_id: str | None) -> Invoker:
+        return cls(requested_by or UNATTRIBUTED, request_id or None)
+
+
 def object_created_event(
-    obj: RawObject, *, account: str, region: str, reason: str = "Sweep", reprocess_of: str | None = None
+    obj: RawObject,
+    *,
+    account: str,
+    region: str,
+    reason: str = "Sweep",
+    reprocess_of: str | None = None,
+    invoker: Invoker | None = None,
 ) -> str:
     """The message S3 would have sent through EventBridge, built from the same model the trigger parses.
 
-    ``reprocess_of`` names the failed run whose claim on the version the trigger may take over.
+    ``reason`` is Sweep, Backfill or Reprocess (etl_common.objects.SWEEP_REASONS); ``reprocess_of`` names
+    the failed run whose claim on the version the trigger may take over.
     """
+    invoker = invoker or Invoker()
     detail_object: dict[str, object] = {"key": obj.key, "size": obj.size, "etag": obj.etag}
     if obj.version_id:
         detail_object["version-id"] = obj.version_id
@@ -90,8 +111,8 @@ def object_created_event(
                 "version": "0",
                 "bucket": {"name": obj.bucket},
                 "object": detail_object,
-                "request-id": str(uuid.uuid4()),
-                "requester": SWEEP_SOURCE,
+                "request-id": invoker.request_id or str(uuid.uuid4()),
+                "requester": invoker.principal,
                 "reason": reason,
             },
         }
@@ -134,12 +155,21 @@ class Sweeper:
         )
         return islice(candidates, request.max_objects)
 
-    def sweep(self, bucket: str, request: SweepRequest, *, account: str, region: str) -> int:
+    def sweep(
+        self, bucket: str, request: SweepRequest, *, account: str, region: str, request_id: str | None = None
+    ) -> int:
+        """Enqueue the unprocessed objects. Asked by a schedule it is a sweep; asked by anyone else (a
+        person, who says who in ``requested_by``) a backfill: the reason the trigger records."""
+        reason = "Sweep" if is_schedule(request.requested_by) else "Backfill"
+        invoker = Invoker.of(request.requested_by, request_id)
         return enqueue(
             self._sqs,
             self._queue_url,
             (
-                (obj.key, object_created_event(obj, account=account, region=region))
+                (
+                    obj.key,
+                    object_created_event(obj, account=account, region=region, reason=reason, invoker=invoker),
+                )
                 for obj in self.unprocessed(bucket, request)
             ),
         )

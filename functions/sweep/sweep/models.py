@@ -2,16 +2,32 @@
 person invoking it: sweep a prefix (the default), reprocess a failed run, or redrive a dead-letter queue.
 """
 
+import re
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from etl_common.objects import INCOMING_PREFIX
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+# Who asked: the schedule (the template passes Scheduler's ``<aws.scheduler.schedule-arn>``; a classic
+# EventBridge rule's ARN is taken from its event) or the person invoking the function by hand.
+RequestedBy = Annotated[
+    str | None,
+    Field(default=None, min_length=1, max_length=512, description="who asks: a schedule's ARN or a person"),
+]
+UNATTRIBUTED = "unattributed"
+_SCHEDULE_ARN = re.compile(r"^arn:aws[a-z-]*:(scheduler|events):")
+
+
+def is_schedule(requested_by: str | None) -> bool:
+    return requested_by is not None and _SCHEDULE_ARN.match(requested_by) is not None
+
 
 class SweepRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    requested_by: RequestedBy
 
     prefix: str = INCOMING_PREFIX
     since: datetime | None = Field(default=None, description="only objects last modified at or after this")
@@ -44,6 +60,7 @@ class ReprocessRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reprocess_run_id: str = Field(min_length=1, max_length=80)
+    requested_by: RequestedBy
 
 
 class RedriveRequest(BaseModel):
@@ -63,8 +80,12 @@ Request = SweepRequest | ReprocessRequest | RedriveRequest
 def parse_sweep_request(event: dict[str, Any]) -> Request:
     """Scheduler passes its configured input as the event; an EventBridge rule wraps it in ``detail``."""
     if "detail-type" in event:
-        detail = EventBridgeModel.model_validate(event).detail
-        event = detail if isinstance(detail, dict) else {}
+        envelope = EventBridgeModel.model_validate(event)
+        detail = envelope.detail
+        event = dict(detail) if isinstance(detail, dict) else {}
+        # A classic scheduled event names its rule in ``resources``: the schedule that asked.
+        if envelope.resources and "requested_by" not in event:
+            event["requested_by"] = envelope.resources[0]
     if "reprocess_run_id" in event:
         return ReprocessRequest.model_validate(event)
     if "redrive" in event:

@@ -21,7 +21,7 @@ from etl_common.artifacts import get_document
 from etl_common.models import ManifestView
 from etl_common.s3_uri import run_artifact_key, s3_uri
 
-from sweep.logic import RawObject, enqueue, object_created_event
+from sweep.logic import Invoker, RawObject, enqueue, object_created_event
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import DynamoDBServiceResource, Table
@@ -73,7 +73,10 @@ class Reprocessor:
         self._artifacts_bucket = artifacts_bucket
         self._queue_url = queue_url
 
-    def reprocess(self, run_id: str, *, account: str, region: str) -> ReprocessReport:
+    def reprocess(
+        self, run_id: str, *, account: str, region: str, invoker: Invoker | None = None
+    ) -> ReprocessReport:
+        invoker = invoker or Invoker()
         report = ReprocessReport(run_id)
         try:
             record = self._failed_run(run_id)
@@ -102,7 +105,7 @@ class Reprocessor:
                 RawObject(obj.bucket, obj.key, obj.version_id, obj.etag or "", obj.size, last_modified=now)
             )
         try:
-            self._mark(run_id, now, len(todo))
+            self._mark(run_id, now, len(todo), invoker.principal)
         except Refused as refusal:
             report.refused, report.skipped = str(refusal), []
             logger.warning("Reprocess refused", extra={"run_id": run_id, "reason": report.refused})
@@ -115,7 +118,12 @@ class Reprocessor:
                     (
                         raw.key,
                         object_created_event(
-                            raw, account=account, region=region, reason="Reprocess", reprocess_of=run_id
+                            raw,
+                            account=account,
+                            region=region,
+                            reason="Reprocess",
+                            reprocess_of=run_id,
+                            invoker=invoker,
                         ),
                     )
                     for raw in todo
@@ -147,12 +155,12 @@ class Reprocessor:
             raise Refused(f"run {run_id} was already reprocessed at {when}")
         return record
 
-    def _mark(self, run_id: str, now: datetime, objects: int) -> None:
+    def _mark(self, run_id: str, now: datetime, objects: int, principal: str) -> None:
         """Record the reprocess on the failed run, once: a concurrent second request is refused here."""
         try:
             self._runs.update_item(
                 Key={"run_id": run_id},
-                UpdateExpression="SET reprocessed_at = :now, reprocessed_objects = :n",
+                UpdateExpression="SET reprocessed_at = :now, reprocessed_objects = :n, reprocessed_by = :by",
                 ConditionExpression=(
                     "#status IN (:failed, :quarantined) AND attribute_not_exists(reprocessed_at)"
                 ),
@@ -160,6 +168,7 @@ class Reprocessor:
                 ExpressionAttributeValues={
                     ":now": _iso(now),
                     ":n": objects,
+                    ":by": principal,
                     ":failed": FAILED_STATUSES[0],
                     ":quarantined": FAILED_STATUSES[1],
                 },
@@ -173,7 +182,7 @@ class Reprocessor:
         try:
             self._runs.update_item(
                 Key={"run_id": run_id},
-                UpdateExpression="REMOVE reprocessed_at, reprocessed_objects",
+                UpdateExpression="REMOVE reprocessed_at, reprocessed_objects, reprocessed_by",
                 ConditionExpression="reprocessed_at = :now",
                 ExpressionAttributeValues={":now": _iso(now)},
             )

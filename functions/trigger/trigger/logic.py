@@ -14,8 +14,14 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from etl_common.artifacts import put_document
 from etl_common.contracts import ContractNotFoundError, load_contract
-from etl_common.models import ExecutionInput, Manifest, ManifestObject
-from etl_common.objects import SWEEP_SOURCE, dataset_of, is_folder_marker, supported_suffix
+from etl_common.models import ExecutionInput, Manifest, ManifestObject, TriggerKind, TriggerSource
+from etl_common.objects import (
+    SWEEP_REASONS,
+    SWEEP_SOURCE,
+    dataset_of,
+    is_folder_marker,
+    supported_suffix,
+)
 from etl_common.runs import RunRepository
 from etl_common.s3_uri import run_artifact_key
 
@@ -101,6 +107,7 @@ def classify(
         etag=detail.object.etag.strip('"') or None,
         size=int(detail.object.size),
         event_time=event.time,
+        trigger=trigger_source(event),
     )
     from_sweep = event.source == SWEEP_SOURCE
     return Accepted(
@@ -109,6 +116,23 @@ def classify(
         message_id,
         from_sweep=from_sweep,
         reprocess_of=detail.reprocess_of if from_sweep else None,
+    )
+
+
+def trigger_source(event: ObjectCreatedEvent) -> TriggerSource:
+    """Who or what caused the event: S3's requester, source IP and request id for an upload; for an
+    event the sweep enqueued, the kind its ``reason`` names and the principal it recorded as requester."""
+    detail = event.detail
+    kind: TriggerKind = "upload"
+    if event.source == SWEEP_SOURCE:
+        kind = SWEEP_REASONS.get(detail.reason or "", "sweep")
+    return TriggerSource(
+        kind=kind,
+        principal=detail.requester or "unattributed",
+        source_ip=detail.source_ip_address or None,
+        request_id=detail.request_id or None,
+        reason=detail.reason,
+        event_id=event.id or None,
     )
 
 
