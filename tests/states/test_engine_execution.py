@@ -220,7 +220,8 @@ def test_history_of_retries_and_a_catch(kit):
     retry = [{"ErrorEquals": ["Boom"], "IntervalSeconds": 5, "MaxAttempts": 1}]
     catch = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Handled"}]
     definition = kit.machine(("T", kit.task(Retry=retry, Catch=catch)), ("Handled", {"Type": "Pass"}))
-    definition["States"]["T"].pop("Next")
+    definition["States"]["T"].pop("Next")  # a state that fails: only its Catch leads on
+    definition["States"]["T"]["End"] = True
     execution = Execution(definition, {}, integrations=kit.Scripted(kit.fail("Boom", "bad")))
     execution.run()
     events = execution.history.events

@@ -42,7 +42,8 @@ def test_inline_map_fails_with_the_iteration_error_and_can_be_caught(kit):
     definition = kit.machine(
         ("M", map_state(ItemsPath="$.items", Catch=[catcher])), ("After", {"Type": "Pass"})
     )
-    definition["States"]["M"].pop("Next")
+    definition["States"]["M"].pop("Next")  # a state that fails: only its Catch leads on
+    definition["States"]["M"]["End"] = True
     result = execute(definition, {"items": [1, 2, 3]}, integrations=kit.Scripted(fail_on([2])))
     assert json.loads(result.output)["error"] == {"Error": "ItemFailed", "Cause": "item 2"}
 
@@ -204,7 +205,8 @@ def test_parallel_branch_failure_is_caught_with_its_error(kit):
         "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "After"}],
     }
     definition = kit.machine(("P", state), ("After", {"Type": "Pass"}))
-    definition["States"]["P"].pop("Next")
+    definition["States"]["P"].pop("Next")  # a state that fails: only its Catch leads on
+    definition["States"]["P"]["End"] = True
     result = execute(definition, {}, integrations=kit.Scripted(StatesError("Branch.Broke", "b2")))
     assert json.loads(result.output) == {"Error": "Branch.Broke", "Cause": "b2"}
 

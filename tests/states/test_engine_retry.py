@@ -10,7 +10,7 @@ import random
 import pytest
 
 from tributary.states import VirtualClock, execute
-from tributary.states.retry import error_matches, retry_delay
+from tributary.states.retry import Retrier, error_matches, retry_delay
 
 
 def gaps(times: list[float]) -> list[float]:
@@ -51,7 +51,16 @@ def test_max_delay_caps_the_backoff(kit):
 
 
 def test_full_jitter_stays_between_zero_and_the_backoff():
-    retrier = {"IntervalSeconds": 3, "BackoffRate": 2, "MaxDelaySeconds": 20, "JitterStrategy": "FULL"}
+    retrier = Retrier.load(
+        {
+            "ErrorEquals": ["X"],
+            "IntervalSeconds": 3,
+            "BackoffRate": 2,
+            "MaxDelaySeconds": 20,
+            "JitterStrategy": "FULL",
+        },
+        "Retry[0]",
+    )
     rng = random.Random(7)
     for attempt in range(6):
         ceiling = min(3 * 2**attempt, 20)
@@ -128,7 +137,8 @@ def test_catch_after_retries_with_result_path(kit):
         ],
     )
     definition = kit.machine(("T", state), ("Wrong", {"Type": "Fail"}), ("Handled", {"Type": "Pass"}))
-    definition["States"]["T"].pop("Next")
+    definition["States"]["T"].pop("Next")  # a state that fails: only its Catch leads on
+    definition["States"]["T"]["End"] = True
     result = execute(definition, {"keep": 1}, integrations=integration)
     assert result.status == "SUCCEEDED"
     assert json.loads(result.output) == {"keep": 1, "err": {"Error": "Boom", "Cause": "it broke"}}
@@ -138,7 +148,8 @@ def test_catch_after_retries_with_result_path(kit):
 def test_catch_with_null_result_path_keeps_the_input(kit):
     state = kit.task(Catch=[{"ErrorEquals": ["States.ALL"], "ResultPath": None, "Next": "After"}])
     definition = kit.machine(("T", state), ("After", {"Type": "Pass"}))
-    definition["States"]["T"].pop("Next")
+    definition["States"]["T"].pop("Next")  # a state that fails: only its Catch leads on
+    definition["States"]["T"]["End"] = True
     result = execute(definition, {"a": 1}, integrations=kit.Scripted(kit.fail("X")))
     assert json.loads(result.output) == {"a": 1}
 
@@ -155,7 +166,8 @@ def test_jsonata_catch_output_and_assign_see_the_error_output(kit):
         ("After", {"Type": "Pass", "Output": "{% $merge([$states.input, {'error': $lastError}]) %}"}),
         QueryLanguage="JSONata",
     )
-    definition["States"]["T"].pop("Next")
+    definition["States"]["T"].pop("Next")  # a state that fails: only its Catch leads on
+    definition["States"]["T"]["End"] = True
     result = execute(definition, {"v": 3}, integrations=kit.Scripted(kit.fail("Bad", "why")))
     assert json.loads(result.output) == {"message": "why", "was": 3, "error": "Bad"}
 
@@ -190,7 +202,8 @@ def test_a_failing_catcher_fails_the_execution(kit):
     definition = kit.machine(
         ("T", kit.task(Catch=[catcher])), ("After", {"Type": "Pass"}), QueryLanguage="JSONata"
     )
-    definition["States"]["T"].pop("Next")
+    definition["States"]["T"].pop("Next")  # a state that fails: only its Catch leads on
+    definition["States"]["T"]["End"] = True
     result = execute(definition, {}, integrations=kit.Scripted(kit.fail("Boom")))
     assert (result.status, result.error) == ("FAILED", "States.QueryEvaluationError")
     assert result.cause.startswith(

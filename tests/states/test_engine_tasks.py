@@ -134,7 +134,8 @@ def test_timeout_seconds_path_and_catching_the_timeout(kit):
         Catch=[{"ErrorEquals": ["States.Timeout"], "ResultPath": "$.error", "Next": "After"}],
     )
     definition = kit.machine(("T", state), ("After", {"Type": "Pass"}))
-    definition["States"]["T"].pop("Next")
+    definition["States"]["T"].pop("Next")  # a state that fails: only its Catch leads on
+    definition["States"]["T"]["End"] = True
     result = execute(definition, {"limit": 5}, integrations=kit.Scripted(slow(10)))
     assert json.loads(result.output)["error"]["Error"] == "States.Timeout"
 
@@ -142,7 +143,8 @@ def test_timeout_seconds_path_and_catching_the_timeout(kit):
 def test_task_failed_does_not_catch_a_timeout(kit):
     state = kit.task(TimeoutSeconds=1, Catch=[{"ErrorEquals": ["States.TaskFailed"], "Next": "After"}])
     definition = kit.machine(("T", state), ("After", {"Type": "Pass"}))
-    definition["States"]["T"].pop("Next")
+    definition["States"]["T"].pop("Next")  # a state that fails: only its Catch leads on
+    definition["States"]["T"]["End"] = True
     result = execute(definition, {}, integrations=kit.Scripted(slow(2)))
     assert (result.status, result.error) == ("FAILED", "States.Timeout")
 

@@ -167,6 +167,7 @@ class Progress:
 
 def execute_command(args: argparse.Namespace) -> int:
     from tributary.states.clock import RealClock, VirtualClock
+    from tributary.states.errors import DefinitionError
     from tributary.states.execution import Execution
     from tributary.states.mock_config import MockConfigError, MockIntegration
     from tributary.states.validation import validate
@@ -199,15 +200,18 @@ def execute_command(args: argparse.Namespace) -> int:
     out = sys.stderr
     if not args.quiet:
         print(f"Execution {args.name} of {machine_name}", file=out, flush=True)
-    execution = Execution(
-        definition,
-        execution_input,
-        name=args.name,
-        state_machine_arn=arn,
-        state_machine_type=args.type,
-        integrations=integrations,
-        clock=clock,
-    )
+    try:
+        execution = Execution(
+            definition,
+            execution_input,
+            name=args.name,
+            state_machine_arn=arn,
+            state_machine_type=args.type,
+            integrations=integrations,
+            clock=clock,
+        )
+    except DefinitionError as exc:
+        raise UsageError(f"{args.file}: invalid definition: {exc}") from None
     if not args.quiet:
         execution.history.listeners.append(Progress(out))
     began = time.perf_counter()

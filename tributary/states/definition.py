@@ -1,90 +1,263 @@
-"""The definition model: a state machine (or a Parallel branch, or a Map's ItemProcessor) as its
-start state, its states and its query language."""
+"""The definition model, loaded once: a state machine (or a Parallel branch, or a Map's ItemProcessor)
+as its start state, its typed states and its query language.
+
+`Machine.load(definition, types)` reads a definition (object or JSON text) into a `Machine` whose
+states are typed objects: one class per state type (`types`, which `tributary.states.state`
+brings, so that this module imports none of them), each holding its fields parsed and checked,
+its query language decided (the state's `QueryLanguage`, else its machine's), its Retry and Catch
+as `Retrier`s and `Catcher`s, and the machines inside it (Parallel branches, a Map's processor)
+loaded with it. A definition the engine cannot run raises `DefinitionError`, naming the place.
+The checks here are those the engine needs to run a state; `tributary.states.validation` answers
+ValidateStateMachineDefinition with AWS's full set of diagnostics."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from tributary.states.errors import DefinitionError
+from tributary.states.retry import Catcher, Retrier
+
+if TYPE_CHECKING:
+    from tributary.states.engine import Interpreter, StateRun, Step
 
 JSONPATH = "JSONPath"
 JSONATA = "JSONata"
+QUERY_LANGUAGES = (JSONPATH, JSONATA)
+
+
+class _Absent:
+    """The value of a field the definition leaves out (None is JSON null, which a field may hold)."""
+
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+ABSENT: Any = _Absent()
+
+
+# Loads a nested machine (a Parallel branch, a Map's processor) at a place, inheriting the
+# enclosing machine's query language.
+NestedLoader = Callable[[Any, str], "Machine"]
+
+
+def required_text(raw: Mapping[str, Any], key: str, place: str) -> str:
+    value = raw.get(key)
+    if not isinstance(value, str) or not value:
+        raise DefinitionError(f"{key} must be a non-empty string, not {json.dumps(value)}", place)
+    return value
+
+
+def optional_text(raw: Mapping[str, Any], key: str, place: str) -> str | None:
+    if key not in raw:
+        return None
+    return required_text(raw, key, place)
+
+
+def optional_path(raw: Mapping[str, Any], key: str, place: str) -> str | None:
+    """A `...Path` field: a string, or null where the language allows it (InputPath, OutputPath,
+    ResultPath); "$" when absent."""
+    value = raw.get(key, "$")
+    if value is not None and not isinstance(value, str):
+        raise DefinitionError(f"{key} must be a string or null, not {json.dumps(value)}", place)
+    return value
+
+
+def object_list(raw: Mapping[str, Any], key: str, place: str) -> list[dict[str, Any]]:
+    value = raw.get(key, [])
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise DefinitionError(f"{key} must be a list of objects", place)
+    return value
+
+
+@dataclass(frozen=True)
+class Field:
+    """A field given literally (or, in JSONata, as an expression) or by its `<name>Path`
+    (JSONPath): TimeoutSeconds, HeartbeatSeconds, MaxConcurrency, ToleratedFailureCount... The
+    engine evaluates it (`Interpreter.field_value`)."""
+
+    name: str
+    value: Any = ABSENT
+    path: str | None = None
+
+    @classmethod
+    def read(cls, raw: Mapping[str, Any], name: str, place: str) -> Field:
+        path = raw.get(f"{name}Path")
+        if path is not None and not isinstance(path, str):
+            raise DefinitionError(f"{name}Path must be a string, not {json.dumps(path)}", place)
+        return cls(name, raw.get(name, ABSENT), path)
+
+    @property
+    def given(self) -> bool:
+        return self.value is not ABSENT or self.path is not None
+
+
+class Transition:
+    """Where a state (a Choice rule, a catcher) goes and what it hands on: `Next`, and its `Assign`,
+    `Output` (JSONata) and `ResultPath` (JSONPath), which the engine's `conclude` applies."""
+
+    next: str | None
+    assign: Any
+    output: Any
+    result_path: str | None
+
+    def read_transition(self, raw: Mapping[str, Any], place: str) -> None:
+        self.next = optional_text(raw, "Next", place)
+        self.assign = raw.get("Assign", ABSENT)
+        if self.assign is not ABSENT and not isinstance(self.assign, dict | str):
+            raise DefinitionError("Assign must be an object", place)
+        self.output = raw.get("Output", ABSENT)
+        self.result_path = optional_path(raw, "ResultPath", place)
+
+
+class TypedCatcher(Catcher, Transition):
+    """A catcher: its ErrorEquals (see `retry.Catcher`) and where it goes."""
+
+    def __init__(self, raw: Mapping[str, Any], place: str) -> None:
+        Catcher.__init__(self, raw, place)
+        self.read_transition(raw, place)
+        if self.next is None:
+            raise DefinitionError("Next is required", place)
+
+
+class State(Transition):
+    """A state of a machine, loaded once: the fields every state may have. Each state type is a
+    subclass in its module under `tributary/states/state/`, which reads its own fields in
+    `__init__` and runs one attempt of the state in `body`; the engine runs the rest of the
+    lifecycle (entered event, Retry, Catch, output and assign, size check, exited event)."""
+
+    type: ClassVar[str] = ""
+    # Succeed, Fail and Choice end or branch on their own: they take no Next or End.
+    terminal: ClassVar[bool] = False
+    # The states that can retry (and whose context object has State.RetryCount).
+    can_retry: ClassVar[bool] = False
+
+    def __init__(self, name: str, raw: Mapping[str, Any], machine_language: str, load: NestedLoader) -> None:
+        place = f"States.{name}"
+        self.name = name
+        self.place = place
+        language = raw.get("QueryLanguage", machine_language)
+        if language not in QUERY_LANGUAGES:
+            raise DefinitionError(f"QueryLanguage must be JSONPath or JSONata, not {language!r}", place)
+        self.query_language: str = language
+        self.jsonata = language == JSONATA
+        self.comment = raw.get("Comment")
+        self.read_transition(raw, place)
+        self.end = raw.get("End") is True
+        self.input_path = optional_path(raw, "InputPath", place)
+        self.output_path = optional_path(raw, "OutputPath", place)
+        self.parameters = raw.get("Parameters", ABSENT)
+        self.result_selector = raw.get("ResultSelector", ABSENT)
+        self.arguments = raw.get("Arguments", ABSENT)
+        self.retriers = tuple(
+            Retrier.load(r, f"{place}.Retry[{i}]") for i, r in enumerate(object_list(raw, "Retry", place))
+        )
+        self.catchers = tuple(
+            TypedCatcher(c, f"{place}.Catch[{i}]") for i, c in enumerate(object_list(raw, "Catch", place))
+        )
+
+    def body(self, engine: Interpreter, run: StateRun) -> Step:
+        """One attempt of the state (no Retry, no Catch), from its input to its `Step`."""
+        raise NotImplementedError
+
+    def transitions(self) -> list[str]:
+        """The states this one can go to (Next, a Choice's rules and Default, its catchers')."""
+        return [t for t in (self.next, *(c.next for c in self.catchers)) if t is not None]
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
+
+StateTypes = Mapping[str, type[State]]
+
+
+def nested_loader(state_place: str, types: StateTypes, language: str) -> NestedLoader:
+    """Loads the machines inside the state at `state_place`, placing their problems inside it."""
+
+    def load(nested: Any, inner: str) -> Machine:
+        try:
+            return Machine.load(nested, types, language)
+        except DefinitionError as problem:
+            raise problem.inside(f"{state_place}.{inner}") from None
+
+    return load
+
+
+def load_state(name: str, raw: Any, machine_language: str, types: StateTypes, load: NestedLoader) -> State:
+    """One state, typed by its `Type`."""
+    if not isinstance(raw, dict):
+        raise DefinitionError("a state must be an object", f"States.{name}")
+    state_type = raw.get("Type")
+    cls = types.get(state_type) if isinstance(state_type, str) else None
+    if cls is None:
+        raise DefinitionError(f"unsupported state type {json.dumps(state_type)}", f"States.{name}")
+    return cls(name, raw, machine_language, load)
 
 
 @dataclass(frozen=True)
 class Machine:
-    """A set of states run from `start_at`: the whole state machine or a nested one."""
+    """A set of typed states run from `start_at`: the whole state machine or a nested one."""
 
     start_at: str
-    states: dict[str, dict[str, Any]]
+    states: dict[str, State]
     query_language: str = JSONPATH
     timeout_seconds: float | None = None
 
     @classmethod
-    def from_definition(cls, definition: dict[str, Any] | str, inherited: str = JSONPATH) -> Machine:
-        """A machine from its definition (object or JSON text). Nested machines inherit the query
-        language of the state machine unless they name their own."""
+    def load(cls, definition: Any, types: StateTypes, inherited: str = JSONPATH) -> Machine:
+        """A machine from its definition (object or JSON text), every state typed and checked;
+        nested machines inherit the query language of their machine unless they name their own.
+        A `DefinitionError` names its place from the top of this definition."""
         if isinstance(definition, str):
-            definition = json.loads(definition)
-        assert isinstance(definition, dict)
+            try:
+                definition = json.loads(definition)
+            except ValueError as exc:
+                raise DefinitionError(f"not JSON: {exc}") from None
+        if not isinstance(definition, dict):
+            raise DefinitionError("a state machine must be an object")
+        language = definition.get("QueryLanguage", inherited)
+        if language not in QUERY_LANGUAGES:
+            raise DefinitionError(f"QueryLanguage must be JSONPath or JSONata, not {language!r}")
+        raw_states = definition.get("States")
+        if not isinstance(raw_states, dict) or not raw_states:
+            raise DefinitionError("States must be a non-empty object")
+        start_at = definition.get("StartAt")
+        if not isinstance(start_at, str):
+            raise DefinitionError("StartAt must be the name of a state")
+        states = {
+            name: load_state(name, raw, language, types, nested_loader(f"States.{name}", types, language))
+            for name, raw in raw_states.items()
+        }
         timeout = definition.get("TimeoutSeconds")
-        return cls(
-            start_at=definition["StartAt"],
-            states=definition["States"],
-            query_language=definition.get("QueryLanguage", inherited),
+        machine = cls(
+            start_at=start_at,
+            states=states,
+            query_language=language,
             timeout_seconds=float(timeout) if isinstance(timeout, int | float) else None,
         )
+        machine.check_transitions()
+        return machine
 
-    # The states that use JSONata, decided once when the machine is loaded.
-    jsonata_states: frozenset[str] = field(init=False, default=frozenset(), compare=False)
+    def check_transitions(self) -> None:
+        """StartAt and every Next name a state of this machine; a state that does not end or branch
+        on its own has Next or End."""
+        if self.start_at not in self.states:
+            raise DefinitionError(f"StartAt names no state: {self.start_at!r}")
+        for state in self.states.values():
+            if not state.terminal and state.next is None and not state.end:
+                raise DefinitionError("Next or End is required", state.place)
+            for target in state.transitions():
+                if target not in self.states:
+                    raise DefinitionError(f"Next names no state: {target!r}", state.place)
 
-    def __post_init__(self) -> None:
-        chosen = frozenset(
-            name
-            for name, state in self.states.items()
-            if isinstance(state, dict) and self.query_language_of(state) == JSONATA
-        )
-        object.__setattr__(self, "jsonata_states", chosen)
-
-    # The machines inside Parallel and Map states, loaded on first use and kept (see `nested`).
-    _nested: dict[str, tuple[Machine, ...]] = field(
-        init=False, default_factory=dict, compare=False, repr=False
-    )
-
-    def nested(self, name: str, state: dict[str, Any]) -> tuple[Machine, ...]:
-        """The machines inside the state `name`: a Parallel's branches, a Map's processor (one).
-        They inherit this machine's query language. Loaded once per machine, however many times the
-        state runs (`state` decides for a state the machine lacks, which is not kept)."""
-        kept = self.states.get(name) is state
-        loaded = self._nested.get(name) if kept else None
-        if loaded is None:
-            if state.get("Type") == "Map":
-                loaded = (Machine.from_definition(map_processor(state), self.query_language),)
-            else:
-                branches = state.get("Branches", [])
-                loaded = tuple(Machine.from_definition(b, self.query_language) for b in branches)
-            if kept:
-                self._nested[name] = loaded
-        return loaded
-
-    def query_language_of(self, state: dict[str, Any]) -> str:
-        return str(state.get("QueryLanguage", self.query_language))
-
-    def uses_jsonata(self, name: str, state: dict[str, Any]) -> bool:
-        """Whether the state `name` uses JSONata (`state` decides for a state the machine lacks)."""
-        if self.states.get(name) is state:
-            return name in self.jsonata_states
-        return self.query_language_of(state) == JSONATA
-
-
-def map_processor(state: dict[str, Any]) -> dict[str, Any]:
-    """The nested machine of a Map state (`ItemProcessor`, or the legacy `Iterator`)."""
-    processor = state.get("ItemProcessor") or state.get("Iterator")
-    if not isinstance(processor, dict):
-        raise KeyError("ItemProcessor")
-    return processor
-
-
-def is_distributed(state: dict[str, Any]) -> bool:
-    config = map_processor(state).get("ProcessorConfig") or {}
-    return config.get("Mode") == "DISTRIBUTED"
+    @property
+    def jsonata_states(self) -> frozenset[str]:
+        """The names of the states that use JSONata, as decided when the machine was loaded."""
+        return frozenset(name for name, state in self.states.items() if state.jsonata)

@@ -17,20 +17,19 @@ from typing import Any, TypeVar
 
 from tributary.states import errors, jsonata, jsonpath, payload
 from tributary.states.clock import Clock
-from tributary.states.definition import Machine
+from tributary.states.definition import ABSENT, Field, Machine, State, Transition
 from tributary.states.errors import NullableFailure, StatesError
 from tributary.states.history import History, payload_text
-from tributary.states.retry import first_match, max_attempts, retry_delay
+from tributary.states.retry import first_match, retry_delay
 from tributary.states.service_integrations import CallbackStore, Integration
 
 T = TypeVar("T")
-# Runs one attempt of a state (no Retry, no Catch): the interpreter and the state being run.
+# Runs one attempt of a state (no Retry, no Catch): a state's `body`, or the TestState API's mock.
 Handler = Callable[["Interpreter", "StateRun"], "Step"]
 
 PAYLOAD_LIMIT_BYTES = 256 * 1024
 _PREFIXED_ERRORS = frozenset({errors.RUNTIME, errors.QUERY_EVALUATION_ERROR})
 _PREFIX_START = "An error occurred while executing the state"
-_RETRYING_TYPES = frozenset({"Task", "Parallel", "Map"})  # the states with Retry (and $$.State.RetryCount)
 
 
 class ExecutionFailed(Exception):
@@ -87,9 +86,6 @@ class Runtime:
     # integration polling through `clock.wait(call.cancelled, ...)` ends its wait.
     _calls_under_way: list[threading.Event] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    # The function that runs one attempt of each state type (`state.HANDLERS`).
-    handlers: dict[str, Handler] = field(default_factory=dict)
     # Stop events of branches and iterations running in threads (see fan_out), set with `stop`.
     _linked_stops: list[threading.Event] = field(default_factory=list)
 
@@ -151,10 +147,10 @@ class Step:
 
 @dataclass
 class StateRun:
-    """One state being run: the state's definition and what its expressions can see."""
+    """One state being run: the state (typed, as loaded) and what its expressions can see."""
 
     name: str
-    state: dict[str, Any]
+    state: State
     machine: Machine
     state_input: Any
     scope: Scope
@@ -166,11 +162,11 @@ class StateRun:
     # The event a state writes when it fails for good (no retry left): `MapStateFailed` once a Map
     # state's iteration failed; None for none. Set by the state's body before it raises.
     failed_event: str | None = None
-    # The state's query language, as its machine decided it when loaded (True for JSONata).
+    # The state's query language, as decided when it was loaded (True for JSONata).
     jsonata: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
-        self.jsonata = self.machine.uses_jsonata(self.name, self.state)
+        self.jsonata = self.state.jsonata
 
     @property
     def variables(self) -> dict[str, Any]:
@@ -216,8 +212,8 @@ def expression_text(value: Any) -> str:
 class Interpreter:
     """Runs machines for one execution, every state through one lifecycle (`run_state`: entered
     event, input, the state's body, output and assign, size check, exited or failed events). The
-    state types live in their own modules (tributary/states/state/), which import this one; the
-    runtime brings their functions (`state.HANDLERS`), so that this module imports none of them."""
+    state types live in their own modules (tributary/states/state/), which import this one: a
+    state's `body` runs one attempt of it, so that this module imports none of them."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
@@ -260,13 +256,13 @@ class Interpreter:
         self,
         machine: Machine,
         name: str,
-        state: dict[str, Any],
+        state: State,
         value: Any,
         scope: Scope,
         previous_id: int,
         extra_context: dict[str, Any] | None,
     ) -> tuple[Step, int]:
-        state_type = state["Type"]
+        state_type = state.type
         history = self.runtime.history
         entered_id = history.add(
             f"{state_type}StateEntered",
@@ -279,7 +275,7 @@ class Interpreter:
             machine,
             value,
             scope,
-            self.state_context(name, 0 if state_type in _RETRYING_TYPES else None, extra_context),
+            self.state_context(name, 0 if state.can_retry else None, extra_context),
             entered_id,
             entered_id,
             dict(extra_context or {}),
@@ -321,32 +317,26 @@ class Interpreter:
             details = {"error": failure.error, "cause": failure.cause, "state": run.name}
             if failure.location is not None:
                 details["location"] = failure.location
-            if run.previous_id == run.entered_id and run.state["Type"] != "Wait":
+            if run.previous_id == run.entered_id and run.state.type != "Wait":
                 run.previous_id = run.entered_after
             self.event(run, "EvaluationFailed", details)
-            if run.state["Type"] == "Map":
+            if run.state.type == "Map":
                 run.failed_event = "MapStateFailed"
         if run.failed_event is not None:
             self.event(run, run.failed_event)
 
-    def handler_for(self, state_type: str) -> Callable[[Interpreter, StateRun], Step]:
-        """The function that runs one attempt of a state of `state_type` (no Retry, no Catch)."""
-        handler = self.runtime.handlers.get(state_type)
-        if handler is None:
-            raise StatesError(errors.RUNTIME, f"Unsupported state type '{state_type}'")
-        return handler
-
     def with_retries(self, run: StateRun) -> Step:
-        handler = self.handler_for(run.state["Type"])
-        retriers = run.state.get("Retry") or []
+        """The state's body, run again as its retriers say while it fails with an error they name."""
+        body = run.state.body
+        retriers = run.state.retriers
         retries_done = [0] * len(retriers)
         total = 0
         while True:
             try:
-                return handler(self, run)
+                return body(self, run)
             except StatesError as err:
                 index = first_match(retriers, err.error) if retriers else None
-                if index is None or retries_done[index] >= max_attempts(retriers[index]):
+                if index is None or retries_done[index] >= retriers[index].max_attempts:
                     raise
                 delay = retry_delay(retriers[index], retries_done[index], self.runtime.rng)
                 retries_done[index] += 1
@@ -357,7 +347,7 @@ class Interpreter:
 
     def catch(self, run: StateRun, failure: StatesError) -> Step:
         """The step a matching catcher takes, or ExecutionFailed when none matches."""
-        catchers = run.state.get("Catch") or []
+        catchers = run.state.catchers
         index = first_match(catchers, failure.error) if catchers else None
         if index is None:
             if isinstance(failure, NullableFailure):
@@ -368,7 +358,7 @@ class Interpreter:
         return self.conclude(
             run,
             catcher,
-            catcher["Next"],
+            catcher.next,
             error_output,
             result_path=True,
             output_path=False,
@@ -451,14 +441,12 @@ class Interpreter:
     def input_of(self, run: StateRun) -> Any:
         """JSONPath: the effective input after InputPath."""
         return payload.input_path(
-            run.state.get("InputPath", "$"), run.state_input, context=run.context, variables=run.variables
+            run.state.input_path, run.state_input, context=run.context, variables=run.variables
         )
 
     def output_of(self, run: StateRun, value: Any) -> Any:
         """JSONPath: the output after OutputPath."""
-        return payload.output_path(
-            run.state.get("OutputPath", "$"), value, context=run.context, variables=run.variables
-        )
+        return payload.output_path(run.state.output_path, value, context=run.context, variables=run.variables)
 
     def select(self, run: StateRun, value: Any, path: str) -> Any:
         try:
@@ -477,40 +465,42 @@ class Interpreter:
         Parameters (JSONPath); the effective input when the state has none."""
         state = run.state
         if run.jsonata:
-            if "Arguments" not in state:
+            if state.arguments is ABSENT:
                 return run.state_input
-            return self.jsonata_field(run, state["Arguments"], self.jsonata_states(run), "Arguments")
+            return self.jsonata_field(run, state.arguments, self.jsonata_states(run), "Arguments")
         effective = self.input_of(run)
-        if "Parameters" in state:
-            return self.payload_template(run, state["Parameters"], effective, "Parameters")
+        if state.parameters is not ABSENT:
+            return self.payload_template(run, state.parameters, effective, "Parameters")
         return effective
 
-    def field_value(self, run: StateRun, name: str, effective: Any = None) -> tuple[Any, str | None] | None:
-        """A field given literally, as an expression (JSONata), or by `<name>Path` (JSONPath) over
-        `effective` (the effective input when None): its value and the path it came from (None for
-        the field itself); None when the state has neither."""
-        state = run.state
-        if name in state:
-            value = state[name]
+    def field_value(
+        self, run: StateRun, spec: Field, effective: Any = None, label: str | None = None
+    ) -> tuple[Any, str | None] | None:
+        """A field given literally, as an expression (JSONata; `label` names it in errors, the
+        field's name by default), or by `<name>Path` (JSONPath) over `effective` (the effective
+        input when None): its value and the path it came from (None for the field itself); None
+        when the state has neither."""
+        if spec.value is not ABSENT:
+            value = spec.value
             if run.jsonata and isinstance(value, str):
-                value = self.jsonata_field(run, value, self.jsonata_states(run), name)
+                value = self.jsonata_field(run, value, self.jsonata_states(run), label or spec.name)
             return value, None
-        if f"{name}Path" not in state:
+        if spec.path is None:
             return None
-        path = state[f"{name}Path"]
+        path = spec.path
         return self.select(run, self.input_of(run) if effective is None else effective, path), path
 
     def conclude(
         self,
         run: StateRun,
-        holder: dict[str, Any],
+        holder: Transition,
         next_state: str | None,
         value: Any,
         *,
         result_path: bool = False,
         output_path: bool = True,
         assign: bool = True,
-        output_holder: dict[str, Any] | None = None,
+        output_holder: Transition | None = None,
         **states: Any,
     ) -> Step:
         """The end of a state's run (or of a catcher's): its output and the variables it assigns,
@@ -518,18 +508,20 @@ class Interpreter:
         by default `holder`) over `$states` (input, context, and `states`), `value` when absent,
         then `Assign`. JSONPath: `Assign` over `value`, then `ResultPath` into the state input
         (`result_path`), then the state's `OutputPath` (`output_path`)."""
-        assigning = assign and "Assign" in holder
+        assigning = assign and holder.assign is not ABSENT
         if run.jsonata:
             scope = self.jsonata_states(run, **states)
             source = holder if output_holder is None else output_holder
             output = (
-                self.jsonata_field(run, source["Output"], scope, "Output") if "Output" in source else value
+                self.jsonata_field(run, source.output, scope, "Output")
+                if source.output is not ABSENT
+                else value
             )
-            assigned = self.jsonata_field(run, holder["Assign"], scope, "Assign") if assigning else None
+            assigned = self.jsonata_field(run, holder.assign, scope, "Assign") if assigning else None
             return Step(output, next_state, assigned)
-        assigned = self.payload_template(run, holder["Assign"], value, "Assign") if assigning else None
+        assigned = self.payload_template(run, holder.assign, value, "Assign") if assigning else None
         if result_path:
-            value = payload.result_path(holder.get("ResultPath", "$"), run.state_input, value)
+            value = payload.result_path(holder.result_path, run.state_input, value)
         if output_path:
             value = self.output_of(run, value)
         return Step(value, next_state, assigned)
@@ -538,8 +530,8 @@ class Interpreter:
         """The common tail of Task, Parallel and Map: ResultSelector, ResultPath, OutputPath and
         Assign (JSONPath), or Output and Assign (JSONata), from the state's result."""
         state = run.state
-        if not run.jsonata and "ResultSelector" in state:
-            result = self.payload_template(run, state["ResultSelector"], result, "ResultSelector")
+        if not run.jsonata and state.result_selector is not ABSENT:
+            result = self.payload_template(run, state.result_selector, result, "ResultSelector")
         return self.conclude(run, state, next_state, result, result_path=True, result=result)
 
     def event(self, run: StateRun, event_type: str, details: dict[str, Any] | None = None) -> int:

@@ -3,6 +3,20 @@
 from __future__ import annotations
 
 
+class DefinitionError(ValueError):
+    """A definition the engine cannot load: what is wrong (`problem`) and where (`place`, e.g.
+    `States.Load.Retry[0]`; empty for the top of the definition)."""
+
+    def __init__(self, problem: str, place: str = "") -> None:
+        super().__init__(f"{place or 'the definition'}: {problem}")
+        self.problem = problem
+        self.place = place
+
+    def inside(self, outer: str) -> DefinitionError:
+        """The same problem, placed inside `outer` (the place of a nested machine)."""
+        return DefinitionError(self.problem, f"{outer}.{self.place}" if self.place else outer)
+
+
 class StatesError(Exception):
     """An error that a Retry or Catch can match (or that fails the execution).
 

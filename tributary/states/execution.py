@@ -20,7 +20,6 @@ from typing import Any, Literal
 
 from tributary.states import errors
 from tributary.states.clock import Clock, VirtualClock
-from tributary.states.definition import Machine
 from tributary.states.engine import (
     PAYLOAD_LIMIT_BYTES,
     ExecutionFailed,
@@ -33,7 +32,7 @@ from tributary.states.engine import (
 )
 from tributary.states.history import History, payload_text
 from tributary.states.service_integrations import CallbackStore, Integration, IntegrationRegistry
-from tributary.states.state import HANDLERS
+from tributary.states.state import load_machine
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +80,7 @@ class Execution:
         role_arn: str = f"arn:aws:iam::{DEFAULT_ACCOUNT}:role/tributary-local",
         seed: int = 0,
     ) -> None:
-        self.machine = Machine.from_definition(definition)
+        self.machine = load_machine(definition)
         self.input = {} if input is None else input
         self.name = name or str(uuid.uuid4())
         self.state_machine_arn = state_machine_arn or state_machine_arn_for("local")
@@ -107,7 +106,6 @@ class Execution:
             history=self.history,
             execution_arn=self.arn,
             state_machine_arn=self.state_machine_arn,
-            handlers=HANDLERS,
             context={
                 "Execution": {
                     "Id": self.arn,

@@ -2,7 +2,8 @@
 
 The request and response are the API's (`definition` and `input` as JSON text, `stateName` for a
 state inside a whole machine, `mock` with `result` or `errorOutput`, `inspectionLevel`,
-`variables`, `context`, `stateConfiguration`). The state runs on the engine's own state handlers;
+`variables`, `context`, `stateConfiguration`). The state is loaded as the engine loads it (a typed
+state, `tributary.states.state.load_single_state`) and runs through its own `body`;
 a mocked Task, Parallel or Map skips its service call, branches or iterations and takes the mock
 as its result. Statuses: SUCCEEDED, FAILED, RETRIABLE (a retrier would retry the error),
 CAUGHT_ERROR (a catcher handled it)."""
@@ -18,7 +19,7 @@ from typing import Any
 from tributary.states import engine as engine_module
 from tributary.states import payload
 from tributary.states.clock import DEFAULT_VIRTUAL_START, VirtualClock
-from tributary.states.definition import JSONPATH, Machine
+from tributary.states.definition import ABSENT, JSONPATH, Machine
 from tributary.states.engine import (
     ExecutionFailed,
     ExecutionStopped,
@@ -28,11 +29,13 @@ from tributary.states.engine import (
     StateRun,
     Step,
 )
-from tributary.states.errors import StatesError
+from tributary.states.errors import DefinitionError, StatesError
 from tributary.states.history import History, payload_text
-from tributary.states.retry import first_match, max_attempts, retry_delay
+from tributary.states.retry import first_match, retry_delay
 from tributary.states.service_integrations import CallbackStore, Integration, IntegrationRegistry
-from tributary.states.state import HANDLERS
+from tributary.states.state import load_single_state
+from tributary.states.state.map import MapState
+from tributary.states.state.pass_state import PassState
 from tributary.states.validation import diagnose, diagnose_state, invalid_definition_message
 
 INSPECTION_LEVELS = ("INFO", "DEBUG", "TRACE")
@@ -186,7 +189,8 @@ def _mock_result(parsed: _Request) -> Any:
 
 def _items_must_be_array(interpreter: Interpreter, run: StateRun, effective: Any) -> None:
     """A Map's ItemsPath must select an array, even when its result is mocked."""
-    path = run.state.get("ItemsPath")
+    state = run.state
+    path = state.items_path if isinstance(state, MapState) else None
     if path is None:
         return
     items = interpreter.select(run, effective, path)
@@ -204,12 +208,12 @@ def _mocked_handler(parsed: _Request) -> Any:
         inspection = parsed.inspection
         if run.jsonata:
             states = interpreter.jsonata_states(run)
-            if "Arguments" in state:
+            if state.arguments is not ABSENT:
                 inspection["afterArguments"] = interpreter.jsonata_field(
-                    run, state["Arguments"], states, "Arguments"
+                    run, state.arguments, states, "Arguments"
                 )
-            if state["Type"] == "Map" and "Items" in state:
-                items = interpreter.jsonata_field(run, state["Items"], states, "Items")
+            if isinstance(state, MapState) and state.items is not ABSENT:
+                items = interpreter.jsonata_field(run, state.items, states, "Items")
                 if not isinstance(items, list):
                     raise StatesError(
                         "States.QueryEvaluationError", "The Items field must evaluate to an array."
@@ -217,51 +221,48 @@ def _mocked_handler(parsed: _Request) -> Any:
         else:
             effective = interpreter.input_of(run)
             inspection["afterInputPath"] = effective
-            if state["Type"] == "Map":
+            if isinstance(state, MapState):
                 _items_must_be_array(interpreter, run, effective)
-                if "ItemsPath" in state:
-                    inspection["afterItemsPath"] = interpreter.select(run, effective, state["ItemsPath"])
-            elif "Parameters" in state:
+                if state.items_path is not None:
+                    inspection["afterItemsPath"] = interpreter.select(run, effective, state.items_path)
+            elif state.parameters is not ABSENT:
                 inspection["afterParameters"] = interpreter.payload_template(
-                    run, state["Parameters"], effective, "Parameters"
+                    run, state.parameters, effective, "Parameters"
                 )
         result = _mock_result(parsed)
         inspection["result"] = result
         if not run.jsonata:
             selected = (
-                interpreter.payload_template(run, state["ResultSelector"], result, "ResultSelector")
-                if "ResultSelector" in state
+                interpreter.payload_template(run, state.result_selector, result, "ResultSelector")
+                if state.result_selector is not ABSENT
                 else result
             )
             inspection["afterResultSelector"] = selected
-            inspection["afterResultPath"] = payload.result_path(
-                state.get("ResultPath", "$"), run.state_input, selected
-            )
-        return interpreter.finish(run, result, state.get("Next"))
+            inspection["afterResultPath"] = payload.result_path(state.result_path, run.state_input, selected)
+        return interpreter.finish(run, result, state.next)
 
     return handle
 
 
 def _inspect_unmocked(interpreter: Interpreter, run: StateRun, inspection: dict[str, Any]) -> None:
     """What DEBUG shows of a state's JSONPath input processing, for the states not mocked."""
-    if run.jsonata or run.state["Type"] == "Fail":
+    state = run.state
+    if run.jsonata or state.type == "Fail":
         return
     try:
         effective = interpreter.input_of(run)
         inspection["afterInputPath"] = effective
-        if run.state["Type"] == "Pass":
-            parameters = run.state.get("Parameters")
+        if isinstance(state, PassState):
+            parameters = state.parameters
             after = (
                 interpreter.payload_template(run, parameters, effective, "Parameters")
                 if parameters
                 else effective
             )
             inspection["afterParameters"] = after
-            result = run.state.get("Result", after)
+            result = after if state.result is ABSENT else state.result
             inspection["afterResultSelector"] = result
-            inspection["afterResultPath"] = payload.result_path(
-                run.state.get("ResultPath", "$"), run.state_input, result
-            )
+            inspection["afterResultPath"] = payload.result_path(state.result_path, run.state_input, result)
     except StatesError:
         pass  # the run itself reports the error
 
@@ -284,12 +285,13 @@ def test_state(request: dict[str, Any], *, integrations: Integration | None = No
         execution_arn=TEST_EXECUTION_ARN,
         state_machine_arn=TEST_STATE_MACHINE_ARN,
         context=base_context,
-        handlers=HANDLERS,
     )
     interpreter = Interpreter(runtime)
-    machine = Machine(
-        start_at=parsed.name, states={parsed.name: parsed.state}, query_language=parsed.language
-    )
+    try:
+        state = load_single_state(parsed.name, parsed.state, parsed.language)
+    except DefinitionError as exc:
+        raise TestStateError(f"Invalid State Machine Definition: {exc}", "InvalidDefinition") from None
+    machine = Machine(start_at=parsed.name, states={parsed.name: state}, query_language=parsed.language)
     context = parsed.context
     if context is None:
         resource = parsed.state.get("Resource")
@@ -297,13 +299,12 @@ def test_state(request: dict[str, Any], *, integrations: Integration | None = No
         # A callback task's `$$.Task.Token` needs a token, even though no one will answer it.
         extra = {"Task": {"Token": uuid.uuid4().hex}} if callback else None
         context = interpreter.state_context(parsed.name, 0, extra)
-    run = StateRun(
-        parsed.name, parsed.state, machine, parsed.state_input, Scope(dict(parsed.variables)), context, 1, 1
-    )
+    scope = Scope(dict(parsed.variables))
+    run = StateRun(parsed.name, state, machine, parsed.state_input, scope, context, 1, 1)
     if parsed.mock:
         handler = _mocked_handler(parsed)
     else:
-        handler = interpreter.handler_for(parsed.state["Type"])
+        handler = state.body
         if parsed.inspection_level != "INFO":
             _inspect_unmocked(interpreter, run, parsed.inspection)
     response = _run(interpreter, run, handler, parsed)
@@ -332,20 +333,18 @@ def _run(interpreter: Interpreter, run: StateRun, handler: Any, parsed: _Request
 
 
 def _failure(interpreter: Interpreter, run: StateRun, err: StatesError, parsed: _Request) -> dict[str, Any]:
-    retriers = run.state.get("Retry") or []
+    retriers = run.state.retriers
     index = first_match(retriers, err.error) if retriers else None
     retry_count = int(parsed.configuration.get("retrierRetryCount", 0))
     details: dict[str, Any] = {}
     if index is not None:
         details["retryIndex"] = index
-        if retry_count < max_attempts(retriers[index]):
-            delay = retry_delay(
-                {**retriers[index], "JitterStrategy": "NONE"}, retry_count, interpreter.runtime.rng
-            )
+        if retry_count < retriers[index].max_attempts:
+            delay = retry_delay(retriers[index].without_jitter(), retry_count, interpreter.runtime.rng)
             details["retryBackoffIntervalSeconds"] = int(delay) if float(delay).is_integer() else delay
             parsed.inspection["errorDetails"] = details
             return {"status": "RETRIABLE", "error": err.error, "cause": err.cause}
-    catchers = run.state.get("Catch") or []
+    catchers = run.state.catchers
     catch_index = first_match(catchers, err.error) if catchers else None
     if catch_index is not None:
         details["catchIndex"] = catch_index

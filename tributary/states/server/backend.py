@@ -21,11 +21,13 @@ from types import SimpleNamespace
 from typing import Any, Protocol, cast
 
 from tributary.states.clock import Clock, RealClock, VirtualClock
+from tributary.states.errors import DefinitionError
 from tributary.states.execution import Execution as EngineExecution
 from tributary.states.mock_config import MockConfig, MockIntegration, split_test_case
 from tributary.states.server import errors
 from tributary.states.server.models import Execution, StateMachine
 from tributary.states.service_integrations import CallbackStore, Integration, TaskTokenError
+from tributary.states.state import load_machine
 from tributary.states.validation import Diagnostic, diagnose, invalid_definition_message
 
 DEFAULT_REGION = "us-east-1"
@@ -192,6 +194,10 @@ class StepFunctionsBackend:
         diagnostics = diagnose(definition, machine_type)
         if diagnostics:
             raise errors.InvalidDefinition(invalid_definition_message(diagnostics))
+        try:  # what the engine loads it into: a machine it can start
+            load_machine(definition)
+        except DefinitionError as exc:
+            raise errors.InvalidDefinition(f"Invalid State Machine Definition: '{exc}'") from None
 
     def create_state_machine(
         self, name: str, definition: str, role_arn: str = "", machine_type: str = "STANDARD", tags: Any = ()

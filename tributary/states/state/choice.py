@@ -13,10 +13,19 @@ import datetime
 import functools
 import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from tributary.states import errors
+from tributary.states.definition import (
+    ABSENT,
+    DefinitionError,
+    NestedLoader,
+    State,
+    Transition,
+    object_list,
+    optional_text,
+)
 from tributary.states.engine import expression_text, json_type_name
 from tributary.states.errors import StatesError
 from tributary.states.history import payload_text
@@ -192,28 +201,60 @@ def _wildcard(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(parts), re.DOTALL)
 
 
-def run_choice(engine: Interpreter, run: StateRun) -> Step:
-    state = run.state
-    effective = engine.effective_input(run)
-    for index, rule in enumerate(state.get("Choices", [])):
-        if _matches(engine, run, rule, index, effective):
-            # JSONata: a rule without Output takes the state's.
-            output_holder = rule if "Output" in rule else state
-            return engine.conclude(run, rule, rule["Next"], effective, output_holder=output_holder)
-    if "Default" in state:
-        return engine.conclude(run, state, state["Default"], effective)
-    raise StatesError(errors.NO_CHOICE_MATCHED, "No Matches!")
+class ChoiceRule(Transition):
+    """A rule of a Choice state: a JSONata `Condition`, or a JSONPath Boolean expression or
+    comparison (`expression`, evaluated by `evaluate_choice_rule`), and where it goes."""
+
+    def __init__(self, raw: Mapping[str, Any], place: str, jsonata: bool) -> None:
+        self.read_transition(raw, place)
+        if self.next is None:
+            raise DefinitionError("Next is required", place)
+        self.condition = raw.get("Condition", ABSENT)
+        if jsonata and self.condition is ABSENT:
+            raise DefinitionError("Condition is required", place)
+        self.expression = dict(raw)
 
 
-def _matches(engine: Interpreter, run: StateRun, rule: dict[str, Any], index: int, effective: Any) -> bool:
+class ChoiceState(State):
+    type = "Choice"
+    terminal = True
+
+    def __init__(self, name: str, raw: Mapping[str, Any], machine_language: str, load: NestedLoader) -> None:
+        super().__init__(name, raw, machine_language, load)
+        rules = object_list(raw, "Choices", self.place)
+        self.choices = tuple(
+            ChoiceRule(rule, f"{self.place}.Choices[{i}]", self.jsonata) for i, rule in enumerate(rules)
+        )
+        self.default = optional_text(raw, "Default", self.place)
+
+    def transitions(self) -> list[str]:
+        return [
+            *(rule.next for rule in self.choices if rule.next is not None),
+            *([self.default] if self.default is not None else []),
+            *super().transitions(),
+        ]
+
+    def body(self, engine: Interpreter, run: StateRun) -> Step:
+        effective = engine.effective_input(run)
+        for index, rule in enumerate(self.choices):
+            if _matches(engine, run, rule, index, effective):
+                # JSONata: a rule without Output takes the state's.
+                output_holder = rule if rule.output is not ABSENT else self
+                return engine.conclude(run, rule, rule.next, effective, output_holder=output_holder)
+        if self.default is not None:
+            return engine.conclude(run, self, self.default, effective)
+        raise StatesError(errors.NO_CHOICE_MATCHED, "No Matches!")
+
+
+def _matches(engine: Interpreter, run: StateRun, rule: ChoiceRule, index: int, effective: Any) -> bool:
     if not run.jsonata:
-        return evaluate_choice_rule(rule, effective, context=run.context, variables=run.variables)
+        return evaluate_choice_rule(rule.expression, effective, context=run.context, variables=run.variables)
     field_name = f"Choices[{index}].Condition"
-    condition = engine.jsonata_field(run, rule["Condition"], engine.jsonata_states(run), field_name)
+    condition = engine.jsonata_field(run, rule.condition, engine.jsonata_states(run), field_name)
     if not isinstance(condition, bool):
         raise StatesError(
             errors.QUERY_EVALUATION_ERROR,
-            f"The JSONata expression '{expression_text(rule['Condition'])}' specified for the field "
+            f"The JSONata expression '{expression_text(rule.condition)}' specified for the field "
             f"'Condition' returned an unexpected result type. Expected 'boolean', but was "
             f"'{json_type_name(condition)}' for value: {payload_text(condition)}",
         )

@@ -5,12 +5,12 @@ the legacy Iterator), MaxConcurrency, tolerated failures and ResultWriter."""
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from tributary.states import errors
-from tributary.states.definition import is_distributed
+from tributary.states.definition import ABSENT, DefinitionError, Field, NestedLoader, State
 from tributary.states.engine import ExecutionFailed, Interpreter, expression_text, json_type_name
 from tributary.states.errors import NullableFailure, StatesError
 from tributary.states.fan_out import Job, run_all
@@ -29,20 +29,83 @@ class IterationOutcome:
     last_event_id: int = 0
 
 
-def run_map(engine: Interpreter, run: StateRun) -> Step:
-    state = run.state
-    distributed = is_distributed(state)
+@dataclass(frozen=True)
+class ItemBatcher:
+    """A Map's ItemBatcher: at most so many items, or so many bytes, a batch; BatchInput beside them."""
+
+    max_items: Field
+    max_bytes: Field
+    batch_input: Any
+
+    @classmethod
+    def read(cls, raw: Any, place: str) -> ItemBatcher:
+        if not isinstance(raw, dict):
+            raise DefinitionError("ItemBatcher must be an object", place)
+        return cls(
+            Field.read(raw, "MaxItemsPerBatch", place),
+            Field.read(raw, "MaxInputBytesPerBatch", place),
+            raw.get("BatchInput", {}),
+        )
+
+
+def _io_block(raw: Mapping[str, Any], key: str, place: str) -> dict[str, Any] | None:
+    """ItemReader / ResultWriter: an object naming its Resource (map_io.py runs it)."""
+    block = raw.get(key)
+    if block is None:
+        return None
+    if not isinstance(block, dict) or not isinstance(block.get("Resource"), str):
+        raise DefinitionError(f"{key} must be an object with a Resource", place)
+    return block
+
+
+class MapState(State):
+    type = "Map"
+    can_retry = True
+
+    def __init__(self, name: str, raw: Mapping[str, Any], machine_language: str, load: NestedLoader) -> None:
+        super().__init__(name, raw, machine_language, load)
+        place = self.place
+        # ItemProcessor, or the legacy Iterator; it inherits the machine's query language.
+        key = "ItemProcessor" if raw.get("ItemProcessor") else "Iterator"
+        processor = raw.get(key)
+        if not isinstance(processor, dict):
+            raise DefinitionError("ItemProcessor must be an object", place)
+        config = processor.get("ProcessorConfig") or {}
+        self.distributed = isinstance(config, dict) and config.get("Mode") == "DISTRIBUTED"
+        self.execution_type = config.get("ExecutionType", "STANDARD") if self.distributed else None
+        self.processor = load(processor, key)
+        self.items = raw.get("Items", ABSENT)  # JSONata
+        self.items_path: str | None = raw.get("ItemsPath")  # JSONPath
+        # ItemSelector, or the legacy Parameters: each item's input.
+        self.selector_key = (
+            "ItemSelector" if "ItemSelector" in raw else "Parameters" if "Parameters" in raw else None
+        )
+        self.item_selector = raw.get(self.selector_key, ABSENT) if self.selector_key else ABSENT
+        batcher = raw.get("ItemBatcher")
+        self.item_batcher = ItemBatcher.read(batcher, f"{place}.ItemBatcher") if batcher else None
+        self.item_reader = _io_block(raw, "ItemReader", place)
+        self.result_writer = _io_block(raw, "ResultWriter", place)
+        self.max_concurrency = Field.read(raw, "MaxConcurrency", place)
+        self.tolerated_failure_count = Field.read(raw, "ToleratedFailureCount", place)
+        self.tolerated_failure_percentage = Field.read(raw, "ToleratedFailurePercentage", place)
+
+    def body(self, engine: Interpreter, run: StateRun) -> Step:
+        return run_map(engine, run, self)
+
+
+def run_map(engine: Interpreter, run: StateRun, state: MapState) -> Step:
+    distributed = state.distributed
     effective = engine.effective_input(run)
-    items = _items(engine, run, effective)
-    max_concurrency = _max_concurrency(engine, run, effective)
-    inputs = [_item_input(engine, run, effective, index, item) for index, item in enumerate(items)]
-    inputs = _batched(engine, run, effective, inputs)
-    (processor,) = run.machine.nested(run.name, state)
+    items = _items(engine, run, state, effective)
+    max_concurrency = _max_concurrency(engine, run, state, effective)
+    inputs = [_item_input(engine, run, state, effective, index, item) for index, item in enumerate(items)]
+    inputs = _batched(engine, run, state, effective, inputs)
+    processor = state.processor
 
     engine.event(run, "MapStateStarted", {"length": len(inputs)})
     # AWS reads the tolerated failures once the Map has started: an invalid value fails the state
     # after MapStateStarted (and before a Map Run starts).
-    tolerated_count, tolerated_percentage = _tolerated(engine, run, effective)
+    tolerated_count, tolerated_percentage = _tolerated(engine, run, state, effective)
     map_run_arn = None
     if distributed:
         engine.runtime.map_run_counter += 1
@@ -129,69 +192,68 @@ def run_map(engine: Interpreter, run: StateRun) -> Step:
         engine.event(run, "MapRunSucceeded")
     engine.event(run, "MapStateSucceeded")
     run.previous_id = success_base
-    if "ResultWriter" in state and map_run_arn:
-        result: Any = write_results(engine, run, map_run_arn, inputs, outcomes)
+    if state.result_writer is not None and map_run_arn:
+        result: Any = write_results(engine, run, map_run_arn, inputs, outcomes, state.result_writer)
     else:
         result = [
             o.output if o.failure is None else {"Error": o.failure.error, "Cause": o.failure.cause}
             for o in outcomes
         ]
-    return engine.finish(run, result, state.get("Next"))
+    return engine.finish(run, result, state.next)
 
 
-def _items(engine: Interpreter, run: StateRun, effective: Any) -> list[Any]:
-    state = run.state
-    if "ItemReader" in state:
-        return read_items(engine, run, effective)
+def _items(engine: Interpreter, run: StateRun, state: MapState, effective: Any) -> list[Any]:
+    if state.item_reader is not None:
+        return read_items(engine, run, state.item_reader, effective)
     if run.jsonata:
-        if "Items" not in state:
+        if state.items is ABSENT:
             items = run.state_input
         else:
-            items = engine.jsonata_field(run, state["Items"], engine.jsonata_states(run), "Items")
+            items = engine.jsonata_field(run, state.items, engine.jsonata_states(run), "Items")
             if not isinstance(items, list):
                 raise StatesError(
                     errors.QUERY_EVALUATION_ERROR,
-                    f"The JSONata expression '{expression_text(state['Items'])}' specified for the field "
+                    f"The JSONata expression '{expression_text(state.items)}' specified for the field "
                     f"'Items' returned an unexpected result type. Expected 'array', but was "
                     f"'{json_type_name(items)}' for value: {payload_text(items)}",
                     location="Items",
                 )
     else:
-        items = engine.select(run, effective, state["ItemsPath"]) if "ItemsPath" in state else effective
+        items = engine.select(run, effective, state.items_path) if state.items_path is not None else effective
     if not isinstance(items, list):
         error = errors.QUERY_EVALUATION_ERROR if run.jsonata else errors.RUNTIME
         raise StatesError(error, f"Map state input must be an array but was: {payload_text(items)}")
     return items
 
 
-def _item_input(engine: Interpreter, run: StateRun, effective: Any, index: int, item: Any) -> Any:
-    state = run.state
-    selector_key = (
-        "ItemSelector" if "ItemSelector" in state else "Parameters" if "Parameters" in state else None
-    )
+def _item_input(
+    engine: Interpreter, run: StateRun, state: MapState, effective: Any, index: int, item: Any
+) -> Any:
+    selector_key = state.selector_key
     if selector_key is None:
         return item
     context = {**run.context, "Map": {"Item": {"Index": index, "Value": item}}}
     if run.jsonata:
         states = {"input": run.state_input, "context": context}
-        return engine.jsonata_field(run, state[selector_key], states, selector_key)
+        return engine.jsonata_field(run, state.item_selector, states, selector_key)
     saved = run.context
     run.context = context
     try:
-        return engine.payload_template(run, state[selector_key], effective, selector_key)
+        return engine.payload_template(run, state.item_selector, effective, selector_key)
     finally:
         run.context = saved
 
 
 def _number_field(
-    engine: Interpreter, run: StateRun, effective: Any, name: str, kind: str
+    engine: Interpreter, run: StateRun, effective: Any, spec: Field, kind: str
 ) -> float | int | None:
     """A numeric Map field given literally, by `<name>Path` (JSONPath) or as an expression
     (JSONata); text holding a number is accepted, as AWS does."""
-    found = engine.field_value(run, name, effective)
+    found = engine.field_value(run, spec, effective)
     if found is None:
         return None
     value, source = found
+    name = spec.name
     parsed = _parse_number(value, kind)
     if parsed is None:
         where = f"{name}Path" if source else name
@@ -221,16 +283,18 @@ def _parse_number(value: Any, kind: str) -> float | int | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-def _max_concurrency(engine: Interpreter, run: StateRun, effective: Any) -> int:
-    value = _number_field(engine, run, effective, "MaxConcurrency", "integer")
+def _max_concurrency(engine: Interpreter, run: StateRun, state: MapState, effective: Any) -> int:
+    value = _number_field(engine, run, effective, state.max_concurrency, "integer")
     return int(value or 0)
 
 
-def _tolerated(engine: Interpreter, run: StateRun, effective: Any) -> tuple[int | None, float | None]:
-    count = _number_field(engine, run, effective, "ToleratedFailureCount", "integer")
+def _tolerated(
+    engine: Interpreter, run: StateRun, state: MapState, effective: Any
+) -> tuple[int | None, float | None]:
+    count = _number_field(engine, run, effective, state.tolerated_failure_count, "integer")
     if count is not None and count < 0:
         raise StatesError(errors.RUNTIME, "ToleratedFailureCount cannot be negative.")
-    percentage = _number_field(engine, run, effective, "ToleratedFailurePercentage", "float")
+    percentage = _number_field(engine, run, effective, state.tolerated_failure_percentage, "float")
     if percentage is not None and not 0 <= percentage <= 100:
         raise StatesError(errors.RUNTIME, "ToleratedFailurePercentage must be between 0 and 100.")
     return (None if count is None else int(count)), percentage
@@ -246,13 +310,15 @@ def _tolerated_enough(failed: int, total: int, count: int | None, percentage: fl
     return not (percentage is not None and total > 0 and failed * 100.0 / total > percentage)
 
 
-def _batched(engine: Interpreter, run: StateRun, effective: Any, inputs: list[Any]) -> list[Any]:
-    batcher = run.state.get("ItemBatcher")
-    if not batcher:
+def _batched(
+    engine: Interpreter, run: StateRun, state: MapState, effective: Any, inputs: list[Any]
+) -> list[Any]:
+    batcher = state.item_batcher
+    if batcher is None:
         return inputs
-    size_field = _batcher_number(engine, run, effective, batcher, "MaxItemsPerBatch")
-    bytes_field = _batcher_number(engine, run, effective, batcher, "MaxInputBytesPerBatch")
-    batch_input = batcher.get("BatchInput", {})
+    size_field = _batcher_number(engine, run, effective, batcher.max_items)
+    bytes_field = _batcher_number(engine, run, effective, batcher.max_bytes)
+    batch_input = batcher.batch_input
     if run.jsonata and isinstance(batch_input, str | dict):
         batch_input = engine.jsonata_field(run, batch_input, engine.jsonata_states(run), "BatchInput")
     elif batch_input:
@@ -275,17 +341,12 @@ def _batched(engine: Interpreter, run: StateRun, effective: Any, inputs: list[An
     return batches
 
 
-def _batcher_number(
-    engine: Interpreter, run: StateRun, effective: Any, batcher: dict[str, Any], name: str
-) -> int | None:
-    if name in batcher:
-        value = batcher[name]
-        if run.jsonata and isinstance(value, str):
-            value = engine.jsonata_field(run, value, engine.jsonata_states(run), f"ItemBatcher/{name}")
-    elif f"{name}Path" in batcher:
-        value = engine.select(run, effective, batcher[f"{name}Path"])
-    else:
+def _batcher_number(engine: Interpreter, run: StateRun, effective: Any, spec: Field) -> int | None:
+    name = spec.name
+    found = engine.field_value(run, spec, effective, label=f"ItemBatcher/{name}")
+    if found is None:
         return None
+    value, _ = found
     parsed = _parse_number(value, "integer")
     if parsed is None or parsed <= 0:
         raise StatesError(

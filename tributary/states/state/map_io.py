@@ -56,8 +56,7 @@ def _call(engine: Interpreter, run: StateRun, resource_arn: str, arguments: Any,
         raise StatesError(error, f"{type(exc).__name__}: {exc}") from exc
 
 
-def read_items(engine: Interpreter, run: StateRun, effective: Any) -> list[Any]:
-    reader = run.state["ItemReader"]
+def read_items(engine: Interpreter, run: StateRun, reader: dict[str, Any], effective: Any) -> list[Any]:
     arguments = _request(engine, run, reader, effective, "ItemReader")
     answer = _call(engine, run, reader["Resource"], arguments, errors.ITEM_READER_FAILED)
     if isinstance(answer, dict) and "Contents" in answer:
@@ -135,9 +134,9 @@ def write_results(
     map_run_arn: str,
     inputs: list[Any],
     outcomes: list[IterationOutcome],
+    writer: dict[str, Any],
 ) -> dict[str, Any]:
     """Put the results and the manifest; the Map's result is where they are."""
-    writer = run.state["ResultWriter"]
     target = _request(engine, run, writer, run.state_input, "ResultWriter")
     bucket = target.get("Bucket")
     prefix = str(target.get("Prefix", "")).rstrip("/")

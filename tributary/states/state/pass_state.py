@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from tributary.states.definition import ABSENT, NestedLoader, State
 
 if TYPE_CHECKING:
     from tributary.states.engine import Interpreter, StateRun, Step
 
 
-def run_pass(engine: Interpreter, run: StateRun) -> Step:
-    state = run.state
-    value = engine.arguments(run)
-    if not run.jsonata:
-        value = state.get("Result", value)
-    return engine.conclude(run, state, state.get("Next"), value, result_path=True)
+class PassState(State):
+    type = "Pass"
+
+    def __init__(self, name: str, raw: Mapping[str, Any], machine_language: str, load: NestedLoader) -> None:
+        super().__init__(name, raw, machine_language, load)
+        self.result = raw.get("Result", ABSENT)
+
+    def body(self, engine: Interpreter, run: StateRun) -> Step:
+        value = engine.arguments(run)
+        if not run.jsonata and self.result is not ABSENT:
+            value = self.result
+        return engine.conclude(run, self, self.next, value, result_path=True)

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from tributary.states.definition import State
+
 if TYPE_CHECKING:
     from tributary.states.engine import Interpreter, StateRun, Step
 
 
-def run_succeed(engine: Interpreter, run: StateRun) -> Step:
-    return engine.conclude(run, run.state, None, engine.effective_input(run), assign=False)
+class SucceedState(State):
+    type = "Succeed"
+    terminal = True
+
+    def body(self, engine: Interpreter, run: StateRun) -> Step:
+        return engine.conclude(run, self, None, engine.effective_input(run), assign=False)

@@ -6,11 +6,13 @@ Task* / LambdaFunction* history events."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from tributary.states import errors
 from tributary.states.clock import RealClock
+from tributary.states.definition import Field, NestedLoader, State, required_text
 from tributary.states.errors import NullableFailure, StatesError
 from tributary.states.history import payload_text
 from tributary.states.service_integrations import (
@@ -25,20 +27,40 @@ if TYPE_CHECKING:
     from tributary.states.engine import Interpreter, StateRun, Step
 
 
-def run_task(engine: Interpreter, run: StateRun) -> Step:
-    state = run.state
-    try:
-        resource = parse_resource(state["Resource"])
-    except ResourceError as exc:
-        raise StatesError(errors.RUNTIME, str(exc)) from None
+class TaskState(State):
+    type = "Task"
+    can_retry = True
+
+    def __init__(self, name: str, raw: Mapping[str, Any], machine_language: str, load: NestedLoader) -> None:
+        super().__init__(name, raw, machine_language, load)
+        self.resource_arn = required_text(raw, "Resource", self.place)
+        # A Resource the engine does not know fails the state when it runs (States.Runtime).
+        self.resource: Resource | None = None
+        self.resource_error: str | None = None
+        try:
+            self.resource = parse_resource(self.resource_arn)
+        except ResourceError as exc:
+            self.resource_error = str(exc)
+        self.timeout_seconds = Field.read(raw, "TimeoutSeconds", self.place)
+        self.heartbeat_seconds = Field.read(raw, "HeartbeatSeconds", self.place)
+        self.credentials = raw.get("Credentials")
+
+    def body(self, engine: Interpreter, run: StateRun) -> Step:
+        return run_task(engine, run, self)
+
+
+def run_task(engine: Interpreter, run: StateRun, state: TaskState) -> Step:
+    resource = state.resource
+    if resource is None:
+        raise StatesError(errors.RUNTIME, str(state.resource_error))
     pending: PendingTask | None = None
     if resource.pattern == "waitForTaskToken" or resource.kind == "activity":
         pending = engine.runtime.callbacks.open(engine.runtime.execution_arn, run.name)
         run.context = {**run.context, "Task": {"Token": pending.token}}
     try:
         arguments = engine.arguments(run)
-        timeout = _seconds(engine, run, "TimeoutSeconds")
-        heartbeat = _seconds(engine, run, "HeartbeatSeconds")
+        timeout = _seconds(engine, run, state.timeout_seconds)
+        heartbeat = _seconds(engine, run, state.heartbeat_seconds)
         call = TaskCall(
             resource=resource,
             arguments=arguments,
@@ -51,7 +73,7 @@ def run_task(engine: Interpreter, run: StateRun) -> Step:
             timeout_seconds=timeout,
             heartbeat_seconds=heartbeat,
             attempt=int(run.context["State"]["RetryCount"]),
-            credentials=state.get("Credentials"),
+            credentials=state.credentials,
             context=run.context,
         )
         engine.runtime.call_started(call.cancelled)
@@ -62,15 +84,16 @@ def run_task(engine: Interpreter, run: StateRun) -> Step:
     finally:
         if pending is not None:
             engine.runtime.callbacks.close(pending.token)
-    return engine.finish(run, result, state.get("Next"))
+    return engine.finish(run, result, state.next)
 
 
-def _seconds(engine: Interpreter, run: StateRun, name: str) -> float | None:
+def _seconds(engine: Interpreter, run: StateRun, spec: Field) -> float | None:
     """TimeoutSeconds / HeartbeatSeconds: a number, a `...Path` (JSONPath) or an expression (JSONata)."""
-    found = engine.field_value(run, name)
+    found = engine.field_value(run, spec)
     if found is None:
         return None
     value, _ = found
+    name = spec.name
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise StatesError(errors.RUNTIME, f"The {name} value must be a positive integer, but was {value!r}")
     return float(value)

@@ -3,9 +3,11 @@ Seconds / Timestamp as JSONata expressions, validated as AWS does."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from tributary.states import errors
+from tributary.states.definition import ABSENT, NestedLoader, State
 from tributary.states.errors import StatesError
 from tributary.states.history import payload_text
 from tributary.states.state.choice import parse_timestamp
@@ -14,24 +16,41 @@ if TYPE_CHECKING:
     from tributary.states.engine import Interpreter, StateRun, Step
 
 
-def seconds_to_wait(engine: Interpreter, run: StateRun, value: Any) -> float:
+class WaitState(State):
+    type = "Wait"
+
+    def __init__(self, name: str, raw: Mapping[str, Any], machine_language: str, load: NestedLoader) -> None:
+        super().__init__(name, raw, machine_language, load)
+        self.seconds = raw.get("Seconds", ABSENT)
+        self.seconds_path: str | None = raw.get("SecondsPath")
+        self.timestamp = raw.get("Timestamp", ABSENT)
+        self.timestamp_path: str | None = raw.get("TimestampPath")
+
+    def body(self, engine: Interpreter, run: StateRun) -> Step:
+        effective = engine.effective_input(run)
+        seconds = seconds_to_wait(engine, run, self, effective)
+        step = engine.conclude(run, self, self.next, effective)
+        engine.sleep(seconds)
+        return step
+
+
+def seconds_to_wait(engine: Interpreter, run: StateRun, state: WaitState, value: Any) -> float:
     """Seconds from now until the Wait state is over (0 for a timestamp in the past)."""
-    state = run.state
     if run.jsonata:
         states = engine.jsonata_states(run)
-        if "Seconds" in state:
-            seconds = engine.jsonata_field(run, state["Seconds"], states, "Seconds")
+        if state.seconds is not ABSENT:
+            seconds = engine.jsonata_field(run, state.seconds, states, "Seconds")
             if not _is_whole(seconds) or seconds < 0:
                 raise StatesError(
                     errors.QUERY_EVALUATION_ERROR,
-                    f"The JSONata expression '{_text(state['Seconds'])}' specified for the field 'Seconds' "
+                    f"The JSONata expression '{_text(state.seconds)}' specified for the field 'Seconds' "
                     f"returned an unexpected result type. Expected 'integer', but was "
                     f"'{payload_text(seconds)}'",
                     location="Seconds",
                 )
             return float(seconds)
-        if "Timestamp" in state:
-            stamp = engine.jsonata_field(run, state["Timestamp"], states, "Timestamp")
+        if state.timestamp is not ABSENT:
+            stamp = engine.jsonata_field(run, state.timestamp, states, "Timestamp")
             if parse_timestamp(stamp) is None:
                 raise StatesError(
                     errors.QUERY_EVALUATION_ERROR,
@@ -40,10 +59,10 @@ def seconds_to_wait(engine: Interpreter, run: StateRun, value: Any) -> float:
                 )
             return _until(engine, stamp, errors.QUERY_EVALUATION_ERROR, "Timestamp")
         return 0.0
-    if "Seconds" in state:
-        return float(state["Seconds"])
-    if "SecondsPath" in state:
-        path = state["SecondsPath"]
+    if state.seconds is not ABSENT:
+        return float(state.seconds)
+    if state.seconds_path is not None:
+        path = state.seconds_path
         seconds = engine.select(run, value, path)
         if not _is_whole(seconds):
             raise StatesError(
@@ -57,10 +76,10 @@ def seconds_to_wait(engine: Interpreter, run: StateRun, value: Any) -> float:
                 f"The SecondsPath parameter references a negative value: {path} == {payload_text(seconds)}",
             )
         return float(seconds)
-    if "Timestamp" in state:
-        return _until(engine, state["Timestamp"], errors.RUNTIME, "Timestamp")
-    if "TimestampPath" in state:
-        path = state["TimestampPath"]
+    if state.timestamp is not ABSENT:
+        return _until(engine, state.timestamp, errors.RUNTIME, "Timestamp")
+    if state.timestamp_path is not None:
+        path = state.timestamp_path
         stamp = engine.select(run, value, path)
         if parse_timestamp(stamp) is None:
             raise StatesError(
@@ -97,12 +116,3 @@ def _until(engine: Interpreter, stamp: Any, error: str, what: str) -> float:
     moment, nanoseconds = parsed
     remaining = (moment - engine.runtime.clock.now()).total_seconds() + nanoseconds / 1e9
     return max(0.0, remaining)
-
-
-def run_wait(engine: Interpreter, run: StateRun) -> Step:
-    state = run.state
-    effective = engine.effective_input(run)
-    seconds = seconds_to_wait(engine, run, effective)
-    step = engine.conclude(run, state, state.get("Next"), effective)
-    engine.sleep(seconds)
-    return step
