@@ -19,7 +19,7 @@ import pytest
 from botocore.config import Config
 
 from tributary.cli import main
-from tributary.local.cli.devtools import map_sample_names
+from tributary.local.cli.devtools import map_sample_names, sam_env_document
 from tributary.local.endpoints.control import serve_control
 from tributary.local.endpoints.router import service_of
 from tributary.local.session import StackInfo
@@ -170,7 +170,11 @@ def test_env_aws_and_env_sam(up: tuple[LocalStack, Path], capsys: pytest.Capture
     sam_file = root / "sam-env.json"
     assert main(["env", "--sam", str(sam_file), "--root", str(root)]) == 0
     document = json.loads(sam_file.read_text())
-    assert document["Parameters"]["AWS_ENDPOINT_URL"] == stack.endpoint_url
+    # The fixture's functions do not declare AWS_ENDPOINT_URL: the file names only what they declare
+    # (template.yaml declares it; see tests/template/test_local_provisioning.py).
+    declared = {f.logical_id: set(f.environment) for f in stack.function_configs}
+    assert "Parameters" not in document
+    assert {name: set(variables) for name, variables in document.items()} == declared
     assert document["HelloFunction"]["GREETING"] == "hi"
     assert "HelloFunction do not declare AWS_ENDPOINT_URL" in capsys.readouterr().err
     assert main(["env", "--sam", str(root / "missing" / "x.json"), "--root", str(root)]) == 2
@@ -324,3 +328,18 @@ def test_reset_is_refused_while_a_stack_runs_on_the_folder(up: tuple[LocalStack,
     assert main(["run", str(sample), "--root", str(root), "--state-dir", str(root / "state")]) == 2
     assert "`tributary up` is running on" in capsys.readouterr().err
     assert (root / "state" / "stack.pickle").exists()
+
+
+def test_the_sam_env_vars_file_names_only_declared_variables() -> None:
+    functions = [
+        {"logical_id": "Declares", "name": "x-declares", "environment": {"AWS_ENDPOINT_URL": "", "A": "1"}},
+        {"logical_id": "", "name": "x-plain", "environment": {"B": "2"}},
+    ]
+    document = sam_env_document(functions, "http://host.docker.internal:4566")
+    assert document == {
+        "Parameters": {"AWS_ENDPOINT_URL": "http://host.docker.internal:4566"},
+        "Declares": {"AWS_ENDPOINT_URL": "http://host.docker.internal:4566", "A": "1"},
+        "x-plain": {"B": "2"},
+    }
+    # no credentials or region: SAM CLI takes those from the shell, never from the file
+    assert sam_env_document(functions[1:], "http://h:1") == {"x-plain": {"B": "2"}}

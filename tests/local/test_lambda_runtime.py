@@ -121,3 +121,19 @@ def test_functions_from_the_provisioned_stack(moto_server: MotoServer) -> None:
             runtime.invoke("nope", {})
     finally:
         runtime.close()
+
+
+def test_a_variable_declared_empty_keeps_the_local_stacks_value() -> None:
+    """template.yaml declares AWS_ENDPOINT_URL empty (so that `sam local invoke --env-vars` may set it):
+    locally the stack's endpoint stays; a non-empty template value still wins, an empty one the stack
+    does not set stays empty."""
+    environment = {"AWS_ENDPOINT_URL": "", "GREETING": "hi", "EMPTY": ""}
+    base = {"AWS_ENDPOINT_URL": "http://127.0.0.1:4566", "GREETING": "from the stack"}
+    function = LambdaFunction(_config(environment=environment), base)
+    try:
+        env = function.worker_env()
+    finally:
+        function.close()
+    assert env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:4566"
+    assert env["GREETING"] == "hi"
+    assert env["EMPTY"] == ""

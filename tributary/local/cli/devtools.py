@@ -152,17 +152,32 @@ def endpoint_env(info: Any) -> dict[str, str]:
     return {"AWS_ENDPOINT_URL": info.endpoint_url, **CREDENTIALS, "AWS_DEFAULT_REGION": info.region}
 
 
+def sam_env_document(functions: list[dict[str, Any]], endpoint_url: str) -> dict[str, Any]:
+    """SAM's env-vars file for `sam local invoke --env-vars FILE`: for each function (by logical id) the
+    variables its template declares, with the local stack's values and AWS_ENDPOINT_URL set to the
+    stack's endpoint where it is declared (template.yaml declares it empty in Globals, which boto3 ignores
+    on AWS). Only declared variables are named: SAM CLI overrides those and nothing else (credentials and
+    region come from the shell's AWS credentials, `eval "$(tributary env)"`)."""
+    document: dict[str, Any] = {}
+    declaring = False
+    for function in functions:
+        variables = dict(function["environment"])
+        if "AWS_ENDPOINT_URL" in variables:
+            variables["AWS_ENDPOINT_URL"] = endpoint_url
+            declaring = True
+        document[function["logical_id"] or function["name"]] = variables
+    if declaring:  # for all functions, applied by SAM only to those that declare it
+        document = {"Parameters": {"AWS_ENDPOINT_URL": endpoint_url}, **document}
+    return document
+
+
 def _env(args: argparse.Namespace) -> int:
     info = _require_stack(args.root)
     variables = endpoint_env(info)
     if args.sam is not None:
         described = _control(info, "GET", "functions")
         url = info.endpoint_url.replace("127.0.0.1", args.docker_host, 1)
-        document: dict[str, Any] = {
-            "Parameters": {**variables, "AWS_ENDPOINT_URL": url, "AWS_REGION": info.region}
-        }
-        for function in described["functions"]:
-            document[function["logical_id"] or function["name"]] = dict(function["environment"])
+        document = sam_env_document(described["functions"], url)
         if not args.sam.parent.is_dir():
             raise UsageError(f"no such folder: {args.sam.parent}")
         args.sam.write_text(json.dumps(document, indent=2) + "\n")

@@ -137,6 +137,10 @@ class LambdaFunction:
             }
         )
         for key, value in config.environment.items():
+            if value == "" and self._base_env.get(key):
+                # Declared empty in the template (AWS_ENDPOINT_URL, so that `sam local invoke --env-vars`
+                # may set it; boto3 ignores it empty on AWS): the local stack's endpoint stays.
+                continue
             env[key] = _rewrite_opt(str(value), self.opt_dir)
         return env
 
