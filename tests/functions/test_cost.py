@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 def test_the_price_table_names_its_region_date_and_sources() -> None:
     assert US_EAST_1.region == "us-east-1"
     assert US_EAST_1.checked.count("-") == 2
-    assert any("lambda/pricing" in s for s in US_EAST_1.sources)
-    assert any("glue/pricing" in s for s in US_EAST_1.sources)
+    assert "lambda/pricing" in US_EAST_1.sources["lambda"]
+    assert "glue/pricing" in US_EAST_1.sources["glue"]
 
 
 def test_lambda_bills_memory_times_duration_rounded_up_to_the_millisecond() -> None:

@@ -19,7 +19,6 @@ FUNCTIONS = {
     "QuarantineFunction": "quarantine",
     "SweepFunction": "sweep",
     "TransformLiteFunction": "transform_lite",
-    "ApprovalFunction": "approval",
 }
 
 

@@ -18,7 +18,6 @@ FUNCTIONS = {
     "QuarantineFunction": "quarantine",
     "SweepFunction": "sweep",
     "TransformLiteFunction": "transform_lite",
-    "ApprovalFunction": "approval",
 }
 # Granted without a matching call in the code, each for a reason the code cannot show.
 ENCRYPTION = {
@@ -47,7 +46,6 @@ JUSTIFIED_EXTRAS = {
         "s3:ListBucket": "a deleted upload must answer 404, not 403",
     },
     "SweepFunction": ENCRYPTION,
-    "ApprovalFunction": ENCRYPTION,
     "TransformLiteFunction": {
         **ENCRYPTION,
         "s3:AbortMultipartUpload": "upload_file aborts a multipart upload (a part above 8 MB) that failed",

@@ -1,1 +1,0 @@
-"""Approval: a person decides whether a run whose quality gate failed is published or quarantined."""
