@@ -9,7 +9,7 @@ CONFORMANCE_MIN ?= 1.0
 # The same for the 366 execution histories (check.py --history), counted on their own.
 CONFORMANCE_HISTORY_MIN ?= 0.959
 
-.PHONY: install browser lock test test-fast conformance lint build demo bench chaos clean
+.PHONY: install browser lock airflow airflow-lock test test-fast conformance lint build demo bench chaos clean
 
 install: $(VENV)/.installed node_modules/.installed browser
 
@@ -36,7 +36,24 @@ lock:
 	$(PY) -m pip install --quiet -r requirements-dev.in
 	$(PY) -m pip freeze --exclude-editable | grep -v '^tributary' > requirements-dev.txt
 
-test: install
+# Airflow for the MWAA DAG's test (dags/, tests/dags): a venv of its own, as Airflow pins its own
+# dependencies; `make test` and the test itself install it (idempotent).
+AIRFLOW_VENV ?= .venv-airflow
+airflow: $(AIRFLOW_VENV)/.installed
+
+$(AIRFLOW_VENV)/.installed: dags/requirements-airflow.txt
+	test -x $(AIRFLOW_VENV)/bin/python || python3.11 -m venv $(AIRFLOW_VENV) || python3 -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet -r dags/requirements-airflow.txt
+	touch $@
+
+# Re-pin the Airflow environment from dags/requirements-airflow.in.
+airflow-lock: airflow
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet -r dags/requirements-airflow.in
+	{ echo '# Pinned by `make airflow-lock` from requirements-airflow.in.'; \
+	  $(AIRFLOW_VENV)/bin/python -m pip freeze; } > dags/requirements-airflow.txt
+
+test: install airflow
 	$(BIN)/pytest -n 2 --dist loadgroup
 	$(MAKE) --no-print-directory conformance
 
