@@ -9,7 +9,7 @@ CONFORMANCE_MIN ?= 1.0
 # The same for the 366 execution histories (check.py --history), counted on their own.
 CONFORMANCE_HISTORY_MIN ?= 0.959
 
-.PHONY: install browser lock airflow airflow-lock test test-fast conformance lint build demo bench chaos clean
+.PHONY: install browser lock checkov-lock airflow airflow-lock test test-fast conformance lint build demo bench chaos clean
 
 install: $(VENV)/.installed node_modules/.installed browser
 
@@ -69,12 +69,32 @@ conformance: install
 	    --min-pass $(CONFORMANCE_HISTORY_MIN); \
 	else echo "$(SHARED)/asl-conformance not found: conformance skipped"; fi
 
-lint: install
+# checkov (the template's security findings) pins boto3 1.35.49, below the SAM CLI's 1.43.108: it gets a
+# venv of its own inside $(VENV), from requirements-checkov.txt (pinned; `make checkov-lock` re-pins).
+CHECKOV_VENV ?= $(VENV)/checkov
+CHECKOV_VERSION ?= 3.3.30
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || python3.11 -m venv $(CHECKOV_VENV) || python3 -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
+	touch $@
+
+checkov-lock:
+	test -x $(CHECKOV_VENV)/bin/python || python3.11 -m venv $(CHECKOV_VENV) || python3 -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
+	{ sed -n '1,2p' requirements-checkov.txt; $(CHECKOV_VENV)/bin/python -m pip freeze; } > requirements-checkov.txt.new
+	mv requirements-checkov.txt.new requirements-checkov.txt
+
+# Every failed check is either fixed or skipped beside its resource with the reason (checkov:skip=ID:why).
+# CloudFormation conditions are evaluated with the parameters' defaults (EnableAuditTrail "true": the
+# trail is scanned too).
+lint: install $(CHECKOV_VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/sam validate --template template.yaml --region us-east-1 --lint
+	$(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --skip-download --compact --quiet
 	node_modules/.bin/asl-validator --silent $(foreach f,$(wildcard statemachine/*.asl.json),--json-path $(f))
 
 build: install

@@ -125,7 +125,7 @@ def test_functions_that_quarantine_copy_from_uploads_into_the_quarantine_prefix(
 
 
 def test_validate_stages_accepted_versions_into_the_runs_input_prefix_with_an_expiry_tag(
-    translated: dict[str, Any], resources: dict[str, Any]
+    translated: dict[str, Any], resources: dict[str, Any], template: dict[str, Any]
 ) -> None:
     from validate.staging import STAGED_TAG_KEY, STAGED_TAG_VALUE
 
@@ -149,4 +149,6 @@ def test_validate_stages_accepted_versions_into_the_runs_input_prefix_with_an_ex
     staged = rules["ExpireStagedInputs"]
     assert staged["Status"] == "Enabled" and staged["Prefix"] == "runs/"
     assert staged["TagFilters"] == [{"Key": STAGED_TAG_KEY, "Value": STAGED_TAG_VALUE}]
-    assert staged["ExpirationInDays"] < rules["ExpireRunDocuments"]["ExpirationInDays"]
+    # The run documents live as long as the run records (RunTtlDays), never less than 15 days.
+    assert rules["ExpireRunDocuments"]["ExpirationInDays"] == {"Ref": "RunTtlDays"}
+    assert staged["ExpirationInDays"] <= template["Parameters"]["RunTtlDays"]["MinValue"]

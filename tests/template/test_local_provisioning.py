@@ -8,8 +8,9 @@ from tests.template import cfn
 from tributary.local.endpoints.moto_server import MotoServer
 from tributary.local.provisioning import provision
 
-# Types that only matter on AWS (nothing in a local run reads them).
-NOT_NEEDED_LOCALLY = {"AWS::CloudWatch::Dashboard"}
+# Types that only matter on AWS (nothing in a local run reads them): the trail records AWS's own S3 data
+# events.
+NOT_NEEDED_LOCALLY = {"AWS::CloudWatch::Dashboard", "AWS::CloudTrail::Trail"}
 
 
 @pytest.mark.parametrize("config_env", ["default", "prod"])
