@@ -51,6 +51,8 @@ def sample_runs() -> list[tuple[str, dict[str, Any], list[InputObject]]]:
     for name, sample, ext in (
         ("orders", "orders-sample.csv", ".csv"),
         ("clicks", "clicks-sample.jsonl", ".jsonl"),
+        # in_reference: orders checked against the customer list (events/reference/customers.csv)
+        ("orders_checked", "orders_checked-sample.csv", ".csv"),
     ):
         document = yaml.safe_load((REPO / "contracts" / f"{name}.yaml").read_text())
         body = (REPO / "events" / "data" / sample).read_bytes()

@@ -24,6 +24,7 @@ for folder in ("functions/common", "functions/transform_lite", "glue"):
 import transform  # noqa: E402  (glue/transform.py)
 from etl_common.contracts import Contract  # noqa: E402
 from etl_common.plan import compile_plan  # noqa: E402
+from etl_common.references import read_local_references  # noqa: E402
 from transform_lite.logic import TransformFailed, run_transform  # noqa: E402
 from transform_lite.storage import LocalStorage  # noqa: E402
 
@@ -110,7 +111,10 @@ class RunLayout:
         self.docs.mkdir(parents=True, exist_ok=True)
         validated = Contract.model_validate(contract)
         (self.docs / "contract.json").write_text(json.dumps(validated.model_dump(mode="json")))
-        (self.docs / "plan.json").write_text(json.dumps(compile_plan(validated).model_dump(mode="json")))
+        # Reference data (contract ``references``) as validate would read it: the demo's files under events/.
+        references = read_local_references(validated, REPO / "events")
+        plan = compile_plan(validated, references)
+        (self.docs / "plan.json").write_text(json.dumps(plan.model_dump(mode="json")))
         manifest = {"run_id": self.run_id, "dataset": self.dataset, "objects": entries}
         (self.docs / "validated.json").write_text(json.dumps(manifest))
         return {

@@ -28,13 +28,29 @@ def assert_agree(
     contract: dict[str, Any],
     objects: list[InputObject],
     rows_per_file: int | None = None,
-) -> None:
+) -> RunOutput:
     run_id = f"{contract['dataset']}-{name}"
     glue = run_glue(spark, root, run_id, contract, objects, rows_per_file)
     lite = run_lite(root, run_id, contract, objects, rows_per_file)
     found = differences(glue, lite)
     assert not found, f"run {name}: the executors differ:\n" + "\n".join(found)
     assert glue.result or glue.status == "FAILED"
+    return glue
+
+
+def test_a_reference_check_rejects_the_same_rows_in_both_executors(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """orders_checked: customers not in the reference list (in_reference, compiled into the plan's allowed
+    values from events/reference/customers.csv) are rejected rows, alike in both executors."""
+    [(name, contract, objects)] = [run for run in sample_runs() if run[0] == "orders_checked-sample"]
+    output = assert_agree(spark, tmp_path, name, contract, objects)
+    reasons = [reason for row in output.rejects for reason in row["reasons"]]
+    unknown = [reason for reason in reasons if reason["message"] == "value is not in reference customers"]
+    assert len(unknown) == 2 * len(objects)  # the sample's two unknown customers, in each copy
+    assert {(reason["column"], reason["rule"]) for reason in unknown} == {("customer_id", "allowed_values")}
+    [rule] = [rule for rule in output.result["quality"]["rules"] if rule["column"] == "customer_id"]
+    assert rule == {"column": "customer_id", "rule": "allowed_values", "failed_rows": 2 * len(objects)}
 
 
 @pytest.mark.parametrize(

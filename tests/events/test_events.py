@@ -12,9 +12,19 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-for folder in ("common", "trigger", "validate", "sweep", "lineage", "quarantine", "transform_lite"):
+for folder in (
+    "common",
+    "trigger",
+    "validate",
+    "sweep",
+    "lineage",
+    "quarantine",
+    "transform_lite",
+    "approval",
+):
     sys.path.insert(0, str(REPO / "functions" / folder))
 
+from approval.logic import caller_of, parse_decision  # noqa: E402
 from aws_lambda_powertools.utilities.parser.models import SqsModel  # noqa: E402
 from etl_common.contracts import load_contract  # noqa: E402
 from etl_common.models import CatalogRequest, ExecutionInput, LineageRequest, QuarantineRequest  # noqa: E402
@@ -41,6 +51,8 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "sweep/*.json": parse_sweep_request,
     # The state machine's RunSmallTransform payload: the Glue job's arguments as one object.
     "transform_lite/*.json": lambda event: arguments_from(event, datetime.now(UTC)),
+    # A decision through the approval function URL (AuthType AWS_IAM names the caller).
+    "approval/decision.json": lambda event: parse_decision(event, caller_of(event), datetime.now(UTC)),
 }
 
 

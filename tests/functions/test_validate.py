@@ -820,3 +820,88 @@ def test_a_datetime_format_the_plan_cannot_compile_fails_validation_naming_colum
         Bucket=stack.artifacts_bucket, Prefix=f"runs/{run_id}/plan.json"
     )
     assert listed["KeyCount"] == 0
+
+
+# ---------------------------------------------------------------- contract and reference versions
+
+CHECKED_CSV = (REPO / "events" / "data" / "orders_checked-sample.csv").read_bytes()
+CUSTOMERS = (REPO / "events" / "reference" / "customers.csv").read_bytes()
+
+
+def checked_run(stack: Stack, run_id: str) -> dict[str, Any]:
+    """A QUEUED run record and manifest of orders_checked (the trigger's part) with one upload."""
+    obj = upload(stack, "incoming/orders_checked/a.csv", CHECKED_CSV)
+    manifest_uri = put_manifest(stack, run_id, "orders_checked", [obj])
+    boto3.resource("dynamodb").Table(stack.runs_table).put_item(
+        Item={"run_id": run_id, "status": "QUEUED", "created_at": "2026-11-24T10:14:58Z"}
+    )
+    return {"run_id": run_id, "dataset": "orders_checked", "manifest_uri": manifest_uri, "object_count": 1}
+
+
+def test_a_run_records_the_contract_and_reference_versions_it_used(
+    stack, load_handler, lambda_context, tmp_path, monkeypatch
+):
+    s3 = boto3.client("s3")
+    first = s3.put_object(Bucket=stack.raw_bucket, Key="reference/customers.csv", Body=CUSTOMERS)
+    handler = load_handler("validate")
+    contract = load_contract("orders_checked", REPO / "contracts")
+
+    result = handler.lambda_handler(checked_run(stack, "orders_checked-1"), lambda_context)
+
+    expected = {
+        "name": "customers",
+        "bucket": stack.raw_bucket,
+        "key": "reference/customers.csv",
+        "version_id": first["VersionId"],
+        "etag": first["ETag"].strip('"'),
+        "values": 8,
+    }
+    plan = read_json(stack, result["plan_uri"])
+    assert (plan["contract_version"], plan["references"]) == ("2026.12.1", [expected])
+    [check] = [check for check in plan["checks"] if check.get("reference") == "customers"]
+    assert check["rule"] == "allowed_values" and "C0002" in check["values"] and "C9999" not in check["values"]
+    versions = {"contract_version": "2026.12.1", "contract_sha256": contract_sha256(contract)}
+    assert read_json(stack, result["validated_manifest_uri"])["versions"] == {
+        **versions,
+        "references": [expected],
+    }
+    record = (
+        boto3.resource("dynamodb")
+        .Table(stack.runs_table)
+        .get_item(Key={"run_id": "orders_checked-1"})["Item"]
+    )
+    assert {name: record[name] for name in (*versions, "references", "plan_uri")} == {
+        **versions,
+        "references": [expected],
+        "plan_uri": result["plan_uri"],
+    }
+
+    # The list changes: the next run uses (and records) the new version; a pinned version stays put.
+    second = s3.put_object(
+        Bucket=stack.raw_bucket, Key="reference/customers.csv", Body=CUSTOMERS + b"C9999,x\n"
+    )
+    result = handler.lambda_handler(checked_run(stack, "orders_checked-2"), lambda_context)
+    [used] = read_json(stack, result["plan_uri"])["references"]
+    assert (used["version_id"], used["values"]) == (second["VersionId"], 9)
+    [check] = [check for check in read_json(stack, result["plan_uri"])["checks"] if check.get("reference")]
+    assert "C9999" in check["values"]
+    pinned = contract.model_dump(mode="json")
+    pinned["references"]["customers"]["version_id"] = first["VersionId"]
+    (tmp_path / "orders_checked.yaml").write_text(yaml.safe_dump(pinned))
+    monkeypatch.setenv("CONTRACTS_DIR", str(tmp_path))
+    result = load_handler("validate").lambda_handler(checked_run(stack, "orders_checked-3"), lambda_context)
+    [used] = read_json(stack, result["plan_uri"])["references"]
+    assert (used["version_id"], used["values"]) == (first["VersionId"], 8)
+
+
+def test_a_missing_reference_fails_the_run_before_anything_is_staged(stack, load_handler, lambda_context):
+    handler = load_handler("validate")
+    request = checked_run(stack, "orders_checked-1")
+    with pytest.raises(
+        ValueError, match=r"reference 'customers': s3://\S+/reference/customers.csv does not exist"
+    ):
+        handler.lambda_handler(request, lambda_context)
+    listed = boto3.client("s3").list_objects_v2(
+        Bucket=stack.artifacts_bucket, Prefix="runs/orders_checked-1/"
+    )
+    assert [item["Key"] for item in listed.get("Contents", [])] == ["runs/orders_checked-1/manifest.json"]

@@ -57,6 +57,11 @@ TABLE = "tributary_dev.orders"
 SOME_OBJECTS_FAILED = "SomeObjectsFailed"
 # The happy path on the small-run executor: validate's accepted_bytes equal SmallRunMaxBytes.
 HAPPY_PATH_LITE = "HappyPathLite"
+# A run whose quality rules fail asks a person (AwaitApproval): approved, it is published; refused, or
+# not decided before ApprovalTimeoutSeconds, it takes the failure route. The cases of AwaitApproval and
+# RecordDecision start from the approved run's path.
+APPROVAL_GRANTED = "ApprovalGranted"
+APPROVAL_CASES = {APPROVAL_GRANTED, "ApprovalRefused", "ApprovalTimedOut"}
 
 
 def execution_arn(name: str = RUN_ID) -> str:
@@ -118,12 +123,15 @@ def run_case(definition: str, case: str, *, seed: int = 0) -> Run:
 def base_path(mocks: Mocks, runs: dict[str, Run], case: str) -> list[str]:
     """The states a test case enters until something fails: the happy path's; where validate answers as
     for a small run (the cases of RunSmallTransform), the HappyPathLite path's; where objects failed in the
-    job (the cases of QuarantineFailedObjects), the SomeObjectsFailed path's."""
+    job (the cases of QuarantineFailedObjects), the SomeObjectsFailed path's; where the quality rules
+    fail (the cases of AwaitApproval and RecordDecision), the ApprovalGranted path's."""
     mapping = mocks.cases[case]
     if mapping["ValidateObjects"] == mocks.cases[HAPPY_PATH_LITE]["ValidateObjects"]:
         baseline = HAPPY_PATH_LITE
     elif mapping["ReadTransformResult"] == mocks.cases[SOME_OBJECTS_FAILED]["ReadTransformResult"]:
         baseline = SOME_OBJECTS_FAILED
+    elif mapping["ReadTransformResult"] == mocks.cases[APPROVAL_GRANTED]["ReadTransformResult"]:
+        baseline = APPROVAL_GRANTED
     else:
         baseline = "HappyPath"
     return runs[baseline].history.entered()

@@ -333,7 +333,13 @@ class History:
         return found
 
     def state_of(self, event: dict[str, Any]) -> str:
-        """The state an event belongs to: follow previousEventId back to a StateEntered event."""
+        """The state an event belongs to: follow previousEventId back to a StateEntered event.
+        ParallelStateFailed follows the failed branch's last event (as MapStateFailed follows the
+        failed iteration's, in AWS's recordings): it belongs to the latest Parallel entered before it."""
+        if event["type"] == "ParallelStateFailed":
+            before = [e for e in self.events if e["id"] < event["id"]]
+            entered = [e for e in before if e["type"] == "ParallelStateEntered"]
+            return str(details(entered[-1])["name"])
         current = event
         while not current["type"].endswith("StateEntered"):
             current = self.by_id[current["previousEventId"]]

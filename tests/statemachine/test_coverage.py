@@ -8,6 +8,7 @@ import pytest
 
 from tests.statemachine.checks import (
     AFTER_COMMIT,
+    APPROVAL_CASES,
     BEFORE_COMMIT,
     FAILURE_ROUTE,
     UNPUBLISH_FAILED,
@@ -54,6 +55,7 @@ PATH_CASES = {
     "AfterCommitPathBroken",
     "SomeObjectsFailed",
     "AllObjectsFailed",
+    *APPROVAL_CASES,
     *THREE_BATCH_CASES,
     *READER_CASES,
 }

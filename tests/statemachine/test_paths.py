@@ -62,6 +62,13 @@ HAPPY_LITE = [name if name != "RunTransformJob" else "RunSmallTransform" for nam
 # path with the quarantine step added.
 UP_TO_CHECK = HAPPY[: HAPPY.index("AnyObjectFailed") + 1]
 SOME_OBJECTS_FAILED = [*UP_TO_CHECK, "QuarantineFailedObjects", *HAPPY[len(UP_TO_CHECK) :]]
+# A run whose quality rules fail: the gate names the failure, then asks a person (AwaitApproval) and
+# records the decision; approved, it is published like a run that passed; refused or timed out, it fails.
+UP_TO_GATE = HAPPY[: HAPPY.index("QualityGate") + 1]
+ASKED = [*UP_TO_GATE, "QualityGateFailed", "CanBeApproved", "AwaitApproval", "RecordDecision", "Approved"]
+APPROVED = [*ASKED, *HAPPY[HAPPY.index("RegisterPartitions") :]]
+APPROVAL_TASKS = {"AwaitApproval", "RecordDecision"}
+APPROVER = "arn:aws:iam::123456789012:user/alice"
 
 
 def mocked_return(mocks: Mocks, case: str, state: str) -> dict:
@@ -77,7 +84,9 @@ def test_happy_path(pipeline: Pipeline, mocks: Mocks, runs: dict[str, Run], happ
     for task in pipeline.tasks:
         calls = len(run.history_of(pipeline, task).of_type(task, "TaskScheduled"))
         assert calls == (
-            0 if task in ROUTE_TASKS | {"QuarantineFailedObjects", "RunSmallTransform"} else 1
+            0
+            if task in ROUTE_TASKS | {"QuarantineFailedObjects", "RunSmallTransform", *APPROVAL_TASKS}
+            else 1
         ), task
     # Nothing waits on the happy path: no virtual time passes.
     assert history.events[-1]["timestamp"] == history.events[0]["timestamp"]
@@ -146,18 +155,43 @@ def test_nothing_accepted_fails_the_run_through_the_failure_route(
         assert history.task_events(task) == [], task
 
 
+def gate_cause(mocks: Mocks, case: str) -> str:
+    """QualityGateFailed's cause, from the mocked summary."""
+    result = json.loads(mocked_return(mocks, case, "ReadTransformResult")["Body"])
+    assert result["quality"]["passed"] is False
+    return (
+        f"status {result['status']}, reject ratio {result['reject_ratio']} "
+        f"(max {result['quality']['max_reject_ratio']}), rows written {result['rows_written']}; "
+        f"details in {RESULT_URI}"
+    )
+
+
+def decision_recorded(run: Run) -> dict[str, Any]:
+    (record,) = run.history.parameters("RecordDecision")
+    assert record["TableName"] == SUBSTITUTIONS["RunsTableName"]
+    assert record["Key"] == {"run_id": {"S": RUN_ID}}
+    assert record["ConditionExpression"] == "#execution_arn = :execution_arn"
+    assert record["UpdateExpression"].endswith("REMOVE #approval_token")
+    values = record["ExpressionAttributeValues"]
+    assert values[":execution_arn"] == {"S": execution_arn()}
+    assert values[":running"] == {"S": "RUNNING"}
+    assert values[":rejects_uri"] == {"S": f"s3://artifacts/rejects/orders/run_id={RUN_ID}/"}
+    return {
+        key[1:]: value["S"]
+        for key, value in values.items()
+        if key in (":decision", ":decided_by", ":decided_at", ":reason")
+    }
+
+
 def test_a_failed_quality_gate_never_registers_partitions(
     pipeline: Pipeline, mocks: Mocks, runs: dict[str, Run], happy: list[str]
 ) -> None:
+    """Nobody decides (the default outcome): refused by timeout, quarantined as before."""
     run = runs["QualityGateFailed"]
     history = run.history
-    gate = HAPPY.index("QualityGate")
-    assert history.entered() == [*HAPPY[: gate + 1], "QualityGateFailed", *FAILURE_ROUTE]
-    result = json.loads(mocked_return(mocks, "QualityGateFailed", "ReadTransformResult")["Body"])
-    assert result["quality"]["passed"] is False
+    assert history.entered() == [*ASKED, "Refused", *FAILURE_ROUTE]
     cause = details(history.events[-1])["cause"]
-    assert str(result["reject_ratio"]) in cause and str(result["quality"]["max_reject_ratio"]) in cause
-    assert RESULT_URI in cause
+    assert cause.startswith(gate_cause(mocks, "QualityGateFailed") + "; ")
     job = mocked_return(mocks, "QualityGateFailed", "RunTransformJob")
     attempts = expect(pipeline, mocks, "QualityGateFailed", happy).attempts
     check_failure_route(
@@ -166,6 +200,109 @@ def test_a_failed_quality_gate_never_registers_partitions(
     for task in ("RegisterPartitions", "CommitRun", "RecordLineage", "NotifySuccess", "RetractLineage"):
         assert history.task_events(task) == [], task
     assert "UnpublishRun" not in history.entered()
+
+
+def test_without_approval_a_failed_gate_goes_straight_to_the_failure_route(
+    mocks: Mocks, definition_text: str
+) -> None:
+    """ApprovalTimeoutSeconds 0 turns the question off: the run is quarantined at once."""
+    timeout = SUBSTITUTIONS["ApprovalTimeoutSeconds"]
+    off = definition_text.replace(f"$number('{timeout}')", "$number('0')")
+    assert off != definition_text
+    run = run_case(off, "QualityGateFailed")
+    assert run.history.entered() == [*UP_TO_GATE, "QualityGateFailed", "CanBeApproved", *FAILURE_ROUTE]
+    assert (run.status, run.error, run.cause) == (
+        "FAILED",
+        "Tributary.QualityGateFailed",
+        gate_cause(mocks, "QualityGateFailed"),
+    )
+    assert run.history.task_events("AwaitApproval") == []
+
+
+def test_an_approved_run_is_published_with_its_decision_recorded(
+    pipeline: Pipeline, mocks: Mocks, runs: dict[str, Run]
+) -> None:
+    run = runs["ApprovalGranted"]
+    verify(pipeline, mocks, "ApprovalGranted", run, APPROVED)
+    # The question: the task token, what failed and where the rejects are, the timeout.
+    (asked,) = run.history.parameters("AwaitApproval")
+    assert asked["FunctionName"] == SUBSTITUTIONS["ApprovalFunctionArn"]
+    payload = asked["Payload"]
+    assert isinstance(payload["task_token"], str) and payload["task_token"]
+    assert (payload["action"], payload["run_id"], payload["dataset"]) == ("request", RUN_ID, "orders")
+    assert payload["execution_arn"] == execution_arn()
+    assert payload["timeout_seconds"] == int(SUBSTITUTIONS["ApprovalTimeoutSeconds"])
+    assert payload["cause"] == gate_cause(mocks, "ApprovalGranted")
+    summary = json.loads(mocked_return(mocks, "ApprovalGranted", "ReadTransformResult")["Body"])
+    assert payload["summary"]["reject_ratio"] == summary["reject_ratio"]
+    assert payload["summary"]["rows_rejected"] == summary["rows_rejected"]
+    assert payload["rejects_uri"] == f"s3://artifacts/rejects/orders/run_id={RUN_ID}/"
+    assert payload["result_uri"] == RESULT_URI
+    (scheduled,) = run.history.of_type("AwaitApproval", "TaskScheduled")
+    assert details(scheduled)["timeoutInSeconds"] == int(SUBSTITUTIONS["ApprovalTimeoutSeconds"])
+    # The decision, as the approval function answered it, on the run record; then the commit.
+    answer = mocked_return(mocks, "ApprovalGranted", "AwaitApproval")
+    assert decision_recorded(run) == answer
+    assert answer["decision"] == "approve" and answer["decided_by"] == APPROVER
+    entered = run.history.entered()
+    assert entered.index("RecordDecision") < entered.index("RegisterPartitions") < entered.index("CommitRun")
+    (commit,) = run.history.parameters("CommitRun")
+    assert commit["ExpressionAttributeValues"][":rows_rejected"] == {"N": str(summary["rows_rejected"])}
+
+
+def test_a_refused_run_is_quarantined_with_who_refused_it_and_why(
+    pipeline: Pipeline, mocks: Mocks, runs: dict[str, Run], happy: list[str]
+) -> None:
+    run = runs["ApprovalRefused"]
+    assert run.history.entered() == [*ASKED, "Refused", *FAILURE_ROUTE]
+    thrown = mocks.answer(mocks.response_of("ApprovalRefused", "AwaitApproval"), 0)["Throw"]
+    assert thrown["Error"] == "Tributary.ApprovalRefused"
+    refusal = json.loads(thrown["Cause"])
+    assert decision_recorded(run) == refusal
+    cause = (
+        f"{gate_cause(mocks, 'ApprovalRefused')}; refused by {refusal['decided_by']} at "
+        f"{refusal['decided_at']}: {refusal['reason']}"
+    )
+    job = mocked_return(mocks, "ApprovalRefused", "RunTransformJob")
+    attempts = expect(pipeline, mocks, "ApprovalRefused", happy).attempts
+    check_failure_route(
+        pipeline, run, attempts, "Tributary.QualityGateFailed", cause, glue_job_run_id=job["Id"]
+    )
+    for task in ("RegisterPartitions", "CommitRun", "RecordLineage", "NotifySuccess"):
+        assert run.history.task_events(task) == [], task
+
+
+def test_no_decision_before_the_timeout_refuses_the_run(
+    pipeline: Pipeline, mocks: Mocks, runs: dict[str, Run], happy: list[str]
+) -> None:
+    run = runs["ApprovalTimedOut"]
+    assert run.history.entered() == [*ASKED, "Refused", *FAILURE_ROUTE]
+    (timed_out,) = run.history.of_type("AwaitApproval", "TaskTimedOut")
+    assert details(timed_out)["error"] == "States.Timeout"
+    recorded = decision_recorded(run)
+    timeout = SUBSTITUTIONS["ApprovalTimeoutSeconds"]
+    reason = f"no decision within {timeout} s: refused by timeout"
+    assert (recorded["decision"], recorded["decided_by"], recorded["reason"]) == (
+        "timeout",
+        "timeout",
+        reason,
+    )
+    cause = f"{gate_cause(mocks, 'ApprovalTimedOut')}; {reason}"
+    job = mocked_return(mocks, "ApprovalTimedOut", "RunTransformJob")
+    attempts = expect(pipeline, mocks, "ApprovalTimedOut", happy).attempts
+    check_failure_route(
+        pipeline, run, attempts, "Tributary.QualityGateFailed", cause, glue_job_run_id=job["Id"]
+    )
+    assert run.history.task_events("RegisterPartitions") == []
+
+
+def test_a_failed_request_for_approval_quarantines_the_run(runs: dict[str, Run]) -> None:
+    """The question could not be asked (the approval function failed): refused at once, with its error."""
+    for case in ("AwaitApprovalFails", "AwaitApprovalRetry0Exhausted", "RecordDecisionFails"):
+        run = runs[case]
+        assert run.status == "FAILED", case
+        assert run.history.task_events("RegisterPartitions") == [], case
+        assert run.history.entered()[-len(FAILURE_ROUTE) :] == FAILURE_ROUTE, case
 
 
 def test_the_run_record_starts_with_the_execution_input(runs: dict[str, Run]) -> None:

@@ -19,6 +19,7 @@ FUNCTIONS = {
     "QuarantineFunction": "quarantine",
     "SweepFunction": "sweep",
     "TransformLiteFunction": "transform_lite",
+    "ApprovalFunction": "approval",
 }
 
 

@@ -18,6 +18,7 @@ FUNCTIONS = {
     "QuarantineFunction": "quarantine",
     "SweepFunction": "sweep",
     "TransformLiteFunction": "transform_lite",
+    "ApprovalFunction": "approval",
 }
 # Granted without a matching call in the code, each for a reason the code cannot show.
 ENCRYPTION = {
@@ -46,6 +47,7 @@ JUSTIFIED_EXTRAS = {
         "s3:ListBucket": "a deleted upload must answer 404, not 403",
     },
     "SweepFunction": ENCRYPTION,
+    "ApprovalFunction": ENCRYPTION,
     "TransformLiteFunction": {
         **ENCRYPTION,
         "s3:AbortMultipartUpload": "upload_file aborts a multipart upload (a part above 8 MB) that failed",

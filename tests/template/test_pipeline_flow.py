@@ -22,6 +22,8 @@ SUBSTITUTIONS = {
     "CatalogFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:catalog",
     "LineageFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:lineage",
     "QuarantineFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:quarantine",
+    "ApprovalFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:approval",
+    "ApprovalTimeoutSeconds": "86400",
     "TransformLiteFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:transform_lite",
     "SmallRunMaxBytes": str(64 * 1024 * 1024),
     "RunsTableName": "runs",
@@ -99,6 +101,10 @@ def artifacts(summary: dict[str, Any], batches: list[dict[str, str]] | None = No
     return answer
 
 
+def no_decision(call: TaskCall) -> Any:
+    raise StatesError("States.Timeout", "")
+
+
 class FakeAws:
     """Answers each task by (service, action, function name), recording every call."""
 
@@ -125,6 +131,8 @@ class FakeAws:
             "dynamodb:updateItem": lambda call: {},
             "sns:publish": lambda call: {"MessageId": "m-1"},
             "cloudwatch:putMetricData": lambda call: {},
+            # AwaitApproval: nobody decides before the timeout (the run is refused).
+            "lambda:approval": no_decision,
         }
         self.answers.update(overrides or {})
 

@@ -24,6 +24,7 @@ LAMBDA_TRANSIENT = {
 # Step Functions integrations; .sync patterns poll and stop the job or query).
 INTEGRATION_ACTIONS = {
     "arn:aws:states:::lambda:invoke": ["lambda:InvokeFunction"],
+    "arn:aws:states:::lambda:invoke.waitForTaskToken": ["lambda:InvokeFunction"],
     "arn:aws:states:::dynamodb:updateItem": ["dynamodb:UpdateItem"],
     "arn:aws:states:::glue:startJobRun.sync": [
         "glue:StartJobRun",
@@ -490,7 +491,10 @@ def test_the_state_machine_may_invoke_exactly_the_functions_it_calls(
     substitutions = cfn.state_machine_resource(template)["Properties"]["DefinitionSubstitutions"]
     called = set()
     for _, state, _ in tasks(definition):
-        if state["Resource"] == "arn:aws:states:::lambda:invoke":
+        if state["Resource"] in (
+            "arn:aws:states:::lambda:invoke",
+            "arn:aws:states:::lambda:invoke.waitForTaskToken",
+        ):
             placeholder = cfn.PLACEHOLDER.fullmatch(state["Arguments"]["FunctionName"])
             assert placeholder, "FunctionName must be a substitution"
             called |= cfn.references(substitutions[placeholder.group(1)])
@@ -508,5 +512,6 @@ def test_the_state_machine_may_invoke_exactly_the_functions_it_calls(
             "LineageFunction",
             "QuarantineFunction",
             "TransformLiteFunction",
+            "ApprovalFunction",
         }
     )

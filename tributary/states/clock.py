@@ -7,6 +7,7 @@ answered from another thread ends the wait early on either clock."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -30,6 +31,16 @@ def sleep(clock: Clock, seconds: float) -> None:
 class OutsideEvent(threading.Event):
     """An event that a party outside the execution sets (SendTaskSuccess, SendTaskHeartbeat): the
     only kind of wait a virtual clock gives real time to (its `patience`)."""
+
+
+# The waits of the thread running a branch or iteration that takes turns with its siblings on a
+# virtual clock (see fan_out): such a wait hands the turn back until the time it waits for comes.
+_suspend = threading.local()
+
+
+def suspend_waits_in_this_thread(waiter: Callable[[threading.Event, float], bool] | None) -> None:
+    """Route this thread's virtual-clock waits to `waiter(event, seconds)` (None: wait as usual)."""
+    _suspend.waiter = waiter
 
 
 # A fixed, recognisable start so that histories and `$$.Execution.StartTime` are reproducible.
@@ -69,6 +80,9 @@ class VirtualClock:
             real_seconds = min(self.patience, seconds)
             if real_seconds > 0 and event.wait(real_seconds):
                 return True
+        waiter = getattr(_suspend, "waiter", None)
+        if waiter is not None:  # a branch or iteration: its siblings run meanwhile
+            return bool(waiter(event, seconds))
         self.advance(seconds)
         return event.is_set()
 

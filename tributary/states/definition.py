@@ -12,6 +12,7 @@ ValidateStateMachineDefinition with AWS's full set of diagnostics."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -167,6 +168,11 @@ class State(Transition):
         """One attempt of the state (no Retry, no Catch), from its input to its `Step`."""
         raise NotImplementedError
 
+    def may_wait(self) -> bool:
+        """Whether running this state can take time on the clock (a Wait, a task call, a retry's
+        back-off, such a state inside a branch): its branch may then be suspended inside it."""
+        return bool(self.retriers)
+
     def transitions(self) -> list[str]:
         """The states this one can go to (Next, a Choice's rules and Default, its catchers')."""
         return [t for t in (self.next, *(c.next for c in self.catchers)) if t is not None]
@@ -256,6 +262,11 @@ class Machine:
             for target in state.transitions():
                 if target not in self.states:
                     raise DefinitionError(f"Next names no state: {target!r}", state.place)
+
+    @functools.cached_property
+    def may_wait(self) -> bool:
+        """Whether running this machine can take time on the clock (see `State.may_wait`)."""
+        return any(state.may_wait() for state in self.states.values())
 
     @property
     def jsonata_states(self) -> frozenset[str]:

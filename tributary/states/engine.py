@@ -30,6 +30,8 @@ Handler = Callable[["Interpreter", "StateRun"], "Step"]
 PAYLOAD_LIMIT_BYTES = 256 * 1024
 _PREFIXED_ERRORS = frozenset({errors.RUNTIME, errors.QUERY_EVALUATION_ERROR})
 _PREFIX_START = "An error occurred while executing the state"
+# The states that can be under way when a sibling branch fails (the others take no time).
+_ABORTABLE_TYPES = frozenset({"Task", "Wait", "Parallel", "Map"})
 
 
 class ExecutionFailed(Exception):
@@ -47,6 +49,18 @@ class ExecutionStopped(Exception):
 
 class ExecutionTimedOut(ExecutionStopped):
     """The state machine's TimeoutSeconds passed on the clock."""
+
+
+class BranchAborted(BaseException):
+    """A sibling failed (or the enclosing branch was aborted): this branch or iteration stops where it
+    is. Raised inside the wait it was suspended in; the state under way writes `<Type>StateAborted`
+    (see `Interpreter.run_state`). A BaseException, so that no `except Exception` of a state or an
+    integration turns it into a task failure. `last_event_id`: the last event of the branch's chain
+    (the aborted state's event before `<Type>StateAborted`, which does not advance the chain)."""
+
+    def __init__(self) -> None:
+        super().__init__("aborted")
+        self.last_event_id: int | None = None
 
 
 def drive(steps: Generator[None, None, T]) -> T:
@@ -283,6 +297,13 @@ class Interpreter:
         )
         try:
             step = self.with_retries(run)
+        except BranchAborted as aborted:
+            # A sibling failed while this state was under way: a state that takes time ends with
+            # `<Type>StateAborted`, after its own last event (nothing of its branch follows it).
+            if state.type in _ABORTABLE_TYPES:
+                history.add(f"{state_type}StateAborted", run.previous_id)
+                aborted.last_event_id = run.previous_id
+            raise
         except StatesError as err:
             failure = self.with_state_prefix(err, run)
             self.failed_for_good(run, failure)

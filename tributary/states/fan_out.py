@@ -4,22 +4,27 @@ A job is a generator that pauses after each state of its branch or iteration (se
 `Interpreter.machine_steps`) and returns its result. On a virtual clock the jobs take turns: in each
 turn every job under way runs one state, in branch (or item) order, so that a run is deterministic
 (its history included) and, as on AWS, every branch (every iteration up to MaxConcurrency) starts
-before a failure stops the rest. A failure is acted on at the end of its turn: the jobs that ran in
-that turn have run their state, and the others are closed at their pause and never run another state.
-On the real clock the jobs run in threads, at most `max_concurrency` at once (0: no limit), so that
-Wait states and slow tasks overlap as they do on AWS. Either way the first failure is raised (the
-first in branch order among those of the earliest turn on a virtual clock), after the others are told
-to stop."""
+before a failure stops the rest. A job that waits inside a state (a Wait, a task call, a retry's
+back-off) runs in a thread of its own and is suspended there until the virtual time it waits for,
+while its siblings take their turns; the clock moves when every job under way waits. A failure is
+acted on at the end of its turn: the others are stopped where they are, a job waiting inside a
+state with `BranchAborted` raised there (its state writes `<Type>StateAborted`), a job between two
+states closed at its pause. On the real clock the jobs run in threads, at most `max_concurrency` at
+once (0: no limit), so that Wait states and slow tasks overlap as they do on AWS. Either way the
+first failure is raised (the first in branch order among those of the earliest turn on a virtual
+clock), after the others are told to stop."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Generator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from dataclasses import replace
-from typing import TypeVar
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
-from tributary.states.clock import RealClock
-from tributary.states.engine import Interpreter, drive
+from tributary.states.clock import RealClock, suspend_waits_in_this_thread
+from tributary.states.engine import BranchAborted, Interpreter, drive
 
 T = TypeVar("T")
 
@@ -28,14 +33,14 @@ Job = Callable[[Interpreter], Generator[None, None, T]]
 _MAX_THREADS = 40  # AWS runs up to 40 inline Map iterations at once
 
 
-def run_all(engine: Interpreter, jobs: list[Job[T]], max_concurrency: int) -> list[T]:
+def run_all(engine: Interpreter, jobs: list[Job[T]], max_concurrency: int, may_wait: bool = True) -> list[T]:
     """The results of `jobs`, in order; the first exception is raised.
 
     On the real clock each job runs with an interpreter of its own whose stop event is set when
     the execution is stopped or once a sibling has failed: its Wait states and task calls end then,
     and it stops at its next state."""
     if not isinstance(engine.runtime.clock, RealClock):
-        return take_turns(engine, jobs, max_concurrency)
+        return take_turns(engine, jobs, max_concurrency, may_wait)
     if len(jobs) <= 1:
         return [drive(job(engine)) for job in jobs]
     abandoned = engine.runtime.linked_stop()
@@ -60,31 +65,158 @@ def _run_to_end(job: Job[T], engine: Interpreter) -> T:
     return drive(job(engine))
 
 
-def take_turns(engine: Interpreter, jobs: list[Job[T]], max_concurrency: int) -> list[T]:
+@dataclass
+class _Report:
+    kind: str  # "yield" (between two states), "wait" (in a state), "done", "error", "closed"
+    value: Any = None
+    wake: datetime | None = None
+    event: threading.Event | None = None
+
+
+class _Inline:
+    """A job that never waits (no Task, Wait, Retry inside): run in the scheduler's own thread."""
+
+    def __init__(self, steps: Generator[None, None, Any]) -> None:
+        self.steps = steps
+        self.waiting: _Report | None = None
+
+    def step(self) -> _Report:
+        try:
+            next(self.steps)
+        except StopIteration as done:
+            return _Report("done", done.value)
+        except Exception as error:  # the job's failure
+            return _Report("error", error)
+        return _Report("yield")
+
+    def stop(self) -> None:
+        self.steps.close()
+
+
+class _Threaded:
+    """A job that may wait inside a state (a Wait, a task call, a retry's back-off), run in a thread
+    of its own so that it can be suspended there; only one thread of a scheduler runs at a time,
+    so runs stay deterministic. Each `step` hands it the turn until its next pause."""
+
+    def __init__(self, job: Job[Any], engine: Interpreter) -> None:
+        self._job = job
+        self._engine = engine
+        self._command = "step"
+        self._go = threading.Event()
+        self._back = threading.Event()
+        self._report = _Report("yield")
+        self.waiting: _Report | None = None
+        self._thread = threading.Thread(target=self._main, name="sfn-branch", daemon=True)
+        self._thread.start()
+
+    # --- the scheduler's side
+    def step(self) -> _Report:
+        return self._hand("step")
+
+    def stop(self) -> None:
+        """Abort the job where it is: inside a wait (BranchAborted), or between two states."""
+        self._hand("abort" if self.waiting is not None else "close")
+
+    def _hand(self, command: str) -> _Report:
+        self._command = command
+        self._back.clear()
+        self._go.set()
+        self._back.wait()
+        report = self._report
+        self.waiting = report if report.kind == "wait" else None
+        return report
+
+    # --- the job's thread
+    def _pause(self, report: _Report) -> str:
+        self._report = report
+        self._go.clear()
+        self._back.set()
+        self._go.wait()
+        return self._command
+
+    def _wait(self, event: threading.Event, seconds: float) -> bool:
+        clock = self._engine.runtime.clock
+        wake = clock.now() + timedelta(seconds=max(0.0, seconds))
+        if self._pause(_Report("wait", wake=wake, event=event)) == "abort":
+            raise BranchAborted()
+        return event.is_set()
+
+    def _finish(self, report: _Report) -> None:
+        self._report = report
+        self._back.set()
+
+    def _main(self) -> None:
+        suspend_waits_in_this_thread(self._wait)
+        self._go.wait()
+        if self._command != "step":
+            self._finish(_Report("closed"))
+            return
+        steps = self._job(self._engine)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                self._finish(_Report("done", done.value))
+                return
+            except BaseException as error:  # the job's failure, or its abort
+                self._finish(_Report("error", error))
+                return
+            if self._pause(_Report("yield")) != "step":
+                steps.close()
+                self._finish(_Report("closed"))
+                return
+
+
+def take_turns(
+    engine: Interpreter, jobs: list[Job[T]], max_concurrency: int, may_wait: bool = True
+) -> list[T]:
     """The jobs one state at a time, round-robin in order, at most `max_concurrency` under way (0: no
-    limit); a job that ends frees its place for the next job, which starts in the following turn."""
+    limit); a job that ends frees its place for the next job, which starts in the following turn.
+
+    A job waiting inside a state (`may_wait`: it runs in a thread of its own) sits out the turns
+    until the virtual time it waits for; when every job under way waits, the clock moves to the
+    earliest of their times (through the enclosing branch's turn, for nested branches), so that
+    siblings' waits overlap as they do on AWS. A failure is acted on at the end of its turn: the
+    jobs still under way are aborted, a job waiting inside a state with `BranchAborted` there."""
     limit = max_concurrency or len(jobs)
+    clock = engine.runtime.clock
     results: dict[int, T] = {}
-    under_way: dict[int, Generator[None, None, T]] = {}
+    under_way: dict[int, _Inline | _Threaded] = {}
     waiting = list(range(len(jobs)))
     try:
         while waiting or under_way:
             while waiting and len(under_way) < limit:
                 index = waiting.pop(0)
-                under_way[index] = jobs[index](engine)
+                under_way[index] = (
+                    _Threaded(jobs[index], engine) if may_wait else _Inline(jobs[index](engine))
+                )
+            now = clock.now()
+            ready = [i for i, job in under_way.items() if _ready(job, now)]
+            if not ready:
+                wake = min(job.waiting.wake for job in under_way.values() if job.waiting and job.waiting.wake)
+                clock.wait(threading.Event(), (wake - now).total_seconds())
+                continue
             failure: BaseException | None = None
-            for index, steps in list(under_way.items()):
-                try:
-                    next(steps)
-                except StopIteration as done:
-                    results[index] = done.value
+            for index in ready:
+                report = under_way[index].step()
+                if report.kind == "done":
+                    results[index] = report.value
                     del under_way[index]
-                except Exception as error:  # the job's failure, raised at the end of the turn
+                elif report.kind == "error":  # the job's failure, raised at the end of the turn
                     del under_way[index]
-                    failure = failure or error
+                    failure = failure or report.value
             if failure is not None:
                 raise failure
         return [results[index] for index in range(len(jobs))]
     finally:
-        for steps in under_way.values():
-            steps.close()
+        for job in under_way.values():
+            job.stop()
+
+
+def _ready(job: _Inline | _Threaded, now: datetime) -> bool:
+    report = job.waiting
+    if report is None:
+        return True
+    return (report.wake is not None and report.wake <= now) or (
+        report.event is not None and report.event.is_set()
+    )

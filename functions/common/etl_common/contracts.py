@@ -30,6 +30,12 @@ from etl_common.plan import RESERVED_PREFIX, datetime_format_problem, rule_value
 
 DEFAULT_CONTRACTS_DIR = "/opt"
 DATASET_PATTERN = r"^[a-z][a-z0-9_]*$"
+# The contract's own version: what its authors call it ("3", "2026.12.1", "v2-rc1"), recorded with the
+# sha256 of its content on every run and lineage item.
+VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$"
+DEFAULT_VERSION = "1"
+# Reference (master) data lives in the raw bucket (versioned) under this prefix, apart from uploads.
+REFERENCE_PREFIX = "reference/"
 COLUMN_PATTERN = r"^[a-z_][a-z0-9_]*$"
 # Names starting with RESERVED_PREFIX ("__") are the executors' own; "_id" and other "_" names are fine.
 # Columns the pipeline adds to every table (lineage and partitioning); a contract may not declare them.
@@ -168,6 +174,37 @@ class AllowedValuesRule(_Strict):
     values: Annotated[list[str | int | float | bool], Field(min_length=1)]
 
 
+class InReferenceRule(_Strict):
+    """The value must be one of a reference table's values (``references``), read by validate from the
+    reference file's version current at the run (or pinned) and compiled into the plan as allowed values."""
+
+    column: str
+    rule: Literal["in_reference"]
+    reference: str
+
+
+class ReferenceTable(_Strict):
+    """A reference (master data) file: a UTF-8 CSV with a header line, in the raw bucket under
+    ``reference/``. Each run reads one object version of it (the latest, or ``version_id`` when pinned)
+    and records that version (S3 VersionId and ETag) on its run record and lineage."""
+
+    key: Annotated[str, Field(min_length=len(REFERENCE_PREFIX) + 1, max_length=1024)]
+    column: Annotated[
+        str, Field(min_length=1, description="the header name of the column holding the values")
+    ]
+    version_id: str | None = Field(default=None, description="pin one S3 version; default: the latest")
+    description: str = ""
+
+    @field_validator("key")
+    @classmethod
+    def _under_reference(cls, value: str) -> str:
+        if not value.startswith(REFERENCE_PREFIX) or value.endswith("/"):
+            raise ValueError(
+                f"{value!r}: a reference file's key must be under {REFERENCE_PREFIX!r}, not a folder"
+            )
+        return value
+
+
 # Named groups and back-references (?P<..> (?P=..), comments (?#..), conditionals (?(..) and the a/L flags.
 _PYTHON_ONLY_REGEX = re.compile(r"(?<!\\)\(\?(P[<=]|#|\(|[a-zA-Z]*[aL])")
 
@@ -196,7 +233,7 @@ class RegexRule(_Strict):
 
 
 QualityRule = Annotated[
-    UniqueRule | NotNullRule | MinRule | MaxRule | AllowedValuesRule | RegexRule,
+    UniqueRule | NotNullRule | MinRule | MaxRule | AllowedValuesRule | RegexRule | InReferenceRule,
     Field(discriminator="rule"),
 ]
 
@@ -213,6 +250,7 @@ class Limits(_Strict):
 
 class Contract(_Strict):
     dataset: Annotated[str, Field(pattern=DATASET_PATTERN, max_length=64)]
+    version: Annotated[str, Field(pattern=VERSION_PATTERN)] = DEFAULT_VERSION
     description: str = ""
     format: Literal["csv", "jsonl", "json"]
     compression: Literal["auto", "none", "gzip"] = "auto"
@@ -221,6 +259,17 @@ class Contract(_Strict):
     partitioning: Partitioning
     quality: Quality = Field(default_factory=Quality)
     limits: Limits = Field(default_factory=Limits)
+    references: dict[Annotated[str, Field(pattern=DATASET_PATTERN, max_length=64)], ReferenceTable] = Field(
+        default_factory=dict
+    )
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_text(cls, value: Any) -> Any:
+        # YAML reads `version: 1.10` as the number 1.1: a version is written as text.
+        if not isinstance(value, str):
+            raise ValueError(f"{value!r} is not text: quote the version (version: '{value}')")
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -263,10 +312,37 @@ class Contract(_Strict):
                 )
             elif isinstance(rule, RegexRule) and column.type != "string":
                 problems.append(f"{where}: regex needs a string column, {rule.column!r} is {column.type}")
+        problems.extend(self._reference_problems())
         problems.extend(rule_value_problems(self))
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _reference_problems(self) -> list[str]:
+        problems = []
+        used = set()
+        allowed_columns = {rule.column for rule in self.quality.rules if rule.rule == "allowed_values"}
+        for index, rule in enumerate(self.quality.rules):
+            if not isinstance(rule, InReferenceRule):
+                continue
+            used.add(rule.reference)
+            where = f"quality.rules.{index}"
+            if rule.reference not in self.references:
+                problems.append(
+                    f"{where}: unknown reference {rule.reference!r} (declare it under references)"
+                )
+            if rule.column in allowed_columns:
+                # Both compile to allowed values: their counts in result.json could not be told apart.
+                problems.append(f"{where}: {rule.column!r} has allowed_values too; keep one of the two rules")
+        problems += [
+            f"references.{name}: no quality rule uses it (rule: in_reference)"
+            for name in sorted(set(self.references) - used)
+        ]
+        return problems
+
+    @property
+    def reference_rules(self) -> list[InReferenceRule]:
+        return [rule for rule in self.quality.rules if isinstance(rule, InReferenceRule)]
 
     @cached_property
     def encoding(self) -> str:

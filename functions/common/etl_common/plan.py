@@ -43,7 +43,9 @@ How an executor runs a plan (the semantics the fields below carry):
     exactly with the decimal ``bound`` for int/bigint/decimal columns, as doubles for double columns.
   - ``allowed_values`` (value not null): the value is not one of ``values`` (already in the column's
     type: numbers, booleans, decimals as exact text, dates ``YYYY-MM-DD``, timestamps
-    ``YYYY-MM-DDTHH:MM:SS.ffffff`` in UTC).
+    ``YYYY-MM-DDTHH:MM:SS.ffffff`` in UTC). A contract's ``in_reference`` rule is compiled to this
+    check too, its ``values`` read by validate from the reference file's version of the run
+    (``reference`` names it; ``references`` lists the versions); executors never read reference files.
   - ``regex`` (value not null): ``pattern`` is the user's Java regular expression, with *find*
     semantics (it may match anywhere in the text), run on the column's text.
   - ``unique`` (last, after every other check): the value is not null and occurs more than once among
@@ -59,15 +61,18 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation, localcontext
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from etl_common.models import ReferenceVersion
+
 if TYPE_CHECKING:
     from etl_common.contracts import Column, Contract
+    from etl_common.references import ResolvedReference
 
 PLAN_VERSION = 1
 # Column names starting with this are the executors' own (Spark's helper columns, for example).
@@ -231,6 +236,7 @@ class CheckPlan(_Plan):
     outside_message: str | None = None  # type checks of date/timestamp columns
     bound: str | None = None  # min/max: exact decimal text
     values: list[Any] | None = None  # allowed_values, in the column's type
+    reference: str | None = None  # allowed_values compiled from an in_reference rule: the reference's name
     pattern: str | None = None  # regex
 
 
@@ -267,6 +273,10 @@ class TransformPlan(_Plan):
     plan_version: int = PLAN_VERSION
     dataset: str
     contract_sha256: str
+    # The contract's own version and the reference files' versions its checks were compiled from
+    # (absent in plans written before they were recorded).
+    contract_version: str = "1"
+    references: list[ReferenceVersion] = Field(default_factory=list)
     format: Literal["csv", "jsonl", "json"]
     compression: Literal["auto", "none", "gzip"]
     encoding: str
@@ -628,6 +638,36 @@ def column_checks(column: Column) -> list[CheckPlan]:
     return checks
 
 
+def reference_check(rule: Any, column: Column, references: Mapping[str, ResolvedReference]) -> CheckPlan:
+    """An in_reference rule as the allowed_values check of the reference's values, typed as the column."""
+    resolved = references.get(rule.reference)
+    if resolved is None:
+        raise PlanError(
+            [
+                f"reference {rule.reference!r} was not read: a contract with references compiles with"
+                " their values (validate reads them)"
+            ]
+        )
+    values: dict[Any, None] = {}
+    for line, text in resolved.values:
+        try:
+            values[typed_allowed_value(column, text)] = None
+        except (ValueError, ArithmeticError):  # decimal.InvalidOperation is an ArithmeticError
+            raise PlanError(
+                [
+                    f"reference {rule.reference!r}: the value at line {line} is not a valid {column.type}"
+                    f" (column {column.name!r})"
+                ]
+            ) from None
+    return CheckPlan(
+        rule="allowed_values",
+        column=column.name,
+        message=f"value is not in reference {rule.reference}",
+        values=list(values),
+        reference=rule.reference,
+    )
+
+
 def rule_check(rule: Any, column: Column) -> CheckPlan:
     name, kind = column.name, rule.rule
     if kind == "not_null":
@@ -676,12 +716,25 @@ def rule_value_problems(contract: Contract) -> list[str]:
     return problems
 
 
-def compile_plan(contract: Contract) -> TransformPlan:
-    """The plan of a validated contract (a Contract is only built when it compiles)."""
+def compile_plan(
+    contract: Contract, references: Mapping[str, ResolvedReference] | None = None
+) -> TransformPlan:
+    """The plan of a validated contract (a Contract is only built when it compiles). A contract with
+    ``in_reference`` rules needs its references read (etl_common.references); PlanError otherwise."""
     by_name = {column.name: column for column in contract.columns}
     rules = quality_rules(contract)
+    resolved = references or {}
+
+    def check_of(rule: Any) -> CheckPlan:
+        column = by_name[rule.column]
+        return (
+            reference_check(rule, column, resolved)
+            if rule.rule == "in_reference"
+            else rule_check(rule, column)
+        )
+
     checks = [check for column in contract.columns for check in column_checks(column)]
-    checks += [rule_check(rule, by_name[rule.column]) for rule in rules if rule.rule != "unique"]
+    checks += [check_of(rule) for rule in rules if rule.rule != "unique"]
     part = contract.partitioning
     source_kind: Literal["column", "ingest_date"] = "ingest_date" if part.source == INGEST_DATE else "column"
     if source_kind == "column" and by_name[part.source].nullable:
@@ -715,6 +768,8 @@ def compile_plan(contract: Contract) -> TransformPlan:
     return TransformPlan(
         dataset=contract.dataset,
         contract_sha256=contract_sha256(contract),
+        contract_version=contract.version,
+        references=[resolved[name].version for name in sorted(resolved)],
         format=contract.format,
         compression=contract.compression,
         encoding=contract.encoding,
@@ -724,13 +779,19 @@ def compile_plan(contract: Contract) -> TransformPlan:
         columns=[column_plan(column) for column in contract.columns],
         malformed=MalformedPlan(messages=messages),
         checks=checks,
-        rules=[RulePlan(column=rule.column, rule=rule.rule) for rule in rules],
+        # An in_reference rule's reasons carry the rule of its check (allowed_values).
+        rules=[
+            RulePlan(column=rule.column, rule="allowed_values" if rule.rule == "in_reference" else rule.rule)
+            for rule in rules
+        ],
         partition=PartitionPlan(column=part.column, source=part.source, source_kind=source_kind),
         output_columns=output,
         max_reject_ratio=contract.quality.max_reject_ratio,
     )
 
 
-def plan_document(contract: Contract) -> dict[str, Any]:
+def plan_document(
+    contract: Contract, references: Mapping[str, ResolvedReference] | None = None
+) -> dict[str, Any]:
     """The plan as the JSON document validate writes (plan.json)."""
-    return compile_plan(contract).model_dump(mode="json")
+    return compile_plan(contract, references).model_dump(mode="json")

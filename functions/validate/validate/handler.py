@@ -9,11 +9,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from etl_common.aws import s3_client
 from etl_common.contracts import load_contract
 from etl_common.models import ExecutionInput
+from etl_common.runs import RunRepository
 
 from validate.logic import validate_run
 from validate.settings import ValidateSettings
 
 settings = ValidateSettings()
+runs = RunRepository(settings.runs_table) if settings.runs_table else None
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
@@ -27,7 +29,14 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         request = parse(event=event, model=ExecutionInput)
         # An invalid or missing contract raises ContractError: the task fails and the run is quarantined.
         contract = load_contract(request.dataset, settings.contracts_dir)
-        result = validate_run(request, contract, s3=s3_client(), artifacts_bucket=settings.artifacts_bucket)
+        result = validate_run(
+            request,
+            contract,
+            s3=s3_client(),
+            artifacts_bucket=settings.artifacts_bucket,
+            reference_bucket=settings.raw_bucket,
+            runs=runs,
+        )
     except Exception:
         # Every invocation publishes a metric: a run that could not be validated at all (bad input, bad
         # contract, a manifest of another run, S3 errors) counts here; log_metrics flushes it on the way out.

@@ -11,6 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from etl_common.artifacts import get_document, put_document, put_json
 from etl_common.contracts import Contract
 from etl_common.models import (
+    ContractVersion,
     ExecutionInput,
     Manifest,
     ManifestObject,
@@ -22,8 +23,10 @@ from etl_common.models import (
     ValidatedObject,
     ValidateResult,
 )
-from etl_common.plan import plan_document
+from etl_common.plan import compile_plan
 from etl_common.quarantine import QuarantineStore
+from etl_common.references import reference_versions, resolve_references
+from etl_common.runs import RunRepository
 from etl_common.s3_uri import run_artifact_key
 
 from validate import sniffing
@@ -150,11 +153,26 @@ class ObjectValidator:
 
 
 def validate_run(
-    request: ExecutionInput, contract: Contract, *, s3: S3Client, artifacts_bucket: str
+    request: ExecutionInput,
+    contract: Contract,
+    *,
+    s3: S3Client,
+    artifacts_bucket: str,
+    reference_bucket: str = "",
+    runs: RunRepository | None = None,
 ) -> ValidateResult:
     manifest = get_document(request.manifest_uri, Manifest)
     if manifest.run_id != request.run_id or manifest.dataset != request.dataset:
         raise ValueError(f"{request.manifest_uri} belongs to run {manifest.run_id} ({manifest.dataset})")
+    # Read first: a reference that cannot be used fails the run before anything is staged. Reference
+    # files live in the raw bucket (REFERENCE_BUCKET), the bucket of the run's uploads by default.
+    references = resolve_references(s3, reference_bucket or manifest.objects[0].bucket, contract)
+    plan = compile_plan(contract, references)
+    versions = ContractVersion(
+        contract_version=plan.contract_version,
+        contract_sha256=plan.contract_sha256,
+        references=reference_versions(references),
+    )
 
     validator = ObjectValidator(s3, contract)
     stager = Stager(s3, artifacts_bucket, request.run_id)
@@ -178,7 +196,7 @@ def validate_run(
 
     run_id = request.run_id
     # The contract compiled once per run: both executors run this plan and nothing else.
-    plan_uri = put_json(artifacts_bucket, run_artifact_key(run_id, "plan.json"), plan_document(contract))
+    plan_uri = put_json(artifacts_bucket, run_artifact_key(run_id, "plan.json"), plan.model_dump(mode="json"))
     contract_uri = put_json(
         artifacts_bucket, run_artifact_key(run_id, "contract.json"), contract.model_dump(mode="json")
     )
@@ -192,8 +210,12 @@ def validate_run(
             source=manifest.source,
             contract_uri=contract_uri,
             objects=accepted,
+            versions=versions,
         ),
     )
+    if runs is not None:
+        # Which contract and reference versions the run used, on its record (audit trail).
+        runs.record_versions(run_id, versions, plan_uri)
     rejected_uri = put_document(
         artifacts_bucket,
         run_artifact_key(run_id, "rejected.json"),

@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 from tributary.states import errors
 from tributary.states.definition import ABSENT, DefinitionError, Field, NestedLoader, State
-from tributary.states.engine import ExecutionFailed, Interpreter, expression_text, json_type_name
+from tributary.states.engine import (
+    BranchAborted,
+    ExecutionFailed,
+    Interpreter,
+    expression_text,
+    json_type_name,
+)
 from tributary.states.errors import NullableFailure, StatesError
 from tributary.states.fan_out import Job, run_all
 from tributary.states.history import History, payload_text
@@ -89,6 +95,9 @@ class MapState(State):
         self.tolerated_failure_count = Field.read(raw, "ToleratedFailureCount", place)
         self.tolerated_failure_percentage = Field.read(raw, "ToleratedFailurePercentage", place)
 
+    def may_wait(self) -> bool:
+        return super().may_wait() or self.processor.may_wait
+
     def body(self, engine: Interpreter, run: StateRun) -> Step:
         return run_map(engine, run, self)
 
@@ -151,11 +160,15 @@ def run_map(engine: Interpreter, run: StateRun, state: MapState) -> Step:
                     history.add("MapIterationFailed", last_state_event, details)
                     raise
                 return IterationOutcome(index, failure=failed, last_event_id=started_id)
-            except GeneratorExit:
-                # Stopped between two of its states because another iteration failed: as on AWS,
-                # an iteration under way then ends with MapIterationAborted, after the failure.
-                if not distributed and failed_iteration_ids:
-                    history.add("MapIterationAborted", failed_iteration_ids[0], details)
+            except (GeneratorExit, BranchAborted) as stopped:
+                # Stopped (between two of its states, or inside one, which wrote its own
+                # `<Type>StateAborted`) because another iteration failed or the Map itself is being
+                # aborted: an iteration under way then ends with MapIterationAborted, after the
+                # failed iteration's last event (or, for an abort from outside, its own).
+                if not distributed:
+                    own = stopped.last_event_id if isinstance(stopped, BranchAborted) else None
+                    after = failed_iteration_ids[0] if failed_iteration_ids else own or history.last_id
+                    history.add("MapIterationAborted", after, details)
                 raise
             if distributed:
                 return IterationOutcome(index, output=output, last_event_id=started_id)
@@ -166,7 +179,8 @@ def run_map(engine: Interpreter, run: StateRun, state: MapState) -> Step:
         return job
 
     try:
-        outcomes = run_all(child_engine, [iteration(i, v) for i, v in enumerate(inputs)], max_concurrency)
+        jobs = [iteration(i, v) for i, v in enumerate(inputs)]
+        outcomes = run_all(child_engine, jobs, max_concurrency, may_wait=processor.may_wait)
     except ExecutionFailed as failed:
         # After the first failed iteration (siblings that took their turn may have added events since).
         # MapStateFailed is written once the state fails for good (a Retry starts it again instead).

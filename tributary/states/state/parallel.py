@@ -27,21 +27,35 @@ class ParallelState(State):
         # Branches inherit the query language of the machine holding this state.
         self.branches = tuple(load(branch, f"Branches[{i}]") for i, branch in enumerate(branches))
 
+    def may_wait(self) -> bool:
+        return super().may_wait() or any(branch.may_wait for branch in self.branches)
+
     def body(self, engine: Interpreter, run: StateRun) -> Step:
         value = engine.arguments(run)
         started_id = engine.event(run, "ParallelStateStarted")
+        # The last event of the branch that failed: ParallelStateFailed follows it.
+        failed_at: list[int] = []
 
         def branch_job(machine: Machine) -> Job[tuple[Any, int]]:
             def job(branch_engine: Interpreter) -> Generator[None, None, tuple[Any, int]]:
-                return (yield from branch_engine.machine_steps(machine, value, run.scope.child(), started_id))
+                scope = run.scope.child()
+                try:
+                    return (yield from branch_engine.machine_steps(machine, value, scope, started_id))
+                except ExecutionFailed:
+                    failed_at.append(branch_engine.runtime.history.last_id)
+                    raise
 
             return job
 
+        jobs = [branch_job(m) for m in self.branches]
         try:
-            outcomes = run_all(engine, [branch_job(m) for m in self.branches], max_concurrency=0)
+            outcomes = run_all(engine, jobs, max_concurrency=0, may_wait=self.may_wait())
         except ExecutionFailed as failed:
-            # GetExecutionHistory's HistoryEvent has no member for ParallelStateFailed details: the
-            # error and cause are in the events that follow (TaskStateExited of a Catch, ExecutionFailed).
+            # After the failed branch's last event (the siblings' aborted states, if any, come
+            # between). GetExecutionHistory's HistoryEvent has no member for ParallelStateFailed
+            # details: the error and cause are in the events that follow (a Catch's, ExecutionFailed).
+            if failed_at:
+                run.previous_id = failed_at[0]
             engine.event(run, "ParallelStateFailed")
             raise NullableFailure(failed.error, failed.cause) from None
         run.previous_id = max([started_id, *(last for _, last in outcomes)])

@@ -45,6 +45,9 @@ class TaskState(State):
         self.heartbeat_seconds = Field.read(raw, "HeartbeatSeconds", self.place)
         self.credentials = raw.get("Credentials")
 
+    def may_wait(self) -> bool:
+        return True
+
     def body(self, engine: Interpreter, run: StateRun) -> Step:
         return run_task(engine, run, self)
 

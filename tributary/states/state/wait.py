@@ -26,6 +26,9 @@ class WaitState(State):
         self.timestamp = raw.get("Timestamp", ABSENT)
         self.timestamp_path: str | None = raw.get("TimestampPath")
 
+    def may_wait(self) -> bool:
+        return True
+
     def body(self, engine: Interpreter, run: StateRun) -> Step:
         effective = engine.effective_input(run)
         seconds = seconds_to_wait(engine, run, self, effective)

@@ -1,0 +1,1 @@
+"""Approval: a person decides whether a run whose quality gate failed is published or quarantined."""
