@@ -34,6 +34,7 @@ from airflow.models.param import Param
 from airflow.operators.python import get_current_context
 from airflow.providers.amazon.aws.hooks.dynamodb import DynamoDBHook
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+from airflow.providers.amazon.aws.hooks.step_function import StepFunctionHook
 from airflow.providers.amazon.aws.operators.step_function import StepFunctionStartExecutionOperator
 from airflow.providers.amazon.aws.sensors.step_function import StepFunctionExecutionSensor
 from airflow.utils.trigger_rule import TriggerRule
@@ -60,10 +61,13 @@ def _settings(params: dict[str, Any]) -> planning.Stack:
         raise AirflowFailException(f"Variable {STACK_VARIABLE}: {exc}") from exc
 
 
-def _taken(s3: Any, runs: Any, lineage: Any, dataset: str, candidates: list[Any], since: str) -> set[str]:
-    """Object ids of the candidates that a run already holds: published (lineage), or in the manifest
-    of a run that has not published (queued, running, failed: a failed run is reprocessed as a run)."""
-    taken = set()
+def _held(
+    s3: Any, runs: Any, lineage: Any, dataset: str, candidates: list[Any], since: str
+) -> tuple[set[str], list[dict[str, Any]]]:
+    """Object ids of the candidates that a run already holds: published (lineage), or in the manifest of
+    a run that has not published (queued, running, failed: a failed run's versions are run again by
+    reprocessing that run). Also the QUEUED run records, whose execution may never have started."""
+    held = set()
     for obj in candidates:
         found = lineage.query(
             KeyConditionExpression="object_id = :id",
@@ -72,7 +76,8 @@ def _taken(s3: Any, runs: Any, lineage: Any, dataset: str, candidates: list[Any]
             Limit=1,
         )
         if found.get("Items"):
-            taken.add(obj.object_id)
+            held.add(obj.object_id)
+    queued = []
     for status in planning.UNPUBLISHED_STATUSES:
         request: dict[str, Any] = {
             "IndexName": "by-status-created",
@@ -87,11 +92,28 @@ def _taken(s3: Any, runs: Any, lineage: Any, dataset: str, candidates: list[Any]
                 uri = str(item.get("manifest_uri") or "")
                 bucket, _, key = uri.removeprefix("s3://").partition("/")
                 if bucket and key and s3.check_for_key(key, bucket):
-                    taken |= planning.manifest_object_ids(json.loads(s3.read_key(key, bucket)))
+                    held |= planning.manifest_object_ids(json.loads(s3.read_key(key, bucket)))
+                if status == "QUEUED":
+                    queued.append(item)
             if "LastEvaluatedKey" not in page:
                 break
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    return taken
+    return held, queued
+
+
+def _never_started(
+    sfn: Any, stack: planning.Stack, queued: list[dict[str, Any]], min_age: float
+) -> list[Any]:
+    """The QUEUED runs older than ``min_age`` minutes that have no execution: their start failed (a
+    DAG run whose start task failed, or a trigger whose start was never retried). They start again, as
+    the same run."""
+    stranded = []
+    for item in planning.stale_queued(queued, now=datetime.now(UTC), min_age=timedelta(minutes=min_age)):
+        try:
+            sfn.describe_execution(executionArn=planning.execution_arn(stack.state_machine_arn, item.run_id))
+        except sfn.exceptions.ExecutionDoesNotExist:
+            stranded.append(item)
+    return stranded
 
 
 @dag(
@@ -125,6 +147,12 @@ def _taken(s3: Any, runs: Any, lineage: Any, dataset: str, candidates: list[Any]
             "", type="string", description=f"empty: PipelineStateMachineArn of the Variable {STACK_VARIABLE}"
         ),
         "aws_conn_id": Param("aws_default", type="string", description="the Airflow AWS connection"),
+        "resume_queued_after_minutes": Param(
+            15,
+            type="number",
+            minimum=0,
+            description="a QUEUED run record this old without an execution is started again",
+        ),
         "max_objects_per_run": Param(
             1000,
             type="integer",
@@ -158,6 +186,7 @@ def tributary_batch() -> None:
         dynamodb = DynamoDBHook(aws_conn_id=params["aws_conn_id"]).conn
         runs_table = dynamodb.Table(stack.runs_table)
         lineage_table = dynamodb.Table(stack.lineage_table)
+        sfn = StepFunctionHook(aws_conn_id=params["aws_conn_id"]).conn
         principal = f"airflow:{context['dag'].dag_id}"
         request_id = context["run_id"]
         starts: list[dict[str, Any]] = []
@@ -170,10 +199,13 @@ def tributary_batch() -> None:
             ):
                 listed.extend(page.get("Versions", []))
             candidates = planning.versions_in_window(stack.raw_bucket, dataset, listed, span)
-            taken = _taken(
+            held, queued = _held(
                 s3, runs_table, lineage_table, dataset, candidates, planning.runs_created_since(span)
             )
-            planned = planning.plan_runs(dataset, candidates, taken, max_objects)
+            planned = planning.plan_runs(dataset, candidates, held, max_objects)
+            for stranded in _never_started(sfn, stack, queued, params["resume_queued_after_minutes"]):
+                LOG.info("%s: run %s was queued but never started: starting it", dataset, stranded.run_id)
+                starts.append(stranded.start(stack.state_machine_arn))
             LOG.info(
                 "%s: %d object versions in [%s, %s), %d already taken by a run, %d run(s) to start",
                 dataset,
@@ -198,13 +230,7 @@ def tributary_batch() -> None:
                 # Exists already after a retry of this task that wrote it.
                 with contextlib.suppress(dynamodb.meta.client.exceptions.ConditionalCheckFailedException):
                     runs_table.put_item(Item=record, ConditionExpression="attribute_not_exists(run_id)")
-                starts.append(
-                    {
-                        "state_machine_arn": stack.state_machine_arn,
-                        "name": run.run_id,
-                        "state_machine_input": run.execution_input(stack.artifacts_bucket),
-                    }
-                )
+                starts.append(run.start(stack.state_machine_arn, stack.artifacts_bucket))
         return starts
 
     @task(trigger_rule=TriggerRule.ALL_DONE)

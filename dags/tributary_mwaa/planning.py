@@ -237,6 +237,14 @@ class PlannedRun:
             ],
         }
 
+    def start(self, state_machine_arn: str, artifacts_bucket: str) -> dict[str, Any]:
+        """The arguments of StepFunctionStartExecutionOperator for this run."""
+        return {
+            "state_machine_arn": state_machine_arn,
+            "name": self.run_id,
+            "state_machine_input": self.execution_input(artifacts_bucket),
+        }
+
     def execution_input(self, artifacts_bucket: str) -> dict[str, Any]:
         return {
             "run_id": self.run_id,
@@ -260,6 +268,52 @@ class PlannedRun:
             "objects": [obj.key for obj in self.objects[:MAX_KEYS_IN_RECORD]],
             "expires_at": int((now + timedelta(days=RUN_TTL_DAYS)).timestamp()),
         }
+
+
+@dataclass(frozen=True)
+class QueuedRun:
+    """A run record left QUEUED: the run's manifest is written, its execution may not exist."""
+
+    run_id: str
+    dataset: str
+    manifest_uri: str
+    object_count: int
+
+    def start(self, state_machine_arn: str) -> dict[str, Any]:
+        """The arguments of StepFunctionStartExecutionOperator that start it as the trigger would have."""
+        return {
+            "state_machine_arn": state_machine_arn,
+            "name": self.run_id,
+            "state_machine_input": {
+                "run_id": self.run_id,
+                "dataset": self.dataset,
+                "manifest_uri": self.manifest_uri,
+                "object_count": self.object_count,
+            },
+        }
+
+
+def stale_queued(items: Iterable[Mapping[str, Any]], *, now: datetime, min_age: timedelta) -> list[QueuedRun]:
+    """The QUEUED run records last updated at least ``min_age`` ago (a younger one may be starting:
+    the trigger and the DAG write the record just before they start the execution)."""
+    stale = []
+    for item in items:
+        if item.get("status") != "QUEUED" or not item.get("manifest_uri"):
+            continue
+        try:
+            updated = parse_time(str(item.get("updated_at") or item.get("created_at") or ""), "updated_at")
+        except PlanError:
+            continue
+        if now - updated >= min_age:
+            stale.append(
+                QueuedRun(
+                    run_id=str(item["run_id"]),
+                    dataset=str(item["dataset"]),
+                    manifest_uri=str(item["manifest_uri"]),
+                    object_count=int(item.get("object_count") or 0),
+                )
+            )
+    return stale
 
 
 def plan_runs(

@@ -242,3 +242,35 @@ def test_a_batch_and_a_backfill_start_the_state_machine_and_read_their_run_recor
     assert record["error"]["S"] == "Tributary.NoObjectAccepted"
     assert f"runs not SUCCEEDED: {{'{broken}': '{record['status']['S']}'}}" in failed["log"]
     assert "Tributary.NoObjectAccepted" in failed["log"]  # the run record's error, in the DAG's log
+
+    # 4. A start that fails (here: a state machine that does not exist) leaves the run QUEUED with its
+    #    manifest; the next DAG run starts that same run rather than planning its versions again.
+    _upload(stack, CLICKS, "incoming/clicks/late/clicks-sample.jsonl")
+    missing = stack["state_machine_arn"].rsplit(":", 1)[0] + ":missing"
+    unstarted = airflow(
+        tomorrow + timedelta(days=3),
+        {"datasets": ["clicks"], "start": str(now.date()), "state_machine_arn": missing},
+    )
+    assert unstarted["state"] == "failed"
+    assert unstarted["tasks"]["start_execution"] == ["failed"]
+    assert unstarted["tasks"]["read_run_records"] == ["failed"]
+    (queued,) = set(_queued_runs(stack)) - set(executions)
+    assert f"runs not SUCCEEDED: {{'{queued}': 'QUEUED'}}" in unstarted["log"]
+    assert set(_executions(stack)) == set(executions)
+
+    resumed = airflow(
+        tomorrow + timedelta(days=4),
+        {"datasets": ["clicks"], "start": str(now.date()), "resume_queued_after_minutes": 0},
+    )
+    assert resumed["state"] == "success", resumed["log"][-5000:]
+    (late,) = resumed["records"]
+    assert late["run_id"] == queued and late["status"] == "SUCCEEDED" and late["object_count"] == 1
+    assert f"run {queued} was queued but never started: starting it" in resumed["log"]
+    assert "clicks: 2 object versions in" in resumed["log"] and "0 run(s) to start" in resumed["log"]
+    assert _executions(stack)[queued] == "SUCCEEDED"
+    assert len(_executions(stack)) == 4
+
+
+def _queued_runs(stack: dict[str, Any]) -> list[str]:
+    items = _client(stack, "dynamodb").scan(TableName=stack["runs_table"])["Items"]
+    return [item["run_id"]["S"] for item in items if item["status"]["S"] == "QUEUED"]

@@ -195,3 +195,31 @@ def test_run_record_numbers_become_plain_json() -> None:
         "partition_count": 3,
         "cause": "c",
     }
+
+
+def test_a_queued_run_is_started_again_only_once_it_is_old_enough() -> None:
+    def record(run_id: str, minutes_ago: float, **extra: Any) -> dict[str, Any]:
+        updated = T0 - timedelta(minutes=minutes_ago)
+        return {
+            "run_id": run_id,
+            "status": "QUEUED",
+            "dataset": "orders",
+            "manifest_uri": f"s3://artifacts/runs/{run_id}/manifest.json",
+            "object_count": Decimal(2),
+            "updated_at": updated.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            **extra,
+        }
+
+    items = [
+        record("old", 20),
+        record("young", 5),  # may be starting right now
+        record("running", 30, status="RUNNING"),
+        record("no-manifest", 30, manifest_uri=""),
+        record("bad-time", 30, updated_at="soon"),
+    ]
+    (stale,) = planning.stale_queued(items, now=T0, min_age=timedelta(minutes=15))
+    assert stale.run_id == "old"
+    start = stale.start("arn:aws:states:us-east-1:1:stateMachine:sm")
+    assert start["name"] == "old" and start["state_machine_arn"].endswith(":sm")
+    assert ExecutionInput.model_validate(start["state_machine_input"]).object_count == 2
+    assert [q.run_id for q in planning.stale_queued(items, now=T0, min_age=timedelta(0))] == ["old", "young"]
