@@ -97,9 +97,11 @@ def resolve_references(s3: S3Client, bucket: str, contract: Contract) -> dict[st
     resolved = {}
     for name, table in sorted(contract.references.items()):
         where = f"s3://{bucket}/{table.key}" + (f" (version {table.version_id})" if table.version_id else "")
-        version = {"VersionId": table.version_id} if table.version_id else {}
         try:
-            response = s3.get_object(Bucket=bucket, Key=table.key, **version)
+            if table.version_id:
+                response = s3.get_object(Bucket=bucket, Key=table.key, VersionId=table.version_id)
+            else:
+                response = s3.get_object(Bucket=bucket, Key=table.key)
         except ClientError as exc:
             if exc.response["Error"]["Code"] in MISSING_ERROR_CODES:
                 raise ReferenceDataError(
