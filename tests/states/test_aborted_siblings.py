@@ -13,6 +13,7 @@ from typing import Any
 
 from tributary.states import CallbackStore, Execution, IntegrationRegistry, VirtualClock
 from tributary.states.errors import StatesError
+from tributary.states.state import load_machine
 
 CALLBACK = "arn:aws:states:::sqs:sendMessage.waitForTaskToken"
 
@@ -288,3 +289,18 @@ def test_a_branch_without_waits_is_unchanged_by_the_scheduler_and_ends_at_the_st
     assert execution.error == "Boom.Error"
     assert clock.now() - start == timedelta(0)
     assert "PassStateExited" in [t for t, _ in typed(list(execution.history.events))]
+
+
+def test_only_machines_that_can_wait_run_their_branches_in_threads_of_their_own():
+    def loaded(*states: dict[str, Any]) -> Any:
+        return load_machine(machine(*states))
+
+    task = {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": True}
+    assert not loaded({"A": {"Type": "Pass", "End": True}}).may_wait
+    assert not loaded({"T": task}).may_wait  # request-response: answered at once
+    assert loaded({"T": {**task, "Retry": [{"ErrorEquals": ["States.ALL"]}]}}).may_wait  # back-off
+    assert loaded({"T": {**task, "Resource": CALLBACK}}).may_wait
+    assert loaded({"T": {**task, "Resource": "arn:aws:states:::glue:startJobRun.sync"}}).may_wait
+    assert loaded(wait("W", 1)).may_wait
+    inner = {"Type": "Parallel", "Branches": [machine(wait("W", 1))], "End": True}
+    assert loaded({"P": inner}).may_wait

@@ -46,7 +46,13 @@ class TaskState(State):
         self.credentials = raw.get("Credentials")
 
     def may_wait(self) -> bool:
-        return True
+        """A `.sync` job polls and a callback or activity waits for its answer (on the clock); a
+        request-response call answers at once, unless the state retries."""
+        resource = self.resource
+        waits = resource is not None and (
+            resource.pattern in ("sync", "sync:2", "waitForTaskToken") or resource.kind == "activity"
+        )
+        return waits or super().may_wait()
 
     def body(self, engine: Interpreter, run: StateRun) -> Step:
         return run_task(engine, run, self)
