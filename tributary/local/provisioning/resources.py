@@ -112,13 +112,25 @@ def _pick(props: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
 def _bucket(ctx: CreateContext, logical_id: str, props: dict[str, Any]) -> Resource:
     s3 = ctx.aws.client("s3")
     name = props.get("BucketName") or ctx.generated_name(logical_id, 63, lower=True)
-    if ctx.region == "us-east-1":
-        call(s3, "create_bucket", Bucket=name)
-    else:
-        call(s3, "create_bucket", Bucket=name, CreateBucketConfiguration={"LocationConstraint": ctx.region})
+    created: dict[str, Any] = {"Bucket": name}
+    if ctx.region != "us-east-1":
+        created["CreateBucketConfiguration"] = {"LocationConstraint": ctx.region}
+    if props.get("ObjectLockEnabled"):
+        created["ObjectLockEnabledForBucket"] = props["ObjectLockEnabled"]
+    call(s3, "create_bucket", **created)
     versioning = (props.get("VersioningConfiguration") or {}).get("Status")
     if versioning:
         call(s3, "put_bucket_versioning", Bucket=name, VersioningConfiguration={"Status": versioning})
+    if props.get("ObjectLockConfiguration"):
+        # moto keeps object versions write-once for the default retention, as S3 does.
+        call(
+            s3,
+            "put_object_lock_configuration",
+            Bucket=name,
+            ObjectLockConfiguration=props["ObjectLockConfiguration"],
+        )
+    if props.get("ReplicationConfiguration"):
+        ctx.notes.append(f"{logical_id}: replication not emulated (its objects are not copied locally)")
     if props.get("LifecycleConfiguration"):
         rules = props["LifecycleConfiguration"].get("Rules", [])
         call(
