@@ -115,7 +115,12 @@ def pipeline(
 ) -> list[dict[str, Any]]:
     """The history of statemachine/pipeline.asl.json on the engine, tasks answered by fakes."""
     text = (ROOT / "statemachine" / "pipeline.asl.json").read_text()
-    numbers = {"TransformJobTimeoutMinutes": "30", "RunTtlDays": "90", "SmallRunMaxBytes": "67108864"}
+    numbers = {
+        "TransformJobTimeoutMinutes": "30",
+        "RunTtlDays": "90",
+        "SmallRunMaxBytes": "67108864",
+        "ApprovalTimeoutSeconds": "86400",
+    }
     text = re.sub(r"\$\{([A-Za-z0-9_.]+)\}", lambda m: numbers.get(m.group(1), "local-" + m.group(1)), text)
     document = result or RESULT
 
@@ -139,6 +144,8 @@ def pipeline(
                 return {"Payload": {"database": "tributary", "table": "orders", "created": False}}
             if "Quarantine" in function:
                 return {"Payload": {"quarantined": 3, "quarantine_uri": QUARANTINE}}
+            if "Approval" in function:  # AwaitApproval: nobody decides before the timeout
+                raise StatesError("States.Timeout", "")
             return {"Payload": {"objects": accepted}}
         if service == "glue":
             if glue_error is not None:
@@ -702,3 +709,69 @@ def test_a_list_at_the_limit_is_shown_whole() -> None:
     text = render_text(build_report(run["record"], run["result"], run["rejected"]))
     assert "more partition" not in text and "more output file" not in text
     assert "order_date=2020-01-05" in text and "Output files (10):" in text
+
+
+# -- human approval (issue 12): the run record's approval_* fields ----------------------------------------
+STEWARD = "arn:aws:iam::123456789012:user/data-steward"
+
+
+def test_a_run_awaiting_approval_says_until_when_and_how_to_decide() -> None:
+    asked = record(
+        "AWAITING_APPROVAL",
+        approval_requested_at="2026-11-24T10:16:00Z",
+        approval_expires_at="2026-11-25T10:16:00Z",
+    )
+    report = build_report(asked)
+    assert report.approval is not None and report.approval["decision"] is None
+    text = render_text(report)
+    assert "Awaiting approval until 2026-11-25T10:16:00Z" in text
+    assert f"tributary approve {RUN_ID} --reason" in text and f"tributary refuse {RUN_ID} --reason" in text
+    assert "Failed at" not in text  # not a failure (yet)
+    assert json.loads(render_json(report))["approval"]["expires_at"] == "2026-11-25T10:16:00Z"
+
+
+@pytest.mark.parametrize(
+    ("status", "decision", "by", "reason", "says"),
+    [
+        (
+            "SUCCEEDED",
+            "approve",
+            STEWARD,
+            "known defect",
+            f"Approval: approved by {STEWARD} at T: known defect",
+        ),
+        (
+            "QUARANTINED",
+            "refuse",
+            STEWARD,
+            "too many rejects",
+            f"Approval: refused by {STEWARD} at T: too many",
+        ),
+        (
+            "QUARANTINED",
+            "timeout",
+            "timeout",
+            "no decision within 60 s",
+            "Approval: none by T: no decision within",
+        ),
+    ],
+)
+def test_a_decision_is_reported_with_who_when_and_why(
+    status: str, decision: str, by: str, reason: str, says: str
+) -> None:
+    decided = record(
+        status,
+        approval_decision=decision,
+        approval_decided_by=by,
+        approval_decided_at="T",
+        approval_reason=reason,
+    )
+    report = build_report(decided)
+    assert report.approval is not None and report.approval["decided_by"] == by
+    assert says in render_text(report)
+
+
+def test_a_run_never_asked_has_no_approval() -> None:
+    report = build_report(record("SUCCEEDED"))
+    assert report.approval is None and "Approval" not in render_text(report)
+    assert json.loads(render_json(report))["approval"] is None

@@ -19,7 +19,7 @@ from tributary.local.delivery.schedules import InvalidSchedule
 
 ROOT_HELP = "the project folder holding template.yaml and samconfig.toml (default: current folder)"
 # The statuses a run record takes (statemachine/pipeline.asl.json, etl_common.runs).
-RUN_STATUSES = ("QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "QUARANTINED")
+RUN_STATUSES = ("QUEUED", "RUNNING", "AWAITING_APPROVAL", "SUCCEEDED", "FAILED", "QUARANTINED")
 
 
 def register(subparsers: Any) -> None:
@@ -130,6 +130,20 @@ def register(subparsers: Any) -> None:
     add_output_option(redrive, ("text", "json"))  # json: the sweep's answer
     redrive.add_argument("--root", type=Path, default=Path("."), help=ROOT_HELP)
     redrive.set_defaults(func=_redrive)
+
+    # -- approval (issue 12): a run whose quality rules failed waits for a person's decision
+    for verb, effect in (("approve", "publish it with its rejects recorded"), ("refuse", "quarantine it")):
+        decide = subparsers.add_parser(
+            verb,
+            help=f"{verb} a run that awaits a decision (its quality rules failed): {effect}",
+            epilog=f'example:\n  tributary {verb} RUN_ID --reason "why (kept on the run record)"',
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        decide.add_argument("run", help="run id of a run AWAITING_APPROVAL (see `tributary runs`)")
+        decide.add_argument("--reason", required=True, help="why; kept on the run record with who and when")
+        add_output_option(decide, ("text", "json"))  # json: the approval function's answer
+        decide.add_argument("--root", type=Path, default=Path("."), help=ROOT_HELP)
+        decide.set_defaults(func=_decide, decision=verb)
 
     devtools.register(subparsers)  # env, aws, invoke, reset
 
@@ -622,24 +636,29 @@ def _schedule_fire(args: argparse.Namespace) -> int:
 SWEEP_FUNCTION = "SweepFunction"
 
 
-def _invoke_sweep(root: Path, payload: dict[str, Any]) -> dict[str, Any]:
-    """The sweep's answer; a refusal by the stack or an error of the function is a UsageError."""
-    info = _info(root)
+def _invoke_function(info: Any, function: str, payload: dict[str, Any]) -> Any:
+    """What the stack's control endpoint answers for one invocation (`result`: payload, function_error);
+    a refusal by the stack, or a stack that does not answer, is a UsageError."""
     request = urllib.request.Request(
-        f"{info.control_url}/functions/{SWEEP_FUNCTION}/invoke",
+        f"{info.control_url}/functions/{function}/invoke",
         method="POST",
         data=json.dumps(payload).encode(),
         headers={"Content-Type": "application/json"},
     )
     try:
         with urllib.request.urlopen(request, timeout=900) as response:
-            result = json.loads(response.read())["result"]
+            return json.loads(response.read())["result"]
     except urllib.error.HTTPError as exc:
         raise UsageError(json.loads(exc.read() or b"{}").get("error", str(exc))) from None
     except urllib.error.URLError as exc:
         raise UsageError(
             f"the local stack does not answer ({exc.reason}): is `tributary up` running?"
         ) from None
+
+
+def _invoke_sweep(root: Path, payload: dict[str, Any]) -> dict[str, Any]:
+    """The sweep's answer; a refusal by the stack or an error of the function is a UsageError."""
+    result = _invoke_function(_info(root), SWEEP_FUNCTION, payload)
     answer = result.get("payload") if isinstance(result, dict) else None
     if result.get("function_error") or not isinstance(answer, dict):
         message = answer.get("errorMessage") if isinstance(answer, dict) else None
@@ -661,6 +680,52 @@ def _reprocess(args: argparse.Namespace) -> int:
     if answer["enqueued"]:
         print("their new run(s) show in `tributary runs` once the trigger's batch window closes")
     return 0
+
+
+# -- approve and refuse: the approval function of the running stack, as its function URL calls it ------
+APPROVAL_FUNCTION = "ApprovalFunction"
+
+
+def approval_request(run_id: str, decision: str, reason: str, caller: str, account: str) -> dict[str, Any]:
+    """The event a function URL with AuthType AWS_IAM gives the function (payload format 2.0): the body,
+    and the caller AWS authenticated. Locally the caller is the identity of the stack's credentials."""
+    return {
+        "version": "2.0",
+        "rawPath": "/",
+        "headers": {"content-type": "application/json"},
+        "requestContext": {
+            "accountId": account,
+            "authorizer": {"iam": {"userArn": caller, "accountId": account}},
+            "http": {"method": "POST", "path": "/", "sourceIp": "127.0.0.1", "userAgent": "tributary"},
+        },
+        "body": json.dumps({"run_id": run_id, "decision": decision, "reason": reason}),
+        "isBase64Encoded": False,
+    }
+
+
+def _decide(args: argparse.Namespace) -> int:
+    if not args.reason.strip():
+        raise UsageError("--reason must say why (it is kept on the run record)")
+    info = _info(args.root)
+    identity = info.client("sts").get_caller_identity()
+    event = approval_request(args.run, args.decision, args.reason, identity["Arn"], identity["Account"])
+    result = _invoke_function(info, APPROVAL_FUNCTION, event)
+    answer = result.get("payload") if isinstance(result, dict) else None
+    if result.get("function_error") or not isinstance(answer, dict) or "statusCode" not in answer:
+        message = answer.get("errorMessage") if isinstance(answer, dict) else None
+        raise UsageError(f"the approval function failed: {message or result.get('function_error') or answer}")
+    body = json.loads(answer.get("body") or "{}")
+    ok = answer["statusCode"] == 200
+    if args.json:
+        print(json.dumps({"status_code": answer["statusCode"], **body}, indent=2))
+    elif ok:
+        verb = "approved" if args.decision == "approve" else "refused"
+        print(f"{args.run}: {verb} by {body['decided_by']} at {body['decided_at']}: {body['reason']}")
+        follows = "published" if args.decision == "approve" else "quarantined"
+        print(f"the run goes on and is {follows}: `tributary runs` shows its status")
+    else:
+        print(f"not {args.decision}d: {body.get('message', body)}", file=sys.stderr)
+    return 0 if ok else 1
 
 
 def _redrive(args: argparse.Namespace) -> int:

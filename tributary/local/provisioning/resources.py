@@ -667,6 +667,16 @@ def _permission(ctx: CreateContext, logical_id: str, props: dict[str, Any]) -> R
     return Resource(logical_id, "AWS::Lambda::Permission", logical_id, {}, props, "no local effect")
 
 
+@creates("AWS::Lambda::Url")
+def _function_url(ctx: CreateContext, logical_id: str, props: dict[str, Any]) -> Resource:
+    # A function URL is not served locally; `tributary approve`/`refuse` invoke the function with the
+    # event its URL would send (AuthType AWS_IAM: the caller's identity in requestContext.authorizer).
+    target = str(props.get("TargetFunctionArn", logical_id)).rsplit(":", 1)[-1]
+    url = f"https://{target.lower()}.lambda-url.{ctx.region}.on.aws/"
+    attributes = {"FunctionUrl": url, "FunctionArn": props.get("TargetFunctionArn", "")}
+    return Resource(logical_id, "AWS::Lambda::Url", url, attributes, props, "not served: invoke the function")
+
+
 @creates("AWS::StepFunctions::StateMachine")
 def _state_machine(ctx: CreateContext, logical_id: str, props: dict[str, Any]) -> Resource:
     name = props.get("StateMachineName") or ctx.generated_name(logical_id, 80)

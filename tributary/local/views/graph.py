@@ -616,6 +616,10 @@ def _draw_layout(
     boxes: list[str],
     labels: list[tuple[float, float, float, float]],
 ) -> None:
+    # The states' own texts are taken first, so that an edge's label moved aside never lands on one.
+    for box in layout.boxes.values():
+        if box.kind != "dummy":
+            labels.append((ox + box.x, oy + box.y, box.width, 26.0 if box.branches else 42.0))
     for edge in layout.edges:
         source, target = layout.boxes[edge.source], layout.boxes[edge.target]
         look = _edge_state(edge, layout, run)

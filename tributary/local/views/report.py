@@ -21,7 +21,9 @@ JSON keys (docs/interfaces.md's documents, renamed for readers): run_id, status,
 outcome = processed | skipped | rejected | pending, reason, version_id, etag, rows_in, rows_out,
 rows_rejected, quarantine_uri, quarantine_error), object_count, objects_failed, rows_in, rows_out,
 rows_rejected, partitions (location, values, rows, files), outputs, rejects_uri, quality (passed,
-max_reject_ratio, reject_ratio, rules), states (name, seconds, status, visits, retries, depth), error,
+max_reject_ratio, reject_ratio, rules), approval (decision = approve | refuse | timeout, decided_by,
+decided_at, reason, requested_at, expires_at; null when the run was never asked), states (name,
+seconds, status, visits, retries, depth), error,
 cause, failed_state, quarantine_uri, started_at, finished_at,
 seconds. Unknown values are null. Everything here is pure: the caller reads S3, DynamoDB and the history.
 
@@ -53,7 +55,7 @@ from tributary.local.views.progress import (
 )
 
 PROCESSED, SKIPPED, REJECTED, PENDING = "processed", "skipped", "rejected", "pending"
-_UNFINISHED = ("QUEUED", "RUNNING")
+_UNFINISHED = ("QUEUED", "RUNNING", "AWAITING_APPROVAL")
 LIST_LIMIT = 10  # longer lists (objects, partitions, files) are summarised in text; JSON keeps all
 T = TypeVar("T")
 _QUARANTINE_FAILED = "(quarantine failed)"
@@ -142,6 +144,8 @@ class RunReport:
     started_at: str | None = None
     finished_at: str | None = None
     seconds: float | None = None
+    # Human approval of a run whose quality rules failed (the run record's approval_* fields).
+    approval: dict[str, Any] | None = None
 
     @property
     def succeeded(self) -> bool:
@@ -266,7 +270,13 @@ def _state_times(visits: list[StateVisit]) -> list[StateTime]:
 def _failed_visit(visits: list[StateVisit]) -> StateVisit | None:
     """The state where the run went wrong: the first failure, innermost first; else the state that named
     the failure for the failure path (the pipeline's `failure` variable); else a Fail state."""
-    failed = [v for v in visits if v.status == FAILED and v.type != "Fail"]
+    # A failure its catcher turned into something other than the run's `failure` (AwaitApproval's refusal
+    # or timeout, kept as `approval`) is an outcome the pipeline handles, not where the run went wrong.
+    failed = [
+        v
+        for v in visits
+        if v.status == FAILED and v.type != "Fail" and not (v.assigned and "failure" not in v.assigned)
+    ]
     if failed:
         # failed_event_id 0: closed when the execution ended (a timeout): the innermost state is to blame
         return min(failed, key=lambda v: (v.failed_event_id or float("inf"), -v.depth, -v.entered_id))
@@ -379,6 +389,7 @@ def build_report(
     report.rejects_uri = _text(source.get("rejects_uri"))
     quality = source.get("quality")
     report.quality = dict(quality) if isinstance(quality, Mapping) else None
+    report.approval = _approval(record)
     report.states = _state_times(visits)
 
     started = _text(record.get("started_at")) or _text(record.get("created_at"))
@@ -582,6 +593,36 @@ def _run_failure(report: RunReport) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- output
+_APPROVAL_FIELDS = ("decision", "decided_by", "decided_at", "reason", "requested_at", "expires_at")
+
+
+def _approval(record: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The decision asked for and made on the run record, if the run was ever asked."""
+    found = {name: _text(record.get(f"approval_{name}")) for name in _APPROVAL_FIELDS}
+    return found if any(found.values()) else None
+
+
+def _approval_lines(report: RunReport, paint: Any) -> list[str]:
+    approval = report.approval or {}
+    decision = approval.get("decision")
+    if decision is None and report.status != "AWAITING_APPROVAL":
+        return [f"Approval: asked at {approval.get('requested_at') or '?'}, no decision recorded"]
+    if decision is None:
+        return [
+            paint(
+                f"Awaiting approval until {approval.get('expires_at') or '?'} (its quality rules failed):",
+                _YELLOW,
+            ),
+            f"  tributary approve {report.run_id} --reason TEXT   # publish it, its rejects recorded",
+            f"  tributary refuse {report.run_id} --reason TEXT    # quarantine it",
+        ]
+    if decision == "timeout":
+        return [paint(f"Approval: none by {approval.get('decided_at')}: {approval.get('reason')}", _RED)]
+    verb, colour = ("approved", _GREEN) if decision == "approve" else ("refused", _RED)
+    who = f"{verb} by {approval.get('decided_by')} at {approval.get('decided_at')}"
+    return [paint(f"Approval: {who}: {approval.get('reason') or '(no reason given)'}", colour)]
+
+
 def report_dict(report: RunReport) -> dict[str, Any]:
     """The report as JSON-ready values (the `--json` shape)."""
     document = asdict(report)
@@ -709,6 +750,8 @@ def render_text(report: RunReport, *, color: bool = False, limit: int = LIST_LIM
 
     if report.quality:
         lines.extend(_quality_lines(report.quality, paint))
+    if report.approval:
+        lines.extend(_approval_lines(report, paint))
 
     if report.states:
         lines.append("Time per state:")
