@@ -81,6 +81,10 @@ def test_reprocess_starts_a_new_run_once_and_refuses_the_rest(
     [new] = [r for r in wait_for(lambda: finished(stack, 2)) if r != failed]
     assert runs(stack)[failed]["reprocessed_objects"] == "1"
     assert runs(stack)[new]["object_count"] == "1"
+    # Who asked (the identity of the stack's credentials) is the new run's trigger (audit trail).
+    caller = stack.aws.client("sts").get_caller_identity()["Arn"]
+    assert runs(stack)[failed]["reprocessed_by"] == caller
+    assert (runs(stack)[new]["trigger_kind"], runs(stack)[new]["trigger_principal"]) == ("reprocess", caller)
 
     code, _, err = cli(folder, capsys, "reprocess", failed)
     assert code == 1

@@ -4,6 +4,7 @@ daylight saving time), StartDate/EndDate, State, and cron schedules fired by tim
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 
 import pytest
@@ -289,3 +290,30 @@ def test_a_disabled_schedule_fires_on_demand_and_says_so(caplog: pytest.LogCaptu
     assert fired == ['{"prefix": "incoming/"}']
     assert scheduler.fired == [("tributary-dev-SweepSchedule", utc(2026, 11, 24, 7))]
     assert "tributary-dev-SweepSchedule is DISABLED" in caplog.text
+
+
+def test_scheduler_context_attributes_are_replaced_in_the_delivered_input() -> None:
+    """The template's sweep schedule passes <aws.scheduler.schedule-arn> as requested_by: the sweep
+    records the schedule as the trigger of what it enqueues."""
+    schedule = Schedule(
+        "tributary-dev-sweep",
+        "rate(1 hour)",
+        ARN,
+        input='{"requested_by": "<aws.scheduler.schedule-arn>", "at": "<aws.scheduler.scheduled-time>",'
+        ' "id": "<aws.scheduler.execution-id>", "attempt": "<aws.scheduler.attempt-number>"}',
+    )
+    delivered = json.loads(
+        schedule.delivered_input(region="eu-west-1", account="123456789012", when=utc(2026, 12, 7, 3))
+    )
+    assert (
+        delivered["requested_by"]
+        == "arn:aws:scheduler:eu-west-1:123456789012:schedule/default/tributary-dev-sweep"
+    )
+    assert (delivered["at"], delivered["attempt"]) == ("2026-12-07T03:00:00Z", "1")
+    assert len(delivered["id"]) == 16 and "<" not in delivered["id"]
+    assert (
+        Schedule("plain", "rate(1 hour)", ARN, input='{"prefix": "incoming/"}').delivered_input(
+            region="eu-west-1", account="123456789012", when=utc(2026, 12, 7)
+        )
+        == '{"prefix": "incoming/"}'
+    )

@@ -387,15 +387,19 @@ class LocalStack:
 
     def _fire_schedule(self, schedule: Schedule) -> Any:
         service = schedule.target_arn.split(":")[2] if schedule.target_arn.count(":") >= 2 else ""
+        # Scheduler's context attributes (<aws.scheduler.schedule-arn>, ...) replaced, as AWS delivers it.
+        text = schedule.delivered_input(
+            region=self.aws.region, account=ACCOUNT_ID, when=dt.datetime.now(dt.UTC)
+        )
         if service == "lambda":
-            payload = json.loads(schedule.input) if schedule.input else {}
+            payload = json.loads(text) if text else {}
             return self.lambdas.invoke(schedule.target_arn, payload)
         deliver = self._deliverers().get(service)
         if deliver is None:
             raise ValueError(
                 f"schedule {schedule.name}: targets of {service or schedule.target_arn} are not emulated"
             )
-        deliver(schedule.target_arn, schedule.input)
+        deliver(schedule.target_arn, text)
         return None
 
     def _write_logs(self, config: FunctionConfig, result: InvocationResult) -> None:

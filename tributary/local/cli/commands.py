@@ -114,6 +114,10 @@ def register(subparsers: Any) -> None:
         "reprocess", help="send a failed run's object versions through the pipeline again (the sweep)"
     )
     reprocess.add_argument("run", help="run id of a FAILED (or QUARANTINED) run")
+    reprocess.add_argument(
+        "--requested-by",
+        help="who asks, recorded as the new run's trigger (default: the identity of the stack's credentials)",
+    )
     add_output_option(reprocess, ("text", "json"))  # json: the sweep's answer
     reprocess.add_argument("--root", type=Path, default=Path("."), help=ROOT_HELP)
     reprocess.set_defaults(func=_reprocess)
@@ -667,7 +671,9 @@ def _invoke_sweep(root: Path, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def _reprocess(args: argparse.Namespace) -> int:
-    answer = _invoke_sweep(args.root, {"reprocess_run_id": args.run})
+    # As a person invoking the sweep on AWS says who they are: the trigger of the new run (audit trail).
+    requested_by = args.requested_by or _info(args.root).client("sts").get_caller_identity()["Arn"]
+    answer = _invoke_sweep(args.root, {"reprocess_run_id": args.run, "requested_by": requested_by})
     if args.json:
         print(json.dumps(answer, indent=2))
         return 1 if answer.get("refused") else 0

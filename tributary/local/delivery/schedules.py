@@ -14,6 +14,7 @@ import datetime as dt
 import logging
 import re
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,22 @@ class Schedule:
     start_date: dt.datetime | None = None  # StartDate (UTC)
     end_date: dt.datetime | None = None  # EndDate (UTC)
     flexible_window_minutes: int | None = None  # FlexibleTimeWindow FLEXIBLE; None for OFF
+
+    def delivered_input(self, *, region: str, account: str, when: dt.datetime, attempt: int = 1) -> str:
+        """The input as Scheduler delivers it, its context attributes replaced (Scheduler user guide,
+        "Adding context attributes"): the schedule's ARN (default group), the scheduled time, an
+        execution id and the attempt number."""
+        arn = f"arn:aws:scheduler:{region}:{account}:schedule/default/{self.name}"
+        replacements = {
+            "<aws.scheduler.schedule-arn>": arn,
+            "<aws.scheduler.scheduled-time>": when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "<aws.scheduler.execution-id>": uuid.uuid4().hex[:16],
+            "<aws.scheduler.attempt-number>": str(attempt),
+        }
+        text = self.input
+        for keyword, value in replacements.items():
+            text = text.replace(keyword, value)
+        return text
 
     @classmethod
     def of_scheduler(cls, name: str, properties: dict[str, Any]) -> Schedule:
