@@ -4,9 +4,11 @@ the legacy Iterator), MaxConcurrency, tolerated failures and ResultWriter."""
 
 from __future__ import annotations
 
+import uuid
 from collections import deque
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from tributary.states import errors
@@ -14,6 +16,7 @@ from tributary.states.definition import ABSENT, DefinitionError, Field, NestedLo
 from tributary.states.engine import (
     BranchAborted,
     ExecutionFailed,
+    ExecutionTimedOut,
     Interpreter,
     expression_text,
     json_type_name,
@@ -21,10 +24,15 @@ from tributary.states.engine import (
 from tributary.states.errors import NullableFailure, StatesError
 from tributary.states.fan_out import Job, run_all
 from tributary.states.history import History, payload_text
-from tributary.states.state.map_io import read_items, write_results
+from tributary.states.state.map_io import formatted_results, read_items, write_results
 
 if TYPE_CHECKING:
     from tributary.states.engine import StateRun, Step
+
+
+# An Express execution runs for five minutes at most; a child execution of a distributed Map with
+# `ExecutionType: EXPRESS` that runs longer fails with States.Timeout.
+EXPRESS_MAX_SECONDS = 300
 
 
 @dataclass
@@ -33,6 +41,19 @@ class IterationOutcome:
     output: Any = None
     failure: ExecutionFailed | None = None
     last_event_id: int = 0
+    # A distributed Map's child execution: its ARN, name and when it started and stopped.
+    child: ChildExecution | None = None
+
+
+@dataclass
+class ChildExecution:
+    """A child workflow execution of a distributed Map (for ResultWriter's metadata)."""
+
+    arn: str
+    name: str
+    state_machine_arn: str
+    start: datetime
+    stop: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -55,10 +76,14 @@ class ItemBatcher:
 
 
 def _io_block(raw: Mapping[str, Any], key: str, place: str) -> dict[str, Any] | None:
-    """ItemReader / ResultWriter: an object naming its Resource (map_io.py runs it)."""
+    """ItemReader / ResultWriter: an object naming its Resource (map_io.py runs it); a ResultWriter
+    may instead hold only a WriterConfig (the results formatted, not exported)."""
     block = raw.get(key)
     if block is None:
         return None
+    resource_free = key == "ResultWriter" and isinstance(block, dict) and "Resource" not in block
+    if resource_free and isinstance(block.get("WriterConfig"), dict):
+        return block
     if not isinstance(block, dict) or not isinstance(block.get("Resource"), str):
         raise DefinitionError(f"{key} must be an object with a Resource", place)
     return block
@@ -79,6 +104,8 @@ class MapState(State):
         config = processor.get("ProcessorConfig") or {}
         self.distributed = isinstance(config, dict) and config.get("Mode") == "DISTRIBUTED"
         self.execution_type = config.get("ExecutionType", "STANDARD") if self.distributed else None
+        self.express_children = self.execution_type == "EXPRESS"
+        self.label = raw.get("Label")
         self.processor = load(processor, key)
         self.items = raw.get("Items", ABSENT)  # JSONata
         self.items_path: str | None = raw.get("ItemsPath")  # JSONPath
@@ -146,9 +173,15 @@ def run_map(engine: Interpreter, run: StateRun, state: MapState) -> Step:
             history = iteration_engine.runtime.history
             details = {"name": run.name, "index": index}
             begun = 0
+            child: ChildExecution | None = None
             if not distributed:
                 after = freed_places.popleft() if freed_places else started_id
                 begun = history.add("MapIterationStarted", after, details)
+            else:
+                assert map_run_arn is not None
+                child = _child_execution(engine, state, run.name, map_run_arn, index)
+                if state.express_children:  # five minutes at most, within the parent's own time
+                    iteration_engine = _express_child(iteration_engine)
             try:
                 output, last = yield from iteration_engine.machine_steps(
                     processor, value, run.scope.child(), begun
@@ -159,7 +192,12 @@ def run_map(engine: Interpreter, run: StateRun, state: MapState) -> Step:
                     failed_iteration_ids.append(last_state_event)
                     history.add("MapIterationFailed", last_state_event, details)
                     raise
-                return IterationOutcome(index, failure=failed, last_event_id=started_id)
+                return _child_ended(iteration_engine, index, child, started_id, failure=failed)
+            except ExecutionTimedOut:
+                if child is None or not _child_timed_out(iteration_engine, engine):
+                    raise
+                timeout = ExecutionFailed(errors.TIMEOUT, None)
+                return _child_ended(iteration_engine, index, child, started_id, failure=timeout)
             except (GeneratorExit, BranchAborted) as stopped:
                 # Stopped (between two of its states, or inside one, which wrote its own
                 # `<Type>StateAborted`) because another iteration failed or the Map itself is being
@@ -171,7 +209,7 @@ def run_map(engine: Interpreter, run: StateRun, state: MapState) -> Step:
                     history.add("MapIterationAborted", after, details)
                 raise
             if distributed:
-                return IterationOutcome(index, output=output, last_event_id=started_id)
+                return _child_ended(iteration_engine, index, child, started_id, output=output)
             freed_places.append(last)
             last = history.add("MapIterationSucceeded", last, details)
             return IterationOutcome(index, output=output, last_event_id=last)
@@ -208,12 +246,57 @@ def run_map(engine: Interpreter, run: StateRun, state: MapState) -> Step:
     run.previous_id = success_base
     if state.result_writer is not None and map_run_arn:
         result: Any = write_results(engine, run, map_run_arn, inputs, outcomes, state.result_writer)
+        if result is None:  # WriterConfig alone: the formatted results are the Map's result
+            result = formatted_results(inputs, outcomes, state.result_writer)
     else:
         result = [
             o.output if o.failure is None else {"Error": o.failure.error, "Cause": o.failure.cause}
             for o in outcomes
         ]
     return engine.finish(run, result, state.next)
+
+
+def _child_execution(
+    engine: Interpreter, state: MapState, name: str, map_run_arn: str, index: int
+) -> ChildExecution:
+    """A child execution's identity, as AWS names them: `<machine>/<label>:<uuid>` under the
+    `execution` (STANDARD children) or `express` (EXPRESS children) resource type."""
+    machine_arn = engine.runtime.state_machine_arn.partition("#")[0]
+    prefix, _, machine_name = machine_arn.rpartition(":stateMachine:")
+    child_name = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{map_run_arn}/{index}"))
+    kind = "express" if state.express_children else "execution"
+    arn = f"{prefix}:{kind}:{machine_name}/{state.label or name}:{child_name}"
+    return ChildExecution(arn, child_name, machine_arn, engine.runtime.clock.now())
+
+
+def _express_child(engine: Interpreter) -> Interpreter:
+    """The interpreter of an Express child execution: the parent's, with a deadline five minutes on."""
+    runtime = engine.runtime
+    deadline = runtime.clock.now() + timedelta(seconds=EXPRESS_MAX_SECONDS)
+    if runtime.deadline is not None:
+        deadline = min(deadline, runtime.deadline)
+    return Interpreter(replace(runtime, deadline=deadline))
+
+
+def _child_timed_out(child: Interpreter, parent: Interpreter) -> bool:
+    """Whether a child's own time ran out (not its parent's, which times the parent out)."""
+    now = child.runtime.clock.now()
+    parent_deadline = parent.runtime.deadline
+    return parent_deadline is None or now < parent_deadline
+
+
+def _child_ended(
+    child_engine: Interpreter,
+    index: int,
+    child: ChildExecution | None,
+    last_event_id: int,
+    *,
+    output: Any = None,
+    failure: ExecutionFailed | None = None,
+) -> IterationOutcome:
+    if child is not None:
+        child.stop = child_engine.runtime.clock.now()
+    return IterationOutcome(index, output=output, failure=failure, last_event_id=last_event_id, child=child)
 
 
 def _items(engine: Interpreter, run: StateRun, state: MapState, effective: Any) -> list[Any]:

@@ -18,6 +18,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from tributary.states import errors
+from tributary.states.engine import iso_time
 from tributary.states.errors import StatesError
 from tributary.states.history import payload_text
 from tributary.states.service_integrations import ResourceError, TaskCall, parse_resource
@@ -128,6 +129,63 @@ def json_type(value: Any) -> str:
     return type(value).__name__
 
 
+def _transformation(writer: dict[str, Any]) -> tuple[str, str]:
+    """(Transformation, OutputType) of a ResultWriter's WriterConfig: NONE and JSON by default when
+    the results are exported, COMPACT when only formatted."""
+    config = writer.get("WriterConfig") or {}
+    default = "NONE" if "Resource" in writer else "COMPACT"
+    return str(config.get("Transformation", default)), str(config.get("OutputType", "JSON"))
+
+
+def _entry(inputs: list[Any], outcome: IterationOutcome, transformation: str) -> Any:
+    """One child execution's result: its output (COMPACT, FLATTEN) or, with NONE and for every
+    failed child, the output beside the execution's metadata (as DescribeExecution names it)."""
+    if outcome.failure is None and transformation in ("COMPACT", "FLATTEN"):
+        return outcome.output
+    entry: dict[str, Any] = {}
+    child = outcome.child
+    if child is not None:
+        entry.update(
+            {"ExecutionArn": child.arn, "Name": child.name, "StateMachineArn": child.state_machine_arn}
+        )
+        entry["StartDate"] = iso_time(child.start)
+        if child.stop is not None:
+            entry["StopDate"] = iso_time(child.stop)
+    entry.update({"Input": payload_text(inputs[outcome.index]), "InputDetails": {"Included": True}})
+    if outcome.failure is None:
+        entry.update({"Output": payload_text(outcome.output), "OutputDetails": {"Included": True}})
+        entry["Status"] = "SUCCEEDED"
+    else:
+        entry.update({"Error": outcome.failure.error, "Cause": outcome.failure.cause, "Status": "FAILED"})
+    return dict(sorted(entry.items()))
+
+
+def _formatted(entries: list[Any], transformation: str, outcomes: list[IterationOutcome]) -> list[Any]:
+    if transformation != "FLATTEN":
+        return entries
+    flat: list[Any] = []
+    for entry, outcome in zip(entries, outcomes, strict=True):
+        if outcome.failure is None and isinstance(entry, list):
+            flat.extend(entry)
+        else:
+            flat.append(entry)
+    return flat
+
+
+def formatted_results(
+    inputs: list[Any], outcomes: list[IterationOutcome], writer: dict[str, Any]
+) -> list[Any]:
+    """The child executions' results as a ResultWriter's WriterConfig formats them."""
+    transformation, _ = _transformation(writer)
+    return _formatted([_entry(inputs, o, transformation) for o in outcomes], transformation, outcomes)
+
+
+def _file_body(entries: list[Any], output_type: str) -> str:
+    if output_type == "JSONL":
+        return "".join(payload_text(entry) + "\n" for entry in entries)
+    return payload_text(entries)
+
+
 def write_results(
     engine: Interpreter,
     run: StateRun,
@@ -135,41 +193,37 @@ def write_results(
     inputs: list[Any],
     outcomes: list[IterationOutcome],
     writer: dict[str, Any],
-) -> dict[str, Any]:
-    """Put the results and the manifest; the Map's result is where they are."""
+) -> dict[str, Any] | None:
+    """Put the results and the manifest; the Map's result is where they are. None when the
+    ResultWriter has only a WriterConfig (nothing exported)."""
+    if "Resource" not in writer:
+        return None
     target = _request(engine, run, writer, run.state_input, "ResultWriter")
     bucket = target.get("Bucket")
     prefix = str(target.get("Prefix", "")).rstrip("/")
     run_id = map_run_arn.rsplit(":", 1)[-1]
     base = f"{prefix}/{run_id}" if prefix else run_id
     resource = writer["Resource"]
-    succeeded = [
-        {"Input": payload_text(inputs[o.index]), "Output": payload_text(o.output), "Status": "SUCCEEDED"}
-        for o in outcomes
-        if o.failure is None
-    ]
-    failed = [
-        {
-            "Input": payload_text(inputs[o.index]),
-            "Error": o.failure.error,
-            "Cause": o.failure.cause,
-            "Status": "FAILED",
-        }
-        for o in outcomes
-        if o.failure is not None
-    ]
+    transformation, output_type = _transformation(writer)
+    succeeded_outcomes = [o for o in outcomes if o.failure is None]
+    failed_outcomes = [o for o in outcomes if o.failure is not None]
+    succeeded = _formatted(
+        [_entry(inputs, o, transformation) for o in succeeded_outcomes], transformation, succeeded_outcomes
+    )
+    failed = [_entry(inputs, o, transformation) for o in failed_outcomes]
     files: list[dict[str, Any]] = []
     for name, entries in (("SUCCEEDED_0.json", succeeded), ("FAILED_0.json", failed)):
         if entries:
             key = f"{base}/{name}"
+            body = _file_body(entries, output_type)
             _call(
                 engine,
                 run,
                 resource,
-                {"Bucket": bucket, "Key": key, "Body": payload_text(entries)},
+                {"Bucket": bucket, "Key": key, "Body": body},
                 errors.RESULT_WRITER_FAILED,
             )
-            files.append({"Key": key, "Size": len(payload_text(entries))})
+            files.append({"Key": key, "Size": len(body.encode())})
     manifest = {
         "DestinationBucket": bucket,
         "MapRunArn": map_run_arn,

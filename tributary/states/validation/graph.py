@@ -90,7 +90,15 @@ class MachineChecker:
         if state["Type"] == "Map":
             field = "ItemProcessor" if "ItemProcessor" in state else "Iterator"
             if field in state:
-                self.machine(state[field], f"{location}/{field}")
+                # A distributed Map's EXPRESS child workflows are Express executions: the checks of
+                # an Express state machine apply to them (no `.sync`, no `.waitForTaskToken`).
+                outer = self.schema.state_machine_type
+                if _express_children(state[field]):
+                    self.schema.state_machine_type = "EXPRESS"
+                try:
+                    self.machine(state[field], f"{location}/{field}")
+                finally:
+                    self.schema.state_machine_type = outer
 
     def _transitions(self, state: dict[str, Any], location: str, states: dict[str, Any]) -> None:
         state_type = state["Type"]
@@ -150,3 +158,12 @@ def _targets(state: dict[str, Any], location: str) -> Iterator[tuple[str, Any]]:
 def transition_targets(state: dict[str, Any]) -> list[str]:
     """The names of the states `state` may go to (Next, Default, Choices, Catch)."""
     return [target for _, target in _targets(state, "") if isinstance(target, str)]
+
+
+def _express_children(processor: Any) -> bool:
+    config = processor.get("ProcessorConfig") if isinstance(processor, dict) else None
+    return (
+        isinstance(config, dict)
+        and config.get("Mode") == "DISTRIBUTED"
+        and config.get("ExecutionType") == "EXPRESS"
+    )
