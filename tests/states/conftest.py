@@ -51,6 +51,29 @@ def machine(*states: tuple[str, dict[str, Any]], **top: Any) -> dict[str, Any]:
     return {"StartAt": names[0], "States": named, **top}
 
 
+class FakeS3:
+    """An `s3` integration holding objects in a dict."""
+
+    def __init__(self, objects: dict[str, str]) -> None:
+        self.objects = objects
+
+    def invoke(self, call):
+        args = call.arguments
+        if call.resource.action == "getObject":
+            return {"Body": self.objects[f"{args['Bucket']}/{args['Key']}"]}
+        if call.resource.action == "putObject":
+            self.objects[f"{args['Bucket']}/{args['Key']}"] = args["Body"]
+            return {"ETag": "x"}
+        if call.resource.action == "listObjectsV2":
+            prefix = f"{args['Bucket']}/{args.get('Prefix', '')}"
+            return {
+                "Contents": [
+                    {"Key": k.split("/", 1)[1]} for k in sorted(self.objects) if k.startswith(prefix)
+                ]
+            }
+        raise StatesError("S3.NoSuchAction", call.resource.action)
+
+
 class EngineKit:
     """What engine tests build with, handed out by the `kit` fixture."""
 
@@ -58,6 +81,7 @@ class EngineKit:
     fail = staticmethod(fail)
     task = staticmethod(task)
     machine = staticmethod(machine)
+    S3 = FakeS3
 
 
 @pytest.fixture

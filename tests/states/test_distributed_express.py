@@ -17,22 +17,6 @@ from tributary.states.errors import StatesError
 MACHINE_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:Pipeline"
 
 
-class FakeS3:
-    """An `s3` integration holding objects by `bucket/key`."""
-
-    def __init__(self, objects: dict[str, str] | None = None) -> None:
-        self.objects = dict(objects or {})
-
-    def invoke(self, call: Any) -> Any:
-        args = call.arguments
-        if call.resource.action == "getObject":
-            return {"Body": self.objects[f"{args['Bucket']}/{args['Key']}"]}
-        if call.resource.action == "putObject":
-            self.objects[f"{args['Bucket']}/{args['Key']}"] = args["Body"]
-            return {"ETag": "x"}
-        raise StatesError("S3.NoSuchAction", call.resource.action)
-
-
 class Validator:
     """Validates one object per call: an object named `bad...` fails, `slow...` takes 400 s."""
 
@@ -89,11 +73,9 @@ def validation_map(**fields: Any) -> dict[str, Any]:
     return {"StartAt": "Validate", "States": {"Validate": state}}
 
 
-def run(
-    definition: dict[str, Any], keys: list[str], s3: FakeS3 | None = None, validator: Validator | None = None
-) -> tuple[Execution, FakeS3, Validator]:
-    s3 = s3 or FakeS3()
-    validator = validator or Validator()
+def run(kit: Any, definition: dict[str, Any], keys: list[str]) -> tuple[Execution, Any, Validator]:
+    s3 = kit.S3({})
+    validator = Validator()
     s3.objects["runs/manifests/r1.json"] = json.dumps([{"key": k} for k in keys])
     execution = Execution(
         definition,
@@ -106,13 +88,13 @@ def run(
     return execution, s3, validator
 
 
-def stored(s3: FakeS3, key: str) -> Any:
+def stored(s3: Any, key: str) -> Any:
     return json.loads(s3.objects[f"runs/{key}"])
 
 
-def test_a_thousand_objects_are_validated_by_express_children_and_the_results_land_in_s3():
+def test_a_thousand_objects_are_validated_by_express_children_and_the_results_land_in_s3(kit):
     keys = [f"obj-{i:04d}" for i in range(1000)]
-    execution, s3, validator = run(validation_map(), keys)
+    execution, s3, validator = run(kit, validation_map(), keys)
     assert execution.status == "SUCCEEDED", (execution.error, execution.cause)
     assert sorted(validator.calls) == keys
     output = json.loads(execution.output or "{}")
@@ -144,8 +126,8 @@ def test_a_thousand_objects_are_validated_by_express_children_and_the_results_la
     assert len({e["Name"] for e in entries}) == 1000
 
 
-def test_the_parent_history_holds_the_map_run_events_only():
-    execution, _, _ = run(validation_map(), ["a", "b", "c"])
+def test_the_parent_history_holds_the_map_run_events_only(kit):
+    execution, _, _ = run(kit, validation_map(), ["a", "b", "c"])
     types = [e["type"] for e in execution.history.events]
     assert types == [
         "ExecutionStarted",
@@ -159,9 +141,9 @@ def test_the_parent_history_holds_the_map_run_events_only():
     ]
 
 
-def test_tolerated_failures_keep_the_run_going_and_the_failed_children_are_in_failed_0():
+def test_tolerated_failures_keep_the_run_going_and_the_failed_children_are_in_failed_0(kit):
     keys = [f"ok-{i:02d}" for i in range(38)] + ["bad-1", "bad-2"]  # 5 % of 40 failing
-    execution, s3, _ = run(validation_map(), keys)
+    execution, s3, _ = run(kit, validation_map(), keys)
     assert execution.status == "SUCCEEDED"
     manifest = stored(s3, json.loads(execution.output or "{}")["ResultWriterDetails"]["Key"])
     (failed_file,) = manifest["ResultFiles"]["FAILED"]
@@ -174,31 +156,31 @@ def test_tolerated_failures_keep_the_run_going_and_the_failed_children_are_in_fa
     assert len(stored(s3, manifest["ResultFiles"]["SUCCEEDED"][0]["Key"])) == 38
 
 
-def test_more_failures_than_tolerated_fail_the_map_run():
+def test_more_failures_than_tolerated_fail_the_map_run(kit):
     keys = [f"ok-{i:02d}" for i in range(37)] + ["bad-1", "bad-2", "bad-3"]  # 7.5 % > 5 %
-    execution, _, _ = run(validation_map(), keys)
+    execution, _, _ = run(kit, validation_map(), keys)
     assert (execution.status, execution.error) == ("FAILED", "States.ExceedToleratedFailureThreshold")
     types = [e["type"] for e in execution.history.events]
     assert types[-3:] == ["MapRunFailed", "MapStateFailed", "ExecutionFailed"]
 
 
-def test_tolerated_failure_count_is_a_number_of_children():
+def test_tolerated_failure_count_is_a_number_of_children(kit):
     definition = validation_map(ToleratedFailureCount=1)
     del definition["States"]["Validate"]["ToleratedFailurePercentage"]
-    assert run(definition, ["ok", "bad-1"])[0].status == "SUCCEEDED"
-    assert run(definition, ["ok", "bad-1", "bad-2"])[0].error == "States.ExceedToleratedFailureThreshold"
+    assert run(kit, definition, ["ok", "bad-1"])[0].status == "SUCCEEDED"
+    assert run(kit, definition, ["ok", "bad-1", "bad-2"])[0].error == "States.ExceedToleratedFailureThreshold"
 
 
-def test_an_express_child_running_past_five_minutes_fails_with_states_timeout():
+def test_an_express_child_running_past_five_minutes_fails_with_states_timeout(kit):
     definition = validation_map(ItemProcessor=processor(slow_wait=400), ToleratedFailureCount=0)
     del definition["States"]["Validate"]["ToleratedFailurePercentage"]
-    execution, _, validator = run(definition, ["a"])
+    execution, _, validator = run(kit, definition, ["a"])
     assert (execution.status, execution.error) == ("FAILED", "States.ExceedToleratedFailureThreshold")
     assert validator.calls == []  # stopped in its Wait, at the five-minute mark
 
     tolerated = validation_map(ItemProcessor=processor(slow_wait=400), ToleratedFailureCount=1)
     del tolerated["States"]["Validate"]["ToleratedFailurePercentage"]
-    execution, s3, _ = run(tolerated, ["a"])
+    execution, s3, _ = run(kit, tolerated, ["a"])
     assert execution.status == "SUCCEEDED"
     manifest = stored(s3, json.loads(execution.output or "{}")["ResultWriterDetails"]["Key"])
     (entry,) = stored(s3, manifest["ResultFiles"]["FAILED"][0]["Key"])
@@ -215,9 +197,9 @@ def assert_seconds(start: str, stop: str) -> float:
     return (parse(stop) - parse(start)).total_seconds()
 
 
-def test_a_standard_child_has_no_five_minute_limit():
+def test_a_standard_child_has_no_five_minute_limit(kit):
     definition = validation_map(ItemProcessor=processor("STANDARD", slow_wait=400))
-    execution, s3, validator = run(definition, ["a"])
+    execution, s3, validator = run(kit, definition, ["a"])
     assert execution.status == "SUCCEEDED"
     assert validator.calls == ["a"]
     manifest = stored(s3, json.loads(execution.output or "{}")["ResultWriterDetails"]["Key"])
@@ -225,9 +207,9 @@ def test_a_standard_child_has_no_five_minute_limit():
     assert ":execution:Pipeline/ValidateObjects:" in entry["ExecutionArn"]
 
 
-def test_max_concurrency_bounds_the_children_running_at_once_and_their_waits_overlap():
+def test_max_concurrency_bounds_the_children_running_at_once_and_their_waits_overlap(kit):
     definition = validation_map(ItemProcessor=processor(slow_wait=60), MaxConcurrency=2)
-    execution, _, validator = run(definition, ["a", "b", "c", "d", "e"])
+    execution, _, validator = run(kit, definition, ["a", "b", "c", "d", "e"])
     assert execution.status == "SUCCEEDED"
     assert sorted(validator.calls) == ["a", "b", "c", "d", "e"]
     assert execution.stop_date is not None
@@ -235,11 +217,11 @@ def test_max_concurrency_bounds_the_children_running_at_once_and_their_waits_ove
     assert (execution.stop_date - execution.start_date).total_seconds() == 180
 
 
-def test_writer_config_alone_formats_the_results_into_the_state_output():
+def test_writer_config_alone_formats_the_results_into_the_state_output(kit):
     compact = validation_map(
         ResultWriter={"WriterConfig": {"Transformation": "COMPACT", "OutputType": "JSON"}}
     )
-    execution, s3, _ = run(compact, ["a", "b"])
+    execution, s3, _ = run(kit, compact, ["a", "b"])
     assert json.loads(execution.output or "null") == [
         {"key": "a", "valid": True},
         {"key": "b", "valid": True},
@@ -254,10 +236,10 @@ def test_writer_config_alone_formats_the_results_into_the_state_output():
         },
         ResultWriter={"WriterConfig": {"Transformation": "FLATTEN", "OutputType": "JSON"}},
     )
-    assert json.loads(run(flat, ["a", "b"])[0].output or "null") == ["x", "y", "x", "y"]
+    assert json.loads(run(kit, flat, ["a", "b"])[0].output or "null") == ["x", "y", "x", "y"]
 
 
-def test_jsonl_output_puts_one_result_a_line():
+def test_jsonl_output_puts_one_result_a_line(kit):
     definition = validation_map(
         ResultWriter={
             "Resource": "arn:aws:states:::s3:putObject",
@@ -265,7 +247,7 @@ def test_jsonl_output_puts_one_result_a_line():
             "WriterConfig": {"Transformation": "COMPACT", "OutputType": "JSONL"},
         }
     )
-    execution, s3, _ = run(definition, ["a", "b"])
+    execution, s3, _ = run(kit, definition, ["a", "b"])
     manifest = stored(s3, json.loads(execution.output or "{}")["ResultWriterDetails"]["Key"])
     body = s3.objects[f"runs/{manifest['ResultFiles']['SUCCEEDED'][0]['Key']}"]
     assert [json.loads(line) for line in body.splitlines()] == [
@@ -274,7 +256,7 @@ def test_jsonl_output_puts_one_result_a_line():
     ]
 
 
-def test_express_children_cannot_use_sync_or_callback_integrations():
+def test_express_children_cannot_use_sync_or_callback_integrations(kit):
     for resource in (
         "arn:aws:states:::glue:startJobRun.sync",
         "arn:aws:states:::sqs:sendMessage.waitForTaskToken",

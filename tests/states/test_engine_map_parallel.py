@@ -90,29 +90,6 @@ def test_item_selector_sees_index_and_value(kit):
     assert json.loads(result.output) == [{"i": 0, "v": "a", "k": 0}, {"i": 1, "v": "b", "k": 0}]
 
 
-class FakeS3:
-    """An `s3` integration holding objects in a dict."""
-
-    def __init__(self, objects: dict[str, str]) -> None:
-        self.objects = objects
-
-    def invoke(self, call):
-        args = call.arguments
-        if call.resource.action == "getObject":
-            return {"Body": self.objects[f"{args['Bucket']}/{args['Key']}"]}
-        if call.resource.action == "putObject":
-            self.objects[f"{args['Bucket']}/{args['Key']}"] = args["Body"]
-            return {"ETag": "x"}
-        if call.resource.action == "listObjectsV2":
-            prefix = f"{args['Bucket']}/{args.get('Prefix', '')}"
-            return {
-                "Contents": [
-                    {"Key": k.split("/", 1)[1]} for k in sorted(self.objects) if k.startswith(prefix)
-                ]
-            }
-        raise StatesError("S3.NoSuchAction", call.resource.action)
-
-
 def distributed_with_reader(reader_config, key="in/items"):
     return map_state(
         "DISTRIBUTED",
@@ -143,14 +120,14 @@ def distributed_with_reader(reader_config, key="in/items"):
 )
 def test_item_reader_reads_objects_through_the_s3_integration(kit, config, body, items):
     integrations = IntegrationRegistry(
-        {"s3": FakeS3({"b/in/items": body}), "lambda": kit.Scripted(lambda c: c.arguments)}
+        {"s3": kit.S3({"b/in/items": body}), "lambda": kit.Scripted(lambda c: c.arguments)}
     )
     result = execute(kit.machine(("M", distributed_with_reader(config))), {}, integrations=integrations)
     assert json.loads(result.output) == items
 
 
 def test_item_reader_failure_is_item_reader_failed(kit):
-    integrations = IntegrationRegistry({"s3": FakeS3({}), "lambda": kit.Scripted({})})
+    integrations = IntegrationRegistry({"s3": kit.S3({}), "lambda": kit.Scripted({})})
     result = execute(
         kit.machine(("M", distributed_with_reader({"InputType": "JSON"}))), {}, integrations=integrations
     )
@@ -164,7 +141,7 @@ def test_item_batcher_groups_items_with_batch_input(kit):
 
 
 def test_result_writer_puts_results_and_a_manifest(kit):
-    s3 = FakeS3({})
+    s3 = kit.S3({})
     state = map_state(
         "DISTRIBUTED",
         ToleratedFailureCount=1,
