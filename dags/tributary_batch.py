@@ -24,21 +24,32 @@ import contextlib
 import json
 import logging
 import os
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from airflow.decorators import dag, task
 from airflow.exceptions import AirflowException, AirflowFailException
-from airflow.models import Variable
-from airflow.models.param import Param
-from airflow.operators.python import get_current_context
 from airflow.providers.amazon.aws.hooks.dynamodb import DynamoDBHook
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.providers.amazon.aws.hooks.step_function import StepFunctionHook
 from airflow.providers.amazon.aws.operators.step_function import StepFunctionStartExecutionOperator
 from airflow.providers.amazon.aws.sensors.step_function import StepFunctionExecutionSensor
 from airflow.utils.trigger_rule import TriggerRule
-from tributary_mwaa import planning
+
+try:  # Airflow 3: tasks reach Variables through the Task SDK, not the metadata database
+    from airflow.sdk import Param, Variable, dag, get_current_context, task
+except ImportError:  # Airflow 2
+    from airflow.decorators import dag, task
+    from airflow.models import Variable
+    from airflow.models.param import Param
+    from airflow.operators.python import get_current_context
+
+try:
+    from tributary_mwaa import planning
+except ModuleNotFoundError:  # the DAGs folder is not on sys.path (Airflow 3 outside MWAA)
+    sys.path.append(str(Path(__file__).resolve().parent))
+    from tributary_mwaa import planning
 
 DAG_ID = "tributary_batch"
 STACK_VARIABLE = "tributary_stack"

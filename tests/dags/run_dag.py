@@ -10,6 +10,7 @@ The DAG folder, Airflow home, connection and Variables come from the environment
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
 from datetime import datetime
@@ -32,10 +33,10 @@ def main() -> int:
         print(json.dumps(bag.import_errors), file=sys.stderr)
         return 2
     dag = bag.get_dag(args.dag_id)
-    dag_run = dag.test(
-        execution_date=datetime.fromisoformat(args.logical_date.replace("Z", "+00:00")),
-        run_conf=json.loads(args.conf),
-    )
+    logical_date = datetime.fromisoformat(args.logical_date.replace("Z", "+00:00"))
+    # Airflow 3 calls it logical_date, Airflow 2 execution_date.
+    when = "logical_date" if "logical_date" in inspect.signature(dag.test).parameters else "execution_date"
+    dag_run = dag.test(**{when: logical_date}, run_conf=json.loads(args.conf))
     tasks: dict[str, list[str]] = {}
     records = None
     for ti in dag_run.get_task_instances():
