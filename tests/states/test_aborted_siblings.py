@@ -304,3 +304,27 @@ def test_only_machines_that_can_wait_run_their_branches_in_threads_of_their_own(
     assert loaded(wait("W", 1)).may_wait
     inner = {"Type": "Parallel", "Branches": [machine(wait("W", 1))], "End": True}
     assert loaded({"P": inner}).may_wait
+
+
+def test_a_retried_parallel_writes_parallel_state_failed_only_once_it_fails_for_good():
+    class Boom:
+        def invoke(self, call: Any) -> Any:
+            raise StatesError("Boom.Error", "boom")
+
+    task = {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": True}
+    definition = parallel(
+        machine({"Call": task}),
+        Retry=[{"ErrorEquals": ["Boom.Error"], "IntervalSeconds": 1, "MaxAttempts": 1}],
+    )
+    execution = run(definition, integrations=IntegrationRegistry({"lambda": Boom()}))
+    events = list(execution.history.events)
+    assert execution.error == "Boom.Error"
+    kinds = [t for t, _ in typed(events)]
+    assert kinds.count("ParallelStateStarted") == 2
+    assert kinds.count("ParallelStateFailed") == 1
+    ids = by_id(events)
+    first_failure, last_failure = [e for e in events if e["type"] == "TaskFailed"]
+    second_start = [e for e in events if e["type"] == "ParallelStateStarted"][1]
+    # The retry starts the Parallel again after the failed branch's last event, as for a Map.
+    assert ids[second_start["previousEventId"]] == first_failure
+    assert ids[only(events, "ParallelStateFailed")["previousEventId"]] == last_failure

@@ -333,7 +333,7 @@ class Interpreter:
         `location`); as AWS records it, the event follows the state's entry for a Wait state (its
         duration is evaluated once entered) and otherwise the event the entry followed, when the
         state wrote nothing else. A Map state then writes MapStateFailed, as it does after a failed
-        iteration."""
+        iteration (a Parallel, ParallelStateFailed after a failed branch)."""
         if failure.error == errors.QUERY_EVALUATION_ERROR:
             details = {"error": failure.error, "cause": failure.cause, "state": run.name}
             if failure.location is not None:

@@ -51,12 +51,14 @@ class ParallelState(State):
         try:
             outcomes = run_all(engine, jobs, max_concurrency=0, may_wait=self.may_wait())
         except ExecutionFailed as failed:
-            # After the failed branch's last event (the siblings' aborted states, if any, come
-            # between). GetExecutionHistory's HistoryEvent has no member for ParallelStateFailed
-            # details: the error and cause are in the events that follow (a Catch's, ExecutionFailed).
+            # ParallelStateFailed follows the failed branch's last event (the siblings' aborted
+            # states, if any, come between), once the state fails for good: a Retry starts the
+            # Parallel again after that event instead, as AWS records a failed Map. The HistoryEvent
+            # has no member for ParallelStateFailed details: the error and cause are in the events
+            # that follow (a Catch's, ExecutionFailed).
             if failed_at:
                 run.previous_id = failed_at[0]
-            engine.event(run, "ParallelStateFailed")
+            run.failed_event = "ParallelStateFailed"
             raise NullableFailure(failed.error, failed.cause) from None
         run.previous_id = max([started_id, *(last for _, last in outcomes)])
         engine.event(run, "ParallelStateSucceeded")
