@@ -9,6 +9,7 @@ import logging
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -140,11 +141,20 @@ def register(subparsers: Any) -> None:
         decide = subparsers.add_parser(
             verb,
             help=f"{verb} a run that awaits a decision (its quality rules failed): {effect}",
-            epilog=f'example:\n  tributary {verb} RUN_ID --reason "why (kept on the run record)"',
+            epilog=(
+                f'examples:\n  tributary {verb} RUN_ID --reason "why (kept on the run record)"\n'
+                f'  tributary {verb} RUN_ID --reason "why" --url https://abc123.lambda-url.us-east-1.on.aws/'
+            ),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         decide.add_argument("run", help="run id of a run AWAITING_APPROVAL (see `tributary runs`)")
         decide.add_argument("--reason", required=True, help="why; kept on the run record with who and when")
+        decide.add_argument(
+            "--url",
+            help="on AWS: the stack's ApprovalFunctionUrl output; the request is signed (SigV4) with your "
+            "AWS credentials, whose identity is recorded (default: the local stack)",
+        )
+        decide.add_argument("--region", help="the function URL's region (default: read from --url)")
         add_output_option(decide, ("text", "json"))  # json: the approval function's answer
         decide.add_argument("--root", type=Path, default=Path("."), help=ROOT_HELP)
         decide.set_defaults(func=_decide, decision=verb)
@@ -712,6 +722,21 @@ def approval_request(run_id: str, decision: str, reason: str, caller: str, accou
 def _decide(args: argparse.Namespace) -> int:
     if not args.reason.strip():
         raise UsageError("--reason must say why (it is kept on the run record)")
+    status, body = _decide_on_aws(args) if args.url else _decide_locally(args)
+    if args.json:
+        print(json.dumps({"status_code": status, **body}, indent=2))
+    elif status == 200:
+        verb = "approved" if args.decision == "approve" else "refused"
+        print(f"{args.run}: {verb} by {body['decided_by']} at {body['decided_at']}: {body['reason']}")
+        follows = "published" if args.decision == "approve" else "quarantined"
+        print(f"the run goes on and is {follows}: `tributary runs` shows its status")
+    else:
+        message = body.get("message") or body.get("Message") or body
+        print(f"not {args.decision}d ({status}): {message}", file=sys.stderr)
+    return 0 if status == 200 else 1
+
+
+def _decide_locally(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     info = _info(args.root)
     identity = info.client("sts").get_caller_identity()
     event = approval_request(args.run, args.decision, args.reason, identity["Arn"], identity["Account"])
@@ -720,18 +745,46 @@ def _decide(args: argparse.Namespace) -> int:
     if result.get("function_error") or not isinstance(answer, dict) or "statusCode" not in answer:
         message = answer.get("errorMessage") if isinstance(answer, dict) else None
         raise UsageError(f"the approval function failed: {message or result.get('function_error') or answer}")
-    body = json.loads(answer.get("body") or "{}")
-    ok = answer["statusCode"] == 200
-    if args.json:
-        print(json.dumps({"status_code": answer["statusCode"], **body}, indent=2))
-    elif ok:
-        verb = "approved" if args.decision == "approve" else "refused"
-        print(f"{args.run}: {verb} by {body['decided_by']} at {body['decided_at']}: {body['reason']}")
-        follows = "published" if args.decision == "approve" else "quarantined"
-        print(f"the run goes on and is {follows}: `tributary runs` shows its status")
-    else:
-        print(f"not {args.decision}d: {body.get('message', body)}", file=sys.stderr)
-    return 0 if ok else 1
+    return int(answer["statusCode"]), json.loads(answer.get("body") or "{}")
+
+
+def _decide_on_aws(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+    """POST the decision to the function URL, signed with SigV4 (service lambda) as AuthType AWS_IAM
+    requires; AWS names the signer to the function, which records it."""
+    import boto3
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    session = boto3.session.Session()
+    credentials = session.get_credentials()
+    if credentials is None:
+        raise UsageError("no AWS credentials to sign the request with (aws configure, AWS_PROFILE, ...)")
+    host = urllib.parse.urlsplit(args.url).hostname or ""
+    parts = host.split(".")
+    from_host = (
+        parts[2] if len(parts) == 5 and parts[1] == "lambda-url" and host.endswith(".on.aws") else None
+    )
+    region = args.region or from_host or session.region_name
+    if not region:
+        raise UsageError(f"which region is {args.url} in? pass --region")
+    body = json.dumps({"run_id": args.run, "decision": args.decision, "reason": args.reason})
+    signed = AWSRequest(method="POST", url=args.url, data=body, headers={"Content-Type": "application/json"})
+    SigV4Auth(credentials.get_frozen_credentials(), "lambda", region).add_auth(signed)
+    request = urllib.request.Request(
+        args.url, data=body.encode(), method="POST", headers=dict(signed.headers.items())
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        text = exc.read().decode("utf-8", "replace")
+        try:
+            answer = json.loads(text)
+        except ValueError:
+            answer = {"message": text.strip() or exc.reason}
+        return exc.code, answer if isinstance(answer, dict) else {"message": str(answer)}
+    except urllib.error.URLError as exc:
+        raise UsageError(f"{args.url} does not answer ({exc.reason})") from None
 
 
 def _redrive(args: argparse.Namespace) -> int:
