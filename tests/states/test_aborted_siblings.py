@@ -328,3 +328,41 @@ def test_a_retried_parallel_writes_parallel_state_failed_only_once_it_fails_for_
     # The retry starts the Parallel again after the failed branch's last event, as for a Map.
     assert ids[second_start["previousEventId"]] == first_failure
     assert ids[only(events, "ParallelStateFailed")["previousEventId"]] == last_failure
+
+
+def test_branches_suspended_in_threads_give_the_same_history_on_every_run():
+    processor = {
+        "StartAt": "Pick",
+        "States": {
+            "Pick": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$", "NumericGreaterThan": 2, "Next": "Short"}],
+                "Default": "Long",
+            },
+            **wait("Long", 7, "Done"),
+            **wait("Short", 3, "Done"),
+            "Done": {"Type": "Pass", "End": True},
+        },
+    }
+    inner_map = {
+        "Type": "Map",
+        "ItemProcessor": processor,
+        "MaxConcurrency": 3,
+        "ItemsPath": "$.items",
+        "End": True,
+    }
+    definition = parallel(machine({"Each": inner_map}), machine(wait("Think", 9, "Boom"), fail("Boom")))
+    histories = []
+    for _ in range(3):
+        events = run(definition, {"items": [1, 2, 3, 4, 5, 6]}).history.events
+        histories.append([(e["type"], e["previousEventId"], e["timestamp"]) for e in events])
+    assert histories[0] == histories[1] == histories[2]
+    # At 9 s the sibling fails: the last item, in its 3 s wait since 7 s, is aborted with its Map.
+    assert [kind for kind, _, _ in histories[0][-5:]] == [
+        "WaitStateAborted",
+        "MapIterationAborted",
+        "MapStateAborted",
+        "ParallelStateFailed",
+        "ExecutionFailed",
+    ]
+    assert {stamp.second for _, _, stamp in histories[0][-5:]} == {9}
