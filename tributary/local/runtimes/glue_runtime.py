@@ -240,6 +240,21 @@ class GlueRuntime:
         run = self._runs[run_id]
         return run.log_path.read_text(errors="replace") if run.log_path and run.log_path.exists() else ""
 
+    def spark_stages(self, run_id: str) -> list[dict[str, int]] | None:
+        """Warm mode: the active Spark stages of a running run, as its worker last reported them
+        (`[{"stage", "done", "running", "failed", "total"}]`, tasks per stage; [] between stages).
+        None when the run reports none (cold mode, whose log shows Spark's progress bar instead; a
+        run not running yet, or ended)."""
+        run = self._runs.get(run_id)
+        if run is None or run.log_path is None or run.state != "RUNNING":
+            return None
+        try:
+            document = json.loads(_stages_path(run.log_path).read_text())
+        except (OSError, ValueError):
+            return None
+        stages = document.get("stages") if isinstance(document, dict) else None
+        return stages if isinstance(stages, list) else None
+
     def prewarm(self) -> None:
         """Warm mode: start a worker and Spark in it now (in the background), so that the first run
         finds Spark started. It holds a slot while Spark starts, so it never adds a JVM to a busy one."""
@@ -368,16 +383,17 @@ class GlueRuntime:
         if kill_after is not None:  # the worker dies mid-way (its JVM with it)
             killer.start()
         jvm_log = worker.log_size()
+        stages = _stages_path(run.log_path)
+        request = {"script": str(script), "argv": argv, "log": str(run.log_path), "progress": str(stages)}
         try:
-            response = worker.call(
-                {"script": str(script), "argv": argv, "log": str(run.log_path)}, timeout=wait_seconds
-            )
+            response = worker.call(request, timeout=wait_seconds)
         except TimeoutError:
             worker.kill()
             return None
         finally:
             killer.cancel()
             worker.copy_log_since(jvm_log, run.log_path)
+            stages.unlink(missing_ok=True)  # a killed worker could not remove it
         if response is None or response.get("spark_stopped"):
             worker.kill()
             self._forget(worker)
@@ -464,6 +480,11 @@ def spark_job_env(base_env: Mapping[str, str], cores: int) -> dict[str, str]:
         }
     )
     return env
+
+
+def _stages_path(log_path: Path) -> Path:
+    """Where a warm worker reports the run's active Spark stages (next to the run's log)."""
+    return log_path.with_name(log_path.stem + ".stages.json")
 
 
 def _error_message(log_path: Path, code: int) -> str:

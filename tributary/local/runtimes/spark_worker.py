@@ -5,7 +5,8 @@ local Spark (`spark_job_env`). The protocol is one JSON line per request on stdi
 on a private descriptor (fd 1 then points at stderr, the worker's log, which the JVM inherits):
 
     {"boot": true}                                   → {"booted": <seconds>}   start Spark now
-    {"script": PATH, "argv": [...], "log": PATH}      → {"code": <exit status>, "seconds": ...}
+    {"script": PATH, "argv": [...], "log": PATH,      → {"code": <exit status>, "seconds": ...}
+     "progress": PATH}                                 (optional: the run's Spark stages, see below)
 
 Each run is isolated as far as one process allows:
 - its own SparkSession (`newSession()` of the first one: its own SQL configuration, temporary views and
@@ -19,6 +20,11 @@ Each run is isolated as far as one process allows:
 - what Python prints (stdout, stderr, logging handlers made during the run) goes to the run's log; log
   handlers left pointing at it are removed afterwards. The JVM's own output goes to the worker's log (the
   runtime appends the part written during a run to that run's log).
+While a run executes, a thread polls Spark's status tracker once a second and writes the active stages
+(`{"stages": [{"stage", "done", "running", "failed", "total"}...]}`, tasks per stage) to the request's
+`progress` file, replaced atomically; the file is removed when the run ends. The runtime reads it for
+`tributary run`'s progress line (in cold mode the run's own log shows Spark's console progress bar;
+here the JVM's console is the worker's log, copied into the run's log only after the run).
 A script that stops the SparkContext ends the worker after its run (the runtime starts a fresh one).
 Stop, timeout and kill are the runtime's business: it kills the worker's process group. If stdin
 closes (the runtime died), the worker exits at once, and its JVM with it (PySpark's gateway exits when
@@ -36,8 +42,11 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
+
+PROGRESS_INTERVAL = 1.0  # seconds between two polls of Spark's status tracker
 
 
 class _Spark:
@@ -83,6 +92,79 @@ class _Spark:
             if table.isTemporary:
                 self.base.catalog.dropGlobalTempView(table.name)
         return True
+
+
+def active_status_tracker() -> Any:
+    """The status tracker of the process's SparkContext, None before Spark started (or once stopped)."""
+    if "pyspark" not in sys.modules:
+        return None
+    from pyspark import SparkContext
+
+    context = SparkContext._active_spark_context
+    return context.statusTracker() if context is not None else None
+
+
+def active_stages(tracker: Any) -> list[dict[str, int]]:
+    """Spark's active stages and their tasks, from a StatusTracker (`getActiveStageIds`, `getStageInfo`)."""
+    stages = []
+    for stage_id in sorted(tracker.getActiveStageIds()):
+        info = tracker.getStageInfo(stage_id)
+        if info is None:  # ended since it was listed
+            continue
+        stages.append(
+            {
+                "stage": int(stage_id),
+                "done": int(info.numCompletedTasks),
+                "running": int(info.numActiveTasks),
+                "failed": int(info.numFailedTasks),
+                "total": int(info.numTasks),
+            }
+        )
+    return stages
+
+
+class StageReporter:
+    """Writes the active stages to `path` every `interval` seconds while a run executes (a daemon
+    thread); `stop()` ends it and removes the file. A failing poll (Spark not started yet, stopping)
+    writes nothing and tries again: progress must never fail a run."""
+
+    def __init__(
+        self,
+        path: Path,
+        tracker: Callable[[], Any] = active_status_tracker,
+        interval: float = PROGRESS_INTERVAL,
+    ) -> None:
+        self.path = path
+        self._tracker = tracker
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="stage-progress", daemon=True)
+
+    def start(self) -> StageReporter:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.path.unlink(missing_ok=True)
+
+    def poll(self) -> None:
+        try:
+            tracker = self._tracker()
+            stages = active_stages(tracker) if tracker is not None else []
+        except Exception:  # Spark starting or stopping: nothing to show this time
+            return
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        temporary.write_text(json.dumps({"stages": stages, "at": time.time()}))
+        os.replace(temporary, self.path)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self.poll()
+            except OSError:  # the folder went away (the runtime is closing)
+                return
 
 
 def _install(session: Any) -> None:
@@ -143,9 +225,12 @@ def run(spark: _Spark, request: dict[str, Any]) -> dict[str, Any]:
     modules = set(sys.modules)
     script = str(request["script"])
     code = 1
+    reporter: StageReporter | None = None
     with open(request["log"], "a", buffering=1, encoding="utf-8", errors="replace") as log:
         sys.stdout = sys.stderr = log
         try:
+            if request.get("progress"):
+                reporter = StageReporter(Path(request["progress"])).start()
             spark.session_for_run()
             sys.path.insert(0, str(Path(script).parent))
             result: list[int] = []
@@ -160,6 +245,8 @@ def run(spark: _Spark, request: dict[str, Any]) -> dict[str, Any]:
             traceback.print_exc(file=log)
             code = 1
         finally:
+            if reporter is not None:
+                reporter.stop()
             log.flush()
             sys.stdout, sys.stderr = saved_stdio
             _forget_handlers(log)

@@ -590,15 +590,27 @@ def spark_progress(log: str) -> str | None:
             return None
     if last_line is None:
         return None
-    stages = [
-        f"stage {stage}: {done}/{total} tasks" + (f" ({active} running)" if active != "0" else "")
+    return stages_text(
+        {"stage": int(stage), "done": int(done), "running": int(active), "total": int(total)}
         for stage, done, active, total in _SPARK_BAR.findall(last_line)
-    ]
-    return "Spark " + ", ".join(stages)
+    )
+
+
+def stages_text(stages: Iterable[Mapping[str, Any]]) -> str | None:
+    """`Spark stage 3: 120/200 tasks (2 running), stage 4: 0/8 tasks` for stages given as
+    `{"stage", "done", "running", "total"}` (Spark's progress bar, or a warm worker's status tracker);
+    None when no stage is active."""
+    shown = []
+    for stage in stages:
+        running = f" ({stage['running']} running)" if stage.get("running") else ""
+        shown.append(f"stage {stage['stage']}: {stage['done']}/{stage['total']} tasks{running}")
+    return "Spark " + ", ".join(shown) if shown else None
 
 
 class GlueRuns(Protocol):
-    """What `glue_progress` reads of the local Glue runtime (tributary/local/runtimes/glue_runtime.py)."""
+    """What `glue_progress` reads of the local Glue runtime (tributary/local/runtimes/glue_runtime.py).
+    A runtime may also have `spark_stages(run_id)`, the active stages its warm worker reports (a list,
+    or None when it reports none: the log's progress bar is read instead)."""
 
     def get_job_runs(self, JobName: str) -> dict[str, Any]: ...  # Glue's parameter name
 
@@ -606,8 +618,9 @@ class GlueRuns(Protocol):
 
 
 def glue_progress(glue: GlueRuns, visit: StateVisit, now: datetime | None = None) -> str | None:
-    """For a Task running a Glue job: its running job run, how long it has run and, when the run's log
-    shows Spark's progress bar, the stages' progress. None for other states."""
+    """For a Task running a Glue job: its running job run, how long it has run and Spark's active stages
+    (tasks done of each), from the warm worker's status tracker or, in cold mode, the progress bar in
+    the run's log. None for other states."""
     job = visit.parameters.get("JobName")
     if not visit.resource.startswith("glue:") or not isinstance(job, str):
         return None
@@ -626,7 +639,9 @@ def glue_progress(glue: GlueRuns, visit: StateVisit, now: datetime | None = None
     waited = started is not None and visit.entered_at is not None and started - visit.entered_at >= _WAITED
     if waited and started is not None and now is not None:  # it waited for a slot: its own time
         text += f" {format_seconds((now - started).total_seconds())}"
-    stages = spark_progress(glue.logs(run_id))
+    reported = getattr(glue, "spark_stages", None)
+    tracked = reported(run_id) if callable(reported) else None
+    stages = stages_text(tracked) if tracked is not None else spark_progress(glue.logs(run_id))
     return f"{text} · {stages}" if stages else text
 
 
