@@ -101,7 +101,8 @@ build: install
 	$(BIN)/sam build --template template.yaml
 
 demo: install
-	$(BIN)/tributary run --config-env default events/data/orders-sample.csv events/data/clicks-sample.jsonl
+	$(BIN)/tributary run --config-env default events/data/orders-sample.csv events/data/clicks-sample.jsonl \
+		events/reference/customers.csv events/data/orders_checked-sample.csv
 
 bench: install
 	$(PY) -m bench

@@ -52,7 +52,14 @@ def register(subparsers: Any) -> None:
     up.set_defaults(func=_up)
 
     run = subparsers.add_parser("run", help="run files through the local pipeline once and report")
-    run.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    run.add_argument(
+        "files",
+        nargs="+",
+        type=Path,
+        metavar="FILE",
+        help="uploaded to incoming/<dataset>/; a file in a folder named reference/ is reference data,"
+        " uploaded first to reference/<file name>",
+    )
     _stack_options(run)
     run.add_argument("--dataset", help="dataset of every file (default: from each file name)")
     add_output_option(run, ("text", "json"))

@@ -84,12 +84,25 @@ class OneShotResult:
         return json.dumps(entries, indent=2, default=str, ensure_ascii=False)
 
 
+# A file in a folder of this name is reference (master) data a contract names (references: key
+# reference/<file name>): uploaded first, to reference/ in the raw bucket, and followed by no run.
+REFERENCE_FOLDER = "reference"
+
+
+def is_reference(path: Path) -> bool:
+    return path.parent.name == REFERENCE_FOLDER
+
+
 def upload(stack: LocalStack, files: list[Path], dataset: str | None) -> list[Upload]:
+    """Upload the files; return the data uploads (reference files are uploaded first and not returned)."""
     contracts = sorted(p.stem for p in (stack.options.root / "contracts").glob("*.yaml"))
     s3 = stack.aws.client("s3")
     bucket = stack.physical_id("RawBucket")
+    for path in filter(is_reference, files):
+        with path.open("rb") as body:
+            s3.put_object(Bucket=bucket, Key=f"{REFERENCE_FOLDER}/{path.name}", Body=body)
     done = []
-    for path in files:
+    for path in [path for path in files if not is_reference(path)]:
         key = f"incoming/{dataset or dataset_of(path, contracts)}/{path.name}"
         with path.open("rb") as body:
             response = s3.put_object(Bucket=bucket, Key=key, Body=body)
