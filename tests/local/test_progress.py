@@ -560,3 +560,31 @@ def test_a_map_retried_after_a_failed_iteration_is_a_retry_of_the_map() -> None:
     assert "↻ Each retry 1 after Boom: once" in lines
     assert lines[-2:] == ["✔ Each 1.0s (2 iterations) after 1 retry", "✔ execution succeeded in 1.0s"]
     assert not any("stopped" in line for line in lines)
+
+
+def test_a_task_waiting_for_its_token_is_said_to_wait_every_ten_minutes_only() -> None:
+    """AwaitApproval may wait a day for a person: not a line every 10 seconds."""
+    from datetime import timedelta
+
+    from tributary.local.views.progress import WAITING_TICK, parse_timestamp
+
+    t = "2026-11-24T10:00:{:02d}Z".format
+    tracker = ProgressTracker()
+    tracker.feed(
+        [
+            _event(1, 0, "ExecutionStarted", t(0)),
+            _event(2, 1, "TaskStateEntered", t(0), name="AwaitApproval"),
+            _event(3, 2, "TaskScheduled", t(0), resourceType="lambda", resource="invoke.waitForTaskToken"),
+            _event(4, 3, "TaskStarted", t(0), resourceType="lambda", resource="invoke.waitForTaskToken"),
+        ]
+    )
+    start = parse_timestamp(t(0))
+    assert start is not None
+
+    def at(seconds: float) -> list[str]:
+        return tracker.still_running(start + timedelta(seconds=seconds), every=10)
+
+    assert at(12) == [] and at(WAITING_TICK - 1) == []
+    assert at(WAITING_TICK + 1) == ["… AwaitApproval waiting for its task token 10m 01s"]
+    assert at(WAITING_TICK + 30) == []  # once per WAITING_TICK
+    assert at(2 * WAITING_TICK + 2) == ["… AwaitApproval waiting for its task token 20m 02s"]

@@ -54,6 +54,10 @@ _GREEN, _RED, _YELLOW, _CYAN, _DIM, _RESET = (
 )
 
 
+# How often a state waiting for its task token (.waitForTaskToken) is said to be still waiting.
+WAITING_TICK = 600.0
+
+
 @dataclass
 class StateVisit:
     """One entry into a state (a state of a Map is visited once per iteration)."""
@@ -249,11 +253,15 @@ class ProgressTracker:
                     continue
                 seconds = (now - visit.entered_at).total_seconds()
                 last = self._ticked.get(visit.entered_id, visit.entered_at)
-                if seconds < every or (now - last).total_seconds() < every:
+                # A task waiting for its token (a person's approval) may wait for hours: said less often.
+                waiting = visit.resource.endswith(".waitForTaskToken")
+                interval = max(every, WAITING_TICK) if waiting else every
+                if seconds < interval or (now - last).total_seconds() < interval:
                     continue
                 self._ticked[visit.entered_id] = now
                 extra = detail(visit) if detail is not None else None
-                text = f"running {format_seconds(seconds)}" + (f" · {extra}" if extra else "")
+                doing = "waiting for its task token" if waiting else "running"
+                text = f"{doing} {format_seconds(seconds)}" + (f" · {extra}" if extra else "")
                 lines.append(self._line(visit, "…", _DIM, text))
         return lines
 
