@@ -2,7 +2,8 @@
 
 Each DAG run takes, per dataset, the object versions under ``incoming/<dataset>/`` of the raw bucket last
 modified in a window that no run has taken yet (no lineage, and not in the manifest of a run that has
-not published), writes their manifest as the trigger does, and starts one execution per run of at most
+not published), claims them as the trigger does (a version the trigger claimed first is left to it),
+writes their manifest as the trigger does, and starts one execution per run of at most
 ``max_objects_per_run`` versions with the Amazon provider's StepFunctionStartExecutionOperator. The
 provider's StepFunctionExecutionSensor waits for each; the last task reads each run record (the runs
 table), whatever the runs did, and fails unless every run is SUCCEEDED.
@@ -112,6 +113,24 @@ def _held(
     return held, queued
 
 
+def _claim(claims: Any, run: planning.PlannedRun) -> planning.PlannedRun:
+    """Claim each version of the run as the trigger does; keep those this run owns (a version the
+    trigger claimed meanwhile belongs to its run; one this run claimed before is kept on a retry)."""
+    owned = set()
+    for obj in run.objects:
+        try:
+            claims.put_item(**planning.claim_request(obj.object_id, run.run_id, datetime.now(UTC)))
+            owned.add(obj.object_id)
+        except claims.meta.client.exceptions.ConditionalCheckFailedException:
+            found = claims.get_item(Key={"id": planning.claim_key(obj.object_id)}, ConsistentRead=True)
+            owner = planning.claim_owner(found.get("Item"))
+            if owner == run.run_id:
+                owned.add(obj.object_id)
+            else:
+                LOG.info("%s is claimed by run %r: left to it", obj.object_id, owner)
+    return run.keeping(owned)
+
+
 def _never_started(
     sfn: Any, stack: planning.Stack, queued: list[dict[str, Any]], min_age: float
 ) -> list[Any]:
@@ -197,6 +216,7 @@ def tributary_batch() -> None:
         dynamodb = DynamoDBHook(aws_conn_id=params["aws_conn_id"]).conn
         runs_table = dynamodb.Table(stack.runs_table)
         lineage_table = dynamodb.Table(stack.lineage_table)
+        claims_table = dynamodb.Table(stack.idempotency_table)
         sfn = StepFunctionHook(aws_conn_id=params["aws_conn_id"]).conn
         principal = f"airflow:{context['dag'].dag_id}"
         request_id = context["run_id"]
@@ -226,7 +246,10 @@ def tributary_batch() -> None:
                 len(candidates) - sum(len(run.objects) for run in planned),
                 len(planned),
             )
-            for run in planned:
+            for planned_run in planned:
+                run = _claim(claims_table, planned_run)
+                if not run.objects:
+                    continue
                 manifest = run.manifest(kind=span.kind, principal=principal, request_id=request_id)
                 s3.load_string(
                     json.dumps(manifest, ensure_ascii=False),

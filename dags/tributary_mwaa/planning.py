@@ -9,6 +9,7 @@ shapes are those of docs/interfaces.md: "Manifest", "DynamoDB" and "Object namin
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -45,6 +46,14 @@ UNPUBLISHED_STATUSES = ("QUEUED", "RUNNING", "FAILED", "QUARANTINED")
 # a little. Runs created this long before a window's start are still searched for its objects.
 RUN_SEARCH_MARGIN = timedelta(days=1)
 
+# The trigger's claims on object versions (trigger/claims.py: Powertools Idempotency's DynamoDB records,
+# key "object-version#<md5 of the JSON object id>", kept 7 days). The DAG claims the versions it runs in
+# the same records, so an upload event that arrives later starts nothing, and it leaves out a version the
+# trigger has claimed (tests/dags/test_planning.py holds this to the trigger's own ObjectClaims).
+CLAIM_PREFIX = "object-version"
+CLAIM_TTL = timedelta(days=7)
+CLAIM_CONDITION = "attribute_not_exists(#id) OR #expiry < :now"
+
 # The stack's CloudFormation Outputs the DAG needs, by the name of the field they fill.
 STACK_OUTPUTS = {
     "state_machine_arn": "PipelineStateMachineArn",
@@ -52,6 +61,7 @@ STACK_OUTPUTS = {
     "artifacts_bucket": "ArtifactsBucketName",
     "runs_table": "RunsTableName",
     "lineage_table": "LineageTableName",
+    "idempotency_table": "IdempotencyTableName",
 }
 
 
@@ -66,6 +76,7 @@ class Stack:
     artifacts_bucket: str
     runs_table: str
     lineage_table: str
+    idempotency_table: str
 
     @classmethod
     def from_outputs(cls, outputs: Any, *, state_machine_arn: str = "") -> Stack:
@@ -208,6 +219,13 @@ class PlannedRun:
     dataset: str
     objects: tuple[ObjectVersion, ...]
 
+    def keeping(self, object_ids: set[str]) -> PlannedRun:
+        """The run with only these of its versions (the others were claimed by another run); its name
+        stays, as the trigger keeps the name of a batch some of whose versions were duplicates."""
+        return PlannedRun(
+            self.run_id, self.dataset, tuple(o for o in self.objects if o.object_id in object_ids)
+        )
+
     def manifest_key(self) -> str:
         return f"runs/{self.run_id}/manifest.json"
 
@@ -329,6 +347,44 @@ def plan_runs(
         chunk = tuple(free[first : first + max_objects])
         runs.append(PlannedRun(run_name(dataset, chunk), dataset, chunk))
     return runs
+
+
+def claim_key(object_id: str) -> str:
+    """The key of the claim record on an object version, as Powertools Idempotency makes it for the
+    trigger (``event_key_jmespath="object_id"``, md5 of the JSON value, the trigger's key prefix)."""
+    return f"{CLAIM_PREFIX}#{hashlib.md5(json.dumps(object_id, sort_keys=True).encode()).hexdigest()}"
+
+
+def claim_item(object_id: str, run_id: str, now: datetime) -> dict[str, Any]:
+    """A completed claim of the version for ``run_id``: what the trigger's claim stores when it wins."""
+    return {
+        "id": claim_key(object_id),
+        "expiration": int((now + CLAIM_TTL).timestamp()),
+        "status": "COMPLETED",
+        "data": json.dumps({"run_id": run_id}, separators=(",", ":"), sort_keys=True),
+    }
+
+
+def claim_request(object_id: str, run_id: str, now: datetime) -> dict[str, Any]:
+    """PutItem arguments (a boto3 Table) that claim the version unless a live claim exists."""
+    return {
+        "Item": claim_item(object_id, run_id, now),
+        "ConditionExpression": CLAIM_CONDITION,
+        "ExpressionAttributeNames": {"#id": "id", "#expiry": "expiration"},
+        "ExpressionAttributeValues": {":now": int(now.timestamp())},
+    }
+
+
+def claim_owner(item: Mapping[str, Any] | None) -> str | None:
+    """The run a claim record gives the version to (None: no record; "" for a claim in progress)."""
+    if not item:
+        return None
+    if item.get("status") != "COMPLETED":
+        return ""
+    try:
+        return str(json.loads(str(item.get("data") or "{}"))["run_id"])
+    except (ValueError, KeyError, TypeError):
+        return ""
 
 
 def execution_arn(state_machine_arn: str, name: str) -> str:

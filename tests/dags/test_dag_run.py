@@ -25,6 +25,8 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
+from etl_common.aws import reset_clients
+from trigger.claims import ObjectClaims
 
 REPO = Path(__file__).resolve().parents[2]
 AIRFLOW_PYTHON = REPO / ".venv-airflow" / "bin" / "python"
@@ -103,14 +105,28 @@ def _client(stack: dict[str, Any], service: str) -> Any:
     )
 
 
-def _lineage_table(stack: dict[str, Any]) -> str:
-    """The table keyed by object_id and run_id (stack.json names the runs table only)."""
+def _table_keyed_by(stack: dict[str, Any], *keys: str) -> str:
+    """The table with this key schema (stack.json names the runs table only)."""
     dynamodb = _client(stack, "dynamodb")
     for name in dynamodb.list_tables()["TableNames"]:
-        keys = {key["AttributeName"] for key in dynamodb.describe_table(TableName=name)["Table"]["KeySchema"]}
-        if keys == {"object_id", "run_id"}:
+        schema = {
+            key["AttributeName"] for key in dynamodb.describe_table(TableName=name)["Table"]["KeySchema"]
+        }
+        if schema == set(keys):
             return str(name)
-    raise AssertionError("the stack has no lineage table")
+    raise AssertionError(f"the stack has no table keyed by {keys}")
+
+
+@pytest.fixture
+def trigger_claims(stack: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Iterator[ObjectClaims]:
+    """The trigger's claims on object versions, in the stack's idempotency table."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", stack["endpoint_url"])
+    monkeypatch.setenv("AWS_DEFAULT_REGION", stack["region"])
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    reset_clients()
+    yield ObjectClaims(_table_keyed_by(stack, "id"), ttl_seconds=7 * 24 * 3600)
+    reset_clients()
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +138,8 @@ def airflow(airflow_python: Path, stack: dict[str, Any], tmp_path_factory: pytes
         "RawBucketName": stack["raw_bucket"],
         "ArtifactsBucketName": stack["artifacts_bucket"],
         "RunsTableName": stack["runs_table"],
-        "LineageTableName": _lineage_table(stack),
+        "LineageTableName": _table_keyed_by(stack, "object_id", "run_id"),
+        "IdempotencyTableName": _table_keyed_by(stack, "id"),
     }
     connection = {
         "conn_type": "aws",
@@ -156,9 +173,13 @@ def airflow(airflow_python: Path, stack: dict[str, Any], tmp_path_factory: pytes
     return run
 
 
-def _upload(stack: dict[str, Any], path: Path, key: str, body: bytes | None = None) -> None:
+def _upload(stack: dict[str, Any], path: Path, key: str, body: bytes | None = None) -> str:
+    """Upload; return the version's object id."""
     s3 = _client(stack, "s3")
-    s3.put_object(Bucket=stack["raw_bucket"], Key=key, Body=body if body is not None else path.read_bytes())
+    put = s3.put_object(
+        Bucket=stack["raw_bucket"], Key=key, Body=body if body is not None else path.read_bytes()
+    )
+    return f"s3://{stack['raw_bucket']}/{key}#{put['VersionId']}"
 
 
 def _executions(stack: dict[str, Any]) -> dict[str, str]:
@@ -173,13 +194,14 @@ def _manifest(stack: dict[str, Any], run_id: str) -> dict[str, Any]:
     return dict(json.loads(body["Body"].read()))
 
 
+@pytest.mark.filterwarnings("ignore:Couldn't determine the remaining time")
 def test_a_batch_and_a_backfill_start_the_state_machine_and_read_their_run_records(
-    stack: dict[str, Any], airflow: Any
+    stack: dict[str, Any], airflow: Any, trigger_claims: ObjectClaims
 ) -> None:
     s3 = _client(stack, "s3")
     # Objects that arrived while the upload path was off: nothing runs them but the DAG.
     s3.put_bucket_notification_configuration(Bucket=stack["raw_bucket"], NotificationConfiguration={})
-    _upload(stack, ORDERS, "incoming/orders/2026/orders-sample.csv")
+    orders_version = _upload(stack, ORDERS, "incoming/orders/2026/orders-sample.csv")
     _upload(stack, CLICKS, "incoming/clicks/clicks-sample.jsonl")
     now = datetime.now(UTC)
 
@@ -222,8 +244,14 @@ def test_a_batch_and_a_backfill_start_the_state_machine_and_read_their_run_recor
     assert _manifest(stack, clicks["run_id"])["objects"][0]["trigger"]["kind"] == "backfill"
     assert "orders: 1 object versions in" in backfill["log"] and "1 already taken by a run" in backfill["log"]
 
+    # The DAG claimed the versions it ran, as the trigger does: a late upload event would start nothing.
+    assert trigger_claims.claim(orders_version, "orders-late-event") == orders["run_id"]
+
     # 3. A file the contract refuses: its run fails, the DAG run fails after reading that run's record.
+    #    Beside it, a version whose upload event the trigger has just claimed: the DAG leaves it out.
     _upload(stack, ORDERS, "incoming/orders/2026/broken.csv", b"not,the,header\n1,2,3\n")
+    claimed = _upload(stack, ORDERS, "incoming/orders/2026/claimed-by-the-trigger.csv")
+    assert trigger_claims.claim(claimed, "orders-trigger-run") == "orders-trigger-run"
     failed = airflow(tomorrow + timedelta(days=2), {"datasets": ["orders"], "start": str(now.date())})
     assert failed["state"] == "failed"
     assert failed["tasks"] == {
@@ -240,6 +268,8 @@ def test_a_batch_and_a_backfill_start_the_state_machine_and_read_their_run_recor
     )["Item"]
     assert record["status"]["S"] in {"FAILED", "QUARANTINED"}
     assert record["error"]["S"] == "Tributary.NoObjectAccepted"
+    assert [obj["key"] for obj in _manifest(stack, broken)["objects"]] == ["incoming/orders/2026/broken.csv"]
+    assert f"{claimed} is claimed by run 'orders-trigger-run': left to it" in failed["log"]
     assert f"runs not SUCCEEDED: {{'{broken}': '{record['status']['S']}'}}" in failed["log"]
     assert "Tributary.NoObjectAccepted" in failed["log"]  # the run record's error, in the DAG's log
 

@@ -7,11 +7,15 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import boto3
 import pytest
 from etl_common import objects as etl_objects
 from etl_common import runs as etl_runs
+from etl_common.aws import reset_clients
 from etl_common.models import ExecutionInput, Manifest, ManifestObject
+from moto import mock_aws
 from tributary_mwaa import planning
+from trigger.claims import ObjectClaims
 from trigger.logic import run_id_for
 
 T0 = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
@@ -158,6 +162,7 @@ def test_stack_outputs_in_either_form_and_what_is_missing() -> None:
         "ArtifactsBucketName": "artifacts",
         "RunsTableName": "runs",
         "LineageTableName": "lineage",
+        "IdempotencyTableName": "claims",
         "DashboardUrl": "ignored",
     }
     stack = planning.Stack.from_outputs(outputs)
@@ -169,7 +174,9 @@ def test_stack_outputs_in_either_form_and_what_is_missing() -> None:
         outputs, state_machine_arn="arn:aws:states:us-east-1:1:stateMachine:x"
     )
     assert other.state_machine_arn.endswith(":x") and other.raw_bucket == "raw"
-    with pytest.raises(planning.PlanError, match="the stack outputs lack RunsTableName, LineageTableName"):
+    with pytest.raises(
+        planning.PlanError, match="lack RunsTableName, LineageTableName, IdempotencyTableName"
+    ):
         planning.Stack.from_outputs({k: v for k, v in outputs.items() if not k.endswith("TableName")})
     with pytest.raises(planning.PlanError, match="not a state machine ARN: 'sm'"):
         planning.Stack.from_outputs({**outputs, "PipelineStateMachineArn": "sm"})
@@ -223,3 +230,62 @@ def test_a_queued_run_is_started_again_only_once_it_is_old_enough() -> None:
     assert start["name"] == "old" and start["state_machine_arn"].endswith(":sm")
     assert ExecutionInput.model_validate(start["state_machine_input"]).object_count == 2
     assert [q.run_id for q in planning.stale_queued(items, now=T0, min_age=timedelta(0))] == ["old", "young"]
+
+
+@pytest.fixture
+def claims_table(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The trigger's idempotency table (the template's IdempotencyTable) in moto."""
+    for name, value in {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        reset_clients()
+        dynamodb = boto3.resource("dynamodb")
+        table = dynamodb.create_table(
+            TableName="claims",
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield table
+        reset_clients()
+
+
+@pytest.mark.filterwarnings("ignore:Couldn't determine the remaining time")
+def test_a_version_the_dag_claimed_is_a_duplicate_to_the_trigger(claims_table: Any) -> None:
+    object_id = "s3://raw/incoming/orders/a b+ü.csv#v1"
+    claims_table.put_item(**planning.claim_request(object_id, "orders-dag-run", datetime.now(UTC)))
+    trigger = ObjectClaims("claims", ttl_seconds=7 * 24 * 3600)
+    # The trigger's own claim, for the run of a late upload event, returns the DAG's run as the owner.
+    assert trigger.claim(object_id, "orders-trigger-run") == "orders-dag-run"
+    assert planning.claim_owner(claims_table.get_item(Key={"id": planning.claim_key(object_id)})["Item"]) == (
+        "orders-dag-run"
+    )
+
+
+@pytest.mark.filterwarnings("ignore:Couldn't determine the remaining time")
+def test_a_version_the_trigger_claimed_is_refused_to_the_dag(claims_table: Any) -> None:
+    object_id = "s3://raw/incoming/orders/b.csv#v1"
+    trigger = ObjectClaims("claims", ttl_seconds=7 * 24 * 3600)
+    assert trigger.claim(object_id, "orders-trigger-run") == "orders-trigger-run"
+    with pytest.raises(claims_table.meta.client.exceptions.ConditionalCheckFailedException):
+        claims_table.put_item(**planning.claim_request(object_id, "orders-dag-run", datetime.now(UTC)))
+    item = claims_table.get_item(Key={"id": planning.claim_key(object_id)})["Item"]
+    assert planning.claim_owner(item) == "orders-trigger-run"
+    # An expired claim is claimed again, as Powertools does.
+    later = datetime.now(UTC) + planning.CLAIM_TTL + timedelta(minutes=1)
+    claims_table.put_item(**planning.claim_request(object_id, "orders-dag-run", later))
+    assert planning.claim_owner(claims_table.get_item(Key={"id": planning.claim_key(object_id)})["Item"]) == (
+        "orders-dag-run"
+    )
+
+
+def test_claim_owners_of_odd_records() -> None:
+    assert planning.claim_owner(None) is None
+    assert planning.claim_owner({"status": "INPROGRESS"}) == ""
+    assert planning.claim_owner({"status": "COMPLETED", "data": "not json"}) == ""
+    found = planning.versions_in_window("raw", "orders", [_listed("incoming/orders/a.csv")], DAY)
+    (run,) = planning.plan_runs("orders", found, set(), 10)
+    assert run.keeping(set()).objects == () and run.keeping(set()).run_id == run.run_id
+    assert run.keeping({found[0].object_id}) == run
