@@ -395,6 +395,7 @@ def _run(args: argparse.Namespace) -> int:
     missing = [str(f) for f in args.files if not f.is_file()]
     if missing:
         raise UsageError(f"no such file: {', '.join(missing)}")
+    _nobody_to_approve(args)
     stack = _start(args, **devtools.run_state(args))  # its runs stay in the state folder
     try:
         color = use_color(sys.stderr)
@@ -418,6 +419,23 @@ def _run(args: argparse.Namespace) -> int:
         if result.timed_out:
             print(f"timed out after {args.timeout:.0f}s waiting for the runs")
     return result.exit_code
+
+
+def _nobody_to_approve(args: argparse.Namespace) -> None:
+    """`tributary run` serves no `tributary approve` and ends with its runs: a run whose quality rules
+    fail is quarantined at once (ApprovalTimeoutSeconds 0, where the template has that parameter) instead
+    of waiting for a decision nobody can give, unless --parameter-overrides sets it."""
+    from tributary.local.provisioning.template import load_template
+
+    template = (args.template or args.root / "template.yaml").resolve()
+    if any(item.startswith("ApprovalTimeoutSeconds=") for item in args.parameter_overrides):
+        return
+    try:
+        parameters = load_template(template).get("Parameters") or {}
+    except (OSError, ValueError):
+        return  # _start says what is wrong with the template
+    if "ApprovalTimeoutSeconds" in parameters:
+        args.parameter_overrides = [*args.parameter_overrides, "ApprovalTimeoutSeconds=0"]
 
 
 def _info(root: Path) -> Any:
