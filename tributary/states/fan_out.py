@@ -93,21 +93,86 @@ class _Inline:
         self.steps.close()
 
 
+class _Worker:
+    """A thread that runs jobs which may wait inside a state, one job at a time, handed the turn by
+    their scheduler through two locks (`go`: the job's thread runs; `back`: the scheduler runs
+    again). Idle workers are kept for the next jobs (starting a thread costs more than a turn)."""
+
+    _idle: list[_Worker] = []
+    _idle_lock = threading.Lock()
+    _MAX_IDLE = 256
+
+    def __init__(self) -> None:
+        self.go = threading.Lock()
+        self.back = threading.Lock()
+        self.go.acquire()
+        self.back.acquire()
+        self.job: _Threaded | None = None
+        self.command = "step"
+        self.report = _Report("yield")
+        threading.Thread(target=self._loop, name="sfn-branch", daemon=True).start()
+
+    @classmethod
+    def take(cls) -> _Worker:
+        with cls._idle_lock:
+            if cls._idle:
+                return cls._idle.pop()
+        return cls()
+
+    def release(self) -> None:
+        """Back to the idle workers once its job has ended (or let its thread end)."""
+        self.job = None
+        with self._idle_lock:
+            if len(self._idle) < self._MAX_IDLE:
+                self._idle.append(self)
+                return
+        self.command = "exit"
+        self.go.release()
+
+    # --- the scheduler's side
+    def hand(self, command: str) -> _Report:
+        self.command = command
+        self.go.release()
+        self.back.acquire()
+        return self.report
+
+    # --- the worker's thread
+    def pause(self, report: _Report) -> str:
+        self.report = report
+        self.back.release()
+        self.go.acquire()
+        return self.command
+
+    def _wait(self, event: threading.Event, seconds: float) -> bool:
+        job = self.job
+        assert job is not None
+        wake = job.engine.runtime.clock.now() + timedelta(seconds=max(0.0, seconds))
+        if self.pause(_Report("wait", wake=wake, event=event)) == "abort":
+            raise BranchAborted()
+        return event.is_set()
+
+    def _loop(self) -> None:
+        suspend_waits_in_this_thread(self._wait)
+        while True:
+            self.go.acquire()
+            job = self.job
+            if self.command == "exit" or job is None:
+                return
+            self.report = job.run_here(self)
+            self.back.release()
+
+
 class _Threaded:
-    """A job that may wait inside a state (a Wait, a task call, a retry's back-off), run in a thread
-    of its own so that it can be suspended there; only one thread of a scheduler runs at a time,
-    so runs stay deterministic. Each `step` hands it the turn until its next pause."""
+    """A job that may wait inside a state (a Wait, a task call, a retry's back-off), run by a worker
+    thread so that it can be suspended there; only one thread of a scheduler runs at a time, so runs
+    stay deterministic. Each `step` hands it the turn until its next pause."""
 
     def __init__(self, job: Job[Any], engine: Interpreter) -> None:
         self._job = job
-        self._engine = engine
-        self._command = "step"
-        self._go = threading.Event()
-        self._back = threading.Event()
-        self._report = _Report("yield")
+        self.engine = engine
+        self._worker: _Worker | None = None
+        self._ended = False
         self.waiting: _Report | None = None
-        self._thread = threading.Thread(target=self._main, name="sfn-branch", daemon=True)
-        self._thread.start()
 
     # --- the scheduler's side
     def step(self) -> _Report:
@@ -118,53 +183,36 @@ class _Threaded:
         self._hand("abort" if self.waiting is not None else "close")
 
     def _hand(self, command: str) -> _Report:
-        self._command = command
-        self._back.clear()
-        self._go.set()
-        self._back.wait()
-        report = self._report
+        if self._ended:
+            return _Report("closed")
+        if self._worker is None:  # a worker takes it on its first turn
+            if command != "step":
+                self._ended = True
+                return _Report("closed")
+            self._worker = _Worker.take()
+            self._worker.job = self
+        report = self._worker.hand(command)
         self.waiting = report if report.kind == "wait" else None
+        if report.kind in ("done", "error", "closed"):
+            self._ended = True
+            self._worker.release()
+            self._worker = None
         return report
 
-    # --- the job's thread
-    def _pause(self, report: _Report) -> str:
-        self._report = report
-        self._go.clear()
-        self._back.set()
-        self._go.wait()
-        return self._command
-
-    def _wait(self, event: threading.Event, seconds: float) -> bool:
-        clock = self._engine.runtime.clock
-        wake = clock.now() + timedelta(seconds=max(0.0, seconds))
-        if self._pause(_Report("wait", wake=wake, event=event)) == "abort":
-            raise BranchAborted()
-        return event.is_set()
-
-    def _finish(self, report: _Report) -> None:
-        self._report = report
-        self._back.set()
-
-    def _main(self) -> None:
-        suspend_waits_in_this_thread(self._wait)
-        self._go.wait()
-        if self._command != "step":
-            self._finish(_Report("closed"))
-            return
-        steps = self._job(self._engine)
+    # --- the worker's thread
+    def run_here(self, worker: _Worker) -> _Report:
+        """The job from its start to its end in the worker's thread; its final report."""
+        steps = self._job(self.engine)
         while True:
             try:
                 next(steps)
             except StopIteration as done:
-                self._finish(_Report("done", done.value))
-                return
+                return _Report("done", done.value)
             except BaseException as error:  # the job's failure, or its abort
-                self._finish(_Report("error", error))
-                return
-            if self._pause(_Report("yield")) != "step":
+                return _Report("error", error)
+            if worker.pause(_Report("yield")) != "step":
                 steps.close()
-                self._finish(_Report("closed"))
-                return
+                return _Report("closed")
 
 
 def take_turns(
