@@ -241,7 +241,8 @@ class ApprovalDesk:
                 raise ApprovalError(
                     410,
                     f"run {decision.run_id}: too late, the decision window closed at "
-                    f"{record.get('approval_expires_at', '(unknown)')} and the run was refused by timeout",
+                    f"{record.get('approval_expires_at', '(unknown)')} and the run was refused by timeout "
+                    "(or its execution was stopped)",
                 ) from exc
             raise
         return asdict(decision)
@@ -270,7 +271,10 @@ class ApprovalDesk:
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise ApprovalError(409, f"run {decision.run_id}: another decision was made first") from exc
+                raise ApprovalError(
+                    409,
+                    f"run {decision.run_id}: another decision was made first, or the run stopped waiting",
+                ) from exc
             raise
 
     def _take_back(self, decision: Decision) -> None:
