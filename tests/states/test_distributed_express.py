@@ -122,7 +122,7 @@ def test_a_thousand_objects_are_validated_by_express_children_and_the_results_la
         "arn:aws:states:us-east-1:123456789012:express:Pipeline/ValidateObjects:"
     )
     assert first["ExecutionArn"].endswith(first["Name"])
-    assert first["StateMachineArn"] == MACHINE_ARN
+    assert first["StateMachineArn"] == f"{MACHINE_ARN}/ValidateObjects"
     assert len({e["Name"] for e in entries}) == 1000
 
 

@@ -260,13 +260,16 @@ def _child_execution(
     engine: Interpreter, state: MapState, name: str, map_run_arn: str, index: int
 ) -> ChildExecution:
     """A child execution's identity, as AWS names them: `<machine>/<label>:<uuid>` under the
-    `execution` (STANDARD children) or `express` (EXPRESS children) resource type."""
+    `execution` (STANDARD children) or `express` (EXPRESS children) resource type, the state's
+    name standing for the Label when it has none (AWS uses a UUID then)."""
     machine_arn = engine.runtime.state_machine_arn.partition("#")[0]
     prefix, _, machine_name = machine_arn.rpartition(":stateMachine:")
     child_name = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{map_run_arn}/{index}"))
     kind = "express" if state.express_children else "execution"
-    arn = f"{prefix}:{kind}:{machine_name}/{state.label or name}:{child_name}"
-    return ChildExecution(arn, child_name, machine_arn, engine.runtime.clock.now())
+    label = state.label or name
+    arn = f"{prefix}:{kind}:{machine_name}/{label}:{child_name}"
+    # The child workflow's state machine ARN is the parent's with `/<label>` (the guide's format).
+    return ChildExecution(arn, child_name, f"{machine_arn}/{label}", engine.runtime.clock.now())
 
 
 def _express_child(engine: Interpreter) -> Interpreter:
