@@ -34,7 +34,10 @@ class Hello(BaseHTTPRequestHandler):
 
 
 def _port_is_free(port: int) -> bool:
+    """Nothing listens on the port: a new server may bind it (connections left in TIME_WAIT by the
+    requests served do not count, as for the servers, which reuse addresses)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
