@@ -116,16 +116,16 @@ def test_one_glue_run_costs_what_the_hand_computation_says() -> None:
       S3: the Map's ItemReader, 1 GET x $0.0000004                                  = $0.0000004
       measured                                                                      = $0.0149304
     Estimated (ESTIMATES, 1 object, 2 queries, Glue path):
-      S3 PUT class: trigger 1 + validate 4+1 + transform 5+1 + glue 6+2 + athena 2x2 = 24 x $0.000005
-                                                                                    = $0.000120
-      S3 GET class: validate 1+2 + catalog 1 + transform 2+1 + glue 6+1 + lineage 2 = 16 x $0.0000004
-                                                                                    = $0.0000064
+      S3 PUT class: trigger 1 + validate 5+1 + transform 6 + glue 6+2 + athena 2x1 = 23 x $0.000005
+                                                                                    = $0.000115
+      S3 GET class: validate 1+1 + catalog 1 + transform 2+1 + glue 6+1 + lineage 2 = 15 x $0.0000004
+                                                                                    = $0.000006
       DynamoDB: trigger 1+2 + lineage 1 = 4 WRU x $0.000000625                      = $0.0000025
       SQS: 2+1 = 3 x $0.0000004                                                     = $0.0000012
       KMS: 8 x $0.000003                                                            = $0.000024
       trigger: 400 ms at 512 MB = 0.2 GB-s x $0.0000133334 + $0.0000002             = $0.0000028667
-      estimated                                                                     = $0.0001570
-    total                                                                           = $0.0150873
+      estimated                                                                     = $0.0001516
+    total                                                                           = $0.0150820
     """
     measured, estimated = run_usage(
         one_glue_run_history(),
@@ -145,11 +145,11 @@ def test_one_glue_run_costs_what_the_hand_computation_says() -> None:
     assert by_service["glue"] == pytest.approx(0.44 / 30)
     assert by_service["athena"] == 0
     assert sum(by_service.values()) == pytest.approx(0.0149304, rel=1e-5)
-    assert (estimated.s3_put_requests, estimated.s3_get_requests) == (24, 16)
+    assert (estimated.s3_put_requests, estimated.s3_get_requests) == (23, 15)
     assert (estimated.dynamodb_write_units, estimated.sqs_requests, estimated.kms_requests) == (4, 3, 8)
-    assert sum(run_cost(estimated).values()) == pytest.approx(0.0001570, rel=1e-3)
+    assert sum(run_cost(estimated).values()) == pytest.approx(0.0001516, rel=1e-3)
     record = cost_record(measured, estimated, status="SUCCEEDED", computed_at="2026-12-07T08:00:01Z")
-    assert float(record["total_usd"]) == pytest.approx(0.0150873, rel=1e-5)
+    assert float(record["total_usd"]) == pytest.approx(0.0150820, rel=1e-5)
     assert record["measured_usd"] + record["estimated_usd"] == pytest.approx(record["total_usd"])
     assert record["usage"]["transitions"] == 10 and record["estimated_usage"]["kms_requests"] == 8
     assert all(isinstance(v, Decimal) for v in record["by_service_usd"].values())

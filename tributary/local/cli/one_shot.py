@@ -186,6 +186,7 @@ def follow(
 
     result = OneShotResult([], timed_out=timed_out)
     manifests: list[Any] = []
+    _await_costs(stack, dynamodb, info.runs_table, sfn, sorted(trackers))
     for arn in sorted(trackers):
         history = execution_history(sfn, arn)
         described = sfn.describe_execution(executionArn=arn)
@@ -209,6 +210,26 @@ def follow(
         reason = skipped.get(item.key) or "no run started (see the trigger's logs)"
         result.skipped.append((item, reason))
     return result
+
+
+def _await_costs(
+    stack: Any, dynamodb: Any, table: str, sfn: Any, arns: list[str], seconds: float = 20.0
+) -> None:
+    """Give the run-cost function (invoked once an execution has ended) a moment to set each run's
+    `cost`, when the stack has a rule for ended executions; a report without it says so."""
+    if not any("aws.states" in rule.pattern for rule in stack.bus.rules):
+        return
+    run_ids = []
+    for arn in arns:
+        described = sfn.describe_execution(executionArn=arn)
+        run_ids.append(json.loads(described.get("input") or "{}").get("run_id", described["name"]))
+    deadline = time.monotonic() + seconds
+    for run_id in run_ids:
+        while time.monotonic() < deadline:
+            item = dynamodb.get_item(TableName=table, Key={"run_id": {"S": run_id}}).get("Item") or {}
+            if "cost" in item:
+                break
+            time.sleep(0.2)
 
 
 def uploads_without_run(uploads: list[Upload], manifests: list[Any]) -> list[Upload]:

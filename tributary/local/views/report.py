@@ -146,6 +146,8 @@ class RunReport:
     seconds: float | None = None
     # Human approval of a run whose quality rules failed (the run record's approval_* fields).
     approval: dict[str, Any] | None = None
+    # What the run cost on AWS (the run record's `cost`, set by the run-cost function once it ended).
+    cost: dict[str, Any] | None = None
 
     @property
     def succeeded(self) -> bool:
@@ -407,6 +409,7 @@ def build_report(
 
     report.object_count = _int(record.get("object_count"))
     report.objects_failed = _int(record.get("objects_failed"))
+    report.cost = record.get("cost") if isinstance(record.get("cost"), Mapping) else None
     report.objects = _objects(
         report, record, result, rejected, manifest, quarantine_failed, failed_objects, copies
     )
@@ -752,6 +755,8 @@ def render_text(report: RunReport, *, color: bool = False, limit: int = LIST_LIM
         lines.extend(_quality_lines(report.quality, paint))
     if report.approval:
         lines.extend(_approval_lines(report, paint))
+    if report.status in ("SUCCEEDED", "FAILED", "QUARANTINED", "TIMED_OUT", "ABORTED"):
+        lines.extend(cost_lines(report.cost))
 
     if report.states:
         lines.append("Time per state:")
@@ -774,6 +779,32 @@ def render_text(report: RunReport, *, color: bool = False, limit: int = LIST_LIM
             label = ("  " * state.depth + state.name).ljust(name_width)
             lines.append(f"  {paint(mark, colour)} {label}  {took.rjust(7)}{tail}")
     return "\n".join(lines)
+
+
+def _usd(value: Any) -> str:
+    amount = float(value or 0)
+    return f"${amount:.4f}" if amount >= 0.01 else f"${amount:.6f}"
+
+
+def cost_lines(cost: Mapping[str, Any] | None) -> list[str]:
+    """The run's AWS cost as its record has it: total, measured and estimated parts, the main services."""
+    if not cost:
+        return ["Cost on AWS: not recorded (the run-cost function sets it once the execution has ended)"]
+    usage = cost.get("usage") or {}
+    by_service = cost.get("by_service_usd") or {}
+    main = {"step_functions": "Step Functions", "lambda": "Lambda", "glue": "Glue"}
+    other = sum(float(v or 0) for k, v in by_service.items() if k not in main)
+    amounts = {
+        "step_functions": f"{usage.get('transitions', '?')} transitions",
+        "lambda": f"{float(usage.get('lambda_gb_seconds') or 0):.2f} GB-s",
+        "glue": f"{float(usage.get('glue_dpu_seconds') or 0):.0f} DPU-s",
+    }
+    parts = [f"{label} {_usd(by_service.get(key))} ({amounts[key]})" for key, label in main.items()]
+    return [
+        f"Cost on AWS: {_usd(cost.get('total_usd'))} (measured {_usd(cost.get('measured_usd'))}, "
+        f"estimated {_usd(cost.get('estimated_usd'))}; {cost.get('prices', '')})",
+        f"  {', '.join(parts)}, other requests {_usd(other)}",
+    ]
 
 
 def _elided(
