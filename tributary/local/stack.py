@@ -19,8 +19,10 @@ from typing import Any
 
 from tributary.local.delivery.event_source_mapping import MappingConfig, SqsEventSourceMapping
 from tributary.local.delivery.events import EventBus, Rule, listen_to_s3
+from tributary.local.delivery.execution_events import ExecutionStatusEvents
 from tributary.local.delivery.schedules import Schedule, Scheduler, fires_by_time
 from tributary.local.endpoints.facade import Operation, serve_facade
+from tributary.local.endpoints.lambda_api import function_configuration, serve_lambda_api
 from tributary.local.endpoints.moto_server import ACCOUNT_ID, MotoServer
 from tributary.local.endpoints.router import serve_endpoint
 from tributary.local.faults import FaultInjector, FaultPlan
@@ -147,10 +149,13 @@ class LocalStack:
             "AWSGlue.", glue_operations(self), _glue_error, self.aws.endpoint_url, options.glue_port
         )
         self._stoppers.append(functools.partial(stop_serving, glue_endpoint))
+        lambda_endpoint = serve_lambda_api(self._describe_function)  # GetFunctionConfiguration (run_cost)
+        self._stoppers.append(functools.partial(stop_serving, lambda_endpoint))
         self.endpoints = {
             "SFN": self.states_url,
             "ATHENA": url_of(athena_endpoint),
             "GLUE": url_of(glue_endpoint),
+            "LAMBDA": url_of(lambda_endpoint),
         }
         if options.endpoint_port is not None:
             endpoint = serve_endpoint(self.aws.endpoint_url, self.endpoints, options.endpoint_port)
@@ -194,6 +199,12 @@ class LocalStack:
         self.bus.start()
         self._stoppers.append(self.bus.stop)
         self._stoppers.append(listen_to_s3(self.bus.put))
+        # Ended executions reach rules on aws.states (RunCostRule) as "Execution Status Change" events.
+        status_events = ExecutionStatusEvents(
+            self.states, self._state_machine_arns, self.bus.put, self.aws.region, ACCOUNT_ID
+        )
+        status_events.start()
+        self._stoppers.append(status_events.stop)
         if self.aws.store is not None:  # an upload is answered once its event is in the ingest queue
             self._stoppers.append(deliver_events_before_answers(self.aws.store, self.bus))
         self.mappings = self._mappings()
@@ -207,6 +218,19 @@ class LocalStack:
         self._stoppers.append(self.scheduler.stop)
         if self.local_state is not None:  # unfinished executions start again, now that all is running
             self.notes.extend(self.states.restore(self.local_state.journal.records()))
+
+    def _state_machine_arns(self) -> list[str]:
+        return [r.physical_id for r in self.stack.of_type("AWS::StepFunctions::StateMachine")]
+
+    def _describe_function(self, name_or_arn: str) -> dict[str, Any] | None:
+        """GetFunctionConfiguration's answer for a function of the stack (by name or ARN)."""
+        for resource in self.stack.of_type("AWS::Lambda::Function"):
+            arn = resource.attributes["Arn"]
+            if name_or_arn in (resource.physical_id, arn) or name_or_arn.startswith(f"{arn}:"):
+                return function_configuration(
+                    resource.physical_id, arn, resource.properties, logical_id=resource.logical_id
+                )
+        return None
 
     def _saved(self, attribute: str) -> Any:
         return getattr(self.local_state, attribute) if self.local_state is not None else None
