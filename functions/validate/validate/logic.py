@@ -213,9 +213,11 @@ def validate_run(
             versions=versions,
         ),
     )
-    if runs is not None:
-        # Which contract and reference versions the run used, on its record (audit trail).
-        runs.record_versions(run_id, versions, plan_uri)
+    # Which contract and reference versions the run used, on its record (audit trail).
+    if runs is not None and not runs.record_versions(run_id, versions, plan_uri):
+        logger.warning(
+            "The run has no record: its versions are in validated.json only", extra={"run_id": run_id}
+        )
     rejected_uri = put_document(
         artifacts_bucket,
         run_artifact_key(run_id, "rejected.json"),
