@@ -9,15 +9,19 @@ record the version it read, not merely the latest; an order of an unknown custom
 from __future__ import annotations
 
 import io
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
 
+from tributary.cli import main
+from tributary.local.cli import commands
 from tributary.local.cli.one_shot import OneShotResult, run_files
 from tributary.local.runtimes.athena_runtime import parse_s3_uri
 from tributary.local.stack import LocalStack, StackOptions
@@ -139,6 +143,24 @@ def test_a_curated_rows_record_and_lineage_answer_the_audit_questions(
     manifest_bucket, manifest_key = parse_s3_uri(str(record["manifest_uri"]))
     manifest = s3.get_object(Bucket=manifest_bucket, Key=manifest_key)["Body"].read()
     assert lineage["trigger_request_id"].encode() in manifest
+
+
+def test_tributary_runs_lists_the_runs_a_principal_caused(
+    stack: LocalStack,
+    run: tuple[OneShotResult, dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    [report] = run[0].reports
+    info = SimpleNamespace(client=stack.aws.client, runs_table=stack.physical_id("RunsTable"))
+    monkeypatch.setattr(commands, "_readable", lambda args: info)
+    account = stack.aws.client("sts").get_caller_identity()["Account"]
+
+    assert main(["runs", "--triggered-by", account, "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(entry["run_id"], entry["trigger_principal"]) for entry in listed] == [(report.run_id, account)]
+    assert main(["runs", "--triggered-by", "arn:aws:iam::123456789012:user/nobody", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
 
 
 def test_the_quality_checks_rejected_the_orders_of_unknown_customers_by_the_reference(

@@ -90,6 +90,12 @@ def register(subparsers: Any) -> None:
     runs.add_argument(
         "--status", type=str.upper, choices=RUN_STATUSES, help="only runs with this status (any case)"
     )
+    runs.add_argument(
+        "--triggered-by",
+        metavar="PRINCIPAL",
+        help="only runs this principal caused: an uploader (S3's requester), a schedule's ARN or a person"
+        " (the runs table's GSI by-trigger-principal-created, as on AWS)",
+    )
     add_output_option(runs, ("table", "text", "json"))
     runs.add_argument("--root", type=Path, default=Path("."), help=ROOT_HELP)
     devtools.add_state_option(runs)
@@ -590,11 +596,17 @@ def _runs(args: argparse.Namespace) -> int:
 
     info = _readable(args)
     dynamodb = info.client("dynamodb")
-    items = [
-        plain_item(i)
-        for page in dynamodb.get_paginator("scan").paginate(TableName=info.runs_table)
-        for i in page["Items"]
-    ]
+    pages = (
+        dynamodb.get_paginator("query").paginate(
+            TableName=info.runs_table,
+            IndexName="by-trigger-principal-created",
+            KeyConditionExpression="trigger_principal = :who",
+            ExpressionAttributeValues={":who": {"S": args.triggered_by}},
+        )
+        if args.triggered_by
+        else dynamodb.get_paginator("scan").paginate(TableName=info.runs_table)
+    )
+    items = [plain_item(i) for page in pages for i in page["Items"]]
     if args.status:
         items = [i for i in items if str(i.get("status", "")).upper() == args.status.upper()]
     items.sort(key=lambda i: str(i.get("created_at", "")))
