@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
 
 import pytest
@@ -19,6 +20,9 @@ from tributary.chaos.invariants import (
     failed_run_violations,
 )
 from tributary.chaos.scenarios import (
+    APPROVAL_TASKS,
+    DEFINITION,
+    _tasks_of,
     alarm_tasks,
     forcing_states,
     real_clock_scenarios,
@@ -111,6 +115,17 @@ def test_every_task_of_the_definition_has_a_scenario_and_failure_paths_are_force
     assert set(forcing) <= tasks
     for task, chain in forcing.items():
         assert chain and task not in chain and set(chain) <= tasks
+
+
+def test_the_approval_tasks_are_left_out_of_the_scenarios_and_of_the_forcing_chains() -> None:
+    """No harness run fails its quality rules, so no scenario may plan a fault on AwaitApproval or
+    RecordDecision (it would never be injected), nor force a failure path through them."""
+    every_task = {t.name for t in _tasks_of(json.loads(DEFINITION.read_text())["States"])}
+    assert every_task >= APPROVAL_TASKS  # renamed in the definition: rename here too
+    assert not APPROVAL_TASKS & {t.name for t in task_states()}
+    chains = forcing_states()
+    assert not APPROVAL_TASKS & ({task for chain in chains.values() for task in chain} | set(chains))
+    assert chains["RecordFailure"] == ["CommitRun"]  # the latest normal-path Task, as before approval
 
 
 # -- rows and partitions of failed runs: a violation, unless the rollback itself failed for good ----------

@@ -28,6 +28,10 @@ class TaskState:
 
 # The transform Task of each path of ChooseTransformPath: a run takes one of them, never both.
 TRANSFORM_TASKS = {"glue": "RunTransformJob", "lite": "RunSmallTransform"}
+# The Tasks of a run whose quality rules fail (human approval, issue 12): the harness's data passes the
+# gate and nobody decides, so no run reaches them; tests/statemachine covers their Retry and Catch rules
+# and tests/local/test_approval_e2e.py their path.
+APPROVAL_TASKS = {"AwaitApproval", "RecordDecision"}
 
 
 def task_states(definition: Path = DEFINITION, path: str | None = None) -> list[TaskState]:
@@ -35,6 +39,7 @@ def task_states(definition: Path = DEFINITION, path: str | None = None) -> list[
     with a transform `path` ("glue" or "lite"), without the other path's transform Task, which no run
     of the harness reaches then."""
     skipped = {task for name, task in TRANSFORM_TASKS.items() if path is not None and name != path}
+    skipped |= APPROVAL_TASKS
     return [t for t in _tasks_of(json.loads(definition.read_text())["States"]) if t.name not in skipped]
 
 
@@ -297,7 +302,7 @@ def forcing_states(definition_path: Path = DEFINITION) -> dict[str, list[str]]:
                 continue
             catches = [c["Next"] for c in states[name].get("Catch", [])]
             first = tasks_in({name})
-            if not catches or not first:
+            if not catches or not first or first[0] in APPROVAL_TASKS:  # never reached (APPROVAL_TASKS)
                 continue
             chain = [*forcing.get(first[0], []), first[0]]
             latest = name in normal and first[0] not in forcing  # a normal-path Task, not a failure path's
