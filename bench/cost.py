@@ -130,6 +130,10 @@ class Measured:
     estimated_s3_put_requests: int = 0
     estimated_s3_get_requests: int = 0
 
+    @classmethod
+    def from_json(cls, document: dict[str, Any]) -> Measured:
+        return cls(**{**document, "lambda_ms": [(str(n), float(ms)) for n, ms in document["lambda_ms"]]})
+
     def usage(
         self,
         functions: dict[str, FunctionSpec] | None = None,
@@ -351,19 +355,16 @@ TABLE_END = "<!-- cost-table:end -->"
 def readme_table(reference: Path = REFERENCE, template: Path = TEMPLATE) -> str:
     """README's cost table (markdown), from the recorded usage, template.yaml and etl_common.cost."""
     document = json.loads(reference.read_text())
-    measurements = {
-        m["label"]: Measured(**{**m, "lambda_ms": [tuple(x) for x in m["lambda_ms"]]})
-        for m in document["measured"]
-    }
+    measurements = {m["label"]: Measured.from_json(m) for m in document["measured"]}
     functions = template_functions(template)
     glue = template_glue(template)
     memory = ", ".join(
         f"{name.removesuffix('Function')} {spec.memory_mb} MB" for name, spec in sorted(functions.items())
     )
     rows = [
-        "| runs | files | transitions | Lambda GB-s | Glue DPU-s | Step Functions | Lambda | Glue | other "
-        "| total | per 1,000 files |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| what | files | runs | transitions | Lambda GB-s | Glue DPU-s | Step Functions | Lambda | Glue "
+        "| other | total | per 1,000 files |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for label, measured in measurements.items():
         classes = [None] if measured.path == "lite" else [None, "FLEX" if glue[2] != "FLEX" else "STANDARD"]
@@ -374,7 +375,8 @@ def readme_table(reference: Path = REFERENCE, template: Path = TEMPLATE) -> str:
             other = total - parts["step_functions"] - parts["lambda"] - parts["glue"]
             name = label if execution_class is None else f"{label}, Glue {execution_class}"
             rows.append(
-                f"| {name} | {measured.files:,} | {usage.transitions:,} | {usage.lambda_gb_seconds():.1f} | "
+                f"| {name} | {measured.files:,} | {measured.executions} | {usage.transitions:,} | "
+                f"{usage.lambda_gb_seconds():.1f} | "
                 f"{usage.glue_dpu_seconds():.0f} | {_money(parts['step_functions'])} | "
                 f"{_money(parts['lambda'])} | {_money(parts['glue'])} | {_money(other)} | {_money(total)} | "
                 f"{_money(total / measured.files * 1000)} |"
@@ -384,8 +386,10 @@ def readme_table(reference: Path = REFERENCE, template: Path = TEMPLATE) -> str:
         f"Prices: {US_EAST_1.region} list prices of {US_EAST_1.checked} "
         "(`functions/common/etl_common/cost.py`); "
         f"memory from template.yaml: {memory}; Glue {glue[1]} x {glue[0]} ({glue[2]}). "
-        f"Usage measured on the local stack on {document['measured_on']} (durations are local ones); "
-        "requests inside the functions are estimates (`etl_common/run_usage.py`). "
+        f"Usage measured on the local stack on {document['measured_on']}: transitions and Lambda durations "
+        "from the executions (local durations, cold starts included), S3 requests counted at the local S3; "
+        "Spark's S3, DynamoDB, SQS and KMS requests are the estimates of `etl_common/run_usage.py`. "
+        "One run per file costs the first row's total per file. "
         '"other": ' + ", ".join(s for s in SERVICES if s not in ("step_functions", "lambda", "glue")) + ".",
         "Printed by `python -m bench.cost --readme-table`.",
     ]
