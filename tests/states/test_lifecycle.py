@@ -180,6 +180,33 @@ def test_each_state_is_loaded_into_its_type_with_its_fields_parsed() -> None:
             },
             "States.C.Choices[0]: Condition is required",
         ),
+        (
+            {
+                "StartAt": "A",
+                "QueryLanguage": "JSONata",
+                "States": {"A": {"Type": "Pass", "InputPath": "$.a", "End": True}},
+            },
+            "States.A: The field 'InputPath' is not supported for the JSONata query language",
+        ),
+        (
+            {"StartAt": "A", "States": {"A": {"Type": "Pass", "Output": {"a": 1}, "End": True}}},
+            "States.A: The field 'Output' is not supported for the JSONPath query language",
+        ),
+        (
+            {
+                "StartAt": "P",
+                "States": {
+                    "P": {
+                        "Type": "Parallel",
+                        "QueryLanguage": "JSONata",
+                        "Branches": [{"StartAt": "X", "States": {"X": {"Type": "Succeed"}}}],
+                        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.e", "Next": "P"}],
+                        "End": True,
+                    }
+                },
+            },
+            "States.P.Catch[0]: The field 'ResultPath' is not supported for the JSONata query language",
+        ),
     ],
 )
 def test_a_definition_the_engine_cannot_run_is_refused_when_loaded_naming_the_place(

@@ -27,6 +27,28 @@ if TYPE_CHECKING:
 JSONPATH = "JSONPath"
 JSONATA = "JSONata"
 QUERY_LANGUAGES = (JSONPATH, JSONATA)
+# Fields that only one query language knows.
+JSONPATH_ONLY = frozenset(
+    {
+        "InputPath",
+        "OutputPath",
+        "ResultPath",
+        "Parameters",
+        "ResultSelector",
+        "ItemsPath",
+        "Iterator",
+        "SecondsPath",
+        "TimestampPath",
+        "TimeoutSecondsPath",
+        "HeartbeatSecondsPath",
+        "ErrorPath",
+        "CausePath",
+        "MaxConcurrencyPath",
+        "ToleratedFailureCountPath",
+        "ToleratedFailurePercentagePath",
+    }
+)
+JSONATA_ONLY = frozenset({"Arguments", "Output", "Items"})
 
 
 class _Absent:
@@ -149,6 +171,7 @@ class State(Transition):
             raise DefinitionError(f"QueryLanguage must be JSONPath or JSONata, not {language!r}", place)
         self.query_language: str = language
         self.jsonata = language == JSONATA
+        self._refuse_foreign_fields(raw, place)
         self.comment = raw.get("Comment")
         self.read_transition(raw, place)
         self.end = raw.get("End") is True
@@ -163,6 +186,19 @@ class State(Transition):
         self.catchers = tuple(
             TypedCatcher(c, f"{place}.Catch[{i}]") for i, c in enumerate(object_list(raw, "Catch", place))
         )
+
+    def _refuse_foreign_fields(self, raw: Mapping[str, Any], place: str) -> None:
+        """Each language has fields of its own: the other language's are refused, not ignored (in
+        the state and in its catchers)."""
+        foreign = JSONPATH_ONLY if self.jsonata else JSONATA_ONLY
+        catchers = object_list(raw, "Catch", place)
+        places = [(raw, place), *((c, f"{place}.Catch[{i}]") for i, c in enumerate(catchers))]
+        for fields, where in places:
+            for key in fields:
+                if key in foreign:
+                    language = self.query_language
+                    problem = f"The field '{key}' is not supported for the {language} query language"
+                    raise DefinitionError(problem, where)
 
     def body(self, engine: Interpreter, run: StateRun) -> Step:
         """One attempt of the state (no Retry, no Catch), from its input to its `Step`."""

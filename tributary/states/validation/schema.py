@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from tributary.states.definition import JSONATA_ONLY, JSONPATH_ONLY
 from tributary.states.validation import expressions, resources
 from tributary.states.validation.choice_rules import ChoiceRules
 from tributary.states.validation.diagnostics import PASS_RESULT_IS_STATIC, Report
@@ -45,26 +46,6 @@ FIELDS: dict[str, set[str]] = {
     | {"ResultWriter", "MaxConcurrency", "MaxConcurrencyPath", "ToleratedFailureCount"}
     | {"ToleratedFailureCountPath", "ToleratedFailurePercentage", "ToleratedFailurePercentagePath", "Label"},
 }
-# Fields that only one query language knows.
-JSONPATH_ONLY = {
-    "InputPath",
-    "OutputPath",
-    "ResultPath",
-    "Parameters",
-    "ResultSelector",
-    "ItemsPath",
-    "Iterator",
-    "SecondsPath",
-    "TimestampPath",
-    "TimeoutSecondsPath",
-    "HeartbeatSecondsPath",
-    "ErrorPath",
-    "CausePath",
-    "MaxConcurrencyPath",
-    "ToleratedFailureCountPath",
-    "ToleratedFailurePercentagePath",
-}
-JSONATA_ONLY = {"Arguments", "Output", "Items"}
 # Fields holding a path that must select exactly one node.
 REFERENCE_PATH_FIELDS = {
     "ResultPath",
