@@ -366,3 +366,14 @@ def test_branches_suspended_in_threads_give_the_same_history_on_every_run():
         "ExecutionFailed",
     ]
     assert {stamp.second for _, _, stamp in histories[0][-5:]} == {9}
+
+
+def test_the_execution_timing_out_stops_waiting_branches_without_aborted_events():
+    definition = parallel(machine(wait("A", 10)), machine(wait("B", 20)))
+    definition["TimeoutSeconds"] = 5
+    execution = run(definition)
+    kinds = [t for t, _ in typed(list(execution.history.events))]
+    assert execution.status == "TIMED_OUT"
+    assert kinds[-1] == "ExecutionTimedOut"
+    assert not [k for k in kinds if k.endswith("Aborted") or k == "ParallelStateFailed"]
+    assert elapsed(execution) == 5

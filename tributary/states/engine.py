@@ -56,11 +56,14 @@ class BranchAborted(BaseException):
     is. Raised inside the wait it was suspended in; the state under way writes `<Type>StateAborted`
     (see `Interpreter.run_state`). A BaseException, so that no `except Exception` of a state or an
     integration turns it into a task failure. `last_event_id`: the last event of the branch's chain
-    (the aborted state's event before `<Type>StateAborted`, which does not advance the chain)."""
+    (the aborted state's event before `<Type>StateAborted`, which does not advance the chain).
+    `quiet`: the execution itself is stopping (StopExecution, its TimeoutSeconds): no aborted events,
+    as before an ExecutionAborted / ExecutionTimedOut."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, quiet: bool = False) -> None:
         super().__init__("aborted")
         self.last_event_id: int | None = None
+        self.quiet = quiet
 
 
 def drive(steps: Generator[None, None, T]) -> T:
@@ -300,7 +303,7 @@ class Interpreter:
         except BranchAborted as aborted:
             # A sibling failed while this state was under way: a state that takes time ends with
             # `<Type>StateAborted`, after its own last event (nothing of its branch follows it).
-            if state.type in _ABORTABLE_TYPES:
+            if state.type in _ABORTABLE_TYPES and not aborted.quiet:
                 history.add(f"{state_type}StateAborted", run.previous_id)
                 aborted.last_event_id = run.previous_id
             raise

@@ -17,14 +17,15 @@ clock), after the others are told to stop."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from tributary.states.clock import RealClock, suspend_waits_in_this_thread
-from tributary.states.engine import BranchAborted, Interpreter, drive
+from tributary.states.engine import BranchAborted, ExecutionFailed, Interpreter, drive
 
 T = TypeVar("T")
 
@@ -89,8 +90,9 @@ class _Inline:
             return _Report("error", error)
         return _Report("yield")
 
-    def stop(self) -> None:
-        self.steps.close()
+    def stop(self, quiet: bool) -> None:
+        with _quietly(quiet):
+            self.steps.close()
 
 
 class _Worker:
@@ -147,8 +149,9 @@ class _Worker:
         job = self.job
         assert job is not None
         wake = job.engine.runtime.clock.now() + timedelta(seconds=max(0.0, seconds))
-        if self.pause(_Report("wait", wake=wake, event=event)) == "abort":
-            raise BranchAborted()
+        command = self.pause(_Report("wait", wake=wake, event=event))
+        if command.startswith("abort"):
+            raise BranchAborted(quiet=command == "abort-quiet")
         return event.is_set()
 
     def _loop(self) -> None:
@@ -178,9 +181,11 @@ class _Threaded:
     def step(self) -> _Report:
         return self._hand("step")
 
-    def stop(self) -> None:
-        """Abort the job where it is: inside a wait (BranchAborted), or between two states."""
-        self._hand("abort" if self.waiting is not None else "close")
+    def stop(self, quiet: bool) -> None:
+        """Abort the job where it is: inside a wait (BranchAborted), or between two states; `quiet`
+        when the execution itself stops (no aborted events)."""
+        command = "abort" if self.waiting is not None else "close"
+        self._hand(f"{command}-quiet" if quiet else command)
 
     def _hand(self, command: str) -> _Report:
         if self._ended:
@@ -210,8 +215,10 @@ class _Threaded:
                 return _Report("done", done.value)
             except BaseException as error:  # the job's failure, or its abort
                 return _Report("error", error)
-            if worker.pause(_Report("yield")) != "step":
-                steps.close()
+            command = worker.pause(_Report("yield"))
+            if command != "step":
+                with _quietly(command == "close-quiet"):
+                    steps.close()
                 return _Report("closed")
 
 
@@ -256,9 +263,34 @@ def take_turns(
             if failure is not None:
                 raise failure
         return [results[index] for index in range(len(jobs))]
-    finally:
+    except BaseException as stopping:
+        # A failed branch aborts its siblings (and an aborted branch its own branches) with their
+        # aborted events; the execution stopping (StopExecution, its TimeoutSeconds) stops them
+        # quietly, as it always has: ExecutionAborted / ExecutionTimedOut say it all.
+        loud = isinstance(stopping, ExecutionFailed) or (
+            isinstance(stopping, BranchAborted) and not stopping.quiet
+        )
         for job in under_way.values():
-            job.stop()
+            job.stop(quiet=not loud)
+        raise
+
+
+_quiet = threading.local()
+
+
+def stopping_quietly() -> bool:
+    """Whether the branch being closed in this thread stops with its execution (no aborted events)."""
+    return bool(getattr(_quiet, "on", False))
+
+
+@contextmanager
+def _quietly(on: bool) -> Iterator[None]:
+    before = stopping_quietly()
+    _quiet.on = on
+    try:
+        yield
+    finally:
+        _quiet.on = before
 
 
 def _ready(job: _Inline | _Threaded, now: datetime) -> bool:

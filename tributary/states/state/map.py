@@ -22,7 +22,7 @@ from tributary.states.engine import (
     json_type_name,
 )
 from tributary.states.errors import NullableFailure, StatesError
-from tributary.states.fan_out import Job, run_all
+from tributary.states.fan_out import Job, run_all, stopping_quietly
 from tributary.states.history import History, payload_text
 from tributary.states.state.map_io import formatted_results, read_items, write_results
 
@@ -203,7 +203,8 @@ def run_map(engine: Interpreter, run: StateRun, state: MapState) -> Step:
                 # `<Type>StateAborted`) because another iteration failed or the Map itself is being
                 # aborted: an iteration under way then ends with MapIterationAborted, after the
                 # failed iteration's last event (or, for an abort from outside, its own).
-                if not distributed:
+                quiet = stopped.quiet if isinstance(stopped, BranchAborted) else stopping_quietly()
+                if not distributed and not quiet:
                     own = stopped.last_event_id if isinstance(stopped, BranchAborted) else None
                     after = failed_iteration_ids[0] if failed_iteration_ids else own or history.last_id
                     history.add("MapIterationAborted", after, details)
