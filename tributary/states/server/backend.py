@@ -347,16 +347,19 @@ class StepFunctionsBackend:
             json.loads(text)
         except (TypeError, ValueError):
             raise errors.InvalidExecutionInput(f"Invalid execution input: {text!r}") from None
-        run = EngineExecution(
-            json.loads(machine.definition),
-            json.loads(text),
-            name=name,
-            state_machine_arn=state_machine_arn,  # with its #TestCase, for the mock integration
-            state_machine_type=machine.machine_type,
-            integrations=self._integrations(),
-            clock=self._clock(_now()),
-            callbacks=self.callbacks,
-        )
+        try:
+            run = EngineExecution(
+                json.loads(machine.definition),
+                json.loads(text),
+                name=name,
+                state_machine_arn=state_machine_arn,  # with its #TestCase, for the mock integration
+                state_machine_type=machine.machine_type,
+                integrations=self._integrations(),
+                clock=self._clock(_now()),
+                callbacks=self.callbacks,
+            )
+        except DefinitionError as exc:  # a machine stored before the engine refused its definition
+            raise errors.InvalidDefinition(f"Invalid State Machine Definition: '{exc}'") from None
         with self._lock:
             existing = self._executions.get(run.arn)
             if existing is not None:
