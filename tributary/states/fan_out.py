@@ -124,6 +124,7 @@ class _Worker:
     def release(self) -> None:
         """Back to the idle workers once its job has ended (or let its thread end)."""
         self.job = None
+        self.report = _Report("yield")  # holds nothing of the ended job
         with self._idle_lock:
             if len(self._idle) < self._MAX_IDLE:
                 self._idle.append(self)
