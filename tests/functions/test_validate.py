@@ -11,6 +11,7 @@ import boto3
 import pytest
 import yaml
 from etl_common.contracts import Contract, ContractError, load_contract
+from etl_common.models import RejectedObject
 from etl_common.plan import compile_plan, contract_sha256
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -269,10 +270,11 @@ def test_validate_accepts_good_objects_and_rejects_bad_ones_with_reasons(stack, 
         # Spark reads the staged copy, named by validate from the content: a gzip "packed.csv" is fine.
         ("incoming/orders/packed.csv", "gzip", "utf-8"),
     ]
+    # Staged at each object's index in the manifest (refused ones leave gaps).
     assert [obj["staged_uri"] for obj in validated["objects"]] == [
         f"{prefix}/input/00000.csv",
         f"{prefix}/input/00001.csv.gz",
-        f"{prefix}/input/00002.csv.gz",
+        f"{prefix}/input/00005.csv.gz",
     ]
     for obj in validated["objects"]:
         assert staged_body(stack, obj["staged_uri"]) == raw_body(stack, obj)
@@ -505,7 +507,14 @@ def validated_object(obj: dict[str, Any], compression: str = "none") -> Any:
     )
 
 
-def test_a_version_deleted_between_validation_and_staging_is_refused_alone_and_the_rest_renumbered(stack):
+def accepted_one(outcome: Any) -> Any:
+    from etl_common.models import ValidatedObject
+
+    assert isinstance(outcome, ValidatedObject), outcome
+    return outcome
+
+
+def test_a_version_deleted_between_validation_and_staging_is_refused_alone(stack):
     from etl_common.aws import s3_client
     from validate.staging import Stager
 
@@ -517,22 +526,25 @@ def test_a_version_deleted_between_validation_and_staging_is_refused_alone_and_t
     s3.delete_object(Bucket=stack.raw_bucket, Key=objects[0]["key"], VersionId=objects[0]["version_id"])
     stager = Stager(s3_client(), stack.artifacts_bucket, "orders-run")
 
-    accepted, refused = stager.stage_all([validated_object(obj) for obj in objects], map)
+    # Each object is staged at its index in the manifest (one object per child of the Map): a refused
+    # one leaves a gap in the names, which nothing reads (the executors read each staged_uri).
+    gone, *staged = [stager.stage(index, validated_object(obj)) for index, obj in enumerate(objects)]
+    assert isinstance(gone, RejectedObject)
+    accepted = [accepted_one(outcome) for outcome in staged]
 
-    [gone] = refused
     assert gone.key == objects[0]["key"] and [reason.code for reason in gone.reasons] == ["not_found"]
     prefix = f"s3://{stack.artifacts_bucket}/runs/orders-run/input/"
     assert [(obj.key, obj.staged_uri) for obj in accepted] == [
-        (objects[1]["key"], f"{prefix}00000.csv"),
-        (objects[2]["key"], f"{prefix}00001.csv"),
+        (objects[1]["key"], f"{prefix}00001.csv"),
+        (objects[2]["key"], f"{prefix}00002.csv"),
     ]
     for obj in accepted:
         assert staged_body(stack, str(obj.staged_uri)) == raw_body(stack, obj.model_dump())
         assert staged_tags(stack, str(obj.staged_uri)) == {"tributary-staged-input": "true"}
     listed = s3.list_objects_v2(Bucket=stack.artifacts_bucket, Prefix="runs/orders-run/input/")["Contents"]
     assert sorted(item["Key"] for item in listed) == [
-        "runs/orders-run/input/00000.csv",
         "runs/orders-run/input/00001.csv",
+        "runs/orders-run/input/00002.csv",
     ]
 
 
@@ -554,13 +566,13 @@ def test_in_an_unversioned_bucket_an_object_overwritten_before_staging_is_refuse
     }
     stager = Stager(s3_client(), stack.artifacts_bucket, "orders-run")
 
-    [same], _ = stager.stage_all([validated_object(obj)], map)
+    same = accepted_one(stager.stage(0, validated_object(obj)))
     assert staged_body(stack, str(same.staged_uri)) == body
 
     s3.put_object(Bucket="unversioned-raw", Key="incoming/orders/a.csv", Body=body.replace(b"ORD-", b"NEW-"))
-    accepted, [changed] = stager.stage_all([validated_object(obj)], map)
+    changed = stager.stage(0, validated_object(obj))
 
-    assert accepted == []
+    assert isinstance(changed, RejectedObject)
     [reason] = changed.reasons
     assert reason.code == "not_found" and "changed since the event" in reason.message
 
@@ -581,11 +593,15 @@ def test_large_objects_are_staged_by_a_multipart_copy_of_the_version_and_tagged(
     client.meta.events.register("before-call.s3.*", lambda model, **_: calls.append(model.name))
     config = TransferConfig(multipart_threshold=5 * mib, multipart_chunksize=5 * mib, max_concurrency=2)
 
-    [staged], refused = Stager(client, stack.artifacts_bucket, "orders-run", config=config).stage_all(
-        [validated_object(obj)], map
+    staged = Stager(client, stack.artifacts_bucket, "orders-run", config=config).stage(
+        0, validated_object(obj)
     )
 
-    assert refused == [] and calls.count("UploadPartCopy") == 3 and "CopyObject" not in calls
+    assert (
+        not isinstance(staged, RejectedObject)
+        and calls.count("UploadPartCopy") == 3
+        and "CopyObject" not in calls
+    )
     assert staged_body(stack, str(staged.staged_uri)) == body
     assert staged_tags(stack, str(staged.staged_uri)) == {"tributary-staged-input": "true"}
 
@@ -599,7 +615,9 @@ def test_a_small_object_is_staged_with_one_request(stack):
     calls: list[str] = []
     client.meta.events.register("before-call.s3.*", lambda model, **_: calls.append(model.name))
 
-    [staged], _ = Stager(client, stack.artifacts_bucket, "orders-run").stage_all([validated_object(obj)], map)
+    staged = accepted_one(
+        Stager(client, stack.artifacts_bucket, "orders-run").stage(0, validated_object(obj))
+    )
 
     assert calls == ["CopyObject"]
     assert staged_body(stack, str(staged.staged_uri)) == ORDERS_CSV
@@ -634,7 +652,7 @@ def test_an_object_s3_will_not_serve_is_refused_alone(stack, load_handler, lambd
         for code in ("InvalidObjectState", "ObjectNotInActiveTierError")
     }
     [accepted] = read_json(stack, result["validated_manifest_uri"])["objects"]
-    assert accepted["key"] == good["key"] and accepted["staged_uri"].endswith("/input/00000.csv")
+    assert accepted["key"] == good["key"] and accepted["staged_uri"].endswith("/input/00001.csv")
 
 
 def test_an_object_the_checks_fail_on_is_refused_alone_with_the_error(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import traceback
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
@@ -23,11 +25,12 @@ from etl_common.models import (
     ValidatedObject,
     ValidateResult,
 )
-from etl_common.plan import compile_plan
+from etl_common.plan import TransformPlan, compile_plan
 from etl_common.quarantine import QuarantineStore
-from etl_common.references import reference_versions, resolve_references
+from etl_common.references import resolve_references
 from etl_common.runs import RunRepository
-from etl_common.s3_uri import run_artifact_key
+from etl_common.s3_uri import run_artifact_key, s3_uri
+from pydantic import BaseModel, ConfigDict, NonNegativeInt
 
 from validate import sniffing
 from validate.sniffing import Sample, SniffError
@@ -41,11 +44,31 @@ logger = Logger(child=True)
 MAX_PARALLEL_OBJECTS = 8
 # The ``error`` of the ``.reason.json`` beside a refused object's quarantined copy.
 REFUSED_ERROR = "Tributary.ObjectRefused"
+# The distributed Map's items: one per object of the manifest, with its index (validation/items.json).
+ITEMS_NAME = "validation/items.json"
 
 
 def refuse(obj: ManifestObject, code: RejectionCode, message: str) -> RejectedObject:
     logger.info("Object rejected", extra={"key": obj.key, "code": code, "reason": message})
     return RejectedObject(**obj.model_dump(), reasons=[Rejection(code=code, message=message)])
+
+
+class ObjectOutcome(BaseModel):
+    """What validating one object of a manifest gave: accepted (and staged) or refused, with its index."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    index: NonNegativeInt
+    accepted: ValidatedObject | None = None
+    refused: RejectedObject | None = None
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    manifest: Manifest
+    plan: TransformPlan
+    plan_uri: str
+    contract_uri: str
 
 
 class ObjectValidator:
@@ -152,6 +175,75 @@ class ObjectValidator:
             sniffing.check_json_array(text, complete, required=required, columns=names)
 
 
+def read_manifest(request: ExecutionInput) -> Manifest:
+    manifest = get_document(request.manifest_uri, Manifest)
+    if manifest.run_id != request.run_id or manifest.dataset != request.dataset:
+        raise ValueError(f"{request.manifest_uri} belongs to run {manifest.run_id} ({manifest.dataset})")
+    return manifest
+
+
+def prepare_run(
+    request: ExecutionInput,
+    contract: Contract,
+    *,
+    s3: S3Client,
+    artifacts_bucket: str,
+    reference_bucket: str = "",
+) -> PreparedRun:
+    """Everything a run's validation needs before its objects are examined: the manifest (of this run),
+    the references read, the contract compiled into the run's plan. Writes plan.json and contract.json."""
+    manifest = read_manifest(request)
+    # Read first: a reference that cannot be used fails the run before anything is staged. Reference
+    # files live in the raw bucket (REFERENCE_BUCKET), the bucket of the run's uploads by default.
+    references = resolve_references(s3, reference_bucket or manifest.objects[0].bucket, contract)
+    plan = compile_plan(contract, references)
+    run_id = request.run_id
+    # The contract compiled once per run: both executors run this plan and nothing else.
+    plan_uri = put_json(artifacts_bucket, run_artifact_key(run_id, "plan.json"), plan.model_dump(mode="json"))
+    contract_uri = put_json(
+        artifacts_bucket, run_artifact_key(run_id, "contract.json"), contract.model_dump(mode="json")
+    )
+    return PreparedRun(manifest=manifest, plan=plan, plan_uri=plan_uri, contract_uri=contract_uri)
+
+
+def write_items(prepared: PreparedRun, *, s3: S3Client, artifacts_bucket: str) -> str:
+    """The run's objects as the distributed Map's items (``runs/<run_id>/validation/items.json``, a JSON
+    array of ``{index, object}``): its ItemReader reads them from S3, not from the execution's payload."""
+    manifest = prepared.manifest
+    items = [
+        {"index": index, "object": obj.model_dump(mode="json")} for index, obj in enumerate(manifest.objects)
+    ]
+    key = run_artifact_key(manifest.run_id, ITEMS_NAME)
+    body = json.dumps(items, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    s3.put_object(Bucket=artifacts_bucket, Key=key, Body=body, ContentType="application/json")
+    return s3_uri(artifacts_bucket, key)
+
+
+def load_prepared(request: ExecutionInput, *, artifacts_bucket: str) -> PreparedRun:
+    """What prepare_run wrote for this run, read back (the summary after the Map)."""
+    run_id = request.run_id
+    plan_uri = s3_uri(artifacts_bucket, run_artifact_key(run_id, "plan.json"))
+    return PreparedRun(
+        manifest=read_manifest(request),
+        plan=get_document(plan_uri, TransformPlan),
+        plan_uri=plan_uri,
+        contract_uri=s3_uri(artifacts_bucket, run_artifact_key(run_id, "contract.json")),
+    )
+
+
+def validate_object(
+    obj: ManifestObject, index: int, contract: Contract, *, s3: S3Client, artifacts_bucket: str, run_id: str
+) -> ObjectOutcome:
+    """Accept (and stage, as ``runs/<run_id>/input/<index>``) or refuse one object of a run's manifest.
+    Idempotent: run twice (an Express child runs at least once), it stages the same copy again."""
+    outcome = ObjectValidator(s3, contract).validate(obj)
+    if isinstance(outcome, ValidatedObject):
+        outcome = Stager(s3, artifacts_bucket, run_id).stage(index, outcome)
+    if isinstance(outcome, ValidatedObject):
+        return ObjectOutcome(index=index, accepted=outcome)
+    return ObjectOutcome(index=index, refused=outcome)
+
+
 def validate_run(
     request: ExecutionInput,
     contract: Contract,
@@ -161,45 +253,59 @@ def validate_run(
     reference_bucket: str = "",
     runs: RunRepository | None = None,
 ) -> ValidateResult:
-    manifest = get_document(request.manifest_uri, Manifest)
-    if manifest.run_id != request.run_id or manifest.dataset != request.dataset:
-        raise ValueError(f"{request.manifest_uri} belongs to run {manifest.run_id} ({manifest.dataset})")
-    # Read first: a reference that cannot be used fails the run before anything is staged. Reference
-    # files live in the raw bucket (REFERENCE_BUCKET), the bucket of the run's uploads by default.
-    references = resolve_references(s3, reference_bucket or manifest.objects[0].bucket, contract)
-    plan = compile_plan(contract, references)
+    """The whole run in one process (a threads pool): what the distributed Map, its children and the
+    summary do one object per child, in the same functions."""
+    prepared = prepare_run(
+        request, contract, s3=s3, artifacts_bucket=artifacts_bucket, reference_bucket=reference_bucket
+    )
+
+    def one(index: int, obj: ManifestObject) -> ObjectOutcome:
+        return validate_object(
+            obj, index, contract, s3=s3, artifacts_bucket=artifacts_bucket, run_id=request.run_id
+        )
+
+    objects = prepared.manifest.objects
+    with ThreadPoolExecutor(max_workers=MAX_PARALLEL_OBJECTS) as pool:
+        outcomes = list(pool.map(one, range(len(objects)), objects))
+    return finish_run(prepared, outcomes, contract, s3=s3, artifacts_bucket=artifacts_bucket, runs=runs)
+
+
+def finish_run(
+    prepared: PreparedRun,
+    outcomes: list[ObjectOutcome],
+    contract: Contract,
+    *,
+    s3: S3Client,
+    artifacts_bucket: str,
+    runs: RunRepository | None = None,
+) -> ValidateResult:
+    """Quarantine the refused objects and write validated.json and rejected.json from one outcome per
+    object of the manifest (in manifest order); what ValidateObjects returns."""
+    manifest = prepared.manifest
+    by_index = {outcome.index: outcome for outcome in outcomes}
+    missing = [index for index in range(len(manifest.objects)) if index not in by_index]
+    if missing:
+        raise ValueError(
+            f"no validation outcome for {len(missing)} object(s) of the manifest, first {missing[0]}"
+        )
+    ordered = [by_index[index] for index in range(len(manifest.objects))]
+    accepted = [outcome.accepted for outcome in ordered if outcome.accepted is not None]
+    rejected = [outcome.refused for outcome in ordered if outcome.refused is not None]
+    run_id = manifest.run_id
+    plan = prepared.plan
     versions = ContractVersion(
         contract_version=plan.contract_version,
         contract_sha256=plan.contract_sha256,
-        references=reference_versions(references),
+        references=plan.references,
     )
-
-    validator = ObjectValidator(s3, contract)
-    stager = Stager(s3, artifacts_bucket, request.run_id)
     with ThreadPoolExecutor(max_workers=MAX_PARALLEL_OBJECTS) as pool:
-        outcomes = list(pool.map(validator.validate, manifest.objects))
-        candidates = [outcome for outcome in outcomes if isinstance(outcome, ValidatedObject)]
-        # Only after every object is examined: the staged names number the accepted ones in order.
-        accepted, vanished = stager.stage_all(candidates, pool.map)
-        rejected = [outcome for outcome in outcomes if isinstance(outcome, RejectedObject)] + vanished
         quarantine_uri = quarantine_refused(
             rejected,
             QuarantineStore(
-                s3,
-                artifacts_bucket,
-                dataset=manifest.dataset,
-                run_id=request.run_id,
-                objects=manifest.objects,
+                s3, artifacts_bucket, dataset=manifest.dataset, run_id=run_id, objects=manifest.objects
             ),
             pool,
         )
-
-    run_id = request.run_id
-    # The contract compiled once per run: both executors run this plan and nothing else.
-    plan_uri = put_json(artifacts_bucket, run_artifact_key(run_id, "plan.json"), plan.model_dump(mode="json"))
-    contract_uri = put_json(
-        artifacts_bucket, run_artifact_key(run_id, "contract.json"), contract.model_dump(mode="json")
-    )
     validated_uri = put_document(
         artifacts_bucket,
         run_artifact_key(run_id, "validated.json"),
@@ -208,13 +314,13 @@ def validate_run(
             dataset=manifest.dataset,
             created_at=manifest.created_at,
             source=manifest.source,
-            contract_uri=contract_uri,
+            contract_uri=prepared.contract_uri,
             objects=accepted,
             versions=versions,
         ),
     )
     # Which contract and reference versions the run used, on its record (audit trail).
-    if runs is not None and not runs.record_versions(run_id, versions, plan_uri):
+    if runs is not None and not runs.record_versions(run_id, versions, prepared.plan_uri):
         logger.warning(
             "The run has no record: its versions are in validated.json only", extra={"run_id": run_id}
         )
@@ -228,12 +334,12 @@ def validate_run(
     return ValidateResult(
         validated_manifest_uri=validated_uri,
         rejected_uri=rejected_uri,
-        contract_uri=contract_uri,
+        contract_uri=prepared.contract_uri,
         accepted=len(accepted),
         rejected=len(rejected),
         table=contract.dataset,
         quarantine_uri=quarantine_uri,
-        plan_uri=plan_uri,
+        plan_uri=prepared.plan_uri,
         accepted_bytes=sum(obj.size for obj in accepted),
     )
 

@@ -65,7 +65,9 @@ def read_refusal(exc: ClientError) -> StagingError | None:
 
 
 class Stager:
-    """Copies accepted versions to ``runs/<run_id>/input/<NNNNN><suffix>`` in the artifacts bucket."""
+    """Copies accepted versions to ``runs/<run_id>/input/<NNNNN><suffix>`` in the artifacts bucket, NNNNN
+    the object's index in the run's manifest (a refused object leaves a gap; the executors read each
+    object's ``staged_uri``, never the listing)."""
 
     def __init__(
         self, s3: S3Client, artifacts_bucket: str, run_id: str, *, config: TransferConfig | None = None
@@ -108,27 +110,3 @@ class Stager:
             fields = obj.model_dump(include=set(manifest_fields))
             return RejectedObject(**fields, reasons=[Rejection(code=refusal.code, message=str(refusal))])
         return obj.model_copy(update={"staged_uri": s3_uri(self._bucket, key)})
-
-    def move(self, old_index: int, new_index: int, obj: ValidatedObject) -> ValidatedObject:
-        """Renumber a staged copy (when an earlier one was refused): copy within the bucket, drop the old."""
-        old, new = self.key(old_index, obj), self.key(new_index, obj)
-        self._copy({"Bucket": self._bucket, "Key": old}, new, obj.size, {})
-        self._s3.delete_object(Bucket=self._bucket, Key=old)
-        return obj.model_copy(update={"staged_uri": s3_uri(self._bucket, new)})
-
-    def stage_all(
-        self, candidates: list[ValidatedObject], map_: Any
-    ) -> tuple[list[ValidatedObject], list[RejectedObject]]:
-        """Stage every candidate (``map_``: a pool's map); the staged ones numbered 0.. in order, and the
-        ones whose version vanished (or changed) between validation and the copy."""
-        outcomes = list(map_(self.stage, range(len(candidates)), candidates))
-        refused = [outcome for outcome in outcomes if isinstance(outcome, RejectedObject)]
-        staged = [(index, o) for index, o in enumerate(outcomes) if isinstance(o, ValidatedObject)]
-        if not refused:
-            return [obj for _, obj in staged], []
-        # Rare: close the gaps, lowest first (a target slot is free: refused, or already moved down).
-        accepted = [
-            obj if index == new_index else self.move(index, new_index, obj)
-            for new_index, (index, obj) in enumerate(staged)
-        ]
-        return accepted, refused
