@@ -225,26 +225,3 @@ def test_a_run_nobody_decides_is_refused_by_timeout(project: Path, asked: dict[s
     assert item["approval_reason"] == f"no decision within {TIMEOUT_SECONDS} s: refused by timeout"
     assert item["cause"].endswith(item["approval_reason"])
     assert "partition_count" not in item
-
-
-def test_tributary_run_has_nobody_to_approve_and_quarantines_at_once(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """A one-shot `tributary run` serves no `tributary approve`: its failed gate is not left waiting."""
-    root = tmp_path / "once"
-    root.mkdir()
-    for name in ("template.yaml", "samconfig.toml"):
-        shutil.copy(REPO / name, root / name)
-    for name in ("functions", "contracts", "statemachine", "glue"):
-        (root / name).symlink_to(REPO / name, target_is_directory=True)
-    upload = tmp_path / "clicks-bad.jsonl"
-    upload.write_bytes(clicks(bad=4))
-    started = time.monotonic()
-    code = main(
-        ["run", str(upload), "--root", str(root), "--ephemeral", "--output", "json", "--timeout", "300"]
-    )
-    (report,) = json.loads(capsys.readouterr().out)
-    assert code == 1 and time.monotonic() - started < 300
-    assert (report["status"], report["error"]) == ("QUARANTINED", "Tributary.QualityGateFailed")
-    assert report["approval"] is None
-    assert not [s for s in report["states"] if s["name"] == "AwaitApproval"]
