@@ -76,15 +76,22 @@ def s3_event(
         detail["deletion-type"] = (
             "Delete Marker Created" if action == "DeleteMarkerCreated" else "Permanently Deleted"
         )
+    return aws_event("aws.s3", detail_type, detail, region, account, [f"arn:aws:s3:::{bucket}"])
+
+
+def aws_event(
+    source: str, detail_type: str, detail: dict[str, Any], region: str, account: str, resources: list[str]
+) -> dict[str, Any]:
+    """An event as an AWS service puts it on the default bus (a new id, the time now)."""
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
         "detail-type": detail_type,
-        "source": "aws.s3",
+        "source": source,
         "account": account,
         "time": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": region,
-        "resources": [f"arn:aws:s3:::{bucket}"],
+        "resources": resources,
         "detail": detail,
     }
 

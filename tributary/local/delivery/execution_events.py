@@ -13,9 +13,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
+
+from tributary.local.delivery.events import aws_event
 
 LOGGER = logging.getLogger("tributary.local.delivery.execution_events")
 ENDED = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
@@ -27,28 +28,21 @@ def _millis(moment: Any) -> int | None:
 
 def status_change_event(execution: Any, region: str, account: str) -> dict[str, Any]:
     """The EventBridge event of an execution's status."""
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Step Functions Execution Status Change",
-        "source": "aws.states",
-        "account": account,
-        "time": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": region,
-        "resources": [execution.arn],
-        "detail": {
-            "executionArn": execution.arn,
-            "stateMachineArn": execution.state_machine.arn,
-            "name": execution.arn.rsplit(":", 1)[-1],
-            "status": execution.status,
-            "startDate": _millis(execution.start_date),
-            "stopDate": _millis(execution.stop_date),
-            "input": execution.input,
-            "output": execution.output,
-            "error": execution.error,
-            "cause": execution.cause,
-        },
+    detail = {
+        "executionArn": execution.arn,
+        "stateMachineArn": execution.state_machine.arn,
+        "name": execution.arn.rsplit(":", 1)[-1],
+        "status": execution.status,
+        "startDate": _millis(execution.start_date),
+        "stopDate": _millis(execution.stop_date),
+        "input": execution.input,
+        "output": execution.output,
+        "error": execution.error,
+        "cause": execution.cause,
     }
+    return aws_event(
+        "aws.states", "Step Functions Execution Status Change", detail, region, account, [execution.arn]
+    )
 
 
 class ExecutionStatusEvents:
