@@ -138,7 +138,7 @@ def test_validate_stages_accepted_versions_into_the_runs_input_prefix_with_an_ex
     assert "${ArtifactsBucket.Arn}/runs/*" in _resources_granting(
         translated, "ValidateFunction", "s3:PutObject"
     )
-    for action in ("s3:PutObjectTagging", "s3:DeleteObject", "s3:AbortMultipartUpload"):
+    for action in ("s3:PutObjectTagging", "s3:AbortMultipartUpload"):
         assert _resources_granting(translated, "ValidateFunction", action) & {
             "${ArtifactsBucket.Arn}/runs/*/input/*",
             "${ArtifactsBucket.Arn}/runs/*",
