@@ -19,9 +19,13 @@ def event_details_key(event_type: str) -> str:
     return event_type[0].lower() + event_type[1:] + "EventDetails"
 
 
+# One encoder for every payload (json.dumps with options builds a new one each call).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def payload_text(value: Any) -> str:
     """A JSON value as the compact text AWS shows in history and DescribeExecution."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return _ENCODER.encode(value)
 
 
 class History:
