@@ -22,6 +22,7 @@ from tributary.states import errors
 from tributary.states.clock import Clock, VirtualClock
 from tributary.states.engine import (
     PAYLOAD_LIMIT_BYTES,
+    BranchAborted,
     ExecutionFailed,
     ExecutionStopped,
     ExecutionTimedOut,
@@ -192,7 +193,8 @@ class Execution:
                 self.error, self.cause = self._stop_request
                 details = {k: v for k, v in (("error", self.error), ("cause", self.cause)) if v is not None}
                 history.add("ExecutionAborted", history.last_id, details)
-        except Exception as exc:  # an engine bug must end the execution, not leave it RUNNING
+        # An engine bug (BranchAborted never reaches this far) must end the execution, not leave it RUNNING.
+        except (Exception, BranchAborted) as exc:
             logger.exception("execution %s crashed", self.arn)
             self._fail(errors.RUNTIME, f"Internal error in the local engine: {type(exc).__name__}: {exc}")
         else:
