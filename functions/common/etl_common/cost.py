@@ -55,6 +55,11 @@ class Prices:
     kms_request: float  # customer managed keys: Encrypt, Decrypt, GenerateDataKey, ...
     cloudwatch_metric_request: float  # PutMetricData and the other metrics API requests
     sources: Mapping[str, str] = field(default_factory=dict)  # service → pricing page
+    # Express workflows (and the EXPRESS children of a distributed Map): per request (execution started)
+    # and per GB-second of duration, rounded up to 100 ms, memory billed in 64 MB chunks; first tier
+    # ($0.06 per GB-hour for the first 1,000 GB-hours a month). Read on the step_functions page.
+    step_functions_express_request: float = 1.00 / 1_000_000
+    step_functions_express_gb_second: float = 0.06 / 3600
 
 
 US_EAST_1 = Prices(
@@ -184,6 +189,24 @@ def step_functions_cost(transitions: int, prices: Prices = US_EAST_1) -> float:
     """State transitions of a Standard workflow (each retry counts as one more)."""
     _not_negative(transitions=transitions)
     return transitions * prices.step_functions_transition
+
+
+EXPRESS_DURATION_STEP_MS = 100
+EXPRESS_MEMORY_CHUNK_MB = 64
+
+
+def step_functions_express_cost(
+    executions: int, duration_ms: float, memory_mb: float = 64, prices: Prices = US_EAST_1
+) -> float:
+    """`executions` Express executions of `duration_ms` each (rounded up to 100 ms) using `memory_mb`
+    (billed in 64 MB chunks; 50 MB + the definition + the payloads, so one chunk for a small child)."""
+    _not_negative(executions=executions, duration_ms=duration_ms, memory_mb=memory_mb)
+    billed_ms = math.ceil(duration_ms / EXPRESS_DURATION_STEP_MS) * EXPRESS_DURATION_STEP_MS
+    billed_mb = max(1, math.ceil(memory_mb / EXPRESS_MEMORY_CHUNK_MB)) * EXPRESS_MEMORY_CHUNK_MB
+    gb_seconds = billed_ms / 1000 * billed_mb / 1024
+    return executions * (
+        prices.step_functions_express_request + gb_seconds * prices.step_functions_express_gb_second
+    )
 
 
 def s3_requests_cost(puts: int = 0, gets: int = 0, prices: Prices = US_EAST_1) -> float:
