@@ -94,6 +94,8 @@ lint: install $(CHECKOV_VENV)/.installed
 	$(BIN)/mypy
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/sam validate --template template.yaml --region us-east-1 --lint
+	$(BIN)/cfn-lint templates/glue-workflow.yaml
+	$(BIN)/sam validate --template templates/glue-workflow.yaml --region us-east-1 --lint
 	$(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --skip-download --compact --quiet
 	node_modules/.bin/asl-validator --silent $(foreach f,$(wildcard statemachine/*.asl.json),--json-path $(f))
 

@@ -32,6 +32,7 @@ from tributary.local.provisioning import NotEmulated, ProvisionedStack, provisio
 from tributary.local.runtimes.athena_ddl import AthenaQueryError
 from tributary.local.runtimes.athena_runtime import AthenaRuntime
 from tributary.local.runtimes.glue_runtime import GlueError, GlueRuntime, JobConfig, JobRun, job_configs
+from tributary.local.runtimes.glue_workflows import GlueWorkflows, scripts_beside_template
 from tributary.local.runtimes.lambda_runtime import (
     FunctionConfig,
     InvocationResult,
@@ -84,6 +85,7 @@ class LocalStack:
     states: StepFunctionsBackend = field(init=False)
     lambdas: LambdaRuntime = field(init=False)
     glue: GlueRuntime = field(init=False)
+    workflows: GlueWorkflows = field(init=False)  # Glue Workflows and their EVENT triggers
     athena: AthenaRuntime = field(init=False)
     bus: EventBus = field(init=False)
     scheduler: Scheduler = field(init=False)
@@ -174,8 +176,9 @@ class LocalStack:
         )
         self._stoppers.append(self.lambdas.close)
         self.bus = EventBus(self.aws.client, self._deliverers())
+        template_dir = (options.template_file or options.root / "template.yaml").parent
         self.glue = GlueRuntime(
-            job_configs(self.stack),
+            scripts_beside_template(job_configs(self.stack), template_dir, options.root),
             self.aws.client,
             child_env,
             options.root,
@@ -190,6 +193,16 @@ class LocalStack:
             self.glue.prewarm()
         self.glue.faults = self.faults
         self.glue.job_aliases = {r.physical_id: r.logical_id for r in self.stack.of_type("AWS::Glue::Job")}
+        # -- Glue Workflows (templates/glue-workflow.yaml): EVENT triggers fed by the bus, runs of jobs
+        self.workflows = GlueWorkflows(
+            self.stack.of_type("AWS::Glue::Workflow"),
+            self.stack.of_type("AWS::Glue::Trigger"),
+            self.glue,
+            self.aws.client("glue"),
+            window_cap=options.batch_window_cap,
+        )
+        self._stoppers.append(self.workflows.close)
+        # -- end Glue Workflows
         self.states.integrations = local_integrations(
             self.lambdas, self.glue, self.athena, self.aws.client, self.faults
         )
@@ -407,7 +420,16 @@ class LocalStack:
         def to_state_machine(arn: str, body: str) -> None:
             self.states.start_execution(arn, execution_input=body)
 
-        return {"sqs": to_queue, "sns": to_topic, "lambda": to_function, "states": to_state_machine}
+        def to_workflow(arn: str, body: str) -> None:  # an EVENT trigger's batch (glue_workflows)
+            self.workflows.notify_event(arn, body)
+
+        return {
+            "sqs": to_queue,
+            "sns": to_topic,
+            "lambda": to_function,
+            "states": to_state_machine,
+            "glue": to_workflow,
+        }
 
     def _fire_schedule(self, schedule: Schedule) -> Any:
         service = schedule.target_arn.split(":")[2] if schedule.target_arn.count(":") >= 2 else ""
@@ -492,6 +514,10 @@ def glue_operations(stack: LocalStack) -> dict[str, Operation]:
         "GetJobRun": lambda **request: stack.glue.get_job_run(**request),
         "GetJobRuns": lambda **request: stack.glue.get_job_runs(**request),
         "BatchStopJobRun": lambda **request: stack.glue.batch_stop_job_run(**request),
+        # Workflow runs (glue_workflows); Get/PutWorkflowRunProperties are moto's, passed through.
+        "StartWorkflowRun": lambda **request: stack.workflows.start_workflow_run(**request),
+        "GetWorkflowRun": lambda **request: stack.workflows.get_workflow_run(**request),
+        "GetWorkflowRuns": lambda **request: stack.workflows.get_workflow_runs(**request),
     }
 
 

@@ -60,6 +60,15 @@ class Prices:
     # ($0.06 per GB-hour for the first 1,000 GB-hours a month). Read on the step_functions page.
     step_functions_express_request: float = 1.00 / 1_000_000
     step_functions_express_gb_second: float = 0.06 / 3600
+    # -- orchestrators beside Step Functions (README's comparison; bench/orchestrators.py) --
+    # Amazon MWAA: an environment is billed per hour while it exists, whether DAGs run or not (the
+    # scheduler, web server and one worker; extra workers and metadata storage on top). mw1.small, the
+    # smallest class that runs the DAG of dags/ with headroom. Page: sources["mwaa"]; the $0.49 was
+    # checked on 2026-12-07 against a third-party summary of that page, not read on it (not reachable here).
+    mwaa_environment_hour: Mapping[str, float] = field(
+        default_factory=lambda: MappingProxyType({"mw1.small": 0.49})
+    )
+    # Glue Workflows and triggers cost nothing themselves: their jobs are billed (Glue pricing page).
 
 
 US_EAST_1 = Prices(
@@ -94,6 +103,7 @@ US_EAST_1 = Prices(
             "sqs": "https://aws.amazon.com/sqs/pricing/",
             "kms": "https://aws.amazon.com/kms/pricing/",
             "cloudwatch": "https://aws.amazon.com/cloudwatch/pricing/",
+            "mwaa": "https://aws.amazon.com/managed-workflows-for-apache-airflow/pricing/",
         }
     ),
 )
@@ -207,6 +217,17 @@ def step_functions_express_cost(
     return executions * (
         prices.step_functions_express_request + gb_seconds * prices.step_functions_express_gb_second
     )
+
+
+def mwaa_environment_cost(
+    hours: float, environment_class: str = "mw1.small", prices: Prices = US_EAST_1
+) -> float:
+    """An MWAA environment of `environment_class` existing for `hours` (billed whether DAGs run or not)."""
+    _not_negative(hours=hours)
+    if environment_class not in prices.mwaa_environment_hour:
+        known = ", ".join(sorted(prices.mwaa_environment_hour))
+        raise ValueError(f"no MWAA price for environment class {environment_class!r} (known: {known})")
+    return hours * prices.mwaa_environment_hour[environment_class]
 
 
 def s3_requests_cost(puts: int = 0, gets: int = 0, prices: Prices = US_EAST_1) -> float:
