@@ -113,6 +113,11 @@ def test_a_full_batch_starts_one_run_with_its_event_ids(moto_server: MotoServer)
         args == {"--WORKFLOW_NAME": WORKFLOW, "--WORKFLOW_RUN_ID": run["WorkflowRunId"]}
         for _, args in glue.started
     )
+    # what `tributary up` prints of it
+    progress = "\n".join(workflows.progress)
+    assert "wf: 2 event(s), batch size reached" in progress
+    assert f"run {run['WorkflowRunId']}: job publish SUCCEEDED" in progress
+    assert f"run {run['WorkflowRunId']} COMPLETED in" in progress and "succeeded 2" in progress
     # the run properties are moto's: what a job puts there is read back
     moto_server.client("glue").put_workflow_run_properties(
         Name=WORKFLOW, RunId=run["WorkflowRunId"], RunProperties={"k": "v"}

@@ -58,11 +58,10 @@ class StackInfo:
         control_url: str = "",
         endpoint_url: str = "",
     ) -> StackInfo:
-        # The pipeline's state machine; in another application, its first state machine.
+        # The pipeline's state machine; in another application, its first state machine; none in a
+        # template without one (templates/glue-workflow.yaml: a Glue Workflow orchestrates it).
         machines = stack.of_type("AWS::StepFunctions::StateMachine")
         machine = stack.resources.get("PipelineStateMachine") or (machines[0] if machines else None)
-        if machine is None:
-            raise KeyError("the template has no AWS::StepFunctions::StateMachine")
 
         def name(logical_id: str) -> str:
             resource = stack.resources.get(logical_id)
@@ -73,8 +72,8 @@ class StackInfo:
             states_url=states_url,
             control_url=control_url,
             region=region,
-            state_machine_arn=machine.physical_id,
-            state_machine_definition=machine.attributes["Definition"],
+            state_machine_arn=machine.physical_id if machine else "",
+            state_machine_definition=machine.attributes["Definition"] if machine else "",
             raw_bucket=name("RawBucket"),
             artifacts_bucket=name("ArtifactsBucket"),
             curated_bucket=name("CuratedBucket"),

@@ -351,8 +351,15 @@ def _up(args: argparse.Namespace) -> int:
     trackers: dict[str, ProgressTracker] = {}
     color = use_color(sys.stdout)
     shown = [0] * len(stack.mappings)
+    workflow_lines = 0  # Glue Workflows (-t templates/glue-workflow.yaml): their progress lines shown
     try:
         while True:
+            for line in stack.workflows.progress[workflow_lines:]:
+                print(line, flush=True)
+            workflow_lines = len(stack.workflows.progress)
+            if not info.state_machine_arn:  # a template without a state machine: workflows only
+                time.sleep(0.5)
+                continue
             for index, mapping in enumerate(stack.mappings):
                 for batch in mapping.batches[shown[index] :]:
                     for line in _batch_lines(mapping.config.function, batch):

@@ -158,6 +158,7 @@ class GlueWorkflows:
         self._lock = threading.Condition()
         self._closed = False
         self.on_run_end: Callable[[WorkflowRun], None] | None = None
+        self.progress: list[str] = []  # what happened, one line each, for `tributary up` to print
 
     @property
     def workflows(self) -> list[str]:
@@ -200,6 +201,8 @@ class GlueWorkflows:
         if batch.timer is not None:
             batch.timer.cancel()
         LOGGER.info("workflow %s: batch of %d events (%s)", trigger.workflow, len(batch.events), reason)
+        full = "batch size reached" if reason == "size" else "batch window ended"
+        self.progress.append(f"{trigger.workflow}: {len(batch.events)} event(s), {full}")
         properties = {EVENT_IDS_PROPERTY: json.dumps(batch.events)}
         threading.Thread(
             target=self._start_when_allowed,
@@ -228,6 +231,7 @@ class GlueWorkflows:
         run_id = self._moto.start_workflow_run(Name=workflow, RunProperties=properties)["RunId"]
         run = WorkflowRun(workflow, run_id, dt.datetime.now(dt.UTC), batch)
         self.runs[run_id] = run
+        self.progress.append(f"{workflow}: run {run_id} started")
         return run
 
     def start_workflow_run(
@@ -261,6 +265,7 @@ class GlueWorkflows:
                         continue
                     ended = self._glue.wait(job_run_id)
                     run.job_states[job] = ended.state
+                    self.progress.append(f"{run.workflow}: run {run.run_id}: job {job} {ended.state}")
                 for trigger in self.triggers:
                     if trigger.workflow != run.workflow or trigger.type != "CONDITIONAL":
                         continue
@@ -273,6 +278,13 @@ class GlueWorkflows:
             run.status, run.error = "ERROR", f"{type(exc).__name__}: {exc}"
         finally:
             run.completed_on = dt.datetime.now(dt.UTC)
+            seconds = (run.completed_on - run.started_on).total_seconds()
+            counts = ", ".join(
+                f"{k.removesuffix('Actions').lower()} {v}" for k, v in run.statistics().items() if v
+            )
+            self.progress.append(
+                f"{run.workflow}: run {run.run_id} {run.status} in {seconds:.1f} s ({counts})"
+            )
             run.finished.set()
             with self._lock:
                 self._lock.notify_all()
@@ -289,6 +301,7 @@ class GlueWorkflows:
             return None
         run.job_runs[job] = job_run_id
         run.job_states[job] = "RUNNING"
+        self.progress.append(f"{run.workflow}: run {run.run_id}: job {job} started ({job_run_id})")
         return job_run_id
 
     def wait(self, run_id: str, timeout: float | None = None) -> WorkflowRun:
