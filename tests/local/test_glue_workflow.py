@@ -263,3 +263,67 @@ def test_threads_do_not_leak(moto_server: MotoServer) -> None:
     workflows.close()  # a pending window is cancelled: no run starts after the stack stopped
     time.sleep(0.1)
     assert workflows.runs == {} and threading.active_count() <= before
+
+
+def _step_setup(moto: MotoServer) -> tuple[str, str, list[str]]:
+    glue, sqs = moto.client("glue"), moto.client("sqs")
+    glue.create_workflow(Name=WORKFLOW)
+    url = sqs.create_queue(QueueName="wf-events", Attributes={"VisibilityTimeout": "600"})["QueueUrl"]
+    for event_id in ("e1", "e2"):
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"id": event_id}))
+    run_id = glue.start_workflow_run(Name=WORKFLOW, RunProperties={"aws:eventIds": '["e1","e2"]'})["RunId"]
+    argv = ["--WORKFLOW_NAME", WORKFLOW, "--WORKFLOW_RUN_ID", run_id, "--events_queue_url", url]
+    return url, run_id, argv
+
+
+def _queue_counts(moto: MotoServer, url: str) -> tuple[int, int]:
+    attributes = moto.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]), int(
+        attributes["ApproximateNumberOfMessagesNotVisible"]
+    )
+
+
+def test_a_failed_transform_step_leaves_its_batch_in_the_queue(
+    moto_server: MotoServer, scripts: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, step = scripts
+    url, run_id, argv = _step_setup(moto_server)
+    seen: list[list[str]] = []
+
+    def prepared(events: list[dict[str, Any]], args: dict[str, str], s3: Any) -> list[dict[str, str]]:
+        seen.append(sorted(e["id"] for e in events))
+        return []
+
+    def fails(runs: Any, prefix: str, s3: Any) -> None:
+        raise RuntimeError("injected: the Spark job died")
+
+    monkeypatch.setattr(step, "prepare_runs", prepared)
+    monkeypatch.setattr(step, "run_transforms", fails)
+    with pytest.raises(RuntimeError, match="injected"):
+        step.main(argv, clients=moto_server.client)
+    assert seen == [["e1", "e2"]]
+    assert _queue_counts(moto_server, url) == (0, 2)  # hidden for the visibility timeout, not deleted
+    properties = moto_server.client("glue").get_workflow_run_properties(Name=WORKFLOW, RunId=run_id)
+    assert "tributary:runs" not in properties["RunProperties"]  # so the publish step would register nothing
+
+
+def test_a_succeeded_transform_step_deletes_its_batch_and_records_its_runs(
+    moto_server: MotoServer, scripts: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, step = scripts
+    url, run_id, argv = _step_setup(moto_server)
+    run = {
+        "run_id": "orders-1",
+        "dataset": "orders",
+        "accepted": "1",
+        "rejected": "0",
+        "result_uri": "s3://a/runs/orders-1/result.json",
+        "table_input_uri": "s3://a/runs/orders-1/table-input.json",
+    }
+    monkeypatch.setattr(step, "prepare_runs", lambda events, args, s3: [run])
+    monkeypatch.setattr(step, "run_transforms", lambda runs, prefix, s3: None)
+    assert step.main(argv, clients=moto_server.client) == 0
+    assert _queue_counts(moto_server, url) == (0, 0)
+    properties = moto_server.client("glue").get_workflow_run_properties(Name=WORKFLOW, RunId=run_id)
+    assert json.loads(properties["RunProperties"]["tributary:runs"]) == [run]
+    assert json.loads(properties["RunProperties"]["tributary:missingEventIds"]) == []
