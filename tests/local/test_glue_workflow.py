@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import importlib
 import json
+import subprocess
 import sys
 import threading
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -327,3 +329,28 @@ def test_a_succeeded_transform_step_deletes_its_batch_and_records_its_runs(
     properties = moto_server.client("glue").get_workflow_run_properties(Name=WORKFLOW, RunId=run_id)
     assert json.loads(properties["RunProperties"]["tributary:runs"]) == [run]
     assert json.loads(properties["RunProperties"]["tributary:missingEventIds"]) == []
+
+
+def test_the_libraries_package_imports_from_its_zip(tmp_path: Path) -> None:
+    sys.path.insert(0, str(REPO / "glue" / "workflow"))
+    try:
+        package = importlib.import_module("package")
+    finally:
+        sys.path.remove(str(REPO / "glue" / "workflow"))
+    out = tmp_path / "libs"
+    assert package.main(["--out", str(out)]) == 0
+    names = set(zipfile.ZipFile(out / "functions.zip").namelist())
+    assert {"etl_common/s3_uri.py", "validate/logic.py", "trigger/logic.py", "catalog/table.py"} <= names
+    assert (out / "transform.py").is_file() and (out / "workflow_common.py").is_file()
+    assert sorted(p.name for p in (out / "contracts").iterdir()) == sorted(
+        p.name for p in (REPO / "contracts").glob("*.yaml")
+    )
+    # importable from the zip alone, as Glue's --extra-py-files puts it on sys.path
+    zipped = str(out / "functions.zip")
+    probe = f"import sys; sys.path[:0] = [{zipped!r}]; import etl_common.s3_uri as m; print(m.__file__)"
+    printed = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, check=True
+    )
+    assert "functions.zip" in printed.stdout
+    with pytest.raises(SystemExit):
+        package.main(["--out", str(out), "--upload", "s3://no-trailing-slash"])
