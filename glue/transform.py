@@ -67,6 +67,7 @@ import codecs
 import json
 import logging
 import math
+import operator
 import os
 import re
 import sys
@@ -76,7 +77,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from functools import cache
+from functools import cache, reduce
 from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -929,12 +930,21 @@ def parse_records(records: DataFrame, plan: Plan) -> DataFrame:
     parsed = parsed.withColumn("__malformed", malformed)
     parsed = parsed.withColumn("__malformed_reason", F.when(F.col("__malformed"), malformed_reason(plan)))
     # A malformed record's fields are guesses: keep none, so that it fails one check only.
-    texts = [
-        F.when(~F.col("__malformed"), F.col(f"__fields.`{c.name}`")).alias(f"__text_{c.name}")
+    texts = {c.name: F.when(~F.col("__malformed"), F.col(f"__fields.`{c.name}`")) for c in plan.columns}
+    # the regex groups of date/timestamp texts, in the same step (one copy of the row less)
+    groups = [
+        datetime_groups(c, texts[c.name]).alias(groups_of(c.name))
         for c in plan.columns
+        if c.parse["kind"] in DATETIME_KINDS
     ]
     kept = [name for name in records.columns if name != "__malformed_file"]
-    return parsed.select(*kept, "__malformed", "__malformed_reason", *texts)
+    return parsed.select(
+        *kept,
+        "__malformed",
+        "__malformed_reason",
+        *[text.alias(f"__text_{name}") for name, text in texts.items()],
+        *groups,
+    )
 
 
 # -------------------------------------------------------------------------------------------- types
@@ -945,13 +955,14 @@ def text_of(name: str) -> Column:
     return F.col(f"__text_{name}")
 
 
-def value_text(column: PlanColumn) -> Column:
-    """The text a value is parsed from: trimmed of U+0020 spaces when the plan says so, null when empty."""
-    text = text_of(column.name)
+def value_text(column: PlanColumn, text: Column | None = None) -> Column:
+    """The text a value is parsed from (the column's text unless `text` gives it): trimmed of U+0020
+    spaces when the plan says so, null when empty."""
+    text = text_of(column.name) if text is None else text
     if not column.trim:
         return text
     trimmed = F.trim(text)  # Spark's trim removes U+0020 only, as the plan's trim does
-    return F.when(F.length(trimmed) > 0, trimmed)
+    return F.when(trimmed != "", trimmed)  # not F.length: it counts the characters of every text
 
 
 # Java's `$` also matches before a final line terminator (Python's re.fullmatch does not).
@@ -961,7 +972,7 @@ LINE_TERMINATORS = ("\n", "\r", "\u0085", "\u2028", "\u2029")
 def full_match(text: Column, regex: str) -> Column:
     """The whole text matches the plan's (anchored) regex; group 0 decides only for a text ending
     with a line terminator, where `$` alone could have matched before it."""
-    ends_clean = ~F.substring(text, -1, 1).isin(*LINE_TERMINATORS)
+    ends_clean = ~reduce(operator.or_, [text.endswith(end) for end in LINE_TERMINATORS])
     return text.rlike(regex) & (ends_clean | (F.regexp_extract(text, regex, 0) == text))
 
 
@@ -983,29 +994,86 @@ def epoch_micros(text: str) -> int:
     return (datetime.fromisoformat(text) - EPOCH) // timedelta(microseconds=1)
 
 
-def datetime_value(text: Column, parse: dict[str, Any]) -> Typed:
+DATETIME_KINDS = ("date", "timestamp")
+
+
+def groups_of(name: str) -> str:
+    return f"__groups_{name}"
+
+
+def iso_text(text: Column, parse: dict[str, Any]) -> Column | None:
+    """True for a text of one of the plan's `iso_lengths` (None when the plan gives none)."""
+    lengths = [int(length) for length in parse.get("iso_lengths") or ()]
+    # bytes, not characters (F.length counts them one by one): a text in ISO-8601 layout is ASCII, and
+    # a text of as many bytes but fewer characters does not match the plan's regex either way
+    return F.octet_length(text).isin(*lengths) if lengths else None
+
+
+GROUP_SEPARATOR = "\u0001"
+
+
+def datetime_groups(column: PlanColumn, text: Column | None = None) -> Column:
+    """The regex groups of a date/timestamp text, laid out by one regexp_replace and split, for the
+    texts not read in ISO-8601 layout (null for those). A column of its own, computed once per row:
+    every field of `datetime_from_groups` reads it."""
+    text, parse = value_text(column, text), column.parse
+    groups: dict[str, int] = parse["groups"]
+    names = sorted(groups, key=groups.__getitem__)
+    laid_out = F.split(
+        F.regexp_replace(text, parse["regex"], GROUP_SEPARATOR.join(f"${groups[n]}" for n in names)),
+        GROUP_SEPARATOR,
+    )
+    iso = iso_text(text, parse)
+    return laid_out if iso is None else F.when(~iso, laid_out)
+
+
+def datetime_value(column: PlanColumn) -> Typed:
+    """A date or timestamp as the plan says: a text of one of the plan's `iso_lengths` that matches
+    its regex is in ISO-8601 layout and read by Spark's own cast (no pattern; several times cheaper
+    than the groups); any other text is built from the regex groups."""
+    text, parse = value_text(column), column.parse
+    built = datetime_from_groups(text, parse, F.col(groups_of(column.name)))
+    assert built.outside is not None
+    iso = iso_text(text, parse)
+    if iso is None:
+        return built
+    instant = text.cast("timestamp")  # UTC session; a date or time that does not exist is null
+    value = instant.cast("date") if parse["kind"] == "date" else instant
+    low, high = (F.lit(parse[end]).cast(parse["kind"]) for end in ("min", "max"))
+    valid = iso & full_match(text, parse["regex"]) & value.isNotNull()
+    inside = value.between(low, high)
+    # A row has a value from one side at most (the other is null): `greatest` evaluates both sides
+    # unconditionally, so Spark computes their shared subexpressions once (it does not inside a CASE
+    # branch, and the groups' arithmetic then grows into thousands of lines of generated code).
+    return Typed(
+        F.greatest(F.when(valid & inside, value), built.value),
+        (valid & ~inside) | built.outside,
+    )
+
+
+def datetime_from_groups(text: Column, parse: dict[str, Any], laid_out: Column) -> Typed:
     """A date or timestamp built from the regex groups the plan names (no datetime pattern is parsed
-    here): one regexp_replace lays the groups out, then integer arithmetic in UTC."""
+    here), laid out by `datetime_groups`; integer arithmetic in UTC."""
     if int(parse["fraction_digits"]) != 6:
         raise PlanError(f"fraction_digits {parse['fraction_digits']} is not supported (microseconds only)")
     groups: dict[str, int] = parse["groups"]
     names = sorted(groups, key=groups.__getitem__)
-    separator = "\u0001"
-    laid_out = F.split(
-        F.regexp_replace(text, parse["regex"], separator.join(f"${groups[n]}" for n in names)), separator
-    )
     defaults: dict[str, int] = parse["defaults"]
 
     def field(name: str) -> Column:
         return laid_out.getItem(names.index(name)) if name in groups else F.lit("")
 
+    # A field's number, its default when the group took no text, null without groups (a text read in
+    # ISO-8601 layout): every step below is then null at once.
     def number(name: str, default: int = 0) -> Column:
         raw = field(name)
-        return F.when(raw != "", raw.cast("long")).otherwise(F.lit(defaults.get(name, default)).cast("long"))
+        return F.when(raw != "", raw.cast("long")).when(
+            raw == "", F.lit(defaults.get(name, default)).cast("long")
+        )
 
     year_text = field("year")
-    year = F.when(year_text != "", year_text.cast("long") + int(parse["year_base"])).otherwise(
-        F.lit(defaults["year"]).cast("long")
+    year = F.when(year_text != "", year_text.cast("long") + int(parse["year_base"])).when(
+        year_text == "", F.lit(defaults["year"]).cast("long")
     )
     month, day, hour, minute, second = (number(n) for n in ("month", "day", "hour", "minute", "second"))
     fraction = field("fraction")
@@ -1026,7 +1094,7 @@ def datetime_value(text: Column, parse: dict[str, Any]) -> Typed:
     # The day must exist in that month of that year: the Gregorian calendar repeats every 400 years, so
     # any year (even one Spark cannot hold) is checked in its twin between 2000 and 2399.
     twin = F.make_date((F.pmod(year, F.lit(400)) + 2000).cast("int"), month.cast("int"), day.cast("int"))
-    valid = full_match(text, parse["regex"]) & in_ranges & twin.isNotNull()
+    valid = laid_out.isNotNull() & full_match(text, parse["regex"]) & in_ranges & twin.isNotNull()
     # Only years 0 to 10000 can reach the range (0001-01-01 .. 9999-12-31) once the offset is applied.
     in_span = year.between(0, 10000)
     local_date = F.make_date(F.when(in_span, year).cast("int"), month.cast("int"), day.cast("int"))
@@ -1064,13 +1132,16 @@ def typed_value(column: PlanColumn) -> Typed:
         decimal_type = f"decimal({int(parse['precision'])},{int(parse['scale'])})"
         return Typed(F.when(full_match(text, parse["regex"]), text.cast(decimal_type)))
     if kind == "boolean":
+        # The plan's words in any ASCII case, as its regexes say, without a regex: no character outside
+        # ASCII lowers to one of the words' letters (only U+0130 and U+212A lower to ASCII: i, k).
+        lowered = F.lower(text)
         return Typed(
-            F.when(full_match(text, parse["true_regex"]), F.lit(True)).when(
-                full_match(text, parse["false_regex"]), F.lit(False)
+            F.when(lowered.isin(*[word.lower() for word in parse["true_words"]]), F.lit(True)).when(
+                lowered.isin(*[word.lower() for word in parse["false_words"]]), F.lit(False)
             )
         )
-    if kind in ("date", "timestamp"):
-        return datetime_value(text, parse)
+    if kind in DATETIME_KINDS:
+        return datetime_value(column)
     raise PlanError(f"column {column.name}: parse kind {kind!r} is not supported by this job")
 
 
@@ -1197,7 +1268,7 @@ def partition_value(plan: Plan, ingest_ts: datetime) -> Column:
 
 
 def typed_records(records: DataFrame, plan: Plan, ingest_ts: datetime) -> DataFrame:
-    """Parsed and typed as the plan says, with the partition value; not yet checked."""
+    """Parsed and typed as the plan says; not yet checked."""
     parsed = parse_records(records, plan)
     typed_columns = []
     for column in plan.columns:
@@ -1205,9 +1276,7 @@ def typed_records(records: DataFrame, plan: Plan, ingest_ts: datetime) -> DataFr
         typed_columns.append(typed.value.alias(column.name))
         if typed.outside is not None:
             typed_columns.append(typed.outside.alias(outside_flag(column.name)))
-    return parsed.select("*", *typed_columns).withColumn(
-        "__partition_value", partition_value(plan, ingest_ts)
-    )
+    return parsed.select("*", *typed_columns)
 
 
 CHECKED_KEEP = ("__object_index", "__line_number", "__record_number", "__partition_value")
@@ -1216,18 +1285,22 @@ CHECKED_KEEP = ("__object_index", "__line_number", "__record_number", "__partiti
 def checked_records(records: DataFrame, plan: Plan, ingest_ts: datetime) -> DataFrame:
     """Every row checked by the checks that need only the row (all but unique). This is what is
     cached, so it keeps only what later steps read: the typed values, where the row came from and its
-    partition value; the raw text and reasons of a row that failed; the text's length otherwise (for
+    partition value; the raw text and reasons of a row that failed; the text's UTF-8 length otherwise (for
     the file size estimate). The object's key and version, and the run id, are joined back on write."""
     checks = row_checks(plan)
     failed = F.col("__row_failed")
-    typed = typed_records(records, plan, ingest_ts).withColumn("__row_failed", any_failed(checks))
+    typed = typed_records(records, plan, ingest_ts).select(
+        "*",
+        any_failed(checks).alias("__row_failed"),
+        partition_value(plan, ingest_ts).alias("__partition_value"),
+    )
     return typed.select(
         *CHECKED_KEEP,
         *[column.name for column in plan.columns],
         failed,
         F.when(failed, reasons_column(checks)).alias("__row_reasons"),
         F.when(failed, F.col("__raw")).alias("__raw"),
-        F.when(~failed, F.length("__raw")).alias("__raw_chars"),
+        F.when(~failed, F.octet_length("__raw")).alias("__raw_bytes"),
     )
 
 
@@ -1287,7 +1360,7 @@ class RunCounts:
     objects: dict[int, dict[str, int]]
     partitions: dict[str, int]
     rule_failures: dict[str, int]
-    valid_raw_chars: int
+    valid_raw_bytes: int
 
     @property
     def rows_read(self) -> int:
@@ -1314,13 +1387,13 @@ def count_run(validated: DataFrame, rules: Sequence[PlanRule]) -> RunCounts:
         .agg(
             F.count(F.lit(1)).alias("rows"),
             F.sum(F.col("__rejected").cast("long")).alias("rejected_rows"),
-            F.sum(F.when(~F.col("__rejected"), F.col("__raw_chars"))).alias("raw_chars"),
+            F.sum(F.when(~F.col("__rejected"), F.col("__raw_bytes"))).alias("raw_bytes"),
             *rule_sums,
         )
         .collect()
     )
     counts = RunCounts(
-        objects={}, partitions={}, rule_failures={rule.label: 0 for rule in rules}, valid_raw_chars=0
+        objects={}, partitions={}, rule_failures={rule.label: 0 for rule in rules}, valid_raw_bytes=0
     )
     for row in rows:
         per_object = counts.objects.setdefault(row["__object_index"], {"rows_read": 0, "rows_rejected": 0})
@@ -1330,7 +1403,7 @@ def count_run(validated: DataFrame, rules: Sequence[PlanRule]) -> RunCounts:
             counts.partitions[row["pv"]] = (
                 counts.partitions.get(row["pv"], 0) + row["rows"] - row["rejected_rows"]
             )
-        counts.valid_raw_chars += row["raw_chars"] or 0
+        counts.valid_raw_bytes += row["raw_bytes"] or 0
         for i, rule in enumerate(rules):
             counts.rule_failures[rule.label] += row[f"rule_{i}"] or 0
     return counts
@@ -1340,8 +1413,8 @@ def rows_per_file_for(counts: RunCounts, requested: int | None) -> int:
     if requested:
         return requested
     valid_rows = sum(counts.partitions.values())
-    average_chars = counts.valid_raw_chars / valid_rows if valid_rows else 1.0
-    estimate = int(TARGET_RAW_BYTES_PER_FILE / max(average_chars, 1.0))
+    average_bytes = counts.valid_raw_bytes / valid_rows if valid_rows else 1.0
+    estimate = int(TARGET_RAW_BYTES_PER_FILE / max(average_bytes, 1.0))
     return max(MIN_ROWS_PER_FILE, min(MAX_ROWS_PER_FILE, estimate))
 
 
@@ -1462,15 +1535,19 @@ def write_curated(
             .repartition(sum(files.values()), partition_column, "__file")
             .drop("__file")
         )
-    (
+    writer = (
         planned.drop("__object_index", "__line_number", "__record_number")
         .write.mode("overwrite")
         .option("partitionOverwriteMode", "dynamic")  # replaces this run's partitions only
         .option("maxRecordsPerFile", rows_per_file)
         .option("compression", "snappy")
-        .partitionBy(partition_column, "run_id")
-        .parquet(spark_output)
     )
+    # A column whose written values are all distinct (a unique rule) gains nothing from a Parquet
+    # dictionary, which Parquet fills until it outgrows its page, then drops: a hash lookup per value
+    # for nothing (the largest part of the write's CPU with a unique text column here).
+    for column in unique_columns(plan):
+        writer = writer.option(f"parquet.enable.dictionary#{column}", "false")
+    writer.partitionBy(partition_column, "run_id").parquet(spark_output)
 
 
 # ------------------------------------------------------------------------------------------- result
@@ -1643,7 +1720,7 @@ def load_inputs(args: JobArgs) -> tuple[Plan, dict[str, Any]]:
 
 def empty_counts(plan: Plan) -> RunCounts:
     return RunCounts(
-        objects={}, partitions={}, rule_failures={r.label: 0 for r in plan.rules}, valid_raw_chars=0
+        objects={}, partitions={}, rule_failures={r.label: 0 for r in plan.rules}, valid_raw_bytes=0
     )
 
 

@@ -654,3 +654,74 @@ def test_a_quality_regex_java_and_python_read_alike_is_kept_as_written(pattern: 
     rules = [{"column": "s", "rule": "regex", "pattern": pattern}]
     plan = compile_plan(contract([{"name": "s", "type": "string"}], quality={"rules": rules}))
     assert [check.pattern for check in plan.checks] == [pattern]
+
+
+ISO_FIELDS = {
+    "year": (0, 4),
+    "month": (5, 7),
+    "day": (8, 10),
+    "hour": (11, 13),
+    "minute": (14, 16),
+    "second": (17, 19),
+}
+
+
+@pytest.mark.parametrize(
+    ("column", "lengths"),
+    [
+        ({"type": "date"}, [10]),
+        ({"type": "date", "format": "yyyy-MM-dd"}, [10]),
+        ({"type": "timestamp", "format": "yyyy-MM-dd HH:mm:ss"}, [19]),
+        ({"type": "timestamp", "format": "yyyy-MM-dd'T'HH:mm:ss"}, [19]),
+        ({"type": "date", "format": "yyyy-MM-dd HH:mm:ss"}, [19]),
+        ({"type": "timestamp"}, [10]),  # the ISO-8601 family: the date alone
+        ({"type": "timestamp", "format": "yyyy-MM-dd HH:mm:ss.SSS"}, []),
+        ({"type": "timestamp", "format": "dd/MM/yyyy"}, []),
+        ({"type": "date", "format": "yyyyMMdd"}, []),
+        ({"type": "timestamp", "format": "yyyy-MM-dd HH:mm:ssXXX"}, []),
+    ],
+)
+def test_the_iso_layout_hint_names_only_lengths_with_one_layout(
+    column: dict[str, Any], lengths: list[int]
+) -> None:
+    assert parse_of({"name": "at", **column})["iso_lengths"] == lengths
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        {"type": "date"},
+        {"type": "timestamp", "format": "yyyy-MM-dd HH:mm:ss"},
+        {"type": "timestamp", "format": "yyyy-MM-dd'T'HH:mm:ss"},
+        {"type": "timestamp"},
+    ],
+)
+@given(data=st.data())
+def test_a_text_of_a_hinted_length_has_its_fields_where_iso_8601_puts_them(
+    column: dict[str, Any], data: Any
+) -> None:
+    """The hint's claim, from the regex alone: at a hinted length, a matching text is laid out as
+    ISO-8601 says (and a text so laid out matches, with those fields as its groups)."""
+    parse = parse_of({"name": "at", **column})
+    for length in parse["iso_lengths"]:
+        separator = data.draw(st.sampled_from(" T")) if length == 19 else ""
+        digits = data.draw(st.text("0123456789", min_size=14, max_size=14))
+        date_part = f"{digits[0:4]}-{digits[4:6]}-{digits[6:8]}"
+        text = (
+            date_part
+            if length == 10
+            else f"{date_part}{separator}{digits[8:10]}:{digits[10:12]}:{digits[12:14]}"
+        )
+        match = re.fullmatch(parse["regex"], text)
+        if match is None:  # only the separator the format does not write
+            assert length == 19 and f"){separator}(" not in parse["regex"]
+            continue
+        for name, number in parse["groups"].items():
+            start, end = ISO_FIELDS.get(name, (0, 0))
+            expected = text[start:end] if name in ISO_FIELDS and end <= length else None
+            assert (match.group(number) or None) == expected, (text, name)
+        # any other text of that length that matches differs only in its digits
+        other = data.draw(st.from_regex(parse["regex"], fullmatch=True))
+        if len(other) == length:
+            assert [c for c in other if not c.isdigit()] == [c for c in text if not c.isdigit()]
+            assert all(other[i].isascii() for i in range(length))

@@ -170,9 +170,9 @@ def test_a_plan_that_fixes_gzip_speaks_for_a_manifest_without_compression() -> N
 
 def test_default_file_size_follows_the_average_row() -> None:
     counts = transform.RunCounts(
-        objects={}, partitions={"d1": 3_000_000, "d2": 10}, rule_failures={}, valid_raw_chars=0
+        objects={}, partitions={"d1": 3_000_000, "d2": 10}, rule_failures={}, valid_raw_bytes=0
     )
-    counts.valid_raw_chars = 100 * 3_000_010  # 100 characters a row
+    counts.valid_raw_bytes = 100 * 3_000_010  # 100 bytes a row
     rows_per_file = transform.rows_per_file_for(counts, None)
 
     assert rows_per_file == transform.TARGET_RAW_BYTES_PER_FILE // 100

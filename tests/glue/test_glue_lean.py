@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pyarrow.parquet as pq
 import pytest
 import transform
 from pyspark.sql import SparkSession
@@ -95,10 +96,10 @@ def test_the_cache_keeps_raw_text_and_reasons_of_failed_rows_only(
     rows = {row["__line_number"]: row.asDict(recursive=True) for row in checked.collect()}
     assert not {"source_object_key", "source_object_version", "run_id"} & set(checked.columns)
     assert rows[2]["__row_failed"] is False and rows[2]["__raw"] is None and rows[2]["__row_reasons"] is None
-    assert rows[2]["__raw_chars"] == len("o1,1,a,2026-11-24 10:00:00")
+    assert rows[2]["__raw_bytes"] == len(b"o1,1,a,2026-11-24 10:00:00")
     assert rows[3]["__row_failed"] is True and rows[3]["__raw"] == "o2,x,b,2026-11-24 10:00:00"
     assert [reason["rule"] for reason in rows[3]["__row_reasons"]] == ["type"] and rows[3][
-        "__raw_chars"
+        "__raw_bytes"
     ] is None
 
 
@@ -131,3 +132,20 @@ def test_a_shuffled_write_makes_the_planned_files(spark: SparkSession, glue_run:
     assert transform.write_tasks({day: 20 for day in days}, 20, 2) is None
     assert [(p["rows"], p["files"]) for p in result["partitions"]] == [(20, 1)] * 4
     assert sorted(int(row["order_id"][1:]) for row in glue_run.curated()) == list(range(80))
+
+
+def test_a_unique_column_is_written_without_a_dictionary(spark: SparkSession, glue_run: GlueRun) -> None:
+    # its values are all distinct: a dictionary would only cost a hash lookup per value
+    rows = "".join(f"o{n},{n},same,2026-11-24 10:00:00\n" for n in range(50))
+    glue_run.put("incoming/orders/a.csv", "order_id,amount,note,ordered_at\n" + rows)
+    transform.transform(
+        spark, glue_run.args(contract_document(COLUMNS, rules=UNIQUE_ID, partitioning=BY_DAY))
+    )
+
+    (written,) = glue_run.curated_files()
+    chunks = pq.ParquetFile(written).metadata.row_group(0)
+    dictionary = {
+        chunks.column(i).path_in_schema: chunks.column(i).has_dictionary_page
+        for i in range(chunks.num_columns)
+    }
+    assert dictionary["order_id"] is False and dictionary["note"] is True

@@ -97,11 +97,26 @@ def datetime_parser(spec: DatetimeParse) -> Parser:
     offset_hours = spec.field_ranges["offset_hour"]
     offset_minutes = spec.field_ranges["offset_minute"]
     is_date = kind == "date"
+    iso_lengths = frozenset(spec.iso_lengths)
+    iso_ranges = [spec.field_ranges[name] for name in FIELDS[1:]]
+
+    def iso_fields(text: str) -> list[int] | None:
+        """The fields of a text the plan's hint says is in ISO-8601 layout (YYYY-MM-DD[?HH:MM:SS])."""
+        fields = [int(text[0:4]), int(text[5:7]), int(text[8:10])]
+        fields += [int(text[11:13]), int(text[14:16]), int(text[17:19])] if len(text) > 10 else [0, 0, 0]
+        if all(first <= number <= last for number, (first, last) in zip(fields[1:], iso_ranges, strict=True)):
+            return fields
+        return None
 
     def parse(text: str) -> Any:
         match = pattern.fullmatch(text)
         if match is None:
             return None
+        if len(text) in iso_lengths:
+            taken_iso = iso_fields(text)
+            if taken_iso is None:
+                return None
+            return finish(taken_iso, 0, 0)
         fields = defaults.copy()
         for position, group, first, last in taken_fields:
             taken = match.group(group)
@@ -112,9 +127,6 @@ def datetime_parser(spec: DatetimeParse) -> Parser:
                 elif not first <= number <= last:
                     return None
                 fields[position] = number
-        year, month, day, hour, minute, second = fields
-        if day > DAYS_IN_MONTH[month - 1] + (month == 2 and is_leap(year)):
-            return None
         micros = 0
         if fraction_group is not None:
             taken = match.group(fraction_group)
@@ -129,6 +141,13 @@ def datetime_parser(spec: DatetimeParse) -> Parser:
             if not offset_minutes[0] <= minutes <= offset_minutes[1]:
                 return None
             shift = (hours * 60 + minutes) * 60_000_000 * (1 if match.group(sign_group) == "+" else -1)
+        return finish(fields, micros, shift)
+
+    def finish(fields: list[int], micros: int, shift: int) -> Any:
+        """The value of valid fields (a day that exists), OUTSIDE or None."""
+        year, month, day, hour, minute, second = fields
+        if day > DAYS_IN_MONTH[month - 1] + (month == 2 and is_leap(year)):
+            return None
         instant = (
             days_from_civil(year, month, day) * MICROS_PER_DAY
             + ((hour * 60 + minute) * 60 + second) * 1_000_000
