@@ -25,7 +25,7 @@ for folder in (
     sys.path.insert(0, str(REPO / "functions" / folder))
 
 from approval.logic import caller_of, parse_decision  # noqa: E402
-from aws_lambda_powertools.utilities.parser.models import SqsModel  # noqa: E402
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel, SqsModel  # noqa: E402
 from etl_common.contracts import load_contract  # noqa: E402
 from etl_common.models import CatalogRequest, ExecutionInput, LineageRequest, QuarantineRequest  # noqa: E402
 from lineage.logic import RetractRequest  # noqa: E402
@@ -53,6 +53,10 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "transform_lite/*.json": lambda event: arguments_from(event, datetime.now(UTC)),
     # A decision through the approval function URL (AuthType AWS_IAM names the caller).
     "approval/decision.json": lambda event: parse_decision(event, caller_of(event), datetime.now(UTC)),
+    # EventBridge's "Step Functions Execution Status Change" of an ended run (RunCostRule).
+    "run_cost/*.json": lambda event: ExecutionInput.model_validate_json(
+        EventBridgeModel.model_validate(event).detail["input"]
+    ),
 }
 
 

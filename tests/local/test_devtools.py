@@ -62,6 +62,7 @@ def test_the_service_is_read_from_the_signature_then_the_target() -> None:
     assert service_of({"Authorization": signed.format("states")}, "/") == "SFN"
     assert service_of({"Authorization": signed.format("athena")}, "/") == "ATHENA"
     assert service_of({"Authorization": signed.format("glue")}, "/") == "GLUE"
+    assert service_of({"Authorization": signed.format("lambda")}, "/") == "LAMBDA"
     assert service_of({"Authorization": signed.format("s3")}, "/b/k") is None
     presigned = (
         "/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256"
@@ -121,6 +122,11 @@ def test_one_endpoint_serves_every_service_to_boto3(up: tuple[LocalStack, Path])
     glue = _client("glue", url)
     assert glue.get_job_runs(JobName=stack.physical_id("Job"))["JobRuns"] == []
     assert stack.physical_id("Database") in {d["Name"] for d in glue.get_databases()["DatabaseList"]}
+    # Lambda: GetFunctionConfiguration from the provisioned template (what run_cost asks), not moto's
+    function = _client("lambda", url).get_function_configuration(
+        FunctionName=stack.physical_id("HelloFunction")
+    )
+    assert function["FunctionName"] == stack.physical_id("HelloFunction")
 
 
 @pytest.mark.slow  # a stack provisioned and stopped: 6-8 s
@@ -275,6 +281,24 @@ def test_sample_names_become_the_local_stacks() -> None:
         "uri": "s3://local-artifacts/runs/orders-20261207T050000Z-0123456789/x.json",
         "run_id": "orders-20261207T050000Z-0123456789",
         "other": "clicks-20261124T101503Z-4c1f0e9a2b",  # no local run of clicks: kept
+    }
+
+
+def test_sample_state_machine_and_execution_arns_become_the_local_stacks() -> None:
+    arn = "arn:aws:states:us-east-1:123456789012"
+    local = f"{arn}:stateMachine:tributary-dev-PipelineStateMachine"
+    sample_run = "orders-20261124T101503Z-4c1f0e9a2b"
+    event = {
+        "stateMachineArn": f"{arn}:stateMachine:PipelineStateMachine-AbCdEf123456",
+        "executionArn": f"{arn}:execution:PipelineStateMachine-AbCdEf123456:{sample_run}",
+        "other": f"{arn}:stateMachine:OtherMachine-AbCdEf123456",
+    }
+    latest = {"orders": "orders-20261207T050000Z-0123456789"}
+    mapped = map_sample_names(event, "tributary-dev", {"PipelineStateMachine": local}, latest)
+    assert mapped == {
+        "stateMachineArn": local,
+        "executionArn": f"{arn}:execution:tributary-dev-PipelineStateMachine:{latest['orders']}",
+        "other": f"{arn}:stateMachine:OtherMachine-AbCdEf123456",  # not a resource of the stack: kept
     }
 
 

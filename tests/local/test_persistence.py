@@ -74,6 +74,20 @@ def test_objects_versions_messages_in_flight_items_and_catalog_survive_a_restart
         assert [p["Values"] for p in partitions] == [["2024-01-01"]]
 
 
+def test_a_lambda_backend_in_use_does_not_stop_the_saves(tmp_path: Path) -> None:
+    """moto's Lambda cannot be pickled (weak references, lambdas): one request that reached it used to
+    make every later save fail (each mutating request then answered 503). Its state is not kept: the
+    local stack's functions are not moto's."""
+    with MotoServer(state_dir=tmp_path) as aws:
+        awslambda, s3 = aws.client("lambda"), aws.client("s3")
+        with pytest.raises(awslambda.exceptions.ResourceNotFoundException):
+            awslambda.get_function_configuration(FunctionName="nowhere")
+        s3.create_bucket(Bucket=BUCKET)  # saved with the Lambda backend in the state
+    with MotoServer(state_dir=tmp_path) as aws:
+        assert [b["Name"] for b in aws.client("s3").list_buckets()["Buckets"]] == [BUCKET]
+        assert aws.client("lambda").list_functions()["Functions"] == []
+
+
 def test_large_bodies_are_written_once_as_blobs_and_collected_when_gone(tmp_path: Path) -> None:
     big = bytes(range(256)) * 1024  # 256 KiB
     with MotoServer(state_dir=tmp_path) as aws:

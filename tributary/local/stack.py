@@ -75,6 +75,10 @@ class StackOptions:
     config_file: Path | None = None
     # Template parameters over the samconfig environment's (`--parameter-overrides NAME=VALUE`).
     parameter_overrides: dict[str, str] = field(default_factory=dict)
+    # Values used when the stack is provisioned anew, under the overrides, but not part of a saved
+    # state's identity: a state provisioned with other values is reused (`tributary run` turns approval
+    # off for itself, and `tributary up` must still open the state it left).
+    provisioning_defaults: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -254,9 +258,19 @@ class LocalStack:
         config_file = options.config_file or template.parent / "samconfig.toml"
 
         def provision_now() -> ProvisionedStack:
-            return provision(
-                template, self.aws, options.config_env, options.parameter_overrides, config_file=config_file
+            overrides = {**options.provisioning_defaults, **options.parameter_overrides}
+            stack = provision(template, self.aws, options.config_env, overrides, config_file=config_file)
+            defaults = sorted(
+                f"{name}={value}"
+                for name, value in options.provisioning_defaults.items()
+                if name not in options.parameter_overrides
             )
+            if defaults:  # kept with the saved state: `tributary up` on it says so too
+                stack.notes.append(
+                    f"provisioned with {', '.join(defaults)} by the command that created this state, not by "
+                    "the template or --parameter-overrides (`tributary up --fresh` provisions anew)"
+                )
+            return stack
 
         if self.local_state is None:
             return provision_now()

@@ -278,6 +278,7 @@ def _start(args: argparse.Namespace, **ports: Any) -> Any:
         template_file=template,
         config_file=args.config_file.resolve() if args.config_file else None,
         parameter_overrides=parameter_overrides,
+        provisioning_defaults=getattr(args, "provisioning_defaults", {}),
         work_dir=root / ".tributary" / "work",
         batch_window_cap=window,
         visibility_timeout_cap=args.visibility_timeout,
@@ -437,7 +438,8 @@ def _run(args: argparse.Namespace) -> int:
 def _nobody_to_approve(args: argparse.Namespace) -> None:
     """`tributary run` serves no `tributary approve` and ends with its runs: a run whose quality rules
     fail is quarantined at once (ApprovalTimeoutSeconds 0, where the template has that parameter) instead
-    of waiting for a decision nobody can give, unless --parameter-overrides sets it."""
+    of waiting for a decision nobody can give, unless --parameter-overrides sets it. Only when `run`
+    provisions the stack: a state saved before (by `tributary up`) is reused as it is."""
     from tributary.local.provisioning.template import load_template
 
     template = (args.template or args.root / "template.yaml").resolve()
@@ -448,7 +450,9 @@ def _nobody_to_approve(args: argparse.Namespace) -> None:
     except (OSError, ValueError):
         return  # _start says what is wrong with the template
     if "ApprovalTimeoutSeconds" in parameters:
-        args.parameter_overrides = [*args.parameter_overrides, "ApprovalTimeoutSeconds=0"]
+        # Not an override: the state `run` leaves must still open in `tributary up` (which then says
+        # that approval is off in it), and a state `up` left is reused as it is.
+        args.provisioning_defaults = {"ApprovalTimeoutSeconds": "0"}
 
 
 def _info(root: Path) -> Any:

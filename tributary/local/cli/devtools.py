@@ -392,6 +392,8 @@ def map_sample_names(
     """The sample events name AWS resources and runs that the local stack does not have:
     - buckets as `<stack>-<name>-<account>` (RawBucket: tributary-dev-raw-123456789012) become the local
       bucket of that logical id (tributary-dev-rawbucket);
+    - state machines named as CloudFormation names them (`PipelineStateMachine-AbCdEf123456`, in
+      stateMachine and execution ARNs) become the local state machine of that logical id;
     - run ids (`<dataset>-<yyyymmddThhmmssZ>-<10 hex>`) that are not local runs become the latest local
       run of their dataset (`latest_runs`), wherever they appear (in URIs too)."""
     from tributary.local.endpoints.moto_server import ACCOUNT_ID
@@ -402,6 +404,13 @@ def map_sample_names(
             short = logical_id.removesuffix("Bucket").lower()
             names[f"{stack_name}-{short}-{ACCOUNT_ID}"] = physical_id
     text = json.dumps(event, ensure_ascii=False)
+    for logical_id, physical_id in resources.items():
+        # CloudFormation names a state machine `<LogicalId>-<12 random characters>`; its executions'
+        # ARNs carry that name too.
+        if isinstance(physical_id, str) and physical_id.startswith("arn:aws:states:"):
+            local_name = physical_id.rsplit(":", 1)[-1]
+            pattern = rf"(:(?:stateMachine|execution):){re.escape(logical_id)}-[A-Za-z0-9]{{12,13}}(?=[:\"])"
+            text = re.sub(pattern, rf"\g<1>{local_name}", text)
     local_runs = set((latest_runs or {}).values())
     for match in set(RUN_ID.findall(text)):
         run_id, dataset = match

@@ -20,7 +20,7 @@ from typing import Any
 from tributary.serving import serve_http
 
 # Signing name (credential scope) → the name of a route of the endpoint.
-SIGNING_NAMES = {"states": "SFN", "athena": "ATHENA", "glue": "GLUE"}
+SIGNING_NAMES = {"states": "SFN", "athena": "ATHENA", "glue": "GLUE", "lambda": "LAMBDA"}
 TARGET_PREFIXES = {"AWSStepFunctions.": "SFN", "AmazonAthena.": "ATHENA", "AWSGlue.": "GLUE"}
 _SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/[^/]+/([^/]+)/aws4_request")
 # Headers that belong to one connection, not to the request (RFC 9110, 7.6.1).

@@ -142,10 +142,17 @@ def _backends(key: str) -> BackendDict[Any]:
     return found
 
 
+# Services whose moto state is not kept. moto's Lambda holds nothing of the local stack (its functions
+# run in the local Lambda runtime, provisioned from the template on every start) and cannot be pickled
+# (weak references, lambdas): a request that reaches it must not make every later save fail.
+NOT_KEPT = frozenset({"awslambda", "awslambda_simple"})
+
+
 def in_use() -> dict[str, BackendDict[Any]]:
-    """The backends in use, by key (what a snapshot holds)."""
+    """The backends in use, by key (what a snapshot holds), but those of NOT_KEPT."""
     instances: list[BackendDict[Any]] = list(vars(BackendDict)["_instances"])
-    return {_key(backends): backends for backends in instances}
+    found = {_key(backends): backends for backends in instances}
+    return {key: backends for key, backends in found.items() if services_of(key) not in NOT_KEPT}
 
 
 def capture(key: str, backends: BackendDict[Any], blob_folder: Path) -> Captured:
