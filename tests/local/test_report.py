@@ -120,6 +120,8 @@ def pipeline(
         "RunTtlDays": "90",
         "SmallRunMaxBytes": "67108864",
         "ApprovalTimeoutSeconds": "86400",
+        "ValidateMaxConcurrency": "10",
+        "ValidateToleratedFailurePercentage": "10",
     }
     text = re.sub(r"\$\{([A-Za-z0-9_.]+)\}", lambda m: numbers.get(m.group(1), "local-" + m.group(1)), text)
     document = result or RESULT
@@ -128,6 +130,16 @@ def pipeline(
         service = call.resource.service
         if service == "lambda":
             function = call.arguments["FunctionName"]
+            mode = call.arguments["Payload"].get("mode")
+            if "Validate" in function and mode == "prepare":
+                return {
+                    "Payload": {
+                        "items_bucket": "artifacts",
+                        "items_key": f"runs/{RUN_ID}/validation/items.json",
+                    }
+                }
+            if "Validate" in function and mode == "object":
+                return {"Payload": {"index": call.arguments["Payload"]["index"]}}
             if "Validate" in function:
                 payload = {
                     "validated_manifest_uri": f"s3://artifacts/runs/{RUN_ID}/validated.json",
@@ -153,6 +165,10 @@ def pipeline(
             return {"Id": "jr_1", "JobRunState": "SUCCEEDED"}
         if service == "s3":
             key = call.arguments["Key"]
+            if call.resource.action == "putObject":  # ValidateEachObject's ResultWriter
+                return {}
+            if key.endswith("/validation/items.json"):  # one item per object
+                return {"Body": json.dumps([{"index": index, "object": {}} for index in range(3)])}
             if key.endswith("/partition-batches.json"):
                 clause = document["partition_clause"]
                 return {"Body": json.dumps([{"clause": clause}] if clause else [])}
@@ -201,7 +217,14 @@ def test_a_successful_run_reports_objects_rows_partitions_quality_and_time(succe
     assert report.outputs == RESULT["outputs"]
     assert report.quality is not None and report.quality["passed"] is True
     names = [s.name for s in report.states]
-    assert names[:4] == ["InitRun", "RecordStart", "ValidateObjects", "AnyObjectAccepted"]
+    assert names[:6] == [
+        "InitRun",
+        "RecordStart",
+        "PrepareValidation",
+        "ValidateEachObject",
+        "ValidateObjects",
+        "AnyObjectAccepted",
+    ]
     assert {"RunTransformJob", "SyncCatalogTable", "RegisterPartitions", "RunSucceeded"} <= set(names)
     assert "RecordFailure" not in names
     assert all(s.status == "succeeded" and s.seconds is not None for s in report.states)

@@ -105,11 +105,12 @@ def run_case(definition: str, case: str, *, seed: int = 0) -> Run:
     )
     result = execution.run()
     output = json.loads(result.output) if result.output is not None else None
+    # A Map retried after its map run started (ValidateEachObject's ResultWriter failed) has a map run
+    # per attempt: the last one is kept.
     map_runs = {
         map_state_name(arn): History(history.events)
         for arn, history in execution.runtime.map_run_histories.items()
     }
-    assert len(map_runs) == len(execution.runtime.map_run_histories), "one map run per Map state at most"
     return Run(
         result.status,
         result.error,

@@ -41,8 +41,11 @@ THREE_BATCH_CASES = {
 }
 # The Retry rule of each distributed Map (a failed read of partition-batches.json): its ItemReader fails
 # MaxAttempts times, then reads (`<Map>ReaderRecovers`), or fails once more (`<Map>ReaderExhausted`).
-READER_MAPS = ["RegisterPartitions", "UnpublishRun"]
+READER_MAPS = ["ValidateEachObject", "RegisterPartitions", "UnpublishRun"]
 READER_CASES = {f"{name}Reader{outcome}" for name in READER_MAPS for outcome in ("Recovers", "Exhausted")}
+# ValidateEachObject: one child of twenty fails (tolerated: the run goes on), and its ResultWriter fails
+# on every attempt (the Map's retries, then the failure route). test_paths.py checks them.
+VALIDATION_MAP_CASES = {"SomeObjectValidationsFailed", "ValidateEachObjectWriterExhausted"}
 # Test cases that are not about one Task's errors (test_paths.py and test_failures.py check them).
 PATH_CASES = {
     "HappyPath",
@@ -55,13 +58,21 @@ PATH_CASES = {
     "AfterCommitPathBroken",
     "SomeObjectsFailed",
     "AllObjectsFailed",
+    *VALIDATION_MAP_CASES,
     *APPROVAL_CASES,
     *THREE_BATCH_CASES,
     *READER_CASES,
 }
 # Path cases whose failure is not a Task error answered once (a Choice's, or a Task called per batch),
 # which `expect` does not model: test_paths.py checks them.
-NOT_MODELLED = {"NothingAccepted", "QualityGateFailed", "AllObjectsFailed", *THREE_BATCH_CASES, *READER_CASES}
+NOT_MODELLED = {
+    "NothingAccepted",
+    "QualityGateFailed",
+    "AllObjectsFailed",
+    *VALIDATION_MAP_CASES,
+    *THREE_BATCH_CASES,
+    *READER_CASES,
+}
 
 
 def expected_case_names(pipeline: Pipeline) -> set[str]:
@@ -202,7 +213,11 @@ def test_every_catch_is_taken_by_some_test_case(
 @pytest.mark.parametrize("name", READER_MAPS)
 def test_every_distributed_map_retries_its_reader_and_has_cases_for_it(mocks: Mocks, name: str) -> None:
     (rule,) = PIPELINE.states[name]["Retry"]
-    assert rule["ErrorEquals"] == ["States.ItemReaderFailed"]
+    # ValidateEachObject retries a failed write of its results too (its children are idempotent).
+    assert rule["ErrorEquals"] in (
+        ["States.ItemReaderFailed"],
+        ["States.ItemReaderFailed", "States.ResultWriterFailed"],
+    )
     recovers = mocks.response_of(f"{name}ReaderRecovers", name)
     answers = [mocks.answer(recovers, invocation) for invocation in range(rule["MaxAttempts"] + 1)]
     assert all("Throw" in answer for answer in answers[:-1]) and "Return" in answers[-1]

@@ -41,6 +41,8 @@ from tests.statemachine.pipeline import (
 HAPPY = [
     "InitRun",
     "RecordStart",
+    "PrepareValidation",
+    "ValidateEachObject",
     "ValidateObjects",
     "AnyObjectAccepted",
     "TransformAndCatalog",
@@ -98,10 +100,11 @@ def test_happy_path(pipeline: Pipeline, mocks: Mocks, runs: dict[str, Run], happ
     summary = json.loads(mocked_return(mocks, "HappyPath", "ReadTransformResult")["Body"])
     batches = json.loads(mocked_return(mocks, "HappyPath", "RegisterPartitions")["Body"])
     assert summary["partition_count"] == 1 and len(batches) == 1
-    (map_started,) = [e for e in history.events if e["type"] == "MapStateStarted"]
+    # ValidateEachObject's Map starts first (one item), RegisterPartitions' second.
+    _validating, map_started = [e for e in history.events if e["type"] == "MapStateStarted"]
     assert details(map_started)["length"] == len(batches)
     job = mocked_return(mocks, "HappyPath", "RunTransformJob")
-    assert set(run.map_runs) == {"RegisterPartitions"}
+    assert set(run.map_runs) == {"ValidateEachObject", "RegisterPartitions"}
     (query,) = run.map_runs["RegisterPartitions"].parameters("RegisterPartitionBatch")
     assert query["QueryString"] == "ALTER TABLE `{}`.`{}` ADD IF NOT EXISTS {}".format(
         mocked_return(mocks, "HappyPath", "SyncCatalogTable")["Payload"]["database"],
@@ -134,7 +137,7 @@ def test_a_run_with_no_rows_succeeds_without_registering(
     run = runs["NothingToRegister"]
     verify(pipeline, mocks, "NothingToRegister", run, [s for s in HAPPY if s != "RegisterPartitions"])
     assert "RegisterPartitions" not in run.history.entered()
-    assert run.map_runs == {}
+    assert set(run.map_runs) == {"ValidateEachObject"}
     (commit,) = run.history.parameters("CommitRun")
     assert commit["ExpressionAttributeValues"][":partition_count"] == {"N": "0"}
 
@@ -144,7 +147,11 @@ def test_nothing_accepted_fails_the_run_through_the_failure_route(
 ) -> None:
     run = runs["NothingAccepted"]
     history = run.history
-    assert history.entered() == [*HAPPY[:4], "NoObjectAccepted", *FAILURE_ROUTE]
+    assert history.entered() == [
+        *HAPPY[: HAPPY.index("AnyObjectAccepted") + 1],
+        "NoObjectAccepted",
+        *FAILURE_ROUTE,
+    ]
     validated = mocked_return(mocks, "NothingAccepted", "ValidateObjects")["Payload"]
     assert validated["accepted"] == 0
     cause = details(history.events[-1])["cause"]
@@ -573,7 +580,7 @@ def test_a_failure_before_registration_has_nothing_to_undo(runs: dict[str, Run],
     entered = run.history.entered()
     assert run.status == "FAILED" and entered[-len(FAILURE_ROUTE) :] == FAILURE_ROUTE
     assert not {"RegisterPartitions", *UNPUBLISH_ROUTE, *UNPUBLISH_FAILED} & set(entered)
-    assert run.map_runs == {}
+    assert set(run.map_runs) <= {"ValidateEachObject"}
 
 
 def reader_retry_seconds(run: Run, name: str) -> float:
@@ -589,15 +596,22 @@ def reader_retry_seconds(run: Run, name: str) -> float:
     return (following["timestamp"] - entered["timestamp"]).total_seconds()
 
 
+def reader_retry_ceiling(pipeline: Pipeline, name: str) -> float:
+    """The longest a Map's ItemReader may take to succeed at its last retry (no jitter)."""
+    (rule,) = pipeline.states[name]["Retry"]
+    return float(
+        sum(
+            min(rule["IntervalSeconds"] * rule["BackoffRate"] ** retry, rule["MaxDelaySeconds"])
+            for retry in range(rule["MaxAttempts"])
+        )
+    )
+
+
 @pytest.mark.parametrize("name", ["RegisterPartitions", "UnpublishRun"])
 def test_a_failed_read_of_the_partition_batches_is_retried(
     pipeline: Pipeline, mocks: Mocks, runs: dict[str, Run], name: str
 ) -> None:
-    (rule,) = pipeline.states[name]["Retry"]
-    ceiling = sum(
-        min(rule["IntervalSeconds"] * rule["BackoffRate"] ** retry, rule["MaxDelaySeconds"])
-        for retry in range(rule["MaxAttempts"])
-    )
+    ceiling = reader_retry_ceiling(pipeline, name)
     recovered = runs[f"{name}ReaderRecovers"]
     assert 0 < reader_retry_seconds(recovered, name) <= ceiling
     if name == "RegisterPartitions":
@@ -698,3 +712,107 @@ def test_a_failed_small_transform_records_its_one_line_message(mocks: Mocks, run
     assert (run.error, run.cause) == ("TransformFailed", first_line)
     entered = run.history.entered()
     assert entered[entered.index("RunSmallTransform") + 1 :] == FAILURE_ROUTE
+
+
+def map_events(history: History, name: str) -> list[dict[str, Any]]:
+    """The events from the Map state's entry to its exit (or to the next state entered)."""
+    events = history.events
+    start = next(
+        i for i, e in enumerate(events) if e["type"] == "MapStateEntered" and details(e)["name"] == name
+    )
+    end = next(
+        (i for i, e in enumerate(events[start + 1 :], start + 1) if e["type"].endswith("StateEntered")),
+        len(events),
+    )
+    return events[start:end]
+
+
+def test_validation_runs_one_express_child_per_object_and_keeps_their_results_in_s3(
+    mocks: Mocks, runs: dict[str, Run]
+) -> None:
+    run = runs["HappyPath"]
+    history = run.history
+    (prepare,) = history.parameters("PrepareValidation")
+    assert prepare["Payload"] == {**EXECUTION_INPUT, "mode": "prepare"}
+    prepared = mocked_return(mocks, "HappyPath", "PrepareValidation")["Payload"]
+    # The items come from S3 (where PrepareValidation wrote them), not from the execution's payload.
+    events = map_events(history, "ValidateEachObject")
+    items = json.loads(mocked_return(mocks, "HappyPath", "ValidateEachObject")["Body"])
+    (started,) = [e for e in events if e["type"] == "MapStateStarted"]
+    assert details(started)["length"] == len(items)
+    # The children are EXPRESS executions of their own: none of their events is in the parent's history.
+    assert {"MapRunStarted", "MapRunSucceeded"} <= {e["type"] for e in events}
+    assert "ValidateObject" not in history.entered()
+    child_events = run.map_runs["ValidateEachObject"]
+    (child,) = child_events.parameters("ValidateObject")
+    assert child["Payload"] == {"mode": "object", "run_id": RUN_ID, "dataset": "orders", **items[0]}
+    assert child["FunctionName"] == SUBSTITUTIONS["ValidateFunctionArn"]
+    # Claim check: the Map's output says where the results are, nothing per object.
+    (exited,) = [e for e in events if e["type"] == "MapStateExited"]
+    output = json.loads(details(exited)["output"])
+    assert set(output) == {"MapRunArn", "ResultWriterDetails"}
+    results = output["ResultWriterDetails"]
+    assert results["Bucket"] == SUBSTITUTIONS["ArtifactsBucketName"]
+    assert results["Key"].startswith(f"runs/{RUN_ID}/validation/results/") and results["Key"].endswith(
+        "/manifest.json"
+    )
+    assert prepared["items_key"] == f"runs/{RUN_ID}/validation/items.json"
+    # The summary reads them there and answers as one invocation would (the states after it unchanged).
+    (summary,) = history.parameters("ValidateObjects")
+    assert summary["Payload"] == {
+        **EXECUTION_INPUT,
+        "mode": "summarise",
+        "results_uri": f"s3://{results['Bucket']}/{results['Key']}",
+    }
+
+
+def test_a_failed_child_within_the_tolerated_share_leaves_the_run_going(runs: dict[str, Run]) -> None:
+    """One child of twenty fails (5 % <= ValidateToleratedFailurePercentage 10): the Map succeeds, the
+    summary refuses that object (validate's summarise mode, tested in tests/functions), the run goes on."""
+    run = runs["SomeObjectValidationsFailed"]
+    assert run.status == "SUCCEEDED", (run.error, run.cause)
+    assert run.history.entered() == HAPPY
+    children = run.map_runs["ValidateEachObject"]
+    assert len(children.parameters("ValidateObject")) == 20
+    assert [e["type"] for e in children.events].count("TaskFailed") == 1
+
+
+def test_failed_children_beyond_the_tolerated_share_fail_the_run(mocks: Mocks, runs: dict[str, Run]) -> None:
+    """The one child of a one-object run fails: 100 % > 10 %, the Map Run fails
+    (States.ExceedToleratedFailureThreshold) into the failure route, which quarantines the run's inputs."""
+    run = runs["ValidateObjectFails"]
+    assert (run.status, run.error) == ("FAILED", MAP_RUN_FAILED["Error"])
+    entered = run.history.entered()
+    assert entered == [*HAPPY[: HAPPY.index("ValidateEachObject") + 1], *FAILURE_ROUTE]
+    (record,) = run.history.parameters("RecordFailure")
+    assert record["ExpressionAttributeValues"][":error"] == {"S": MAP_RUN_FAILED["Error"]}
+    (quarantine,) = run.history.parameters("QuarantineInputs")
+    assert quarantine["Payload"]["error"] == MAP_RUN_FAILED["Error"]
+
+
+def test_a_result_writer_that_keeps_failing_is_retried_then_fails_the_run(
+    pipeline: Pipeline, runs: dict[str, Run]
+) -> None:
+    run = runs["ValidateEachObjectWriterExhausted"]
+    assert (run.status, run.error) == ("FAILED", "States.ResultWriterFailed")
+    entered = run.history.entered()
+    assert entered == [*HAPPY[: HAPPY.index("ValidateEachObject") + 1], *FAILURE_ROUTE]
+    # The Map (its reader, children and writer) ran 1 + MaxAttempts times.
+    (rule,) = pipeline.states["ValidateEachObject"]["Retry"]
+    assert "States.ResultWriterFailed" in rule["ErrorEquals"]
+    started = [e for e in run.history.events if e["type"] == "MapRunStarted"]
+    assert len(started) == 1 + rule["MaxAttempts"]
+    assert "ValidateObjects" not in entered
+
+
+def test_a_failed_read_of_the_validation_items_is_retried(pipeline: Pipeline, runs: dict[str, Run]) -> None:
+    name = "ValidateEachObject"
+    ceiling = reader_retry_ceiling(pipeline, name)
+    recovered = runs[f"{name}ReaderRecovers"]
+    assert 0 < reader_retry_seconds(recovered, name) <= ceiling
+    assert recovered.status == "SUCCEEDED" and recovered.history.entered() == HAPPY
+    exhausted = runs[f"{name}ReaderExhausted"]
+    assert (exhausted.status, exhausted.error) == ("FAILED", "States.ItemReaderFailed")
+    entered = exhausted.history.entered()
+    assert entered == [*HAPPY[: HAPPY.index(name) + 1], *FAILURE_ROUTE]
+    assert name not in exhausted.map_runs

@@ -26,6 +26,8 @@ SUBSTITUTIONS = {
     "ApprovalTimeoutSeconds": "86400",
     "TransformLiteFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:transform_lite",
     "SmallRunMaxBytes": str(64 * 1024 * 1024),
+    "ValidateMaxConcurrency": "100",
+    "ValidateToleratedFailurePercentage": "10",
     "RunsTableName": "runs",
     "ArtifactsBucketName": "artifacts",
     "CuratedBucketName": "curated",
@@ -55,6 +57,41 @@ VALIDATED = {
     # Above SmallRunMaxBytes: these runs take the Glue path (the small-run tests below set their own).
     "accepted_bytes": 100 * 1024 * 1024,
 }
+# PrepareValidation's answer and the items it wrote (runs/<run_id>/validation/items.json): the
+# ValidateEachObject Map reads them with its ItemReader, one EXPRESS child per item.
+ITEMS_KEY = f"runs/{RUN_ID}/validation/items.json"
+PREPARED = {
+    "items_bucket": "artifacts",
+    "items_key": ITEMS_KEY,
+    "object_count": 4,
+    "plan_uri": f"s3://artifacts/runs/{RUN_ID}/plan.json",
+    "contract_uri": f"s3://artifacts/runs/{RUN_ID}/contract.json",
+}
+
+
+def items(count: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "index": index,
+            "object": {
+                "bucket": "raw",
+                "key": f"incoming/orders/{index:04d}.csv",
+                "version_id": f"v{index}",
+                "etag": "e",
+                "size": 10,
+                "event_time": "2026-11-24T10:14:58Z",
+            },
+        }
+        for index in range(count)
+    ]
+
+
+def validated_one(call: TaskCall) -> Any:
+    """A child of ValidateEachObject: validate in its object mode accepts its object."""
+    item = call.arguments["Payload"]
+    return {"Payload": {"index": item["index"], "accepted": {**item["object"], "format": "csv"}}}
+
+
 LOCATION = f"s3://curated/orders/order_date=2026-11-24/run_id={RUN_ID}/"
 CLAUSE = f"PARTITION (order_date='2026-11-24', run_id='{RUN_ID}') LOCATION '{LOCATION}'"
 SECOND_CLAUSE = CLAUSE.replace("2026-11-24", "2026-11-25")
@@ -90,6 +127,7 @@ def artifacts(summary: dict[str, Any], batches: list[dict[str, str]] | None = No
     """s3:getObject on the artifacts bucket: the summary (ReadTransformResult) and the partition
     batches (the ItemReader of RegisterPartitions and of UnpublishRun)."""
     documents = {
+        ITEMS_KEY: items(4),
         f"runs/{RUN_ID}/summary.json": summary,
         f"runs/{RUN_ID}/partition-batches.json": BATCHES if batches is None else batches,
     }
@@ -111,6 +149,10 @@ class FakeAws:
     def __init__(self, overrides: dict[str, Answer] | None = None) -> None:
         self.calls: list[tuple[str, Any]] = []
         self.answers: dict[str, Answer] = {
+            # validate's three modes: prepare, one object per child of the Map, the summary (the
+            # answer tests override as "lambda:validate", as when one invocation validated the run).
+            "lambda:validate:prepare": lambda call: {"Payload": PREPARED, "StatusCode": 200},
+            "lambda:validate:object": validated_one,
             "lambda:validate": lambda call: {"Payload": VALIDATED, "StatusCode": 200},
             "lambda:catalog": lambda call: {
                 "Payload": {"database": "tributary_dev", "table": "orders", "created": True, "updated": False}
@@ -127,6 +169,8 @@ class FakeAws:
             # RunSmallTransform: the function returns summary.json's content.
             "lambda:transform_lite": lambda call: {"Payload": SUMMARY, "StatusCode": 200},
             "s3:getObject": artifacts(SUMMARY),
+            # ValidateEachObject's ResultWriter.
+            "s3:putObject": lambda call: {"ETag": '"etag"'},
             "athena:startQueryExecution": lambda call: {"QueryExecution": {"Status": {"State": "SUCCEEDED"}}},
             "dynamodb:updateItem": lambda call: {},
             "sns:publish": lambda call: {"MessageId": "m-1"},
@@ -139,7 +183,11 @@ class FakeAws:
     @staticmethod
     def key(call: TaskCall) -> str:
         if call.resource.service == "lambda":
-            return "lambda:" + call.arguments["FunctionName"].rsplit(":", 1)[-1]
+            function = "lambda:" + call.arguments["FunctionName"].rsplit(":", 1)[-1]
+            mode = (
+                call.arguments["Payload"].get("mode") if isinstance(call.arguments["Payload"], dict) else None
+            )
+            return f"{function}:{mode}" if mode in ("prepare", "object") else function
         return f"{call.resource.service}:{call.resource.action}"
 
     def invoke(self, call: TaskCall) -> Any:
@@ -189,8 +237,27 @@ def test_a_good_run_publishes_records_and_notifies(substituted: str) -> None:
     assert start["ExpressionAttributeValues"][":object_count"] == {"N": "4"}
     assert int(start["ExpressionAttributeValues"][":expires_at"]["N"]) > 0
 
+    # Validation: prepare, one EXPRESS child per object (items read from S3), then the summary, which
+    # reads the children's results from S3 (the Map's ResultWriter): nothing per object in the payload.
+    (prepare,) = aws.arguments_of("PrepareValidation")
+    assert prepare["Payload"] == {**EXECUTION_INPUT, "mode": "prepare"}
+    (reader,) = aws.arguments_of("ValidateEachObject")[:1]
+    assert reader == {"Bucket": "artifacts", "Key": ITEMS_KEY}
+    children = aws.arguments_of("ValidateObject")
+    assert sorted(child["Payload"]["index"] for child in children) == [0, 1, 2, 3]
+    assert all(
+        child["Payload"] == {"mode": "object", "run_id": RUN_ID, "dataset": "orders", **item}
+        for child, item in zip(sorted(children, key=lambda c: c["Payload"]["index"]), items(4), strict=True)
+    )
+    writes = [call["Key"] for call in aws.arguments_of("ValidateEachObject")[1:]]
+    assert [key.rsplit("/", 1)[-1] for key in writes] == ["SUCCEEDED_0.json", "manifest.json"]
+    assert all(key.startswith(f"runs/{RUN_ID}/validation/results/") for key in writes)
     (validate,) = aws.arguments_of("ValidateObjects")
-    assert validate["Payload"] == EXECUTION_INPUT
+    assert validate["Payload"] == {
+        **EXECUTION_INPUT,
+        "mode": "summarise",
+        "results_uri": f"s3://artifacts/{writes[-1]}",
+    }
 
     (glue,) = aws.arguments_of("RunTransformJob")
     assert glue["JobName"] == "transform"

@@ -44,6 +44,8 @@ INTEGRATION_ACTIONS = {
     "arn:aws:states:::sns:publish": ["sns:Publish"],
     "arn:aws:states:::aws-sdk:s3:getObject": ["s3:GetObject", "kms:Decrypt"],
     "arn:aws:states:::s3:getObject": ["s3:GetObject", "kms:Decrypt"],
+    # A distributed Map's ResultWriter.
+    "arn:aws:states:::s3:putObject": ["s3:PutObject", "kms:GenerateDataKey"],
     "arn:aws:states:::aws-sdk:cloudwatch:putMetricData": ["cloudwatch:PutMetricData"],
 }
 # States that may run once partitions may be registered and before the run is committed: whatever fails
@@ -464,7 +466,7 @@ def test_the_state_machine_role_covers_its_distributed_map(
         for name, state, _ in cfn.iter_states(definition["States"])
         if state["Type"] == "Map" and state["ItemProcessor"]["ProcessorConfig"].get("Mode") == "DISTRIBUTED"
     ]
-    assert maps == ["RegisterPartitions", "UnpublishRun"]
+    assert maps == ["ValidateEachObject", "RegisterPartitions", "UnpublishRun"]
     for action in DISTRIBUTED_MAP_ACTIONS:
         assert _allows(granted, action), f"the distributed Maps need {action}"
     (start,) = _allows(granted, "states:StartExecution")
@@ -477,6 +479,18 @@ def test_the_state_machine_role_covers_its_distributed_map(
     for reader in readers:
         for action in INTEGRATION_ACTIONS[reader]:
             assert _allows(granted, action), f"the ItemReader needs {action}"
+    writers = {
+        state["ResultWriter"]["Resource"]
+        for _, state, _ in cfn.iter_states(definition["States"])
+        if "Resource" in state.get("ResultWriter", {})
+    }
+    assert writers == {"arn:aws:states:::s3:putObject"}
+    for writer in writers:
+        for action in INTEGRATION_ACTIONS[writer]:
+            assert _allows(granted, action), f"the ResultWriter needs {action}"
+    # ValidateEachObject's results, under its Prefix (runs/<run_id>/validation/results).
+    puts = _allows(granted, "s3:PutObject")
+    assert any("/runs/*/validation/results/*" in str(put["Resource"]) for put in puts)
 
 
 def test_the_state_machine_role_may_drop_the_partitions_it_adds(translated: dict[str, Any]) -> None:
