@@ -83,7 +83,7 @@ def test_the_execution_limit_is_about_versions_over_batch_size() -> None:
     def wave(n: int) -> list[Uploaded]:
         return [_spec({"r"}) for _ in range(n)]
 
-    assert [_execution_limit(wave(n), 100) for n in (0, 1, 100, 101, 1000, 5000)] == [0, 2, 2, 3, 13, 63]
+    assert [_execution_limit(wave(n), 100) for n in (0, 1, 100, 101, 1000, 5000)] == [0, 3, 3, 4, 14, 64]
 
 
 def test_the_execution_limit_grows_with_the_batching_windows_the_uploads_took() -> None:
@@ -91,9 +91,9 @@ def test_the_execution_limit_grows_with_the_batching_windows_the_uploads_took() 
         return dataclasses.replace(_spec({"r"}), at=100.0 + seconds)
 
     quick, slow = [at(0.0), at(1.9)], [at(0.0), at(2.5), at(4.1)]
-    assert _execution_limit(quick, 1000, window=2.0) == 2  # within one window
-    assert _execution_limit(slow, 1000, window=2.0) == 4  # spread over three windows: two more
-    assert _execution_limit(slow, 1000) == 2  # no window known: no allowance
+    assert _execution_limit(quick, 1000, window=2.0) == 3  # within one window
+    assert _execution_limit(slow, 1000, window=2.0) == 5  # spread over three windows: two more
+    assert _execution_limit(slow, 1000) == 3  # no window known: no allowance
 
 
 def test_generated_bad_objects_say_which_rows_are_good_optional_and_bad() -> None:
