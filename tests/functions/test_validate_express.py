@@ -50,11 +50,14 @@ def aws(handler: Any, lambda_context: Any) -> FunctionIntegration:
 
     def invoke(call: TaskCall) -> Any:
         if call.resource.service == "lambda":
+            payload = call.arguments["Payload"]
             try:
-                return {
-                    "StatusCode": 200,
-                    "Payload": handler.lambda_handler(call.arguments["Payload"], lambda_context),
-                }
+                if payload.get("mode") == "object":
+                    # The children run in threads of this one process: their mode's function without
+                    # the handler's Powertools decorators, whose Logger and Metrics are one per process
+                    # (Lambda runs one invocation per environment at a time; threads would share them).
+                    return {"StatusCode": 200, "Payload": handler.one_object(payload)}
+                return {"StatusCode": 200, "Payload": handler.lambda_handler(payload, lambda_context)}
             except Exception as exc:
                 raise StatesError(type(exc).__name__, json.dumps({"errorMessage": str(exc)})) from exc
         arguments = call.arguments
