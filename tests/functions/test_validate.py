@@ -823,7 +823,9 @@ def test_a_datetime_format_the_plan_cannot_compile_fails_validation_naming_colum
 ):
     document = yaml.safe_load((REPO / "contracts" / "orders.yaml").read_text())
     document["columns"][5]["format"] = "yyyy-MM-dd hh:mm:ss a"  # 12-hour clock: not in the plan's subset
-    (tmp_path / "orders.yaml").write_text(yaml.safe_dump(document))
+    # Plain dicts: a YAML loader another test registered (cfn-lint's) may hand back OrderedDicts, which
+    # safe_dump refuses.
+    (tmp_path / "orders.yaml").write_text(yaml.safe_dump(json.loads(json.dumps(document))))
     monkeypatch.setenv("CONTRACTS_DIR", str(tmp_path))
     handler = load_handler("validate")
     run_id = "orders-20261124T101458Z-7777777777"
