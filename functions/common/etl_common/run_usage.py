@@ -5,7 +5,9 @@ Measured from the history (`usage_from_history`):
 - state transitions: every state entered, and every retry of a Task (AWS bills both), in the
   execution itself; a distributed Map's child executions are not in the parent's history: each item
   is counted as `CHILD_TRANSITIONS_PER_ITEM` transitions (its one Task; a child's own retries are not
-  seen);
+  seen). Known gap: the EXPRESS children of ValidateEachObject are priced the same way (one Standard
+  transition each, about 20 times an Express child's request and duration; also counted as free
+  Athena DDL statements) and their validate Lambda calls, not in the parent's history, are not counted;
 - Lambda invocations made by Tasks, each for the time Step Functions saw it run (TaskStarted to its
   end: a little more than the billed duration), at the function's memory as deployed;
 - the Glue job run (its id, from the Task's events, for GetJobRun's ExecutionTime and DPUSeconds);

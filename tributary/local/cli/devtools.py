@@ -331,16 +331,18 @@ def _against_stack(root: Path) -> Target | None:
 
 
 def _latest_runs(info: Any) -> dict[str, str]:
-    """The latest run of each dataset in the stack's runs table."""
+    """The latest run of each dataset in the stack's runs table: the latest SUCCEEDED one (whose
+    documents a sample event may name all exist), else the latest of any status."""
     from tributary.local.views.report import plain_item
 
-    latest: dict[str, tuple[str, str]] = {}
+    latest: dict[str, tuple[bool, str, str]] = {}
     pages = info.client("dynamodb").get_paginator("scan").paginate(TableName=info.runs_table)
     for item in (plain_item(i) for page in pages for i in page["Items"]):
         dataset, created = str(item.get("dataset", "")), str(item.get("created_at", ""))
-        if dataset and (dataset not in latest or created > latest[dataset][0]):
-            latest[dataset] = (created, str(item["run_id"]))
-    return {dataset: run_id for dataset, (_, run_id) in latest.items()}
+        rank = (item.get("status") == "SUCCEEDED", created, str(item["run_id"]))
+        if dataset and (dataset not in latest or rank > latest[dataset]):
+            latest[dataset] = rank
+    return {dataset: run_id for dataset, (_, _, run_id) in latest.items()}
 
 
 def _standalone(args: argparse.Namespace) -> Target:
