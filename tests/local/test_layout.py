@@ -8,18 +8,14 @@ from collections import Counter
 from pathlib import Path
 
 import tributary.local
-from tests.states.test_import_cycles import cycles, imports_of
+from tests.states.test_import_cycles import cycles, imports_of, module_names
 
 PACKAGE = "tributary.local"
 ROOT = Path(tributary.local.__file__).parent
 
 
 def _modules() -> dict[str, Path]:
-    names: dict[str, Path] = {}
-    for path in sorted(ROOT.rglob("*.py")):
-        parts = (PACKAGE, *path.relative_to(ROOT).with_suffix("").parts)
-        names[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
-    return names
+    return module_names(PACKAGE, ROOT)
 
 
 def test_tributary_local_has_no_import_cycle() -> None:

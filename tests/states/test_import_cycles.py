@@ -14,10 +14,11 @@ PACKAGE = "tributary.states"
 ROOT = Path(tributary.states.__file__).parent
 
 
-def module_names() -> dict[str, Path]:
+def module_names(package: str = PACKAGE, root: Path = ROOT) -> dict[str, Path]:
+    """Dotted name → file of every module of `package` (whose folder is `root`)."""
     names: dict[str, Path] = {}
-    for path in sorted(ROOT.rglob("*.py")):
-        parts = (PACKAGE, *path.relative_to(ROOT).with_suffix("").parts)
+    for path in sorted(root.rglob("*.py")):
+        parts = (package, *path.relative_to(root).with_suffix("").parts)
         names[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
     return names
 
