@@ -9,7 +9,6 @@ that would start a Glue job fails the test instead)."""
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +23,8 @@ from tributary.local.session import StackInfo
 from tributary.local.stack import NOTIFICATIONS_QUEUE, LocalStack, StackOptions
 from tributary.local.views.report import plain_item
 from tributary.serving import stop_serving
+
+from .conftest import copy_of_the_application
 
 REPO = Path(__file__).resolve().parents[2]
 # Virtual seconds: the engine waits for a decision at most its patience (60 real seconds), then its
@@ -57,12 +58,7 @@ def clicks(bad: int, good: int = 6) -> bytes:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("project")
-    for name in ("template.yaml", "samconfig.toml"):
-        shutil.copy(REPO / name, root / name)
-    for name in ("functions", "contracts", "statemachine", "glue"):
-        (root / name).symlink_to(REPO / name, target_is_directory=True)
-    return root
+    return copy_of_the_application(tmp_path_factory.mktemp("project"))
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ a run that would start a Glue job fails the test instead (the guard below)."""
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,8 @@ from tributary.local.runtimes.glue_runtime import GlueRuntime
 from tributary.local.session import StackInfo
 from tributary.local.stack import LocalStack, StackOptions
 
+from .conftest import copy_of_the_application
+
 REPO = Path(__file__).resolve().parents[2]
 EVENTS = REPO / "events"
 EVENT_FILES = sorted(EVENTS.rglob("*.json"))
@@ -35,12 +36,7 @@ pytestmark = pytest.mark.slow
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The repository's application in a folder of its own (its .tributary apart from the checkout's):
     template and samconfig copied, the folders they name linked."""
-    root = tmp_path_factory.mktemp("project")
-    for name in ("template.yaml", "samconfig.toml"):
-        shutil.copy(REPO / name, root / name)
-    for name in ("functions", "contracts", "statemachine", "glue"):
-        (root / name).symlink_to(REPO / name, target_is_directory=True)
-    return root
+    return copy_of_the_application(tmp_path_factory.mktemp("project"))
 
 
 @pytest.fixture(scope="module")

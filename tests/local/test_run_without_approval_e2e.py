@@ -5,13 +5,13 @@ decision nobody can give. In a module of its own: two local stacks in one proces
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.local.test_approval_e2e import REPO, clicks
+from tests.local.conftest import copy_of_the_application
+from tests.local.test_approval_e2e import clicks
 from tributary.cli import main
 
 pytestmark = pytest.mark.slow
@@ -21,12 +21,7 @@ def test_tributary_run_has_nobody_to_approve_and_quarantines_at_once(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A one-shot `tributary run` serves no `tributary approve`: its failed gate is not left waiting."""
-    root = tmp_path / "once"
-    root.mkdir()
-    for name in ("template.yaml", "samconfig.toml"):
-        shutil.copy(REPO / name, root / name)
-    for name in ("functions", "contracts", "statemachine", "glue"):
-        (root / name).symlink_to(REPO / name, target_is_directory=True)
+    root = copy_of_the_application(tmp_path / "once")
     upload = tmp_path / "clicks-bad.jsonl"
     upload.write_bytes(clicks(bad=4))
     started = time.monotonic()
