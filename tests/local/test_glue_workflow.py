@@ -354,3 +354,20 @@ def test_the_libraries_package_imports_from_its_zip(tmp_path: Path) -> None:
     assert "functions.zip" in printed.stdout
     with pytest.raises(SystemExit):
         package.main(["--out", str(out), "--upload", "s3://no-trailing-slash"])
+
+
+def test_provisioning_creates_workflows_and_triggers_without_the_runtime(tmp_path: Path) -> None:
+    """The Workflow and Trigger creators are provisioning's, as every resource creator is: provisioning
+    alone knows the two types (the runtime, which emulates their runs, is not even imported)."""
+    probe = (
+        "import sys\n"
+        "from tributary.local.provisioning import resources\n"
+        "types = ('AWS::Glue::Workflow', 'AWS::Glue::Trigger')\n"
+        "print([resources.CREATORS[t].__module__ for t in types])\n"
+        "print('tributary.local.runtimes.glue_workflows' in sys.modules)\n"
+    )
+    printed = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, check=True
+    ).stdout.split("\n")
+    creator = "tributary.local.provisioning.glue_workflow_resources"
+    assert printed[:2] == [str([creator, creator]), "False"]

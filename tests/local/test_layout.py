@@ -29,3 +29,15 @@ def test_tributary_local_has_no_import_cycle() -> None:
 def test_no_two_modules_share_a_file_name() -> None:
     names = Counter(path.name for path in ROOT.rglob("*.py") if path.name != "__init__.py")
     assert [name for name, count in names.items() if count > 1] == []
+
+
+def test_every_resource_creator_is_in_provisioning() -> None:
+    """A resource type's creator (`@creates(...)`) lives in provisioning/, whatever emulates the resource
+    afterwards (a runtime, the event bus): the folder names where a template's resource becomes one."""
+    outside = sorted(
+        str(path.relative_to(ROOT))
+        for path in ROOT.rglob("*.py")
+        if "@creates(" in path.read_text(encoding="utf-8") and path.parent.name != "provisioning"
+    )
+    assert outside == []
+    assert "@creates(" in (ROOT / "provisioning" / "glue_workflow_resources.py").read_text(encoding="utf-8")

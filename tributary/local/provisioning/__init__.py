@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from tributary.local.endpoints.moto_server import MotoServer
+from tributary.local.provisioning import glue_workflow_resources  # noqa: F401  (registers its creators)
 from tributary.local.provisioning.deploy import NotEmulated, ProvisionedStack, create_stack
 from tributary.local.provisioning.resources import Resource
 from tributary.local.provisioning.template import load_template, sam_transform, samconfig_parameters

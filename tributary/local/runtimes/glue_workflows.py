@@ -1,5 +1,6 @@
-"""Glue Workflows, locally: the template's AWS::Glue::Workflow and AWS::Glue::Trigger resources, their
-EVENT trigger fed by EventBridge, and workflow runs that start the jobs on the local Glue runtime.
+"""Glue Workflows, locally: the runs of the template's AWS::Glue::Workflow and AWS::Glue::Trigger resources
+(created by `tributary.local.provisioning.glue_workflow_resources`), their EVENT trigger fed by
+EventBridge, and workflow runs that start the jobs on the local Glue runtime.
 
 What AWS does, and what this does:
 - An EventBridge rule targets a workflow (its ARN, with a role allowed `glue:notifyEvent`). The
@@ -32,44 +33,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tributary.local.provisioning.coerce import call
-from tributary.local.provisioning.resources import CreateContext, Resource, creates
+from tributary.local.provisioning.resources import Resource
 from tributary.local.runtimes.glue_runtime import FINISHED_STATES, GlueError, JobConfig
 
 LOGGER = logging.getLogger("tributary.local.runtimes.glue_workflows")
 EVENT_IDS_PROPERTY = "aws:eventIds"
-EMULATED_BY = "tributary.local.runtimes.glue_workflows"
-
-
-# -- provisioning ------------------------------------------------------------------------------------
-@creates("AWS::Glue::Workflow")
-def _workflow(ctx: CreateContext, logical_id: str, props: dict[str, Any]) -> Resource:
-    name = props.get("Name") or ctx.generated_name(logical_id, 255)
-    request = {
-        k: props[k] for k in ("Description", "DefaultRunProperties", "MaxConcurrentRuns") if k in props
-    }
-    call(ctx.aws.client("glue"), "create_workflow", Name=name, **request)
-    return Resource(logical_id, "AWS::Glue::Workflow", name, {}, props, emulated_by=EMULATED_BY)
-
-
-@creates("AWS::Glue::Trigger")
-def _trigger(ctx: CreateContext, logical_id: str, props: dict[str, Any]) -> Resource:
-    name = props.get("Name") or ctx.generated_name(logical_id, 255)
-    keys = (
-        "WorkflowName",
-        "Type",
-        "Schedule",
-        "Predicate",
-        "Actions",
-        "Description",
-        "StartOnCreation",
-        "EventBatchingCondition",
-    )
-    request = {k: props[k] for k in keys if k in props}
-    call(ctx.aws.client("glue"), "create_trigger", Name=name, **request)
-    if props.get("Type") == "SCHEDULED":
-        ctx.notes.append(f"{logical_id}: SCHEDULED Glue triggers do not fire locally")
-    return Resource(logical_id, "AWS::Glue::Trigger", name, {}, props, emulated_by=EMULATED_BY)
 
 
 def scripts_beside_template(jobs: list[JobConfig], template_dir: Path, root: Path) -> list[JobConfig]:
@@ -86,7 +54,6 @@ def scripts_beside_template(jobs: list[JobConfig], template_dir: Path, root: Pat
     return resolved
 
 
-# -- the runtime -------------------------------------------------------------------------------------
 @dataclass
 class Trigger:
     name: str
