@@ -1,16 +1,19 @@
-"""The Fail state: ends its machine in failure with its Error and Cause (ErrorPath / CausePath
-in JSONPath, expressions in JSONata)."""
+"""The Fail state: ends its machine in failure with its Error and Cause, each read at load into one
+`ValueSource`: a literal, its ErrorPath / CausePath (JSONPath: a path or an intrinsic function
+call), or an expression (JSONata)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from tributary.states import jsonpath, payload
-from tributary.states.definition import NestedLoader, State
+from tributary.states import payload
+from tributary.states.definition import DefinitionError, NestedLoader, State
 from tributary.states.engine import ExecutionFailed
+from tributary.states.errors import StatesError
 from tributary.states.history import payload_text
-from tributary.states.intrinsic_functions import evaluate_intrinsic
+from tributary.states.jsonpath import PathError
+from tributary.states.value_source import ValueSource, read_source
 
 if TYPE_CHECKING:
     from tributary.states.engine import Interpreter, StateRun, Step
@@ -22,38 +25,31 @@ class FailState(State):
 
     def __init__(self, name: str, raw: Mapping[str, Any], machine_language: str, load: NestedLoader) -> None:
         super().__init__(name, raw, machine_language, load)
-        self.error: Any = raw.get("Error")
-        self.cause: Any = raw.get("Cause")
-        self.error_path: str | None = raw.get("ErrorPath")
-        self.cause_path: str | None = raw.get("CausePath")
+        self.error = _text_source(raw, "Error", self.place, self.jsonata)
+        self.cause = _text_source(raw, "Cause", self.place, self.jsonata)
 
     def body(self, engine: Interpreter, run: StateRun) -> Step:
-        error, cause = self.error, self.cause
-        if run.jsonata:
-            states = engine.jsonata_states(run)
-            if error is not None:
-                error = engine.jsonata_field(run, error, states, "Error")
-            if cause is not None:
-                cause = engine.jsonata_field(run, cause, states, "Cause")
-        else:
-            if self.error_path is not None:
-                error = _path_or_intrinsic(run, self.error_path, run.state_input, "ErrorPath")
-            if self.cause_path is not None:
-                cause = _path_or_intrinsic(run, self.cause_path, run.state_input, "CausePath")
+        # Fail has no InputPath: its paths select from the state input.
+        error = self.error.evaluate(engine, run, run.state_input)
+        cause = self.cause.evaluate(engine, run, run.state_input)
         raise ExecutionFailed(
             None if error is None else _as_text(error),
             None if cause is None else _as_text(cause),
         )
 
 
+def _text_source(raw: Mapping[str, Any], name: str, place: str, jsonata: bool) -> ValueSource:
+    """Error or Cause: a string (in JSONata, an expression or text), or its `…Path`, not both."""
+    if name in raw and f"{name}Path" in raw:
+        raise DefinitionError(f"The fields '{name}' and '{name}Path' cannot both be set", place)
+    if name in raw and not isinstance(raw[name], str):
+        raise DefinitionError(f"The value for '{name}' must be a string", f"{place}.{name}")
+    return read_source(raw, name, place, jsonata=jsonata, intrinsics=True, not_found=_not_found)
+
+
+def _not_found(path: str, field: str, value: Any, problem: PathError) -> StatesError:
+    return payload.path_not_found(path, field, value)
+
+
 def _as_text(value: Any) -> str:
     return value if isinstance(value, str) else payload_text(value)
-
-
-def _path_or_intrinsic(run: StateRun, expression: str, value: Any, field: str) -> Any:
-    if expression.startswith("States."):
-        return evaluate_intrinsic(expression, value, context=run.context, variables=run.variables)
-    try:
-        return jsonpath.select(value, expression, context=run.context, variables=run.variables)
-    except jsonpath.PathError as error:
-        raise payload.path_not_found(expression, field, value) from error

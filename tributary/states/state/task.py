@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from tributary.states import errors
 from tributary.states.clock import RealClock
-from tributary.states.definition import Field, NestedLoader, State, required_text
+from tributary.states.definition import DefinitionError, Field, NestedLoader, State, required_text
 from tributary.states.errors import NullableFailure, StatesError
 from tributary.states.history import payload_text
 from tributary.states.service_integrations import (
@@ -22,6 +22,7 @@ from tributary.states.service_integrations import (
     TaskCall,
     parse_resource,
 )
+from tributary.states.value_source import LiteralValue
 
 if TYPE_CHECKING:
     from tributary.states.engine import Interpreter, StateRun, Step
@@ -41,8 +42,8 @@ class TaskState(State):
             self.resource = parse_resource(self.resource_arn)
         except ResourceError as exc:
             self.resource_error = str(exc)
-        self.timeout_seconds = Field.read(raw, "TimeoutSeconds", self.place)
-        self.heartbeat_seconds = Field.read(raw, "HeartbeatSeconds", self.place)
+        self.timeout_seconds = _seconds_field(raw, "TimeoutSeconds", self.place, self.jsonata)
+        self.heartbeat_seconds = _seconds_field(raw, "HeartbeatSeconds", self.place, self.jsonata)
         self.credentials = raw.get("Credentials")
 
     def may_wait(self) -> bool:
@@ -96,15 +97,29 @@ def run_task(engine: Interpreter, run: StateRun, state: TaskState) -> Step:
     return engine.finish(run, result, state.next)
 
 
+def _seconds_field(raw: Mapping[str, Any], name: str, place: str, jsonata: bool) -> Field:
+    """TimeoutSeconds / HeartbeatSeconds as loaded: a number (checked here), a `...Path` (JSONPath)
+    or an expression (JSONata)."""
+    spec = Field.read(raw, name, place, jsonata=jsonata)
+    if isinstance(spec.source, LiteralValue) and not _is_positive_integer(spec.source.value):
+        raise DefinitionError(f"The value for '{name}' must be an integer of at least 1", f"{place}.{name}")
+    return spec
+
+
+def _is_positive_integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
 def _seconds(engine: Interpreter, run: StateRun, spec: Field) -> float | None:
-    """TimeoutSeconds / HeartbeatSeconds: a number, a `...Path` (JSONPath) or an expression (JSONata)."""
-    found = engine.field_value(run, spec)
-    if found is None:
+    """TimeoutSeconds / HeartbeatSeconds for this attempt (None when the state has neither)."""
+    source = spec.source
+    if source is None or not source.given:
         return None
-    value, _ = found
-    name = spec.name
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise StatesError(errors.RUNTIME, f"The {name} value must be a positive integer, but was {value!r}")
+    value = source.evaluate(engine, run, engine.input_of(run) if source.reads_input else None)
+    if not _is_positive_integer(value):
+        raise StatesError(
+            errors.RUNTIME, f"The {spec.name} value must be a positive integer, but was {value!r}"
+        )
     return float(value)
 
 
