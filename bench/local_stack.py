@@ -199,7 +199,7 @@ def _record_invocations(stack: Any, into: list[Invocation]) -> None:
 def through_stack(csv: Path, workdir: Path, path: str, runs: int = 2) -> tuple[list[PathRun], float]:
     """`runs` uploads of the file (one after the other) through one stack on `path`; and the stack's
     start-up time (not counted)."""
-    from tributary.local.cli.one_shot import run_files
+    from tributary.local.commands.one_shot import run_files
     from tributary.local.stack import LocalStack, StackOptions
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)

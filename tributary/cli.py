@@ -16,8 +16,8 @@ from tributary import __version__
 
 # Modules that add subcommands, in the order `--help` lists them.
 COMMAND_MODULES = (
-    "tributary.states.cli",
-    "tributary.local.cli.commands",
+    "tributary.states.command_line",
+    "tributary.local.commands.operate",
 )
 
 

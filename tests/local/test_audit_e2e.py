@@ -21,8 +21,8 @@ import pytest
 from boto3.dynamodb.types import TypeDeserializer
 
 from tributary.cli import main
-from tributary.local.cli import commands
-from tributary.local.cli.one_shot import OneShotResult, run_files
+from tributary.local.commands import operate
+from tributary.local.commands.one_shot import OneShotResult, run_files
 from tributary.local.runtimes.athena_runtime import parse_s3_uri
 from tributary.local.stack import LocalStack, StackOptions
 
@@ -153,7 +153,7 @@ def test_tributary_runs_lists_the_runs_a_principal_caused(
 ) -> None:
     [report] = run[0].reports
     info = SimpleNamespace(client=stack.aws.client, runs_table=stack.physical_id("RunsTable"))
-    monkeypatch.setattr(commands, "_readable", lambda args: info)
+    monkeypatch.setattr(operate, "_readable", lambda args: info)
     account = stack.aws.client("sts").get_caller_identity()["Account"]
 
     assert main(["runs", "--triggered-by", account, "--json"]) == 0

@@ -19,7 +19,7 @@ import pytest
 from botocore.config import Config
 
 from tributary.cli import main
-from tributary.local.cli.devtools import map_sample_names, sam_env_document
+from tributary.local.commands.devtools import map_sample_names, sam_env_document
 from tributary.local.endpoints.control import serve_control
 from tributary.local.endpoints.router import service_of
 from tributary.local.session import StackInfo

@@ -326,10 +326,10 @@ def test_each_run_has_its_own_spark_session(moto_server: MotoServer, tmp_path: P
 def _parse(*argv: str) -> Any:
     import argparse
 
-    from tributary.local.cli import commands as cli
+    from tributary.local.commands import operate
 
     parser = argparse.ArgumentParser()
-    cli.register(parser.add_subparsers(dest="command"))
+    operate.register(parser.add_subparsers(dest="command"))
     return parser.parse_args(list(argv))
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tributary.cli import main
-from tributary.local.cli import devtools
+from tributary.local.commands import devtools
 from tributary.local.endpoints.control import serve_control
 from tributary.local.runtimes.glue_runtime import GlueRuntime
 from tributary.local.session import StackInfo

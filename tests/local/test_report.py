@@ -583,7 +583,7 @@ def test_objects_the_glue_job_could_not_read_are_rejected_with_its_reason_and_co
 def test_the_caller_reads_failed_objects_and_the_reason_files_from_s3() -> None:
     from moto import mock_aws
 
-    from tributary.local.cli.one_shot import quarantine_documents
+    from tributary.local.commands.one_shot import quarantine_documents
 
     with mock_aws():
         import boto3
@@ -651,7 +651,7 @@ def test_a_failed_job_s_result_reports_no_rows_or_gate_but_its_error_and_left_ou
 
 
 def test_an_upload_is_in_a_run_only_if_a_manifest_lists_its_version() -> None:
-    from tributary.local.cli.one_shot import Upload, uploads_without_run
+    from tributary.local.commands.one_shot import Upload, uploads_without_run
 
     first, second = Upload(Path("a.csv"), TWICE, "v1"), Upload(Path("b.csv"), TWICE, "v2")
     unversioned = Upload(Path("c.csv"), GOOD, None)

@@ -110,7 +110,7 @@ def test_a_run_through_the_local_stack_gets_its_cost_on_its_record(tmp_path: Pat
     transition of the history, and splits measured from estimated."""
     from etl_common.cost import step_functions_cost
 
-    from tributary.local.cli.one_shot import run_files
+    from tributary.local.commands.one_shot import run_files
     from tributary.local.session import execution_history
     from tributary.local.stack import LocalStack, StackOptions
     from tributary.local.views.report import plain_item, render_text

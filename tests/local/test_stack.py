@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tributary.local.cli.one_shot import dataset_of
+from tributary.local.commands.one_shot import dataset_of
 from tributary.local.endpoints.control import serve_control
 from tributary.local.stack import LocalStack, StackOptions
 

@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from tributary.local.cli.one_shot import OneShotResult, run_files
+from tributary.local.commands.one_shot import OneShotResult, run_files
 from tributary.local.runtimes.athena_runtime import AthenaRuntime, parse_s3_uri
 from tributary.local.stack import NOTIFICATIONS_QUEUE, LocalStack, StackOptions
 

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tributary.local.cli.one_shot import run_files
+from tributary.local.commands.one_shot import run_files
 from tributary.local.endpoints.moto_server import MotoServer
 from tributary.local.provisioning import provision
 from tributary.local.runtimes.athena_runtime import AthenaRuntime, parse_s3_uri

@@ -17,7 +17,7 @@ from samcli.lib.providers.sam_function_provider import SamFunctionProvider
 from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
 
 from tests.template import cfn
-from tributary.local.cli.devtools import sam_env_document
+from tributary.local.commands.devtools import sam_env_document
 from tributary.local.endpoints.control import function_document
 from tributary.local.endpoints.moto_server import MotoServer
 from tributary.local.provisioning import provision

@@ -1,4 +1,5 @@
-"""Commands of the local stack: up, run, put, query, runs, history, graph, schedule fire."""
+"""Commands of the local stack: up, run, put, query, runs, history, graph, schedule fire, reprocess,
+approve/refuse, redrive."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tributary.cli import UsageError, add_output_option
-from tributary.local.cli import devtools
+from tributary.local.commands import devtools
 from tributary.local.delivery.schedules import InvalidSchedule
 
 ROOT_HELP = "the project folder holding template.yaml and samconfig.toml (default: current folder)"
@@ -387,7 +388,7 @@ def _up(args: argparse.Namespace) -> int:
 
 def _batch_lines(function: str, batch: Any) -> list[str]:
     """What an event source mapping's invocation did, for `tributary up`'s output."""
-    from tributary.local.cli.one_shot import skipped_objects
+    from tributary.local.commands.one_shot import skipped_objects
 
     name = function.rsplit(":", 1)[-1]
     lines = [f"{name}: batch of {len(batch.message_ids)} message(s)"]
@@ -402,7 +403,7 @@ def _batch_lines(function: str, batch: Any) -> list[str]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from tributary.local.cli.one_shot import run_files
+    from tributary.local.commands.one_shot import run_files
     from tributary.local.views import report as reports
     from tributary.local.views.progress import use_color
 
@@ -497,7 +498,7 @@ def _answers(url: str, timeout: float = 2.0) -> bool:
 
 
 def _put(args: argparse.Namespace) -> int:
-    from tributary.local.cli.one_shot import dataset_of
+    from tributary.local.commands.one_shot import dataset_of
 
     if args.key == "":
         raise UsageError("--key '': an object key cannot be empty (leave --key out for the default)")
