@@ -16,10 +16,12 @@ class PassState(State):
 
     def __init__(self, name: str, raw: Mapping[str, Any], machine_language: str, load: NestedLoader) -> None:
         super().__init__(name, raw, machine_language, load)
-        self.result = raw.get("Result", ABSENT)
+        # JSONPath: Result, when given, is the state's result. JSONata: the state's output comes
+        # from Output (by default its input) and Result is not read; settled here, once.
+        self.result = ABSENT if self.jsonata else raw.get("Result", ABSENT)
 
     def body(self, engine: Interpreter, run: StateRun) -> Step:
         value = engine.arguments(run)
-        if not run.jsonata and self.result is not ABSENT:
+        if self.result is not ABSENT:
             value = self.result
         return engine.conclude(run, self, self.next, value, result_path=True)
