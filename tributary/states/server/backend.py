@@ -24,7 +24,7 @@ from tributary.states.clock import Clock, RealClock, VirtualClock
 from tributary.states.errors import DefinitionError
 from tributary.states.execution import Execution as EngineExecution
 from tributary.states.mock_config import MockConfig, MockIntegration, split_test_case
-from tributary.states.server import errors
+from tributary.states.server import api_errors
 from tributary.states.server.models import Execution, StateMachine
 from tributary.states.service_integrations import CallbackStore, Integration, TaskTokenError
 from tributary.states.state import load_machine
@@ -50,7 +50,7 @@ def _now() -> datetime:
 
 def check_name(name: Any) -> str:
     if not isinstance(name, str) or not 1 <= len(name) <= MAX_NAME_LENGTH or _INVALID_NAME.search(name):
-        raise errors.InvalidName(f"Invalid Name: '{name}'")
+        raise api_errors.InvalidName(f"Invalid Name: '{name}'")
     return name
 
 
@@ -132,7 +132,7 @@ def _page(items: list[Any], max_results: int | None, next_token: str | None) -> 
         try:
             start = int(base64.urlsafe_b64decode(next_token.encode()).decode())
         except ValueError:
-            raise errors.ValidationException(f"Invalid nextToken: {next_token}") from None
+            raise api_errors.ValidationException(f"Invalid nextToken: {next_token}") from None
     size = max_results if max_results and max_results > 0 else 100
     end = start + min(size, 1000)
     token = base64.urlsafe_b64encode(str(end).encode()).decode() if end < len(items) else None
@@ -190,21 +190,23 @@ class StepFunctionsBackend:
 
     def _check_definition(self, definition: Any, machine_type: str) -> None:
         if not isinstance(definition, str):
-            raise errors.InvalidDefinition("Invalid State Machine Definition: definition must be a string")
+            raise api_errors.InvalidDefinition(
+                "Invalid State Machine Definition: definition must be a string"
+            )
         diagnostics = diagnose(definition, machine_type)
         if diagnostics:
-            raise errors.InvalidDefinition(invalid_definition_message(diagnostics))
+            raise api_errors.InvalidDefinition(invalid_definition_message(diagnostics))
         try:  # what the engine loads it into: a machine it can start
             load_machine(definition)
         except DefinitionError as exc:
-            raise errors.InvalidDefinition(f"Invalid State Machine Definition: '{exc}'") from None
+            raise api_errors.InvalidDefinition(f"Invalid State Machine Definition: '{exc}'") from None
 
     def create_state_machine(
         self, name: str, definition: str, role_arn: str = "", machine_type: str = "STANDARD", tags: Any = ()
     ) -> StateMachine:
         check_name(name)
         if machine_type not in STATE_MACHINE_TYPES:
-            raise errors.ValidationException(f"Invalid type: {machine_type}")
+            raise api_errors.ValidationException(f"Invalid type: {machine_type}")
         self._check_definition(definition, machine_type)
         arn = self._machine_arn(name)
         with self._lock:
@@ -217,7 +219,7 @@ class StepFunctionsBackend:
                     machine_type,
                 ):
                     return existing
-                raise errors.StateMachineAlreadyExists(f"State Machine Already Exists: '{arn}'")
+                raise api_errors.StateMachineAlreadyExists(f"State Machine Already Exists: '{arn}'")
             machine = StateMachine(arn, name, definition, role_arn, machine_type, _now(), list(tags or []))
             self._machines[arn] = machine
             return machine
@@ -227,7 +229,7 @@ class StepFunctionsBackend:
             machine = self._machines.get(split_test_case(arn)[0])
         if machine is None:
             self._check_arn(arn, "stateMachine")
-            raise errors.StateMachineDoesNotExist(f"State Machine Does Not Exist: '{arn}'")
+            raise api_errors.StateMachineDoesNotExist(f"State Machine Does Not Exist: '{arn}'")
         return machine
 
     def list_state_machines(
@@ -242,7 +244,7 @@ class StepFunctionsBackend:
     ) -> StateMachine:
         machine = self.describe_state_machine(arn)
         if definition is None and role_arn is None:
-            raise errors.ValidationException("Either the definition or the roleArn must be specified")
+            raise api_errors.ValidationException("Either the definition or the roleArn must be specified")
         if definition is not None:
             self._check_definition(definition, machine.machine_type)
         with self._lock:
@@ -261,7 +263,7 @@ class StepFunctionsBackend:
 
     def _check_arn(self, arn: str, resource: str) -> None:
         if not isinstance(arn, str) or not re.match(rf"^arn:aws[\w-]*:states:[\w-]*:\d*:{resource}:", arn):
-            raise errors.InvalidArn(f"Invalid Arn: '{arn}'")
+            raise api_errors.InvalidArn(f"Invalid Arn: '{arn}'")
 
     # -- executions -------------------------------------------------------------------------------
 
@@ -305,7 +307,7 @@ class StepFunctionsBackend:
         for record in records:
             try:
                 machine = self.describe_state_machine(record["state_machine_arn"])
-            except errors.StateMachineDoesNotExist:
+            except api_errors.StateMachineDoesNotExist:
                 done.append(f"{record['arn']}: its state machine no longer exists; not restored")
                 continue
             if record["status"] != "RUNNING":
@@ -328,7 +330,7 @@ class StepFunctionsBackend:
     ) -> Execution:
         machine = self.describe_state_machine(state_machine_arn)
         if machine.machine_type != "EXPRESS":
-            raise errors.StateMachineTypeNotSupported(
+            raise api_errors.StateMachineTypeNotSupported(
                 "This operation is not supported by this type of state machine"
             )
         execution, created = self._new_execution(state_machine_arn, name, execution_input)
@@ -346,7 +348,7 @@ class StepFunctionsBackend:
         try:
             json.loads(text)
         except (TypeError, ValueError):
-            raise errors.InvalidExecutionInput(f"Invalid execution input: {text!r}") from None
+            raise api_errors.InvalidExecutionInput(f"Invalid execution input: {text!r}") from None
         try:
             run = EngineExecution(
                 json.loads(machine.definition),
@@ -359,14 +361,14 @@ class StepFunctionsBackend:
                 callbacks=self.callbacks,
             )
         except DefinitionError as exc:  # a machine stored before the engine refused its definition
-            raise errors.InvalidDefinition(f"Invalid State Machine Definition: '{exc}'") from None
+            raise api_errors.InvalidDefinition(f"Invalid State Machine Definition: '{exc}'") from None
         with self._lock:
             existing = self._executions.get(run.arn)
             if existing is not None:
                 # AWS: the same name and input while the first still runs gives back that execution.
                 if existing.status == "RUNNING" and existing.input == text:
                     return existing, False
-                raise errors.ExecutionAlreadyExists(f"Execution Already Exists: '{run.arn}'")
+                raise api_errors.ExecutionAlreadyExists(f"Execution Already Exists: '{run.arn}'")
             kind = (
                 RecordedExecution
                 if self.recorder is not None and machine.machine_type == "STANDARD"
@@ -389,7 +391,7 @@ class StepFunctionsBackend:
             execution = self._executions.get(arn)
         if execution is None:
             self._check_arn(arn, "(execution|express)")
-            raise errors.ExecutionDoesNotExist(f"Execution Does Not Exist: '{arn}'")
+            raise api_errors.ExecutionDoesNotExist(f"Execution Does Not Exist: '{arn}'")
         return execution
 
     def describe_execution(self, arn: str) -> Execution:
@@ -418,7 +420,7 @@ class StepFunctionsBackend:
     ) -> tuple[list[Execution], str | None]:
         machine = self.describe_state_machine(state_machine_arn)
         if status_filter is not None and status_filter not in EXECUTION_STATUSES:
-            raise errors.ValidationException(f"Invalid statusFilter: {status_filter}")
+            raise api_errors.ValidationException(f"Invalid statusFilter: {status_filter}")
         with self._lock:
             executions = [
                 e
@@ -454,7 +456,7 @@ class StepFunctionsBackend:
         with self._lock:
             machine = self._machines.get(arn)
         if machine is None:
-            raise errors.ResourceNotFound(f"Resource not found: '{arn}'")
+            raise api_errors.ResourceNotFound(f"Resource not found: '{arn}'")
         return machine
 
     def tag_resource(self, arn: str, tags: list[dict[str, str]]) -> None:
@@ -479,16 +481,20 @@ class StepFunctionsBackend:
             send()
         except TaskTokenError as exc:
             if exc.code == "TaskTimedOut":
-                raise errors.TaskTimedOut("Task Timed Out: 'Provided task does not exist anymore'") from None
+                raise api_errors.TaskTimedOut(
+                    "Task Timed Out: 'Provided task does not exist anymore'"
+                ) from None
             if re.fullmatch(r"[0-9a-f]{64}", token or ""):
-                raise errors.TaskDoesNotExist("Task Does Not Exist: 'Provided task does not exist'") from None
-            raise errors.InvalidToken(f"Invalid Token: '{token}'") from None
+                raise api_errors.TaskDoesNotExist(
+                    "Task Does Not Exist: 'Provided task does not exist'"
+                ) from None
+            raise api_errors.InvalidToken(f"Invalid Token: '{token}'") from None
 
     def send_task_success(self, token: str, output: str) -> None:
         try:
             parsed = json.loads(output)
         except (TypeError, ValueError):
-            raise errors.InvalidOutput(f"Invalid Output: '{output}'") from None
+            raise api_errors.InvalidOutput(f"Invalid Output: '{output}'") from None
         self._answer(lambda: self.callbacks.send_task_success(token, parsed), token)
 
     def send_task_failure(self, token: str, error: str | None = None, cause: str | None = None) -> None:
@@ -506,8 +512,8 @@ class StepFunctionsBackend:
             return test_state(request, integrations=self.integrations)
         except TestStateError as exc:
             if exc.code == "InvalidDefinition":
-                raise errors.InvalidDefinition(str(exc)) from None
-            raise errors.ValidationException(str(exc)) from None
+                raise api_errors.InvalidDefinition(str(exc)) from None
+            raise api_errors.ValidationException(str(exc)) from None
 
 
 def _without_data(event: dict[str, Any]) -> dict[str, Any]:

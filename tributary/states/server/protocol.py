@@ -15,8 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from tributary.serving import http_server, serve_in_thread
+from tributary.states.server.api_errors import ServiceError, UnknownOperation, ValidationException
 from tributary.states.server.backend import StepFunctionsBackend
-from tributary.states.server.errors import ServiceError, UnknownOperation, ValidationException
 
 TARGET_PREFIX = "AWSStepFunctions."
 # The API operations served; each is the method of `Operations` named in snake case.

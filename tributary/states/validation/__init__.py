@@ -15,7 +15,7 @@ from tributary.states.validation.diagnostics import (
     Report,
     invalid_definition_message,
 )
-from tributary.states.validation.graph import MachineChecker, transition_targets
+from tributary.states.validation.transitions import MachineChecker, transition_targets
 from tributary.states.validation.values import JSONATA, JSONPATH
 
 STATE_MACHINE_TYPES = ("STANDARD", "EXPRESS")

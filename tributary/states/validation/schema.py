@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tributary.states.definition import JSONATA_ONLY, JSONPATH_ONLY
-from tributary.states.validation import expressions, resources
+from tributary.states.validation import expressions, task_resources
 from tributary.states.validation.choice_rules import ChoiceRules
 from tributary.states.validation.diagnostics import PASS_RESULT_IS_STATIC, Report
 from tributary.states.validation.values import (
@@ -216,7 +216,7 @@ class StateSchema(ValueChecks):
         elif not isinstance(resource, str):
             self.report.add(f"{location}/Resource", "The value for 'Resource' must be a string")
         else:
-            problem = resources.check_task_resource(resource, self.state_machine_type)
+            problem = task_resources.check_task_resource(resource, self.state_machine_type)
             if problem:
                 self.report.add(f"{location}/Resource", problem)
         for name in ("TimeoutSeconds", "HeartbeatSeconds"):
@@ -315,8 +315,8 @@ class StateSchema(ValueChecks):
         if isinstance(percentage, int | float) and percentage > 100:
             self.report.add(f"{location}/ToleratedFailurePercentage", "The value must be between 0 and 100")
         for name, allowed in (
-            ("ItemReader", resources.ITEM_READER_RESOURCES),
-            ("ResultWriter", resources.RESULT_WRITER_RESOURCES),
+            ("ItemReader", task_resources.ITEM_READER_RESOURCES),
+            ("ResultWriter", task_resources.RESULT_WRITER_RESOURCES),
         ):
             if name in state:
                 self._reader_or_writer(state[name], f"{location}/{name}", allowed, language)
@@ -333,7 +333,7 @@ class StateSchema(ValueChecks):
             return
         short = resource.split(":::", 1)[-1]
         if short not in allowed and ":::aws-sdk:" not in resource:
-            self.report.add(f"{location}/Resource", resources.not_recognized(resource))
+            self.report.add(f"{location}/Resource", task_resources.not_recognized(resource))
         if language == JSONPATH and "Parameters" in node:
             self.template(node["Parameters"], f"{location}/Parameters")
         if language == JSONATA and "Arguments" in node:
