@@ -83,17 +83,31 @@ def test_the_execution_limit_is_about_versions_over_batch_size() -> None:
     def wave(n: int) -> list[Uploaded]:
         return [_spec({"r"}) for _ in range(n)]
 
-    assert [_execution_limit(wave(n), 100) for n in (0, 1, 100, 101, 1000, 5000)] == [0, 3, 3, 4, 14, 64]
+    assert [_execution_limit(wave(n), 100) for n in (0, 1, 100, 101, 1000, 5000)] == [0, 2, 2, 3, 13, 63]
+
+
+def _at(seconds: float, key: str = "incoming/orders/x.csv") -> Uploaded:
+    uploaded = _spec({"r"})
+    return dataclasses.replace(uploaded, spec=dataclasses.replace(uploaded.spec, key=key), at=100.0 + seconds)
 
 
 def test_the_execution_limit_grows_with_the_batching_windows_the_uploads_took() -> None:
-    def at(seconds: float) -> Uploaded:
-        return dataclasses.replace(_spec({"r"}), at=100.0 + seconds)
+    quick, slow = [_at(0.0), _at(1.9)], [_at(0.0), _at(2.5), _at(4.1)]
+    assert _execution_limit(quick, 1000, window=2.0) == 2  # within one window
+    assert _execution_limit(slow, 1000, window=2.0) == 4  # spread over three windows: two more
+    assert _execution_limit(slow, 1000) == 2  # no window known: no allowance
 
-    quick, slow = [at(0.0), at(1.9)], [at(0.0), at(2.5), at(4.1)]
-    assert _execution_limit(quick, 1000, window=2.0) == 3  # within one window
-    assert _execution_limit(slow, 1000, window=2.0) == 5  # spread over three windows: two more
-    assert _execution_limit(slow, 1000) == 3  # no window known: no allowance
+
+def test_the_windows_are_counted_from_when_the_events_reached_the_queue() -> None:
+    # S3 answered both puts within one window; their events reached the ingest queue 5 s apart
+    wave = [_at(0.0, "incoming/orders/a.csv"), _at(0.1, "incoming/orders/b.csv")]
+    arrivals = {("incoming/orders/a.csv", "v1"): [101.0], ("incoming/orders/b.csv", "v1"): [106.0]}
+    assert _execution_limit(wave, 1000, window=2.0) == 2
+    assert _execution_limit(wave, 1000, window=2.0, arrivals=arrivals) == 4  # two more windows
+    # every delivery of a version counts (a redelivery 4 s later), and a version not recorded keeps
+    # the time S3 answered
+    again = {("incoming/orders/a.csv", "v1"): [100.5, 104.5]}
+    assert _execution_limit(wave, 1000, window=2.0, arrivals=again) == 4
 
 
 def test_generated_bad_objects_say_which_rows_are_good_optional_and_bad() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -300,6 +301,7 @@ def in_process_stack(settings: Settings, real_time: bool) -> Iterator[tuple[Stac
         )
         with LocalStack(options) as stack:
             view = view_of(stack)
+            record_arrivals(stack, view)
             yield view, stack.faults, stack.bus.put
 
 
@@ -317,7 +319,29 @@ def view_of(stack: Any) -> StackView:
         workgroup=info.workgroup,
         batch_size=mapping.batch_size if mapping else 100,
         batch_window=window,
+        arrivals={},
     )
+
+
+def record_arrivals(stack: Any, view: StackView) -> None:
+    """Note in `view.arrivals` when the event bus puts each object version's event in the ingest queue.
+    The in-process stack answers an upload before its event is delivered (the bus delivers one event
+    at a time, on a thread of its own), so when S3 answered is not when the trigger could see it."""
+    if view.arrivals is None:
+        return
+    arrivals = view.arrivals
+    ingest = f":{view.name('IngestQueue')}"
+    to_queue = stack.bus.deliverers["sqs"]
+
+    def deliver(arn: str, body: str) -> None:
+        to_queue(arn, body)
+        if arn.endswith(ingest):
+            with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):
+                obj = json.loads(body)["detail"]["object"]
+                version = str(obj.get("version-id"))  # "None" when unversioned, as Uploaded has it
+                arrivals.setdefault((obj["key"], version), []).append(time.monotonic())
+
+    stack.bus.deliverers["sqs"] = deliver
 
 
 def _free_port() -> int:
