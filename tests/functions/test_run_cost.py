@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,13 +19,27 @@ from etl_common.cost import (
     s3_request_class,
     sns_publish_cost,
 )
-from etl_common.run_usage import ESTIMATES, estimated_usage
-from run_cost.logic import RunFacts, cost_record, item_bytes, run_usage
+from etl_common.run_usage import ESTIMATES, ChildWorkflow, child_workflows, estimated_usage
+from run_cost.logic import RunFacts, RunUsages, cost_record, item_bytes, run_usage
 
 T0 = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
 VALIDATE_ARN = "arn:aws:lambda:us-east-1:123456789012:function:tributary-ValidateFunction"
 TRIGGER_ARN = "arn:aws:lambda:us-east-1:123456789012:function:tributary-TriggerFunction"
 CONFIGS = {VALIDATE_ARN: (1024, "arm64", 512), "tributary-TriggerFunction": (512, "arm64", 512)}
+REPO = Path(__file__).resolve().parents[2]
+
+
+def pipeline_children() -> dict[str, ChildWorkflow]:
+    """What the distributed Maps of statemachine/pipeline.asl.json run, validate's ARN substituted."""
+    text = (REPO / "statemachine" / "pipeline.asl.json").read_text()
+    return child_workflows(text.replace("${ValidateFunctionArn}", VALIDATE_ARN))
+
+
+def described(arn: str, started: int, pending: int = 0, status: str = "SUCCEEDED") -> dict[str, Any]:
+    """DescribeMapRun's answer for a Map run whose `started` children all succeeded."""
+    counts = {"pending": pending, "running": 0, "succeeded": started, "failed": 0, "timedOut": 0,
+              "aborted": 0, "total": started + pending, "resultsWritten": started}  # fmt: skip
+    return {"mapRunArn": arn, "status": status, "executionCounts": counts, "itemCounts": dict(counts)}
 
 
 class HistoryBuilder:
@@ -70,6 +85,9 @@ class HistoryBuilder:
         self.add("TaskStateExited", {"name": name})
 
 
+PARTITIONS_RUN = "arn:aws:states:us-east-1:1:mapRun:p/RegisterPartitions:1"
+
+
 def one_glue_run_history() -> list[dict[str, Any]]:
     h = HistoryBuilder()
     h.add("ExecutionStarted", {"input": json.dumps({"run_id": "r1"})})
@@ -85,7 +103,7 @@ def one_glue_run_history() -> list[dict[str, Any]]:
     )
     h.add("MapStateEntered", {"name": "RegisterPartitions"})
     h.add("MapStateStarted", {"length": 2})
-    h.add("MapRunStarted", {"mapRunArn": "arn:aws:states:us-east-1:1:mapRun:p/RegisterPartitions:1"})
+    h.add("MapRunStarted", {"mapRunArn": PARTITIONS_RUN})
     h.add("MapRunSucceeded")
     h.add("MapStateSucceeded")
     h.add("MapStateExited", {"name": "RegisterPartitions"})
@@ -98,13 +116,26 @@ def one_glue_run_history() -> list[dict[str, Any]]:
 JOB_RUN = {"Id": "jr_1", "ExecutionTime": 45, "WorkerType": "G.1X", "NumberOfWorkers": 2}
 
 
+def one_glue_run(history: list[dict[str, Any]]) -> RunUsages:
+    return run_usage(
+        history,
+        RunFacts("r1", 1, 1500),
+        CONFIGS,
+        lambda job, run: JOB_RUN if (job, run) == ("transform", "jr_1") else {},
+        trigger=("tributary-TriggerFunction", 400.0),
+        children=pipeline_children(),
+        describe_map_run=lambda arn: described(arn, 2) if arn == PARTITIONS_RUN else None,
+    )
+
+
 def test_one_glue_run_costs_what_the_hand_computation_says() -> None:
     """One run on the Glue path, one object, its history built above (us-east-1 prices of 2026-12-07).
 
     Measured from the history:
       state transitions: 7 states entered (InitRun, RecordStart, ValidateObjects, RunTransformJob,
-        RegisterPartitions, NotifySuccess, RunSucceeded) + 1 retry of RecordStart + 2 child executions
-        of the distributed Map (1 DDL Task each) = 10;                 10 x $0.000025 = $0.000250
+        RegisterPartitions, NotifySuccess, RunSucceeded) + 1 retry of RecordStart + 2 STANDARD child
+        executions of the distributed Map (DescribeMapRun: 2 started; 1 state, a DDL Task, each)
+        = 10;                                                           10 x $0.000025 = $0.000250
       Lambda: ValidateObjects 850 ms at 1,024 MB arm64 = 0.85 GB-s x $0.0000133334 + $0.0000002
                                                                                     = $0.0000115334
       Glue: ExecutionTime 45 s, 2 x G.1X = 2 DPU: 90 DPU-s, below the minimum of 60 s x 2 DPU
@@ -127,13 +158,8 @@ def test_one_glue_run_costs_what_the_hand_computation_says() -> None:
       estimated                                                                     = $0.0001516
     total                                                                           = $0.0150820
     """
-    measured, estimated = run_usage(
-        one_glue_run_history(),
-        RunFacts("r1", 1, 1500),
-        CONFIGS,
-        lambda job, run: JOB_RUN if (job, run) == ("transform", "jr_1") else {},
-        trigger=("tributary-TriggerFunction", 400.0),
-    )
+    usages = one_glue_run(one_glue_run_history())
+    measured, estimated = usages.measured, usages.estimated
     assert measured.transitions == 10
     assert measured.lambda_gb_seconds() == pytest.approx(0.85)
     assert measured.glue_dpu_seconds() == 120
@@ -160,7 +186,8 @@ def test_a_small_run_has_no_glue_and_no_glue_estimates() -> None:
     h = HistoryBuilder()
     h.state("Pass", "InitRun")
     h.task("RunSmallTransform", "lambda", "invoke", {"FunctionName": VALIDATE_ARN}, ms=300)
-    measured, estimated = run_usage(h.events, RunFacts("r", 3, 100), CONFIGS, lambda j, r: {})
+    usages = run_usage(h.events, RunFacts("r", 3, 100), CONFIGS, lambda j, r: {})
+    measured, estimated = usages.measured, usages.estimated
     assert measured.glue == [] and measured.transitions == 2
     assert estimated.s3_put_requests == estimated_usage(3, path="lite").s3_put_requests
     assert estimated_usage(3, path="lite").s3_put_requests < estimated_usage(3, path="glue").s3_put_requests
@@ -169,7 +196,7 @@ def test_a_small_run_has_no_glue_and_no_glue_estimates() -> None:
 def test_an_unknown_function_is_priced_at_128_mb() -> None:
     h = HistoryBuilder()
     h.task("X", "lambda", "invoke", {"FunctionName": "arn:aws:lambda:us-east-1:1:function:gone"}, ms=1000)
-    measured, _ = run_usage(h.events, RunFacts("r", 1, 100), {}, lambda j, r: {})
+    measured = run_usage(h.events, RunFacts("r", 1, 100), {}, lambda j, r: {}).measured
     assert [(u.function, u.memory_mb) for u in measured.lambdas] == [("gone", 128)]
 
 
@@ -230,6 +257,8 @@ def test_the_function_sets_cost_on_the_run_record(
     monkeypatch.setattr(handler, "history_pages", lambda client, arn: iter(one_glue_run_history()))
     monkeypatch.setattr(handler, "_function_configs", lambda names: dict(CONFIGS))
     monkeypatch.setattr(handler, "_job_run", lambda job, run: JOB_RUN)
+    monkeypatch.setattr(handler, "_children", lambda arn: pipeline_children())
+    monkeypatch.setattr(handler, "_describe_map_run", lambda arn: described(arn, 2))
     answer = handler.lambda_handler(ended_event("r1"), lambda_context)
     assert answer["recorded"] is True
     item = table.get_item(Key={"run_id": "r1"})["Item"]

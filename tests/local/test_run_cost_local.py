@@ -108,7 +108,7 @@ def test_a_run_through_the_local_stack_gets_its_cost_on_its_record(tmp_path: Pat
     """One small file (the small-run path, no Spark): its record's cost prices the state machine's Lambda
     invocations at template.yaml's memory (GetFunctionConfiguration answered locally), counts every
     transition of the history, and splits measured from estimated."""
-    from etl_common.cost import step_functions_cost
+    from etl_common.cost import US_EAST_1, step_functions_cost
 
     from tributary.local.commands.one_shot import run_files
     from tributary.local.session import execution_history
@@ -145,15 +145,26 @@ def test_a_run_through_the_local_stack_gets_its_cost_on_its_record(tmp_path: Pat
     cost = record["cost"]
     assert cost["execution_status"] == "SUCCEEDED" and "lambda_configuration_unknown" not in cost
     entered = sum(1 for e in history if e["type"].endswith("StateEntered"))
-    # + one transition per child execution of a distributed Map (run_usage.CHILD_TRANSITIONS_PER_ITEM):
-    # ValidateEachObject's one object and RegisterPartitions' one batch
-    assert cost["usage"]["transitions"] == entered + 2
-    assert cost["by_service_usd"]["step_functions"] == pytest.approx(step_functions_cost(entered + 2))
+    # + RegisterPartitions' one STANDARD child (one state); ValidateEachObject's one EXPRESS child is an
+    # Express request and its duration, not a transition, counted by DescribeMapRun and timed by its
+    # entry in the ResultWriter results (run_usage.map_runs_usage).
+    assert cost["usage"]["transitions"] == entered + 1
+    assert cost["usage"]["express_executions"] == 1 and "express_executions" not in cost["estimated_usage"]
+    gb_seconds = float(cost["usage"]["express_gb_seconds"])
+    express = (
+        US_EAST_1.step_functions_express_request + gb_seconds * US_EAST_1.step_functions_express_gb_second
+    )
+    standard = step_functions_cost(entered + 1)
+    assert cost["by_service_usd"]["step_functions"] == pytest.approx(standard + express)
+    runs = {m["state"]: m for m in cost["map_runs"]}
+    assert runs["ValidateEachObject"]["counted_by"] == "DescribeMapRun"
+    assert (runs["ValidateEachObject"]["children"], runs["ValidateEachObject"]["children_timed"]) == (1, 1)
+    assert runs["RegisterPartitions"]["execution_type"] == "STANDARD"
     assert cost["usage"]["glue_job_runs"] == 0 and cost["by_service_usd"]["glue"] == 0
     assert cost["total_usd"] == pytest.approx(cost["measured_usd"] + cost["estimated_usd"])
-    # Five invocations by the state machine itself (validate's prepare and summarise, catalog,
-    # transform-lite, lineage), measured; the trigger's and run_cost's own, estimated. (The validate call
-    # of ValidateEachObject's EXPRESS child is not in the parent's history: not counted, see run_usage.)
-    assert cost["usage"]["lambda_invocations"] - cost["estimated_usage"]["lambda_invocations"] == 5
+    # Six invocations by the state machine, measured: five in its history (validate's prepare and
+    # summarise, catalog, transform-lite, lineage) and the EXPRESS child's validate call; the trigger's
+    # and run_cost's own, estimated.
+    assert cost["usage"]["lambda_invocations"] - cost["estimated_usage"]["lambda_invocations"] == 6
     memory = template_functions()
     assert memory["ValidateFunction"].memory_mb == 1024  # priced as deployed, not at a default

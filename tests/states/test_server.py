@@ -419,3 +419,71 @@ def test_concurrent_starts_all_finish(endpoint: Endpoint) -> None:
     assert outputs == [{"i": index, "hello": "world"} for index in range(40)]
     listed = endpoint.client.list_executions(stateMachineArn=arn, statusFilter="SUCCEEDED", maxResults=1000)
     assert len(listed["executions"]) == 40
+
+
+# -- DescribeMapRun: a distributed Map run's children and items counted by outcome (run_cost reads them) --
+def map_machine(execution_type: str, batch: int | None = None) -> dict[str, Any]:
+    """Each child passes an item whose `ok` is true and fails the others; 25 % failures tolerated."""
+    state: dict[str, Any] = {
+        "Type": "Map",
+        "ItemProcessor": {
+            "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": execution_type},
+            "StartAt": "Check",
+            "States": {
+                "Check": {
+                    "Type": "Choice",
+                    "Choices": [{"Variable": "$.ok", "BooleanEquals": True, "Next": "Fine"}],
+                    "Default": "Refuse",
+                },
+                "Fine": {"Type": "Succeed"},
+                "Refuse": {"Type": "Fail", "Error": "Refused"},
+            },
+        },
+        "MaxConcurrency": 3,
+        "ToleratedFailurePercentage": 25,
+        "End": True,
+    }
+    if batch is not None:  # a batch is one child: {"Items": [...]}, whose `ok` is absent: it fails
+        state["ItemBatcher"] = {"MaxItemsPerBatch": batch}
+    return {"StartAt": "Each", "States": {"Each": state}}
+
+
+def _run_map(endpoint: Endpoint, definition: dict[str, Any], items: list[dict[str, Any]]) -> list[Any]:
+    arn = endpoint.create("mapped", definition)
+    execution = endpoint.client.start_execution(stateMachineArn=arn, input=json.dumps(items))["executionArn"]
+    endpoint.wait_done(execution)
+    return list(endpoint.client.get_execution_history(executionArn=execution)["events"])
+
+
+@pytest.mark.parametrize("execution_type", ["EXPRESS", "STANDARD"])
+def test_a_map_run_counts_its_children_by_outcome(endpoint: Endpoint, execution_type: str) -> None:
+    items = [{"ok": True}] * 7 + [{"ok": False}]
+    events = _run_map(endpoint, map_machine(execution_type), items)
+    (started,) = [e for e in events if e["type"] == "MapRunStarted"]
+    arn = started["mapRunStartedEventDetails"]["mapRunArn"]
+    described = endpoint.client.describe_map_run(mapRunArn=arn)
+    assert described["status"] == "SUCCEEDED"
+    assert arn.startswith(described["executionArn"].replace(":execution:", ":mapRun:") + "/")
+    assert described["stopDate"] >= described["startDate"]
+    assert (described["maxConcurrency"], described["toleratedFailurePercentage"]) == (3, 25.0)
+    for counts in (described["executionCounts"], described["itemCounts"]):
+        assert (counts["total"], counts["succeeded"], counts["failed"]) == (8, 7, 1)
+        assert counts["pending"] == counts["running"] == counts["aborted"] == counts["timedOut"] == 0
+
+
+def test_a_batch_is_one_child_of_several_items_and_too_many_failures_fail_the_run(endpoint: Endpoint) -> None:
+    events = _run_map(endpoint, map_machine("EXPRESS", batch=3), [{"ok": True}] * 7)
+    arn = next(e for e in events if e["type"] == "MapRunStarted")["mapRunStartedEventDetails"]["mapRunArn"]
+    described = endpoint.client.describe_map_run(mapRunArn=arn)
+    assert described["status"] == "FAILED"  # every batch fails: beyond the 25 % tolerated
+    assert (described["executionCounts"]["total"], described["executionCounts"]["failed"]) == (3, 3)
+    assert (described["itemCounts"]["total"], described["itemCounts"]["failed"]) == (7, 7)
+
+
+def test_an_unknown_map_run_is_not_found_and_a_malformed_arn_refused(endpoint: Endpoint) -> None:
+    with pytest.raises(ClientError) as missing:
+        endpoint.client.describe_map_run(mapRunArn="arn:aws:states:us-east-1:123456789012:mapRun:m:e/Each:1")
+    assert missing.value.response["Error"]["Code"] == "ResourceNotFound"
+    with pytest.raises(ClientError) as malformed:
+        endpoint.client.describe_map_run(mapRunArn="not-an-arn")
+    assert malformed.value.response["Error"]["Code"] == "InvalidArn"

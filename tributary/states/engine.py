@@ -98,6 +98,9 @@ class Runtime:
     # The child executions' events of each distributed Map run, by map run ARN (AWS keeps them out of
     # the parent's history; tests read them here).
     map_run_histories: dict[str, History] = field(default_factory=dict)
+    # What DescribeMapRun answers for each distributed Map run, by map run ARN (a
+    # `tributary.states.state.map.MapRunProgress`; the endpoint serves it).
+    map_runs: dict[str, Any] = field(default_factory=dict)
     deadline: datetime | None = None  # start + the state machine's TimeoutSeconds
     # The `cancelled` events of the task calls under way, set by request_stop so that a `.sync`
     # integration polling through `clock.wait(call.cancelled, ...)` ends its wait.

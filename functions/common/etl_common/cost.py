@@ -11,6 +11,7 @@ more run. Amounts are in US dollars.
     glue_job_cost(execution_seconds=95, worker_type="G.1X", number_of_workers=2)
     glue_job_cost(execution_seconds=95, number_of_workers=2, execution_class="FLEX")
     step_functions_cost(transitions=24) + s3_requests_cost(puts=6, gets=10)
+    step_functions_express_cost(executions=1000, duration_ms=250)   # EXPRESS Map children: 1,000 x 300 ms
     athena_query_cost(0, statement_type="DDL")                       # 0: DDL is free
     run_cost(RunUsage(transitions=24, lambdas=[LambdaUse("validate", 850, 1024)]))  # by service
 """
@@ -81,6 +82,8 @@ US_EAST_1 = Prices(
     glue_python_shell_dpu_hour=0.44,
     glue_minimum_seconds=60.0,
     step_functions_transition=0.025 / 1000,
+    step_functions_express_request=1.00 / 1_000_000,
+    step_functions_express_gb_second=0.06 / 3600,
     s3_put_request=0.005 / 1000,
     s3_get_request=0.0004 / 1000,
     athena_tb_scanned=5.00,
@@ -210,13 +213,20 @@ def step_functions_express_cost(
 ) -> float:
     """`executions` Express executions of `duration_ms` each (rounded up to 100 ms) using `memory_mb`
     (billed in 64 MB chunks; 50 MB + the definition + the payloads, so one chunk for a small child)."""
-    _not_negative(executions=executions, duration_ms=duration_ms, memory_mb=memory_mb)
-    billed_ms = math.ceil(duration_ms / EXPRESS_DURATION_STEP_MS) * EXPRESS_DURATION_STEP_MS
-    billed_mb = max(1, math.ceil(memory_mb / EXPRESS_MEMORY_CHUNK_MB)) * EXPRESS_MEMORY_CHUNK_MB
-    gb_seconds = billed_ms / 1000 * billed_mb / 1024
+    _not_negative(executions=executions)
+    gb_seconds = express_gb_seconds(duration_ms, memory_mb)
     return executions * (
         prices.step_functions_express_request + gb_seconds * prices.step_functions_express_gb_second
     )
+
+
+def express_gb_seconds(duration_ms: float, memory_mb: float = EXPRESS_MEMORY_CHUNK_MB) -> float:
+    """Billed GB-seconds of one Express execution: its duration rounded up to 100 ms (at least 100 ms),
+    its memory rounded up to 64 MB chunks (at least one)."""
+    _not_negative(duration_ms=duration_ms, memory_mb=memory_mb)
+    steps = max(1, math.ceil(duration_ms / EXPRESS_DURATION_STEP_MS))
+    billed_mb = max(1, math.ceil(memory_mb / EXPRESS_MEMORY_CHUNK_MB)) * EXPRESS_MEMORY_CHUNK_MB
+    return steps * EXPRESS_DURATION_STEP_MS / 1000 * billed_mb / 1024
 
 
 def mwaa_environment_cost(
@@ -369,6 +379,16 @@ class GlueUse:
 
 
 @dataclass(frozen=True)
+class ExpressUse:
+    """Express executions (the EXPRESS children of a distributed Map): `executions` of them, each
+    `duration_ms` long, using `memory_mb` (billed in 64 MB chunks)."""
+
+    duration_ms: float
+    memory_mb: float = EXPRESS_MEMORY_CHUNK_MB
+    executions: int = 1
+
+
+@dataclass(frozen=True)
 class AthenaUse:
     statement_type: str = "DDL"
     bytes_scanned: int = 0
@@ -389,6 +409,7 @@ class RunUsage:
     sqs_requests: int = 0
     kms_requests: int = 0
     cloudwatch_requests: int = 0
+    express: list[ExpressUse] = field(default_factory=list)  # Express executions (requests, duration)
 
     def add(self, other: RunUsage) -> RunUsage:
         """The usage of this run and `other` together (a burst of runs, a run and its estimates)."""
@@ -404,10 +425,18 @@ class RunUsage:
             self.sqs_requests + other.sqs_requests,
             self.kms_requests + other.kms_requests,
             self.cloudwatch_requests + other.cloudwatch_requests,
+            [*self.express, *other.express],
         )
 
     def lambda_gb_seconds(self) -> float:
         return sum(lambda_gb_seconds(u.duration_ms, u.memory_mb) * u.requests for u in self.lambdas)
+
+    def express_executions(self) -> int:
+        return sum(e.executions for e in self.express)
+
+    def express_gb_seconds(self) -> float:
+        """Billed GB-seconds of the Express executions (100 ms steps, 64 MB chunks)."""
+        return sum(express_gb_seconds(e.duration_ms, e.memory_mb) * e.executions for e in self.express)
 
     def glue_dpu_seconds(self, prices: Prices = US_EAST_1) -> float:
         """Billed DPU-seconds (the one-minute minimum applied per job run)."""
@@ -429,7 +458,11 @@ SERVICES = ("step_functions", "lambda", "glue", "athena", "dynamodb", "s3", "sns
 def run_cost(usage: RunUsage, prices: Prices = US_EAST_1) -> dict[str, float]:
     """The cost of `usage` by service (keys: SERVICES, in that order), in USD."""
     return {
-        "step_functions": step_functions_cost(usage.transitions, prices),
+        "step_functions": step_functions_cost(usage.transitions, prices)
+        + sum(
+            step_functions_express_cost(e.executions, e.duration_ms, e.memory_mb, prices)
+            for e in usage.express
+        ),
         "lambda": sum(
             lambda_cost(
                 u.duration_ms,
@@ -473,7 +506,9 @@ def price_notes(prices: Prices = US_EAST_1) -> dict[str, str]:
         "glue": f"${prices.glue_dpu_hour['STANDARD']:.2f} per DPU-hour "
         f"(FLEX ${prices.glue_dpu_hour['FLEX']:.2f}), "
         f"per second, {prices.glue_minimum_seconds:.0f} s minimum per job run",
-        "step_functions": f"${prices.step_functions_transition * 1000:.3f} per 1,000 state transitions",
+        "step_functions": f"${prices.step_functions_transition * 1000:.3f} per 1,000 state transitions "
+        f"(Standard); Express ${prices.step_functions_express_request * 1e6:.2f} per million requests + "
+        f"${prices.step_functions_express_gb_second * 3600:.2f} per GB-hour (100 ms, 64 MB steps)",
         "athena": f"${prices.athena_tb_scanned:.2f} per TB scanned, "
         f"{prices.athena_minimum_bytes // MB} MB minimum per query; DDL statements are free",
         "dynamodb": f"${prices.dynamodb_write_request_unit * 1e6:.3f} per million write request units "

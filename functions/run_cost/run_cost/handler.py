@@ -19,7 +19,8 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
-from etl_common.aws import dynamodb_resource, glue_client, sfn_client
+from etl_common.aws import dynamodb_resource, glue_client, s3_client, sfn_client
+from etl_common.run_usage import child_workflows
 from etl_common.settings import RunsSettings
 
 from run_cost.logic import (
@@ -65,6 +66,31 @@ def _function_configs(names: set[str]) -> dict[str, tuple[int, str, int]]:
     return found
 
 
+def _describe_map_run(arn: str) -> dict[str, Any] | None:
+    """DescribeMapRun, or None when it cannot answer (the Map run is then counted from the history)."""
+    try:
+        return dict(sfn_client().describe_map_run(mapRunArn=arn))
+    except (ClientError, BotoCoreError) as exc:
+        logger.warning("Map run not described", extra={"map_run": arn, "error": type(exc).__name__})
+        return None
+
+
+def _children(execution_arn: str) -> dict[str, Any]:
+    """What each distributed Map's children run, from the definition this execution ran."""
+    try:
+        definition = sfn_client().describe_state_machine_for_execution(executionArn=execution_arn)[
+            "definition"
+        ]
+    except (ClientError, BotoCoreError) as exc:
+        logger.warning("Definition unavailable", extra={"error": type(exc).__name__})
+        return {}
+    return dict(child_workflows(definition))
+
+
+def _get_object(bucket: str, key: str) -> bytes:
+    return bytes(s3_client().get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
 def _job_run(job_name: str, run_id: str) -> dict[str, Any]:
     return dict(
         glue_client().get_job_run(JobName=job_name, RunId=run_id, PredecessorsIncluded=False)["JobRun"]
@@ -97,15 +123,29 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         for e in events
         if e.get("type") == "TaskScheduled" and e["taskScheduledEventDetails"].get("resourceType") == "lambda"
     }
+    children = _children(execution_arn)
+    functions |= {name for child in children.values() for name in child.functions}
     trigger = settings.trigger_function_name
     configs = _function_configs(functions | ({trigger} if trigger else set()))
-    measured, estimated = run_usage(
-        events, facts, configs, _job_run, trigger=(trigger, TRIGGER_ESTIMATE_MS) if trigger else None
+    usages = run_usage(
+        events,
+        facts,
+        configs,
+        _job_run,
+        trigger=(trigger, TRIGGER_ESTIMATE_MS) if trigger else None,
+        children=children,
+        describe_map_run=_describe_map_run,
+        get_object=_get_object,
     )
+    measured, estimated = usages.measured, usages.estimated
     elapsed_ms = (time.monotonic() - started) * 1000
     estimated.lambdas.append(self_use(context.function_name, elapsed_ms, int(context.memory_limit_in_mb)))
     cost = cost_record(
-        measured, estimated, status=status, computed_at=datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        measured,
+        estimated,
+        status=status,
+        computed_at=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        map_runs=usages.map_runs,
     )
     unknown = sorted(name.rsplit(":", 1)[-1] for name in functions if name not in configs)
     if unknown:

@@ -2,14 +2,20 @@
 and the documented estimates of `etl_common.run_usage`; written to its run record as `cost`.
 
 The record's `cost` map (DynamoDB numbers):
-- `total_usd`, and its two parts `measured_usd` (what the history, GetJobRun and the functions'
-  configuration show: state transitions, Lambda GB-seconds of the state machine's invocations, Glue
-  DPU-seconds, Athena, DynamoDB/SNS/S3/CloudWatch requests of the state machine's own Tasks) and
-  `estimated_usd` (`etl_common.run_usage.ESTIMATES`: requests made inside the functions and the Glue job,
-  the trigger's invocation, EventBridge/SQS delivery, KMS; and this function's own invocation);
-- `by_service_usd`: the total by service (`etl_common.cost.SERVICES`);
-- `usage`: the quantities priced (transitions, lambda_gb_seconds, glue_dpu_seconds, ...), and
-  `estimated_usage`: those that are estimates;
+- `total_usd`, and its two parts `measured_usd` (what the history, GetJobRun, the functions'
+  configuration, DescribeMapRun and the ResultWriter results show: state transitions, Express requests
+  and GB-seconds of a distributed Map's EXPRESS children, Lambda GB-seconds of the state machine's
+  invocations and of its children's, Glue DPU-seconds, Athena, DynamoDB/SNS/S3/CloudWatch requests of the
+  state machine's own Tasks, its ItemReader and ResultWriter) and `estimated_usd`
+  (`etl_common.run_usage.ESTIMATES`: requests made inside the functions and the Glue job, the trigger's
+  invocation, EventBridge/SQS delivery, KMS; children whose duration could not be read; and this
+  function's own invocation and reads);
+- `by_service_usd`: the total by service (`etl_common.cost.SERVICES`; step_functions is Standard
+  transitions plus Express children);
+- `usage`: the quantities priced (transitions, express_executions, express_gb_seconds,
+  lambda_gb_seconds, glue_dpu_seconds, ...), and `estimated_usage`: those that are estimates;
+- `map_runs`: each distributed Map run priced: its state, execution type, children started and how
+  they were counted, how their durations were known, the Lambda calls in them;
 - `prices`: region and date of the list prices; `computed_at`; `execution_status`.
 It is computed once the execution has ended (its Step Functions status change event), so the transition
 count is the execution's whole count, not a forecast.
@@ -24,7 +30,14 @@ from decimal import Decimal
 from typing import Any
 
 from etl_common.cost import US_EAST_1, GlueUse, LambdaUse, Prices, RunUsage, run_cost
-from etl_common.run_usage import FunctionConfigs, estimated_usage, lambda_uses, usage_from_history
+from etl_common.run_usage import (
+    ChildWorkflow,
+    FunctionConfigs,
+    estimated_usage,
+    lambda_uses,
+    map_runs_usage,
+    usage_from_history,
+)
 
 # The trigger's invocation that started the run is not in its history: it is priced at this duration, an
 # estimate for a warm invocation on AWS (manifest, run record, claims, StartExecution). The local stack
@@ -79,6 +92,8 @@ def _decimal(value: float) -> Decimal:
 def _usage_numbers(usage: RunUsage, prices: Prices) -> dict[str, Decimal]:
     return {
         "transitions": Decimal(usage.transitions),
+        "express_executions": Decimal(usage.express_executions()),
+        "express_gb_seconds": _decimal(usage.express_gb_seconds()),
         "lambda_invocations": Decimal(sum(u.requests for u in usage.lambdas)),
         "lambda_gb_seconds": _decimal(usage.lambda_gb_seconds()),
         "glue_job_runs": Decimal(len(usage.glue)),
@@ -96,7 +111,13 @@ def _usage_numbers(usage: RunUsage, prices: Prices) -> dict[str, Decimal]:
 
 
 def cost_record(
-    measured: RunUsage, estimated: RunUsage, *, status: str, computed_at: str, prices: Prices = US_EAST_1
+    measured: RunUsage,
+    estimated: RunUsage,
+    *,
+    status: str,
+    computed_at: str,
+    map_runs: list[dict[str, Any]] | None = None,
+    prices: Prices = US_EAST_1,
 ) -> dict[str, Any]:
     """The run record's `cost` map (see the module's docstring)."""
     measured_cost = run_cost(measured, prices)
@@ -114,7 +135,27 @@ def cost_record(
         "prices": f"{prices.region} list prices of {prices.checked} (etl_common/cost.py)",
         "execution_status": status,
         "computed_at": computed_at,
+        "map_runs": [_dynamodb_value(m) for m in map_runs or []],
     }
+
+
+def _dynamodb_value(value: Any) -> Any:
+    if isinstance(value, float):
+        return _decimal(value)
+    if isinstance(value, dict):
+        return {k: _dynamodb_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_dynamodb_value(v) for v in value]
+    return value
+
+
+@dataclass
+class RunUsages:
+    """A run's usage: `measured`, `estimated`, and a summary of each distributed Map run priced."""
+
+    measured: RunUsage
+    estimated: RunUsage
+    map_runs: list[dict[str, Any]]
 
 
 def run_usage(
@@ -124,24 +165,35 @@ def run_usage(
     job_run: Callable[[str, str], Mapping[str, Any]],
     *,
     trigger: tuple[str, float] | None = None,
-) -> tuple[RunUsage, RunUsage]:
-    """(measured, estimated) usage of a run from its history. `job_run(job name, run id)` answers
+    children: Mapping[str, ChildWorkflow] | None = None,
+    describe_map_run: Callable[[str], Mapping[str, Any] | None] = lambda arn: None,
+    get_object: Callable[[str, str], bytes] | None = None,
+) -> RunUsages:
+    """Measured and estimated usage of a run from its history. `job_run(job name, run id)` answers
     GetJobRun; `trigger` is the trigger function's name and the milliseconds its invocation is
-    estimated at."""
+    estimated at; `children` what each distributed Map's children run (`child_workflows` of the
+    definition), `describe_map_run` answers DescribeMapRun and `get_object` reads the ResultWriter
+    results (see `etl_common.run_usage.map_runs_usage`)."""
     found = usage_from_history(events, run_item_bytes=facts.item_bytes)
     measured = found.usage
     measured.lambdas.extend(lambda_uses(found, configs))
     for job_name, run_id in found.glue_job_runs:
         measured.glue.append(glue_use(job_run(job_name, run_id)))
+    priced, result_gets = map_runs_usage(found, children or {}, configs, describe_map_run, get_object)
+    for map_run in priced:
+        measured = measured.add(map_run.measured)
     path = "glue" if found.glue_job_runs else "lite"
     estimated = estimated_usage(facts.object_count, queries=len(measured.athena), path=path)
+    for map_run in priced:
+        estimated = estimated.add(map_run.estimated)
+    estimated.s3_get_requests += result_gets  # this function's reads of the ResultWriter results
     if trigger is not None:
         name, milliseconds = trigger
         memory, architecture, storage = configs.get(name, (128, "arm64", 512))
         estimated.lambdas.append(
             LambdaUse(name.rsplit(":", 1)[-1], milliseconds, memory, architecture, storage)
         )
-    return measured, estimated
+    return RunUsages(measured, estimated, [m.summary for m in priced])
 
 
 def history_pages(client: Any, execution_arn: str) -> Iterator[dict[str, Any]]:

@@ -450,6 +450,19 @@ class StepFunctionsBackend:
     def describe_state_machine_for_execution(self, arn: str) -> StateMachine:
         return self._execution(arn).state_machine
 
+    def describe_map_run(self, arn: str) -> dict[str, Any]:
+        """DescribeMapRun: a distributed Map run of an execution this endpoint ran (not one restored
+        from the journal after a restart, whose Map runs were not kept)."""
+        with self._lock:
+            executions = list(self._executions.values())
+        for execution in executions:
+            runtime = getattr(execution.run, "runtime", None)
+            progress = runtime.map_runs.get(arn) if runtime is not None else None
+            if progress is not None:
+                return cast(dict[str, Any], progress.describe())
+        self._check_arn(arn, "mapRun")
+        raise api_errors.ResourceNotFound(f"Map Run Does Not Exist: '{arn}'")
+
     # -- tags -------------------------------------------------------------------------------------
 
     def _tagged(self, arn: str) -> StateMachine:

@@ -39,6 +39,7 @@ OPERATIONS = frozenset(
         "TestState",
         "ValidateStateMachineDefinition",
         "DescribeStateMachineForExecution",
+        "DescribeMapRun",
         "TagResource",
         "UntagResource",
         "ListTagsForResource",
@@ -155,6 +156,9 @@ class Operations:
         for key in ("status", "type", "creationDate"):
             described.pop(key)
         return described
+
+    def describe_map_run(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.backend.describe_map_run(_required(body, "mapRunArn"))
 
     def tag_resource(self, body: dict[str, Any]) -> dict[str, Any]:
         self.backend.tag_resource(_required(body, "resourceArn"), _required(body, "tags"))

@@ -4,6 +4,7 @@ the legacy Iterator), MaxConcurrency, tolerated failures and ResultWriter."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections import deque
 from collections.abc import Generator, Mapping
@@ -54,6 +55,72 @@ class ChildExecution:
     state_machine_arn: str
     start: datetime
     stop: datetime | None = None
+
+
+COUNT_KEYS = ("pending", "running", "succeeded", "failed", "timedOut", "aborted", "total", "resultsWritten")
+
+
+class MapRunProgress:
+    """A distributed Map run as DescribeMapRun describes it: its status and dates, its settings, and
+    how many child executions (and items: a batch is one child of several items) are pending,
+    running, succeeded, failed, timed out or aborted, and how many results ResultWriter wrote.
+    Children on threads of their own update it; `describe()` is a snapshot."""
+
+    def __init__(
+        self, arn: str, execution_arn: str, start: datetime, items_per_child: list[int], max_concurrency: int,
+        tolerated: tuple[int | None, float | None],
+    ) -> None:  # fmt: skip
+        self.arn, self.execution_arn, self.start = arn, execution_arn, start
+        self.stop: datetime | None = None
+        self.status = "RUNNING"
+        self.max_concurrency = max_concurrency
+        self.tolerated = tolerated
+        self.items_per_child = items_per_child
+        self.executions = dict.fromkeys(COUNT_KEYS, 0)
+        self.items = dict.fromkeys(COUNT_KEYS, 0)
+        for counts, amount in ((self.executions, len(items_per_child)), (self.items, sum(items_per_child))):
+            counts["pending"] = counts["total"] = amount
+        self._lock = threading.Lock()
+
+    def _move(self, index: int, source: str, target: str) -> None:
+        with self._lock:
+            for counts, amount in ((self.executions, 1), (self.items, self.items_per_child[index])):
+                counts[source] -= amount
+                counts[target] += amount
+
+    def child_started(self, index: int) -> None:
+        self._move(index, "pending", "running")
+
+    def child_ended(self, index: int, status: str) -> None:
+        """`status`: succeeded, failed, timedOut or aborted."""
+        self._move(index, "running", status)
+
+    def results_written(self, index: int) -> None:
+        with self._lock:
+            self.executions["resultsWritten"] += 1
+            self.items["resultsWritten"] += self.items_per_child[index]
+
+    def finish(self, status: str, now: datetime) -> None:
+        with self._lock:
+            if self.status == "RUNNING":
+                self.status, self.stop = status, now
+
+    def describe(self) -> dict[str, Any]:
+        count, percentage = self.tolerated
+        with self._lock:
+            return {
+                "mapRunArn": self.arn,
+                "executionArn": self.execution_arn,
+                "status": self.status,
+                "startDate": self.start,
+                "stopDate": self.stop,
+                "maxConcurrency": self.max_concurrency,
+                "toleratedFailurePercentage": percentage or 0.0,
+                "toleratedFailureCount": count or 0,
+                "itemCounts": {**self.items, "failuresNotRedrivable": 0, "pendingRedrive": 0},
+                "executionCounts": {**self.executions, "failuresNotRedrivable": 0, "pendingRedrive": 0},
+                "redriveCount": 0,
+            }
 
 
 @dataclass(frozen=True)
@@ -150,6 +217,12 @@ def run_map(engine: Interpreter, run: StateRun, state: MapState) -> Step:
             + f"/{run.name}:{engine.runtime.map_run_counter}"
         )
         engine.event(run, "MapRunStarted", {"mapRunArn": map_run_arn})
+        per_child = [len(i["Items"]) if state.item_batcher is not None else 1 for i in inputs]
+        progress = MapRunProgress(
+            map_run_arn, engine.runtime.execution_arn, engine.runtime.clock.now(), per_child,
+            max_concurrency, (tolerated_count, tolerated_percentage),
+        )  # fmt: skip
+        engine.runtime.map_runs[map_run_arn] = progress
     started_id = run.previous_id
 
     # A distributed Map's iterations are child executions: their events are not the parent's.
@@ -180,6 +253,7 @@ def run_map(engine: Interpreter, run: StateRun, state: MapState) -> Step:
             else:
                 assert map_run_arn is not None
                 child = _child_execution(engine, state, run.name, map_run_arn, index)
+                progress.child_started(index)
                 if state.express_children:  # five minutes at most, within the parent's own time
                     iteration_engine = _express_child(iteration_engine)
             try:
@@ -192,11 +266,13 @@ def run_map(engine: Interpreter, run: StateRun, state: MapState) -> Step:
                     failed_iteration_ids.append(last_state_event)
                     history.add("MapIterationFailed", last_state_event, details)
                     raise
+                progress.child_ended(index, "failed")
                 return _child_ended(iteration_engine, index, child, started_id, failure=failed)
             except ExecutionTimedOut:
                 if child is None or not _child_timed_out(iteration_engine, engine):
                     raise
                 timeout = ExecutionFailed(errors.TIMEOUT, None)
+                progress.child_ended(index, "timedOut")
                 return _child_ended(iteration_engine, index, child, started_id, failure=timeout)
             except (GeneratorExit, BranchAborted) as stopped:
                 # Stopped (between two of its states, or inside one, which wrote its own
@@ -204,12 +280,15 @@ def run_map(engine: Interpreter, run: StateRun, state: MapState) -> Step:
                 # aborted: an iteration under way then ends with MapIterationAborted, after the
                 # failed iteration's last event (or, for an abort from outside, its own).
                 quiet = stopped.quiet if isinstance(stopped, BranchAborted) else stopping_quietly()
+                if distributed:
+                    progress.child_ended(index, "aborted")
                 if not distributed and not quiet:
                     own = stopped.last_event_id if isinstance(stopped, BranchAborted) else None
                     after = failed_iteration_ids[0] if failed_iteration_ids else own or history.last_id
                     history.add("MapIterationAborted", after, details)
                 raise
             if distributed:
+                progress.child_ended(index, "succeeded")
                 return _child_ended(iteration_engine, index, child, started_id, output=output)
             freed_places.append(last)
             last = history.add("MapIterationSucceeded", last, details)
@@ -226,6 +305,10 @@ def run_map(engine: Interpreter, run: StateRun, state: MapState) -> Step:
         run.previous_id = failed_iteration_ids[0] if failed_iteration_ids else engine.runtime.history.last_id
         run.failed_event = "MapStateFailed"
         raise NullableFailure(failed.error, failed.cause) from None
+    except BaseException:
+        if map_run_arn:  # the execution stopped or timed out: its Map Run with it
+            progress.finish("ABORTED", engine.runtime.clock.now())
+        raise
     run.previous_id = max([started_id, *(o.last_event_id for o in outcomes)])
     failures = [o for o in outcomes if o.failure is not None]
     if failures and not _tolerated_enough(
@@ -233,6 +316,7 @@ def run_map(engine: Interpreter, run: StateRun, state: MapState) -> Step:
     ):
         if map_run_arn:
             engine.event(run, "MapRunFailed", {"error": errors.EXCEED_TOLERATED_FAILURE_THRESHOLD})
+            progress.finish("FAILED", engine.runtime.clock.now())
         run.failed_event = "MapStateFailed"
         raise StatesError(
             errors.EXCEED_TOLERATED_FAILURE_THRESHOLD,
@@ -243,10 +327,14 @@ def run_map(engine: Interpreter, run: StateRun, state: MapState) -> Step:
     success_base = run.previous_id
     if map_run_arn:
         engine.event(run, "MapRunSucceeded")
+        progress.finish("SUCCEEDED", engine.runtime.clock.now())
     engine.event(run, "MapStateSucceeded")
     run.previous_id = success_base
     if state.result_writer is not None and map_run_arn:
         result: Any = write_results(engine, run, map_run_arn, inputs, outcomes, state.result_writer)
+        if result is not None:
+            for outcome in outcomes:
+                progress.results_written(outcome.index)
         if result is None:  # WriterConfig alone: the formatted results are the Map's result
             result = formatted_results(inputs, outcomes, state.result_writer)
     else:
