@@ -7,6 +7,7 @@ test can run these checks against a mutated copy and prove they fail.
 from __future__ import annotations
 
 import copy
+import fnmatch
 import json
 import os
 import re
@@ -37,9 +38,17 @@ def state_machine_resource(template: dict[str, Any]) -> dict[str, Any]:
     return template["Resources"]["PipelineStateMachine"]
 
 
+def definition_location(template: dict[str, Any]) -> str:
+    """The state machine's local definition file, relative to the template (`sam package` uploads it)."""
+    properties = state_machine_resource(template)["Properties"]
+    location = properties.get("DefinitionS3Location", properties.get("DefinitionUri"))
+    if not isinstance(location, str):
+        raise ValueError(f"the state machine's definition is not a local path: {location!r}")
+    return location
+
+
 def definition_path(template: dict[str, Any], path: Path | None = None) -> Path:
-    base = (path or template_path()).parent
-    return base / state_machine_resource(template)["Properties"]["DefinitionUri"]
+    return (path or template_path()).parent / definition_location(template)
 
 
 def load_definition(template: dict[str, Any], path: Path | None = None) -> dict[str, Any]:
@@ -62,6 +71,13 @@ def translate(template: dict[str, Any], path: Path | None = None) -> dict[str, A
             properties["CodeUri"] = f"s3://packaging-bucket/{logical_id}.zip"
         elif resource["Type"] == "AWS::Serverless::LayerVersion":
             properties["ContentUri"] = f"s3://packaging-bucket/{logical_id}.zip"
+        elif resource["Type"] == "AWS::StepFunctions::StateMachine" and isinstance(
+            properties.get("DefinitionS3Location"), str
+        ):
+            properties["DefinitionS3Location"] = {
+                "Bucket": "packaging-bucket",
+                "Key": f"{logical_id}.asl.json",
+            }
         elif resource["Type"] == "AWS::Serverless::StateMachine":
             properties["Definition"] = load_definition(template, path)
             del properties["DefinitionUri"]
@@ -119,3 +135,15 @@ def statements(role: dict[str, Any]) -> list[dict[str, Any]]:
 
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+def allows(statements: list[dict[str, Any]], action: str) -> list[dict[str, Any]]:
+    """The Allow statements whose actions (wildcards included) cover ``action``."""
+    return [
+        statement
+        for statement in statements
+        if statement["Effect"] == "Allow"
+        and any(
+            fnmatch.fnmatchcase(action.lower(), granted.lower()) for granted in as_list(statement["Action"])
+        )
+    ]

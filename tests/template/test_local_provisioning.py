@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.template import cfn
@@ -21,6 +23,11 @@ def test_the_template_provisions_locally(config_env: str) -> None:
     assert not missing, "not provisioned locally: " + "; ".join(missing)
     for logical_id in ["PipelineStateMachine", "TransformJob", "TriggerFunction", "ObjectCreatedRule"]:
         assert logical_id in stack.resources
+    # The state machine is created from its DefinitionS3Location (a local path, as `sam package` reads it),
+    # with every DefinitionSubstitution applied.
+    created = json.loads(stack.resources["PipelineStateMachine"].attributes["Definition"])
+    assert created["States"].keys() == cfn.load_definition(cfn.load_template())["States"].keys()
+    assert not cfn.PLACEHOLDER.search(json.dumps(created))
 
 
 def test_the_local_audit_bucket_is_write_once_as_on_aws() -> None:

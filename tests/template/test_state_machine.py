@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import os
 import re
@@ -96,7 +95,7 @@ def _copy_project(tmp_path: Path, template: dict[str, Any]) -> Path:
     """template.yaml and the state machine file in a scratch directory, ready to be mutated."""
     shutil.copy(cfn.template_path(), tmp_path / "template.yaml")
     source = cfn.definition_path(template)
-    target = tmp_path / cfn.state_machine_resource(template)["Properties"]["DefinitionUri"]
+    target = tmp_path / cfn.definition_location(template)
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(source, target)
     return tmp_path / "template.yaml"
@@ -151,9 +150,9 @@ def test_the_substitution_test_fails_on_a_template_missing_one(
 
 def test_the_state_machine_is_standard_logged_and_traced(template: dict[str, Any]) -> None:
     properties = cfn.state_machine_resource(template)["Properties"]
-    assert properties["Type"] == "STANDARD"  # .sync integrations need STANDARD
-    assert properties["Tracing"] == {"Enabled": True}
-    logging = properties["Logging"]
+    assert properties["StateMachineType"] == "STANDARD"  # .sync integrations need STANDARD
+    assert properties["TracingConfiguration"] == {"Enabled": True}
+    logging = properties["LoggingConfiguration"]
     assert logging["Level"] == {"Ref": "StateMachineLogLevel"}
     assert logging["IncludeExecutionData"] == {"Ref": "StateMachineIncludeExecutionData"}
     log_group = cfn.references(logging["Destinations"])
@@ -433,16 +432,7 @@ def test_the_quality_gate_decides_on_the_result_document(definition: dict[str, A
 # ---------------------------------------------------------------- IAM
 
 
-def _allows(statements: list[dict[str, Any]], action: str) -> list[dict[str, Any]]:
-    return [
-        statement
-        for statement in statements
-        if statement["Effect"] == "Allow"
-        and any(
-            fnmatch.fnmatchcase(action.lower(), granted.lower())
-            for granted in cfn.as_list(statement["Action"])
-        )
-    ]
+_allows = cfn.allows
 
 
 def test_the_state_machine_role_covers_every_task(

@@ -313,7 +313,7 @@ def test_the_glue_job_encrypts_its_logs_and_s3_writes_with_the_key(resources: di
     for_logs = [
         s
         for s in key_statements
-        if s["Effect"] == "Allow" and "logs." in _sub_text(s.get("Principal", {}).get("Service", ""))
+        if s["Effect"] == "Allow" and _sub_text(s.get("Principal", {}).get("Service", "")).startswith("logs.")
     ]
     assert for_logs, "the key policy does not let CloudWatch Logs use the key"
     (statement,) = for_logs

@@ -13,15 +13,19 @@ from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 from samtranslator.utils.py27hash_fix import to_py27_compatible_template, undo_mark_unicode_str_in_template
 
-# Local paths in CodeUri/ContentUri/DefinitionUri are rewritten to this bucket before the transform
-# (samtranslator only accepts S3 locations, as after `sam package`) and mapped back afterwards.
+# Local paths in CodeUri/ContentUri/DefinitionUri/DefinitionS3Location are rewritten to this bucket before
+# the transform (samtranslator only accepts S3 locations, as after `sam package`) and mapped back afterwards.
 LOCAL_CODE_BUCKET = "tributary-local-code"
 
 _PACKAGEABLE = {
     "AWS::Serverless::Function": "CodeUri",
     "AWS::Serverless::LayerVersion": "ContentUri",
     "AWS::Serverless::StateMachine": "DefinitionUri",
+    "AWS::StepFunctions::StateMachine": "DefinitionS3Location",
 }
+# Plain CloudFormation properties that `sam package` turns from a local path into {Bucket, Key} (SAM's own
+# properties take an s3:// URI).
+_S3_LOCATION_DICT = {"DefinitionS3Location"}
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -115,7 +119,10 @@ def sam_transform(
         if prop and isinstance(props.get(prop), str) and not props[prop].startswith("s3://"):
             key = props[prop].strip("/") or "."
             local_paths[key] = (root / props[prop]).resolve()
-            props[prop] = f"s3://{LOCAL_CODE_BUCKET}/{key}"
+            if prop in _S3_LOCATION_DICT:
+                props[prop] = {"Bucket": LOCAL_CODE_BUCKET, "Key": key}
+            else:
+                props[prop] = f"s3://{LOCAL_CODE_BUCKET}/{key}"
     # Globals may name a CodeUri too.
     global_function = fragment.get("Globals", {}).get("Function", {})
     if isinstance(global_function.get("CodeUri"), str) and not global_function["CodeUri"].startswith("s3://"):
