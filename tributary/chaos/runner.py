@@ -9,6 +9,7 @@ from typing import TextIO
 
 from tributary.chaos.data import DataFactory
 from tributary.chaos.harness import (
+    LOGGER,
     Context,
     Named,
     Result,
@@ -58,15 +59,24 @@ def run(settings: Settings, only: list[str] | None = None, out: TextIO = sys.std
         chosen = [named for named in scenarios if selected([named.name], only)]
         if not chosen:
             continue
-        with in_process_stack(settings, real_time=clock == "real") as (view, faults, put):
-            for group in _groups(chosen):
-                if len(group) == 1 and not group[0].pairable:
-                    done = [run_scenario(group[0], view, faults, data, settings, put)]
-                else:
-                    done = run_pair(group, view, faults, data, settings)
-                for result in done:
-                    results.append(result)
-                    printer.row(result)
+        try:
+            with in_process_stack(settings, real_time=clock == "real") as (view, faults, put):
+                for group in _groups(chosen):
+                    if len(group) == 1 and not group[0].pairable:
+                        done = [run_scenario(group[0], view, faults, data, settings, put)]
+                    else:
+                        done = run_pair(group, view, faults, data, settings)
+                    for result in done:
+                        results.append(result)
+                        printer.row(result)
+        except Exception as exc:  # the stack itself failed (e.g. it could not start): say so, go on
+            LOGGER.exception("the %s-clock stack", clock)
+            ran = {r.name for r in results}
+            for named in chosen:
+                if named.name not in ran:
+                    error = f"the {clock}-clock stack failed: {type(exc).__name__}: {exc}"
+                    results.append(Result(named.name, None, 0.0, error=error))
+                    printer.row(results[-1])
     if selected([RESTART], only):
         result = restart_scenario(settings, data)
         results.append(result)
