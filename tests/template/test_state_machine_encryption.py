@@ -9,6 +9,10 @@ check that the role keeps everything SAM generated for the same state machine.
 from __future__ import annotations
 
 import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -45,21 +49,6 @@ def test_the_state_machine_is_encrypted_with_the_stacks_key(template: dict[str, 
         name for name, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::StateMachine"
     ]
     assert not serverless
-
-
-def test_sam_package_uploads_the_definition(template: dict[str, Any]) -> None:
-    """`sam package`/`sam deploy` upload DefinitionS3Location of AWS::StepFunctions::StateMachine when it is
-    a local path (SAM CLI's packageable resources); the file must exist beside the template."""
-    from samcli.lib.package.packageable_resources import RESOURCES_EXPORT_LIST
-    from samcli.lib.utils.resources import RESOURCES_WITH_LOCAL_PATHS
-
-    assert RESOURCES_WITH_LOCAL_PATHS["AWS::StepFunctions::StateMachine"] == ["DefinitionS3Location"]
-    assert any(
-        exporter.RESOURCE_TYPE == "AWS::StepFunctions::StateMachine"
-        and exporter.PROPERTY_NAME == "DefinitionS3Location"
-        for exporter in RESOURCES_EXPORT_LIST
-    )
-    assert cfn.definition_path(template).is_file()
 
 
 def test_only_step_functions_of_this_account_may_assume_the_role(template: dict[str, Any]) -> None:
@@ -186,3 +175,48 @@ def test_the_checks_fail_without_what_they_check(template: dict[str, Any], remov
         del broken["Resources"]["PipelineStateMachineRole"]["Properties"][removed]
         with pytest.raises(AssertionError):
             test_the_role_keeps_what_sam_generated_for_the_same_state_machine(broken, cfn.translate(broken))
+
+
+def test_sam_package_uploads_the_definition_file(tmp_path: Path) -> None:
+    """`sam package` (as `sam deploy` does) against a local S3: the state machine's DefinitionS3Location
+    becomes the {Bucket, Key} of an uploaded copy of statemachine/pipeline.asl.json."""
+    from tributary.local.endpoints.moto_server import MotoServer
+
+    config = tmp_path / "samconfig.toml"  # not the repository's: its resolve_s3 excludes --s3-bucket
+    config.write_text("version = 0.1\n")
+    packaged = tmp_path / "packaged.yaml"
+    with MotoServer() as server:
+        s3 = server.client("s3")
+        s3.create_bucket(Bucket="packaging")
+        env = {
+            **os.environ,
+            "AWS_ENDPOINT_URL": server.endpoint_url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "SAM_CLI_TELEMETRY": "0",
+        }
+        command = [
+            str(Path(sys.executable).with_name("sam")),
+            "package",
+            "--template-file",
+            str(cfn.template_path()),
+        ]
+        command += [
+            "--s3-bucket",
+            "packaging",
+            "--output-template-file",
+            str(packaged),
+            "--region",
+            "us-east-1",
+        ]
+        result = subprocess.run(
+            [*command, "--config-file", str(config)], env=env, capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        location = cfn.state_machine_resource(cfn.load_template(packaged))["Properties"][
+            "DefinitionS3Location"
+        ]
+        assert location["Bucket"] == "packaging"
+        uploaded = s3.get_object(Bucket="packaging", Key=location["Key"])["Body"].read()
+    assert uploaded == cfn.definition_path(cfn.load_template()).read_bytes()
