@@ -190,7 +190,7 @@ def _mock_result(parsed: _Request) -> Any:
 def _items_must_be_array(interpreter: Interpreter, run: StateRun, effective: Any) -> None:
     """A Map's ItemsPath must select an array, even when its result is mocked."""
     state = run.state
-    path = state.items_path if isinstance(state, MapState) else None
+    path = state.items.path if isinstance(state, MapState) else None
     if path is None:
         return
     items = interpreter.select(run, effective, path)
@@ -212,8 +212,8 @@ def _mocked_handler(parsed: _Request) -> Any:
                 inspection["afterArguments"] = interpreter.jsonata_field(
                     run, state.arguments, states, "Arguments"
                 )
-            if isinstance(state, MapState) and state.items is not ABSENT:
-                items = interpreter.jsonata_field(run, state.items, states, "Items")
+            if isinstance(state, MapState) and state.items.value is not ABSENT:
+                items = interpreter.jsonata_field(run, state.items.value, states, "Items")
                 if not isinstance(items, list):
                     raise StatesError(
                         "States.QueryEvaluationError", "The Items field must evaluate to an array."
@@ -223,8 +223,8 @@ def _mocked_handler(parsed: _Request) -> Any:
             inspection["afterInputPath"] = effective
             if isinstance(state, MapState):
                 _items_must_be_array(interpreter, run, effective)
-                if state.items_path is not None:
-                    inspection["afterItemsPath"] = interpreter.select(run, effective, state.items_path)
+                if state.items.path is not None:
+                    inspection["afterItemsPath"] = interpreter.select(run, effective, state.items.path)
             elif state.parameters is not ABSENT:
                 inspection["afterParameters"] = interpreter.payload_template(
                     run, state.parameters, effective, "Parameters"

@@ -4,6 +4,7 @@ the legacy Iterator), MaxConcurrency, tolerated failures and ResultWriter."""
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from collections import deque
@@ -19,13 +20,14 @@ from tributary.states.engine import (
     ExecutionFailed,
     ExecutionTimedOut,
     Interpreter,
-    expression_text,
+    iso_time,
     json_type_name,
 )
 from tributary.states.errors import NullableFailure, StatesError
 from tributary.states.fan_out import Job, run_all, stopping_quietly
 from tributary.states.history import History, payload_text
 from tributary.states.state.map_io import formatted_results, read_items, write_results
+from tributary.states.value_source import ExpressionValue, LiteralValue, PathValue
 
 if TYPE_CHECKING:
     from tributary.states.engine import StateRun, Step
@@ -132,14 +134,14 @@ class ItemBatcher:
     batch_input: Any
 
     @classmethod
-    def read(cls, raw: Any, place: str) -> ItemBatcher:
+    def read(cls, raw: Any, place: str, jsonata: bool) -> ItemBatcher:
         if not isinstance(raw, dict):
             raise DefinitionError("ItemBatcher must be an object", place)
-        return cls(
-            Field.read(raw, "MaxItemsPerBatch", place),
-            Field.read(raw, "MaxInputBytesPerBatch", place),
-            raw.get("BatchInput", {}),
-        )
+
+        def number(name: str) -> Field:
+            return Field.read(raw, name, place, jsonata=jsonata, label=f"ItemBatcher/{name}")
+
+        return cls(number("MaxItemsPerBatch"), number("MaxInputBytesPerBatch"), raw.get("BatchInput", {}))
 
 
 def _io_block(raw: Mapping[str, Any], key: str, place: str) -> dict[str, Any] | None:
@@ -174,26 +176,45 @@ class MapState(State):
         self.express_children = self.execution_type == "EXPRESS"
         self.label = raw.get("Label")
         self.processor = load(processor, key)
-        self.items = raw.get("Items", ABSENT)  # JSONata
-        self.items_path: str | None = raw.get("ItemsPath")  # JSONPath
+        # The items: `ItemsPath` (JSONPath) or `Items` (JSONata); the effective input when absent.
+        self.items = _items_field(raw, place, self.jsonata)
         # ItemSelector, or the legacy Parameters: each item's input.
         self.selector_key = (
             "ItemSelector" if "ItemSelector" in raw else "Parameters" if "Parameters" in raw else None
         )
         self.item_selector = raw.get(self.selector_key, ABSENT) if self.selector_key else ABSENT
         batcher = raw.get("ItemBatcher")
-        self.item_batcher = ItemBatcher.read(batcher, f"{place}.ItemBatcher") if batcher else None
+        self.item_batcher = (
+            ItemBatcher.read(batcher, f"{place}.ItemBatcher", self.jsonata) if batcher else None
+        )
         self.item_reader = _io_block(raw, "ItemReader", place)
         self.result_writer = _io_block(raw, "ResultWriter", place)
-        self.max_concurrency = Field.read(raw, "MaxConcurrency", place)
-        self.tolerated_failure_count = Field.read(raw, "ToleratedFailureCount", place)
-        self.tolerated_failure_percentage = Field.read(raw, "ToleratedFailurePercentage", place)
+        # Each a literal, its `…Path` (JSONPath) or an expression (JSONata), decided here.
+        self.max_concurrency = Field.read(raw, "MaxConcurrency", place, jsonata=self.jsonata)
+        self.tolerated_failure_count = Field.read(raw, "ToleratedFailureCount", place, jsonata=self.jsonata)
+        self.tolerated_failure_percentage = Field.read(
+            raw, "ToleratedFailurePercentage", place, jsonata=self.jsonata
+        )
 
     def may_wait(self) -> bool:
         return super().may_wait() or self.processor.may_wait
 
     def body(self, engine: Interpreter, run: StateRun) -> Step:
         return run_map(engine, run, self)
+
+
+def _items_field(raw: Mapping[str, Any], place: str, jsonata: bool) -> Field:
+    """The Map's items, typed at load like its other fields: in JSONPath a path (`ItemsPath`, a
+    string); in JSONata `Items`, an expression or a JSON array (whose values may hold some). The
+    other language's field is refused by `State` (foreign fields)."""
+    items = Field.read(raw, "Items", place, jsonata=jsonata)
+    source = items.source
+    if isinstance(source, LiteralValue) and not isinstance(source.value, list):
+        shown = json.dumps(source.value)
+        raise DefinitionError(
+            f"Items must be a JSON array or a JSONata expression {{% ... %}}, not {shown}", place
+        )
+    return items
 
 
 def run_map(engine: Interpreter, run: StateRun, state: MapState) -> Step:
@@ -256,6 +277,7 @@ def run_map(engine: Interpreter, run: StateRun, state: MapState) -> Step:
                 progress.child_started(index)
                 if state.express_children:  # five minutes at most, within the parent's own time
                     iteration_engine = _express_child(iteration_engine)
+                iteration_engine = _child_interpreter(iteration_engine, child, value)
             try:
                 output, last = yield from iteration_engine.machine_steps(
                     processor, value, run.scope.child(), begun
@@ -361,6 +383,22 @@ def _child_execution(
     return ChildExecution(arn, child_name, f"{machine_arn}/{label}", engine.runtime.clock.now())
 
 
+def _child_interpreter(engine: Interpreter, child: ChildExecution, child_input: Any) -> Interpreter:
+    """The interpreter of a distributed Map's child execution: the parent's runtime, the child's
+    own `$$.Execution` (Id: its ARN, Name, StartTime, Input: the item, or batch, it was started
+    with; RoleArn: the parent's, which child workflow executions run with). An inline Map's
+    iterations keep the parent's."""
+    context = engine.runtime.context
+    execution = {
+        **context.get("Execution", {}),
+        "Id": child.arn,
+        "Name": child.name,
+        "StartTime": iso_time(child.start),
+        "Input": child_input,
+    }
+    return Interpreter(replace(engine.runtime, context={**context, "Execution": execution}))
+
+
 def _express_child(engine: Interpreter) -> Interpreter:
     """The interpreter of an Express child execution: the parent's, with a deadline five minutes on."""
     runtime = engine.runtime
@@ -394,23 +432,20 @@ def _child_ended(
 def _items(engine: Interpreter, run: StateRun, state: MapState, effective: Any) -> list[Any]:
     if state.item_reader is not None:
         return read_items(engine, run, state.item_reader, effective)
-    if run.jsonata:
-        if state.items is ABSENT:
-            items = run.state_input
-        else:
-            items = engine.jsonata_field(run, state.items, engine.jsonata_states(run), "Items")
-            if not isinstance(items, list):
-                raise StatesError(
-                    errors.QUERY_EVALUATION_ERROR,
-                    f"The JSONata expression '{expression_text(state.items)}' specified for the field "
-                    f"'Items' returned an unexpected result type. Expected 'array', but was "
-                    f"'{json_type_name(items)}' for value: {payload_text(items)}",
-                    location="Items",
-                )
-    else:
-        items = engine.select(run, effective, state.items_path) if state.items_path is not None else effective
+    source = state.items.source
+    assert source is not None
+    # Without Items / ItemsPath: the effective input (the state input in JSONata).
+    items = source.evaluate(engine, run, effective) if source.given else effective
+    if isinstance(source, ExpressionValue) and not isinstance(items, list):
+        raise StatesError(
+            errors.QUERY_EVALUATION_ERROR,
+            f"The JSONata expression '{source.text}' specified for the field "
+            f"'Items' returned an unexpected result type. Expected 'array', but was "
+            f"'{json_type_name(items)}' for value: {payload_text(items)}",
+            location="Items",
+        )
     if not isinstance(items, list):
-        error = errors.QUERY_EVALUATION_ERROR if run.jsonata else errors.RUNTIME
+        error = errors.QUERY_EVALUATION_ERROR if state.jsonata else errors.RUNTIME
         raise StatesError(error, f"Map state input must be an array but was: {payload_text(items)}")
     return items
 
@@ -437,18 +472,18 @@ def _number_field(
     engine: Interpreter, run: StateRun, effective: Any, spec: Field, kind: str
 ) -> float | int | None:
     """A numeric Map field given literally, by `<name>Path` (JSONPath) or as an expression
-    (JSONata); text holding a number is accepted, as AWS does."""
-    found = engine.field_value(run, spec, effective)
-    if found is None:
+    (JSONata), as loaded; text holding a number is accepted, as AWS does."""
+    source = spec.source
+    if source is None or not source.given:
         return None
-    value, source = found
-    name = spec.name
+    value = source.evaluate(engine, run, effective)
     parsed = _parse_number(value, kind)
     if parsed is None:
-        where = f"{name}Path" if source else name
+        path = source.path if isinstance(source, PathValue) else None
         raise StatesError(
             errors.RUNTIME,
-            f'The {where} field refers to value "{_as_text(value)}" which is not a valid {kind}: {source}',
+            f'The {source.field} field refers to value "{_as_text(value)}" '
+            f"which is not a valid {kind}: {path}",
         )
     return parsed
 
@@ -532,10 +567,10 @@ def _batched(
 
 def _batcher_number(engine: Interpreter, run: StateRun, effective: Any, spec: Field) -> int | None:
     name = spec.name
-    found = engine.field_value(run, spec, effective, label=f"ItemBatcher/{name}")
-    if found is None:
+    source = spec.source
+    if source is None or not source.given:
         return None
-    value, _ = found
+    value = source.evaluate(engine, run, effective)
     parsed = _parse_number(value, "integer")
     if parsed is None or parsed <= 0:
         raise StatesError(
