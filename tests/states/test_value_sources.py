@@ -76,14 +76,12 @@ def test_a_path_selects_from_the_value_the_context_and_variables() -> None:
 
 
 def test_field_keeps_what_was_written_and_carries_its_source() -> None:
-    raw = {"TimeoutSecondsPath": "$.t"}
-    typed = Field.read(raw, "TimeoutSeconds", PLACE, jsonata=False)
+    typed = Field.read({"TimeoutSecondsPath": "$.t"}, "TimeoutSeconds", PLACE, jsonata=False)
     assert typed == Field("TimeoutSeconds", ABSENT, "$.t")
     assert typed.source == PathValue("TimeoutSecondsPath", "$.t")
-    untyped = Field.read(raw, "TimeoutSeconds", PLACE)
-    assert untyped.source is None
-    with pytest.raises(TypeError):
-        untyped.evaluate(cast(Interpreter, None), _run(), {})
+    assert typed.evaluate(cast(Interpreter, None), _run(), {"t": 9}) == 9
+    expression = Field.read({"MaxConcurrency": "{% 2 %}"}, "MaxConcurrency", PLACE, jsonata=True)
+    assert expression.source == ExpressionValue("MaxConcurrency", "{% 2 %}")
 
 
 def _one_state(state: dict[str, Any], language: str = "JSONPath") -> dict[str, Any]:

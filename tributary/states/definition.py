@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from tributary.states.errors import DefinitionError
 from tributary.states.retry import Catcher, Retrier
-from tributary.states.value_source import ValueSource, read_source
+from tributary.states.value_source import NO_VALUE, ValueSource, read_source
 
 if TYPE_CHECKING:
     from tributary.states.engine import Interpreter, StateRun, Step
@@ -105,30 +105,23 @@ def object_list(raw: Mapping[str, Any], key: str, place: str) -> list[dict[str, 
 @dataclass(frozen=True)
 class Field:
     """A field given literally (or, in JSONata, as an expression) or by its `<name>Path`
-    (JSONPath): TimeoutSeconds, HeartbeatSeconds, MaxConcurrency, ToleratedFailureCount... as
-    written (`value`, `path`) and, when read with its state's query language, as a typed
-    `ValueSource` (`source`: literal, path or expression, decided at load) that `evaluate` runs.
-    Read without a language, only the engine's `Interpreter.field_value` evaluates it."""
+    (JSONPath): TimeoutSeconds, HeartbeatSeconds, MaxConcurrency, ToleratedFailureCount, Items...
+    as written (`value`, `path`) and as a typed `ValueSource` (`source`: literal, path or
+    expression, decided at load with the state's query language), which `evaluate` runs."""
 
     name: str
     value: Any = ABSENT
     path: str | None = None
-    source: ValueSource | None = dataclasses.field(default=None, compare=False, repr=False)
+    source: ValueSource = dataclasses.field(default=NO_VALUE, compare=False, repr=False)
 
     @classmethod
     def read(
-        cls,
-        raw: Mapping[str, Any],
-        name: str,
-        place: str,
-        *,
-        jsonata: bool | None = None,
-        label: str | None = None,
+        cls, raw: Mapping[str, Any], name: str, place: str, *, jsonata: bool, label: str | None = None
     ) -> Field:
         path = raw.get(f"{name}Path")
         if path is not None and not isinstance(path, str):
             raise DefinitionError(f"{name}Path must be a string, not {json.dumps(path)}", place)
-        source = None if jsonata is None else read_source(raw, name, place, jsonata=jsonata, label=label)
+        source = read_source(raw, name, place, jsonata=jsonata, label=label)
         return cls(name, raw.get(name, ABSENT), path, source)
 
     @property
@@ -138,8 +131,6 @@ class Field:
     def evaluate(self, engine: Interpreter, run: StateRun, value: Any) -> Any:
         """The field's value for this run (None when the state has neither the field nor its
         path); `value` is what a `…Path` selects from (the state's effective input)."""
-        if self.source is None:
-            raise TypeError(f"{self.name} was read without its query language")
         return self.source.evaluate(engine, run, value)
 
 

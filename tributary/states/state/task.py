@@ -113,7 +113,7 @@ def _is_positive_integer(value: Any) -> bool:
 def _seconds(engine: Interpreter, run: StateRun, spec: Field) -> float | None:
     """TimeoutSeconds / HeartbeatSeconds for this attempt (None when the state has neither)."""
     source = spec.source
-    if source is None or not source.given:
+    if not source.given:
         return None
     value = source.evaluate(engine, run, engine.input_of(run) if source.reads_input else None)
     if not _is_positive_integer(value):
