@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from tributary.chaos import runner
-from tributary.chaos.harness import Settings
+from tributary.chaos.harness import Result, Settings
+from tributary.chaos.invariants import Verdict
 
 
 def test_a_stack_that_cannot_start_gives_rows_that_say_so_and_the_run_goes_on(
@@ -37,3 +38,12 @@ def test_a_stack_that_cannot_start_gives_rows_that_say_so_and_the_run_goes_on(
     assert table.count("NOT RUN") == 2
     assert "2 scenarios in" in table and "invariants hold in 0" in table
     assert "could not run: the real-clock stack failed" in table
+
+
+def test_the_footer_gives_each_scenario_its_executions_and_their_limit() -> None:
+    verdict = Verdict([], {"orders": 12, "clicks": 1}, {"orders": 40, "clicks": 2}, [], [], {})
+    out = io.StringIO()
+    printer = runner.TablePrinter(out)
+    printer.footer([Result("burst of small files", verdict, 61.0), Result("broken", None, 0.0, error="x")])
+    assert "  burst of small files: clicks 1 (2), orders 12 (40)\n" in out.getvalue()
+    assert "  broken:" not in out.getvalue()

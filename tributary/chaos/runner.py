@@ -159,6 +159,16 @@ class TablePrinter:
             print(
                 "* ran at the same time as the scenario next to it (one on orders, one on clicks)", file=out
             )
+        counted = [r for r in results if r.verdict is not None and r.verdict.executions]
+        if counted:
+            print("\nexecutions started (limit), per dataset:", file=out)
+        for result in counted:
+            assert result.verdict is not None
+            limits = result.verdict.execution_limit
+            started = ", ".join(
+                f"{d} {n} ({limits.get(d, 0)})" for d, n in sorted(result.verdict.executions.items())
+            )
+            print(f"  {result.name}: {started}", file=out)
         for result in failing:
             print(f"\n{result.name}:", file=out)
             if result.error:
