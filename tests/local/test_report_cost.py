@@ -53,3 +53,10 @@ def test_the_json_report_carries_the_cost_map() -> None:
 def test_a_run_without_cost_says_so_and_a_running_one_says_nothing() -> None:
     assert "Cost on AWS: not recorded" in render_text(build_report(record("SUCCEEDED")))
     assert "Cost on AWS" not in render_text(build_report(record("RUNNING")))
+
+
+def test_the_express_children_are_named_beside_the_transitions() -> None:
+    usage = {"transitions": Decimal(10), "express_executions": Decimal(3)}
+    cost = {**COST, "usage": usage}
+    text = render_text(build_report(record("SUCCEEDED", cost=cost)))
+    assert "Step Functions $0.000250 (10 transitions, 3 Express children)" in text

@@ -795,7 +795,8 @@ def cost_lines(cost: Mapping[str, Any] | None) -> list[str]:
     main = {"step_functions": "Step Functions", "lambda": "Lambda", "glue": "Glue"}
     other = sum(float(v or 0) for k, v in by_service.items() if k not in main)
     amounts = {
-        "step_functions": f"{usage.get('transitions', '?')} transitions",
+        "step_functions": f"{usage.get('transitions', '?')} transitions"
+        + (f", {usage['express_executions']} Express children" if usage.get("express_executions") else ""),
         "lambda": f"{float(usage.get('lambda_gb_seconds') or 0):.2f} GB-s",
         "glue": f"{float(usage.get('glue_dpu_seconds') or 0):.0f} DPU-s",
     }
