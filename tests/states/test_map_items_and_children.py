@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 
-from tributary.states import Execution, VirtualClock
+from tributary.states import Execution, IntegrationRegistry, VirtualClock
 from tributary.states.definition import ABSENT, DefinitionError
 from tributary.states.state import load_machine
 from tributary.states.state.map import MapState
+from tributary.states.state.map_io import PayloadTemplate
 from tributary.states.value_source import ExpressionValue, LiteralValue, PathValue
 
 MACHINE_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:Orders"
@@ -154,6 +155,123 @@ def test_the_typed_numeric_fields_are_what_runs() -> None:
     assert (refused.cause or "").endswith(
         'The MaxConcurrencyPath field refers to value "many" which is not a valid integer: $.n'
     )
+
+
+def test_item_selector_and_batch_input_are_loaded_as_templates_of_their_language() -> None:
+    selector = {"order.$": "$$.Map.Item.Value"}
+    jsonpath = loaded_map(map_machine(ItemSelector=selector, ItemBatcher={"BatchInput": {"run.$": "$.run"}}))
+    assert jsonpath.item_selector == PayloadTemplate("ItemSelector", selector)
+    assert jsonpath.item_batcher is not None
+    assert jsonpath.item_batcher.batch_input == PayloadTemplate("BatchInput", {"run.$": "$.run"})
+    legacy = loaded_map(map_machine(Parameters=selector))
+    assert legacy.item_selector == PayloadTemplate("Parameters", selector)
+
+    jsonata = loaded_map(
+        map_machine(
+            "JSONata",
+            ItemSelector={"order": "{% $states.context.Map.Item.Value %}", "fixed": 1},
+            ItemBatcher={"BatchInput": {"run": 7}},
+        )
+    )
+    assert isinstance(jsonata.item_selector, ExpressionValue)
+    assert jsonata.item_batcher is not None
+    assert jsonata.item_batcher.batch_input == LiteralValue("BatchInput", {"run": 7})
+    assert not loaded_map(map_machine()).item_selector.given
+
+
+@pytest.mark.parametrize("language", ["JSONPath", "JSONata"])
+def test_item_selector_and_batch_input_run_in_their_language(language: str) -> None:
+    if language == "JSONata":
+        fields = {
+            "Items": "{% $states.input.orders %}",
+            "ItemSelector": {
+                "order": "{% $states.context.Map.Item.Value %}",
+                "at": "{% $states.context.Map.Item.Index %}",
+            },
+            "ItemBatcher": {"MaxItemsPerBatch": 2, "BatchInput": {"run": "{% $states.input.run %}"}},
+        }
+    else:
+        fields = {
+            "ItemsPath": "$.orders",
+            "ItemSelector": {"order.$": "$$.Map.Item.Value", "at.$": "$$.Map.Item.Index"},
+            "ItemBatcher": {"MaxItemsPerBatch": 2, "BatchInput": {"run.$": "$.run"}},
+        }
+    result = Execution(map_machine(language, **fields), {"orders": ["a", "b", "c"], "run": 7}).run()
+    assert json.loads(result.output or "null") == [
+        {"run": 7, "Items": [{"order": "a", "at": 0}, {"order": "b", "at": 1}]},
+        {"run": 7, "Items": [{"order": "c", "at": 2}]},
+    ]
+
+
+def reader_and_writer_map(language: str) -> dict[str, Any]:
+    """A distributed Map reading its items from S3 and writing its results there, its requests and
+    MaxItems taken from the execution input in the state's language."""
+    if language == "JSONata":
+        reader = {
+            "Resource": "arn:aws:states:::s3:getObject",
+            "Arguments": {"Bucket": "{% $states.input.bucket %}", "Key": "items.json"},
+            "ReaderConfig": {"InputType": "JSON", "MaxItems": "{% $states.input.max %}"},
+        }
+        writer = {
+            "Resource": "arn:aws:states:::s3:putObject",
+            "Arguments": {"Bucket": "{% $states.input.bucket %}"},
+        }
+    else:
+        reader = {
+            "Resource": "arn:aws:states:::s3:getObject",
+            "Parameters": {"Bucket.$": "$.bucket", "Key": "items.json"},
+            "ReaderConfig": {"InputType": "JSON", "MaxItemsPath": "$.max"},
+        }
+        writer = {"Resource": "arn:aws:states:::s3:putObject", "Parameters": {"Bucket.$": "$.bucket"}}
+    processor = {
+        "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+        "StartAt": "Each",
+        "States": {"Each": {"Type": "Pass", "End": True}},
+    }
+    state = {
+        "Type": "Map",
+        "ItemReader": reader,
+        "ResultWriter": writer,
+        "ItemProcessor": processor,
+        "End": True,
+    }
+    return {"QueryLanguage": language, "StartAt": "M", "States": {"M": state}}
+
+
+def test_item_reader_and_result_writer_are_typed_at_load() -> None:
+    jsonpath = loaded_map(reader_and_writer_map("JSONPath"))
+    assert jsonpath.item_reader is not None and jsonpath.result_writer is not None
+    assert jsonpath.item_reader.request == PayloadTemplate(
+        "Parameters", {"Bucket.$": "$.bucket", "Key": "items.json"}, "ItemReader.Parameters"
+    )
+    assert jsonpath.item_reader.max_items.source == PathValue("MaxItemsPath", "$.max")
+    assert isinstance(jsonpath.result_writer.request, PayloadTemplate)
+    jsonata = loaded_map(reader_and_writer_map("JSONata"))
+    assert jsonata.item_reader is not None and jsonata.result_writer is not None
+    request = jsonata.item_reader.request
+    assert isinstance(request, ExpressionValue) and request.label == "ItemReader/Arguments"
+    max_items = jsonata.item_reader.max_items.source
+    assert isinstance(max_items, ExpressionValue) and max_items.label == "ReaderConfig/MaxItems"
+    assert isinstance(jsonata.result_writer.request, ExpressionValue)
+
+
+@pytest.mark.parametrize("language", ["JSONPath", "JSONata"])
+def test_item_reader_and_result_writer_requests_run_in_their_language(kit: Any, language: str) -> None:
+    s3 = kit.S3({"in/items.json": json.dumps(["a", "b", "c"])})
+    execution = Execution(
+        reader_and_writer_map(language),
+        {"bucket": "in", "max": 2},
+        integrations=IntegrationRegistry({"s3": s3}),
+        state_machine_arn=MACHINE_ARN,
+    )
+    result = execution.run()
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    details = json.loads(result.output or "null")["ResultWriterDetails"]
+    assert details["Bucket"] == "in"
+    manifest = json.loads(s3.objects[f"in/{details['Key']}"])
+    (succeeded,) = manifest["ResultFiles"]["SUCCEEDED"]
+    outputs = [json.loads(entry["Output"]) for entry in json.loads(s3.objects[f"in/{succeeded['Key']}"])]
+    assert outputs == ["a", "b"]  # MaxItems 2 of the 3 items read
 
 
 # --- $$.Execution in distributed children and inline iterations --------------------------------

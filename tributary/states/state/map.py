@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from tributary.states import errors
-from tributary.states.definition import ABSENT, DefinitionError, Field, NestedLoader, State
+from tributary.states.definition import DefinitionError, Field, NestedLoader, State
 from tributary.states.engine import (
     BranchAborted,
     ExecutionFailed,
@@ -26,8 +26,14 @@ from tributary.states.engine import (
 from tributary.states.errors import NullableFailure, StatesError
 from tributary.states.fan_out import Job, run_all, stopping_quietly
 from tributary.states.history import History, payload_text
-from tributary.states.state.map_io import formatted_results, read_items, write_results
-from tributary.states.value_source import ExpressionValue, LiteralValue, PathValue
+from tributary.states.state.map_io import (
+    IoBlock,
+    formatted_results,
+    read_items,
+    template_source,
+    write_results,
+)
+from tributary.states.value_source import NO_VALUE, ExpressionValue, LiteralValue, PathValue, ValueSource
 
 if TYPE_CHECKING:
     from tributary.states.engine import StateRun, Step
@@ -131,7 +137,7 @@ class ItemBatcher:
 
     max_items: Field
     max_bytes: Field
-    batch_input: Any
+    batch_input: ValueSource
 
     @classmethod
     def read(cls, raw: Any, place: str, jsonata: bool) -> ItemBatcher:
@@ -141,21 +147,8 @@ class ItemBatcher:
         def number(name: str) -> Field:
             return Field.read(raw, name, place, jsonata=jsonata, label=f"ItemBatcher/{name}")
 
-        return cls(number("MaxItemsPerBatch"), number("MaxInputBytesPerBatch"), raw.get("BatchInput", {}))
-
-
-def _io_block(raw: Mapping[str, Any], key: str, place: str) -> dict[str, Any] | None:
-    """ItemReader / ResultWriter: an object naming its Resource (map_io.py runs it); a ResultWriter
-    may instead hold only a WriterConfig (the results formatted, not exported)."""
-    block = raw.get(key)
-    if block is None:
-        return None
-    resource_free = key == "ResultWriter" and isinstance(block, dict) and "Resource" not in block
-    if resource_free and isinstance(block.get("WriterConfig"), dict):
-        return block
-    if not isinstance(block, dict) or not isinstance(block.get("Resource"), str):
-        raise DefinitionError(f"{key} must be an object with a Resource", place)
-    return block
+        batch_input = template_source(raw, "BatchInput", place, jsonata)
+        return cls(number("MaxItemsPerBatch"), number("MaxInputBytesPerBatch"), batch_input)
 
 
 class MapState(State):
@@ -178,17 +171,21 @@ class MapState(State):
         self.processor = load(processor, key)
         # The items: `ItemsPath` (JSONPath) or `Items` (JSONata); the effective input when absent.
         self.items = _items_field(raw, place, self.jsonata)
+        # The error when the items are not an array (a JSONata expression's has its own cause).
+        self.not_an_array = errors.QUERY_EVALUATION_ERROR if self.jsonata else errors.RUNTIME
         # ItemSelector, or the legacy Parameters: each item's input.
         self.selector_key = (
             "ItemSelector" if "ItemSelector" in raw else "Parameters" if "Parameters" in raw else None
         )
-        self.item_selector = raw.get(self.selector_key, ABSENT) if self.selector_key else ABSENT
+        self.item_selector = (
+            template_source(raw, self.selector_key, place, self.jsonata) if self.selector_key else NO_VALUE
+        )
         batcher = raw.get("ItemBatcher")
         self.item_batcher = (
             ItemBatcher.read(batcher, f"{place}.ItemBatcher", self.jsonata) if batcher else None
         )
-        self.item_reader = _io_block(raw, "ItemReader", place)
-        self.result_writer = _io_block(raw, "ResultWriter", place)
+        self.item_reader = IoBlock.read(raw, "ItemReader", place, self.jsonata)
+        self.result_writer = IoBlock.read(raw, "ResultWriter", place, self.jsonata)
         # Each a literal, its `…Path` (JSONPath) or an expression (JSONata), decided here.
         self.max_concurrency = Field.read(raw, "MaxConcurrency", place, jsonata=self.jsonata)
         self.tolerated_failure_count = Field.read(raw, "ToleratedFailureCount", place, jsonata=self.jsonata)
@@ -433,7 +430,6 @@ def _items(engine: Interpreter, run: StateRun, state: MapState, effective: Any) 
     if state.item_reader is not None:
         return read_items(engine, run, state.item_reader, effective)
     source = state.items.source
-    assert source is not None
     # Without Items / ItemsPath: the effective input (the state input in JSONata).
     items = source.evaluate(engine, run, effective) if source.given else effective
     if isinstance(source, ExpressionValue) and not isinstance(items, list):
@@ -445,25 +441,22 @@ def _items(engine: Interpreter, run: StateRun, state: MapState, effective: Any) 
             location="Items",
         )
     if not isinstance(items, list):
-        error = errors.QUERY_EVALUATION_ERROR if state.jsonata else errors.RUNTIME
-        raise StatesError(error, f"Map state input must be an array but was: {payload_text(items)}")
+        raise StatesError(
+            state.not_an_array, f"Map state input must be an array but was: {payload_text(items)}"
+        )
     return items
 
 
 def _item_input(
     engine: Interpreter, run: StateRun, state: MapState, effective: Any, index: int, item: Any
 ) -> Any:
-    selector_key = state.selector_key
-    if selector_key is None:
+    selector = state.item_selector
+    if not selector.given:
         return item
-    context = {**run.context, "Map": {"Item": {"Index": index, "Value": item}}}
-    if run.jsonata:
-        states = {"input": run.state_input, "context": context}
-        return engine.jsonata_field(run, state.item_selector, states, selector_key)
     saved = run.context
-    run.context = context
+    run.context = {**saved, "Map": {"Item": {"Index": index, "Value": item}}}
     try:
-        return engine.payload_template(run, state.item_selector, effective, selector_key)
+        return selector.evaluate(engine, run, effective)
     finally:
         run.context = saved
 
@@ -474,7 +467,7 @@ def _number_field(
     """A numeric Map field given literally, by `<name>Path` (JSONPath) or as an expression
     (JSONata), as loaded; text holding a number is accepted, as AWS does."""
     source = spec.source
-    if source is None or not source.given:
+    if not source.given:
         return None
     value = source.evaluate(engine, run, effective)
     parsed = _parse_number(value, kind)
@@ -542,11 +535,7 @@ def _batched(
         return inputs
     size_field = _batcher_number(engine, run, effective, batcher.max_items)
     bytes_field = _batcher_number(engine, run, effective, batcher.max_bytes)
-    batch_input = batcher.batch_input
-    if run.jsonata and isinstance(batch_input, str | dict):
-        batch_input = engine.jsonata_field(run, batch_input, engine.jsonata_states(run), "BatchInput")
-    elif batch_input:
-        batch_input = engine.payload_template(run, batch_input, effective, "BatchInput")
+    batch_input = batcher.batch_input.evaluate(engine, run, effective)
     batches: list[dict[str, Any]] = []
     current: list[Any] = []
     for item in inputs:
@@ -568,7 +557,7 @@ def _batched(
 def _batcher_number(engine: Interpreter, run: StateRun, effective: Any, spec: Field) -> int | None:
     name = spec.name
     source = spec.source
-    if source is None or not source.given:
+    if not source.given:
         return None
     value = source.evaluate(engine, run, effective)
     parsed = _parse_number(value, "integer")

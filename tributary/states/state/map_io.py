@@ -8,31 +8,97 @@ reader's Parameters / Arguments. What the integration answers is read as:
   JSON (an array), JSONL (one value a line), CSV (rows as objects keyed by the headers), or already
   parsed items (a list).
 ResultWriter puts `<Prefix>/<map run id>/manifest.json` and `SUCCEEDED_0.json` / `FAILED_0.json`
-through `s3:putObject` (Bucket, Key, Body)."""
+through `s3:putObject` (Bucket, Key, Body).
+
+Both are loaded with their state (`IoBlock`): the request (Parameters, a payload template, in
+JSONPath; Arguments in JSONata) and the reader's MaxItems are typed then, as are the Map's other
+templates (`template_source`: ItemSelector, Parameters, BatchInput)."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tributary.states import errors
+from tributary.states.definition import DefinitionError, Field
 from tributary.states.engine import iso_time
 from tributary.states.errors import StatesError
 from tributary.states.history import payload_text
 from tributary.states.service_integrations import ResourceError, TaskCall, parse_resource
+from tributary.states.value_source import NO_VALUE, ValueSource, read_source
 
 if TYPE_CHECKING:
     from tributary.states.engine import Interpreter, StateRun
     from tributary.states.state.map import IterationOutcome
 
 
-def _request(engine: Interpreter, run: StateRun, block: dict[str, Any], effective: Any, field: str) -> Any:
-    if run.jsonata:
-        arguments = block.get("Arguments", {})
-        return engine.jsonata_field(run, arguments, engine.jsonata_states(run), f"{field}/Arguments")
-    return engine.payload_template(run, block.get("Parameters", {}), effective, f"{field}.Parameters")
+class PayloadTemplate(ValueSource):
+    """A JSONPath payload template (ItemSelector, the legacy Parameters, BatchInput, a reader's or
+    writer's Parameters): its `.$` keys evaluated against the value handed over and the context
+    object. `label` names it in errors."""
+
+    reads_input = True
+
+    def __init__(self, field: str, template: Any, label: str | None = None) -> None:
+        self.field = field
+        self.template = template
+        self.label = label or field
+
+    def evaluate(self, engine: Interpreter, run: StateRun, value: Any) -> Any:
+        return engine.payload_template(run, self.template, value, self.label)
+
+
+def template_source(
+    raw: Mapping[str, Any], name: str, place: str, jsonata: bool, label: str | None = None
+) -> ValueSource:
+    """A field that builds a value (ItemSelector, Parameters, BatchInput, a reader's or writer's
+    request), as loaded: a payload template in JSONPath; in JSONata an expression, or a literal
+    when it holds none."""
+    if jsonata:
+        return read_source(raw, name, place, jsonata=True, label=label)
+    return PayloadTemplate(name, raw[name], label) if name in raw else NO_VALUE
+
+
+@dataclass(frozen=True)
+class IoBlock:
+    """An ItemReader or ResultWriter as loaded: the block as written (`raw`: Resource, ReaderConfig,
+    WriterConfig), its request (`Parameters` in JSONPath, `Arguments` in JSONata) and, for a reader,
+    ReaderConfig's `MaxItems` (a literal, `MaxItemsPath` or an expression)."""
+
+    raw: dict[str, Any]
+    request: ValueSource
+    max_items: Field
+
+    @classmethod
+    def read(cls, state: Mapping[str, Any], key: str, place: str, jsonata: bool) -> IoBlock | None:
+        """A ResultWriter may hold only a WriterConfig (the results formatted, not exported);
+        otherwise the block names its Resource."""
+        block = state.get(key)
+        if block is None:
+            return None
+        resource_free = key == "ResultWriter" and isinstance(block, dict) and "Resource" not in block
+        if not (resource_free and isinstance(block.get("WriterConfig"), dict)) and (
+            not isinstance(block, dict) or not isinstance(block.get("Resource"), str)
+        ):
+            raise DefinitionError(f"{key} must be an object with a Resource", place)
+        where = f"{place}.{key}"
+        request = (
+            template_source(block, "Arguments", where, True, f"{key}/Arguments")
+            if jsonata
+            else template_source(block, "Parameters", where, False, f"{key}.Parameters")
+        )
+        config = block.get("ReaderConfig")
+        config = config if isinstance(config, dict) else {}
+        max_items = Field.read(config, "MaxItems", where, jsonata=jsonata, label="ReaderConfig/MaxItems")
+        return cls(block, request, max_items)
+
+
+def _request(engine: Interpreter, run: StateRun, block: IoBlock, effective: Any) -> Any:
+    return block.request.evaluate(engine, run, effective) if block.request.given else {}
 
 
 def _call(engine: Interpreter, run: StateRun, resource_arn: str, arguments: Any, error: str) -> Any:
@@ -57,21 +123,18 @@ def _call(engine: Interpreter, run: StateRun, resource_arn: str, arguments: Any,
         raise StatesError(error, f"{type(exc).__name__}: {exc}") from exc
 
 
-def read_items(engine: Interpreter, run: StateRun, reader: dict[str, Any], effective: Any) -> list[Any]:
-    arguments = _request(engine, run, reader, effective, "ItemReader")
-    answer = _call(engine, run, reader["Resource"], arguments, errors.ITEM_READER_FAILED)
+def read_items(engine: Interpreter, run: StateRun, reader: IoBlock, effective: Any) -> list[Any]:
+    arguments = _request(engine, run, reader, effective)
+    resource = reader.raw["Resource"]
+    answer = _call(engine, run, resource, arguments, errors.ITEM_READER_FAILED)
     if isinstance(answer, dict) and "Contents" in answer:
-        answer = _all_pages(engine, run, reader["Resource"], arguments, answer)
-    config = reader.get("ReaderConfig", {})
+        answer = _all_pages(engine, run, resource, arguments, answer)
+    config = reader.raw.get("ReaderConfig", {})
     try:
         items = _parse_items(answer, config)
     except (ValueError, KeyError, TypeError) as exc:
         raise StatesError(errors.ITEM_READER_FAILED, f"Could not read the items: {exc}") from None
-    max_items = config.get("MaxItems")
-    if run.jsonata and isinstance(max_items, str):
-        max_items = engine.jsonata_field(run, max_items, engine.jsonata_states(run), "ReaderConfig/MaxItems")
-    elif "MaxItemsPath" in config:
-        max_items = engine.select(run, effective, config["MaxItemsPath"])
+    max_items = reader.max_items.evaluate(engine, run, effective)
     if isinstance(max_items, int) and not isinstance(max_items, bool) and max_items > 0:
         items = items[:max_items]
     return items
@@ -129,11 +192,11 @@ def json_type(value: Any) -> str:
     return type(value).__name__
 
 
-def _transformation(writer: dict[str, Any]) -> tuple[str, str]:
+def _transformation(writer: IoBlock) -> tuple[str, str]:
     """(Transformation, OutputType) of a ResultWriter's WriterConfig: NONE and JSON by default when
     the results are exported, COMPACT when only formatted."""
-    config = writer.get("WriterConfig") or {}
-    default = "NONE" if "Resource" in writer else "COMPACT"
+    config = writer.raw.get("WriterConfig") or {}
+    default = "NONE" if "Resource" in writer.raw else "COMPACT"
     return str(config.get("Transformation", default)), str(config.get("OutputType", "JSON"))
 
 
@@ -172,9 +235,7 @@ def _formatted(entries: list[Any], transformation: str, outcomes: list[Iteration
     return flat
 
 
-def formatted_results(
-    inputs: list[Any], outcomes: list[IterationOutcome], writer: dict[str, Any]
-) -> list[Any]:
+def formatted_results(inputs: list[Any], outcomes: list[IterationOutcome], writer: IoBlock) -> list[Any]:
     """The child executions' results as a ResultWriter's WriterConfig formats them."""
     transformation, _ = _transformation(writer)
     return _formatted([_entry(inputs, o, transformation) for o in outcomes], transformation, outcomes)
@@ -192,18 +253,18 @@ def write_results(
     map_run_arn: str,
     inputs: list[Any],
     outcomes: list[IterationOutcome],
-    writer: dict[str, Any],
+    writer: IoBlock,
 ) -> dict[str, Any] | None:
     """Put the results and the manifest; the Map's result is where they are. None when the
     ResultWriter has only a WriterConfig (nothing exported)."""
-    if "Resource" not in writer:
+    if "Resource" not in writer.raw:
         return None
-    target = _request(engine, run, writer, run.state_input, "ResultWriter")
+    target = _request(engine, run, writer, run.state_input)
     bucket = target.get("Bucket")
     prefix = str(target.get("Prefix", "")).rstrip("/")
     run_id = map_run_arn.rsplit(":", 1)[-1]
     base = f"{prefix}/{run_id}" if prefix else run_id
-    resource = writer["Resource"]
+    resource = writer.raw["Resource"]
     transformation, output_type = _transformation(writer)
     succeeded_outcomes = [o for o in outcomes if o.failure is None]
     failed_outcomes = [o for o in outcomes if o.failure is not None]
