@@ -241,13 +241,25 @@ def ended_event(run_id: str, status: str = "SUCCEEDED") -> dict[str, Any]:
     return {
         "source": "aws.states",
         "detail-type": "Step Functions Execution Status Change",
-        "detail": {"executionArn": arn, "status": status, "input": json.dumps({"run_id": run_id})},
+        "detail": {
+            "executionArn": arn,
+            "name": run_id,
+            "status": status,
+            "input": json.dumps({"run_id": run_id}),
+        },
     }
 
 
+@pytest.mark.parametrize("event_has_input", [True, False], ids=["input", "name-only"])
 def test_the_function_sets_cost_on_the_run_record(
-    stack: Any, load_handler: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+    stack: Any,
+    load_handler: Any,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    event_has_input: bool,
 ) -> None:
+    """Under the customer managed key an execution's status event may come without its input: the
+    run is then found by the execution's name (every run's execution is named after its run id)."""
     import boto3
 
     table = boto3.resource("dynamodb", region_name="us-east-1").Table(stack.runs_table)
@@ -259,7 +271,10 @@ def test_the_function_sets_cost_on_the_run_record(
     monkeypatch.setattr(handler, "_job_run", lambda job, run: JOB_RUN)
     monkeypatch.setattr(handler, "_children", lambda arn: pipeline_children())
     monkeypatch.setattr(handler, "_describe_map_run", lambda arn: described(arn, 2))
-    answer = handler.lambda_handler(ended_event("r1"), lambda_context)
+    event = ended_event("r1")
+    if not event_has_input:
+        del event["detail"]["input"]
+    answer = handler.lambda_handler(event, lambda_context)
     assert answer["recorded"] is True
     item = table.get_item(Key={"run_id": "r1"})["Item"]
     cost = item["cost"]

@@ -103,10 +103,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     detail = event.get("detail") or {}
     status = str(detail.get("status", ""))
     execution_arn = str(detail.get("executionArn", ""))
+    # Under a customer managed key the event may carry no input; every execution is named after its
+    # run id (the trigger, the sweep and the Airflow DAG name it so), so the name answers then.
     try:
         run_id = str(json.loads(detail.get("input") or "{}").get("run_id") or "")
-    except ValueError:
+    except (ValueError, AttributeError):
         run_id = ""
+    run_id = run_id or str(detail.get("name") or "")
     if status not in ENDED or not execution_arn or not run_id:
         logger.info("Not an ended run", extra={"status": status, "has_run_id": bool(run_id)})
         return {"recorded": False}
