@@ -42,6 +42,7 @@ from etl_common.cost import (  # noqa: E402
     SERVICES,
     US_EAST_1,
     AthenaUse,
+    ExpressUse,
     GlueUse,
     LambdaUse,
     RunUsage,
@@ -116,6 +117,8 @@ class Measured:
     load: str = ""
     transitions: int = 0
     lambda_ms: list[tuple[str, float]] = field(default_factory=list)  # (logical id, ms) per invocation
+    # Each EXPRESS child of a distributed Map: (duration ms, memory MB), from its ResultWriter result.
+    express_children: list[tuple[float, float]] = field(default_factory=list)
     glue_seconds: list[float] = field(default_factory=list)  # ExecutionTime of each Glue job run
     athena_ddl: int = 0
     dynamodb_write_units: float = 0
@@ -129,10 +132,25 @@ class Measured:
     # etl_common.run_usage.ESTIMATES would have said instead, for comparison (not priced).
     estimated_s3_put_requests: int = 0
     estimated_s3_get_requests: int = 0
+    map_runs: list[dict[str, Any]] = field(default_factory=list)  # run_usage.map_run_usage's summaries
+    # For comparison, not priced: what the local Lambda runtime reports for each of validate's object-mode
+    # calls (Duration, Init Duration: Lambda's REPORT line; init 0 when warm), against the child's time.
+    validate_object_reported_ms: list[tuple[float, float]] = field(default_factory=list)
 
     @classmethod
     def from_json(cls, document: dict[str, Any]) -> Measured:
-        return cls(**{**document, "lambda_ms": [(str(n), float(ms)) for n, ms in document["lambda_ms"]]})
+        return cls(
+            **{
+                **document,
+                "lambda_ms": [(str(n), float(ms)) for n, ms in document["lambda_ms"]],
+                "express_children": [
+                    (float(ms), float(mb)) for ms, mb in document.get("express_children", [])
+                ],
+                "validate_object_reported_ms": [
+                    (float(ms), float(init)) for ms, init in document.get("validate_object_reported_ms", [])
+                ],
+            }
+        )
 
     def usage(
         self,
@@ -166,6 +184,7 @@ class Measured:
             sqs_requests=self.sqs_requests,
             kms_requests=self.kms_requests,
             cloudwatch_requests=self.cloudwatch_requests,
+            express=[ExpressUse(ms, mb) for ms, mb in self.express_children],
         )
 
     def add_usage(self, usage: RunUsage, logical_ids: dict[str, str]) -> None:
@@ -175,6 +194,8 @@ class Measured:
             self.lambda_ms.extend(
                 [(logical_ids.get(use.function, use.function), use.duration_ms)] * use.requests
             )
+        for express in usage.express:
+            self.express_children.extend([(express.duration_ms, express.memory_mb)] * express.executions)
         self.glue_seconds.extend(g.execution_seconds for g in usage.glue)
         self.athena_ddl += sum(1 for a in usage.athena if a.statement_type == "DDL")
         self.dynamodb_write_units += usage.dynamodb_write_units
@@ -191,6 +212,23 @@ def total_cost(measured: Measured, **kwargs: Any) -> float:
 
 
 # -- measuring on the local stack ------------------------------------------------------------------------
+def _report_object_calls(stack: Any) -> list[tuple[float, float]]:
+    """(Duration, Init Duration) the local Lambda runtime reports for each of validate's object-mode calls
+    (the calls of ValidateEachObject's children; Init Duration 0 for a warm one)."""
+    reported: list[tuple[float, float]] = []
+    function = stack.lambdas.function("ValidateFunction")
+    invoke = function.invoke
+
+    def reporting(payload: Any, invoke: Any = invoke) -> Any:
+        result = invoke(payload)
+        if isinstance(payload, dict) and payload.get("mode") == "object":
+            reported.append((result.duration_ms, result.init_ms if result.cold_start else 0.0))
+        return result
+
+    function.invoke = reporting
+    return reported
+
+
 def _load() -> str:
     return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
@@ -234,7 +272,13 @@ class S3RequestCounter(logging.Handler):
 
 def measure(label: str, files: int, path: str, workdir: Path, timeout: float) -> Measured:
     """Upload `files` small orders files at once to a fresh local stack and wait for every run."""
-    from etl_common.run_usage import ESTIMATES, estimated_usage, usage_from_history
+    from etl_common.run_usage import (
+        ESTIMATES,
+        child_workflows,
+        estimated_usage,
+        map_runs_usage,
+        usage_from_history,
+    )
 
     from bench.burst import ENDED, _queued, _runs, _sfn, _time_triggers, _upload, orders_files
     from bench.local_stack import template_parameters
@@ -258,6 +302,7 @@ def measure(label: str, files: int, path: str, workdir: Path, timeout: float) ->
         counter.buckets = {r.physical_id for r in stack.stack.of_type("AWS::S3::Bucket")}
         logical_ids = {r.physical_id: r.logical_id for r in stack.stack.of_type("AWS::Lambda::Function")}
         triggers = _time_triggers(stack)
+        reported = _report_object_calls(stack)
         started = time.perf_counter()
         _upload(stack, uploads)
         while True:
@@ -272,6 +317,15 @@ def measure(label: str, files: int, path: str, workdir: Path, timeout: float) ->
             time.sleep(1)
         result.wall_seconds = time.perf_counter() - started
         sfn = _sfn(stack)
+        counter.buckets = set()  # what follows is this benchmark reading, not the pipeline running
+        s3 = stack.aws.client("s3")
+
+        def get_object(bucket: str, key: str) -> bytes:
+            return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+        def describe_map_run(arn: str) -> dict[str, Any] | None:
+            return dict(sfn.describe_map_run(mapRunArn=arn))
+
         (job,) = stack.glue._jobs.values()
         job_runs = {r["Id"]: r for r in stack.glue.get_job_runs(JobName=job.name)["JobRuns"]}
         by_run = {str(run["run_id"]): run for run in runs}
@@ -286,6 +340,12 @@ def measure(label: str, files: int, path: str, workdir: Path, timeout: float) ->
             usage.lambdas.extend(
                 LambdaUse(name.rsplit(":", 1)[-1], ms, 0) for name, ms in found.lambda_durations
             )
+            definition = sfn.describe_state_machine_for_execution(executionArn=summary["executionArn"])
+            children = child_workflows(definition["definition"])
+            priced, _ = map_runs_usage(found, children, {}, describe_map_run, get_object)
+            for map_run in priced:  # the children (Express requests and durations, their Lambda calls)
+                usage = usage.add(map_run.measured).add(map_run.estimated)
+                result.map_runs.append(map_run.summary)
             for _, job_run_id in found.glue_job_runs:
                 described = job_runs.get(job_run_id)
                 if described is not None:
@@ -306,6 +366,7 @@ def measure(label: str, files: int, path: str, workdir: Path, timeout: float) ->
             result.executions += 1
             result.add_usage(usage.add(estimate), logical_ids)
         result.lambda_ms.extend(("TriggerFunction", seconds * 1000) for seconds in triggers)
+        result.validate_object_reported_ms = sorted(reported)
     server_log.removeHandler(counter)
     server_log.setLevel(logging.ERROR)
     result.s3_put_requests += counter.put
@@ -326,6 +387,7 @@ def cost_lines(single: Measured, bursts: list[Measured]) -> list[str]:
     lines = [
         f"one run of 1 file by service: {breakdown}",
         f"one file alone ({single.path}): {single.executions} run, {single.transitions} transitions, "
+        f"{len(single.express_children)} Express children, "
         f"{_money(one)} per run -> one run per file: {_money(one * 1000)} per 1,000 files",
     ]
     header = ["files", "runs", "wall", "per run", "per 1,000 files", "one run per file"]
@@ -338,6 +400,15 @@ def cost_lines(single: Measured, bursts: list[Measured]) -> list[str]:
             f"{measured.estimated_s3_put_requests} + "
             f"{measured.estimated_s3_get_requests}"
         )
+    for measured in [single, *bursts]:
+        durations = sorted(ms for ms, _ in measured.express_children)
+        if durations:
+            lines.append(
+                f"EXPRESS children, {measured.label}: {len(durations)}, each "
+                f"{durations[len(durations) // 2]:.0f} ms median, {durations[-1]:.0f} ms at most "
+                "(StopDate - StartDate; their validate calls are priced for as long)"
+            )
+    lines.extend(object_calls_note(m) for m in [single, *bursts] if m.validate_object_reported_ms)
     for burst in bursts:
         total = total_cost(burst)
         lines.append(
@@ -346,6 +417,25 @@ def cost_lines(single: Measured, bursts: list[Measured]) -> list[str]:
             f"{_money(total / burst.files * 1000):>16} {_money(one * 1000):>17}"
         )
     return lines
+
+
+def object_calls_note(measured: Measured) -> str:
+    """How long validate's object-mode calls were priced for (their children's time) against what the
+    local Lambda runtime reported for them (Duration + Init Duration): the gap is the local machine
+    starting and queueing up to MaxConcurrency workers on shared cores."""
+    calls = measured.validate_object_reported_ms
+    children = sum(ms for ms, _ in measured.express_children) / 1000
+    duration = sum(ms for ms, _ in calls) / 1000
+    init = sum(ms for _, ms in calls) / 1000
+    cold = sum(1 for _, ms in calls if ms)
+    warm = sorted(ms for ms, init_ms in calls if not init_ms)
+    return (
+        f"{measured.label[0].upper()}{measured.label[1:]}: validate's {len(calls):,} object-mode calls "
+        "priced for their children's "
+        f"{children:,.1f} s; the local Lambda runtime reported {duration:,.1f} s of Duration and "
+        f"{init:,.1f} s of Init Duration ({cold:,} cold starts)"
+        + (f", a warm call {warm[len(warm) // 2]:.0f} ms median" if warm else "")
+    )
 
 
 TABLE_START = "<!-- cost-table:start -->"
@@ -362,9 +452,9 @@ def readme_table(reference: Path = REFERENCE, template: Path = TEMPLATE) -> str:
         f"{name.removesuffix('Function')} {spec.memory_mb} MB" for name, spec in sorted(functions.items())
     )
     rows = [
-        "| what | files | runs | transitions | Lambda GB-s | Glue DPU-s | Step Functions | Lambda | Glue "
-        "| other | total | per 1,000 files |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| what | files | runs | transitions | Express children | Lambda GB-s | Glue DPU-s | Step Functions "
+        "| Lambda | Glue | other | total | per 1,000 files |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for label, measured in measurements.items():
         classes = [None] if measured.path == "lite" else [None, "FLEX" if glue[2] != "FLEX" else "STANDARD"]
@@ -376,7 +466,7 @@ def readme_table(reference: Path = REFERENCE, template: Path = TEMPLATE) -> str:
             name = label if execution_class is None else f"{label}, Glue {execution_class}"
             rows.append(
                 f"| {name} | {measured.files:,} | {measured.executions} | {usage.transitions:,} | "
-                f"{usage.lambda_gb_seconds():.1f} | "
+                f"{usage.express_executions():,} | {usage.lambda_gb_seconds():.1f} | "
                 f"{usage.glue_dpu_seconds():.0f} | {_money(parts['step_functions'])} | "
                 f"{_money(parts['lambda'])} | {_money(parts['glue'])} | {_money(other)} | {_money(total)} | "
                 f"{_money(total / measured.files * 1000)} |"
@@ -387,9 +477,20 @@ def readme_table(reference: Path = REFERENCE, template: Path = TEMPLATE) -> str:
         "(`functions/common/etl_common/cost.py`); "
         f"memory from template.yaml: {memory}; Glue {glue[1]} x {glue[0]} ({glue[2]}). "
         f"Usage measured on the local stack on {document['measured_on']}: transitions and Lambda durations "
-        "from the executions (local durations, cold starts included), S3 requests counted at the local S3; "
+        "from the executions (local durations, cold starts included); the validation Map's EXPRESS children "
+        "counted by DescribeMapRun and timed by their ResultWriter results, each priced as an Express "
+        "request and its duration (Step Functions column) plus its validate call (Lambda column); "
+        "S3 requests counted at the local S3; "
         "Spark's S3, DynamoDB, SQS and KMS requests are the estimates of `etl_common/run_usage.py`. "
         "One run per file costs the first row's total per file. "
+        + " ".join(
+            object_calls_note(m) + "."
+            for m in measurements.values()
+            if m.validate_object_reported_ms and m.files >= 100
+        )
+        + " The local machine has 2 cores shared with other work; load average (1 minute) at the start of "
+        + ", ".join(f"{m.label} {m.load.split()[0]}" for m in measurements.values() if m.load)
+        + ". "
         '"other": ' + ", ".join(s for s in SERVICES if s not in ("step_functions", "lambda", "glue")) + ".",
         "Printed by `python -m bench.cost --readme-table`.",
     ]

@@ -30,7 +30,10 @@ def test_the_table_follows_the_templates_memory_sizes(tmp_path: Path) -> None:
     doubled.write_text(template.replace("      MemorySize: 1024\n", "      MemorySize: 2048\n", 1))
     before, after = readme_table(), readme_table(template=doubled)
     assert "Validate 1024 MB" in before and "Validate 2048 MB" in after
-    gb_seconds = re.compile(r"^\| one run of 1 file \(lite\) \| 1 \| \d+ \| \d+ \| ([\d.]+) \|", re.MULTILINE)
+    # | what | files | runs | transitions | Express children | Lambda GB-s | ...
+    gb_seconds = re.compile(
+        r"^\| one run of 1 file \(lite\) \| 1 \| \d+ \| \d+ \| \d+ \| ([\d.]+) \|", re.MULTILINE
+    )
     assert float(gb_seconds.findall(after)[0]) > float(gb_seconds.findall(before)[0])
 
 
@@ -67,3 +70,19 @@ def test_the_s3_request_counter_classes_the_local_s3s_requests() -> None:
     for line in lines:
         counter.emit(logging.LogRecord("werkzeug", logging.INFO, __file__, 1, line, None, None))
     assert (counter.put, counter.get, counter.free) == (2, 2, 2)
+
+
+def test_the_recorded_runs_price_each_object_as_an_express_child_and_its_validate_call() -> None:
+    """Each object of a recorded run was one EXPRESS child of ValidateEachObject: it is in the reference
+    as an Express child with its duration and as one validate call (beside each run's prepare and
+    summarise calls), and not as a state transition (a run's transitions are its own states)."""
+    import json
+
+    for document in json.loads(REFERENCE.read_text())["measured"]:
+        measured = Measured.from_json(document)
+        assert len(measured.express_children) == measured.files, measured.label
+        validate_calls = sum(1 for name, _ in measured.lambda_ms if name == "ValidateFunction")
+        assert validate_calls == 2 * measured.executions + measured.files, measured.label
+        assert measured.transitions < 30 * measured.executions, measured.label
+        # The DDL statements are RegisterPartitions' batches; not also one per EXPRESS child.
+        assert measured.athena_ddl < measured.files + measured.executions, measured.label
