@@ -13,9 +13,6 @@ import pytest
 import tributary.states.state
 
 STATE_MODULES = Path(tributary.states.state.__file__).parent
-# Map's Items/ItemsPath, ItemSelector, BatchInput and reader/writer requests still choose at run
-# time (see tributary/states/README.md, "What is still decided in a language at run time").
-NOT_YET = {"map.py", "map_io.py"}
 
 
 def language_reads_at_run_time(path: Path) -> list[int]:
@@ -38,7 +35,7 @@ def language_reads_at_run_time(path: Path) -> list[int]:
 
 @pytest.mark.parametrize(
     "path",
-    [p for p in sorted(STATE_MODULES.glob("*.py")) if p.name not in NOT_YET],
+    sorted(STATE_MODULES.glob("*.py")),
     ids=lambda p: p.name,
 )
 def test_a_state_module_does_not_choose_its_language_at_run_time(path: Path) -> None:
