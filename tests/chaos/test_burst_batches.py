@@ -19,34 +19,15 @@ from typing import Any
 
 import pytest
 
-from tributary.chaos.data import DataFactory
-from tributary.chaos.harness import Context, Settings, in_process_stack
-from tributary.chaos.invariants import _execution_limit, check, executions_by_dataset
+from tributary.chaos.invariants import _execution_limit, check
 from tributary.local.delivery.event_source_mapping import BatchRecord, SqsEventSourceMapping
+
+from .conftest import lite_stack
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("local_stack_e2e")]
 
 FILES = 24
 DELIVERY_SECONDS = 1.0  # each event's delivery to SQS: the 24 events reach the queue over ~23 s
-
-
-@pytest.fixture
-def slow_event_delivery(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tributary.local.stack import LocalStack
-
-    deliverers = LocalStack._deliverers
-
-    def slowed(self: LocalStack) -> dict[str, Any]:
-        found = deliverers(self)
-        to_queue: Callable[[str, str], None] = found["sqs"]
-
-        def deliver(arn: str, body: str) -> None:
-            time.sleep(DELIVERY_SECONDS)
-            to_queue(arn, body)
-
-        return {**found, "sqs": deliver}
-
-    monkeypatch.setattr(LocalStack, "_deliverers", slowed)
 
 
 @pytest.fixture
@@ -64,21 +45,20 @@ def trigger_batches(monkeypatch: pytest.MonkeyPatch) -> list[BatchRecord]:
     return batches
 
 
-@pytest.mark.usefixtures("slow_event_delivery")
 def test_a_burst_whose_events_reach_the_queue_over_several_windows(
-    tmp_path: Path, trigger_batches: list[BatchRecord]
+    tmp_path: Path,
+    trigger_batches: list[BatchRecord],
+    before_each_event_delivery: Callable[[Callable[[], object]], None],
 ) -> None:
-    # the small-run path: no Spark; the trigger's batching is the same on both paths
-    settings = Settings(reduced=True, transform_path="lite", work_dir=tmp_path)
-    with in_process_stack(settings, real_time=False) as (view, faults, put):
-        context = Context(view, faults, DataFactory(seed=3), settings, put)
-        before = executions_by_dataset(view)
+    before_each_event_delivery(lambda: time.sleep(DELIVERY_SECONDS))
+    with lite_stack(tmp_path, seed=3) as (context, before):
         specs = [
             context.data.orders(f"incoming/orders/spread-{i:05d}.csv", 3, must_publish=True)
             for i in range(FILES)
         ]
         uploads = context.upload(specs, threads=16)
         context.wait_quiet()
+        view = context.view
         verdict = check(view, context.uploads, before, waves=context.waves)
 
     executions = verdict.executions["orders"]

@@ -49,7 +49,11 @@ _ROOT_ENTRIES = ("template.yaml", "samconfig.toml", "contracts", "functions", "g
 class Settings:
     reduced: bool = False  # the CI sizes
     batch_window: float = 2.0  # cap of the trigger's batching window
-    visibility_timeout: int = 10  # cap of the ingest queue's visibility timeout (redelivery after a crash)
+    # Cap of the ingest queue's visibility timeout (redelivery after a crash). A trigger invocation
+    # killed after claiming some versions leaves claims the trigger takes over only once that
+    # invocation cannot be running (its 60 s timeout + 5 s): until then their messages are retried, so
+    # the cap times the queue's maxReceiveCount - 1 (4) must exceed 65 s, or they reach the DLQ.
+    visibility_timeout: int = 20
     scenario_timeout: float = 900.0
     work_dir: Path | None = None
     seed: int = 7

@@ -99,6 +99,13 @@ class RunRepository:
             raise
         return True
 
+    def exists(self, run_id: str) -> bool:
+        """Whether the run has a record (the trigger creates it before it starts the run)."""
+        response = self._table().get_item(
+            Key={"run_id": run_id}, ProjectionExpression="run_id", ConsistentRead=True
+        )
+        return "Item" in response
+
     def record_versions(self, run_id: str, versions: ContractVersion, plan_uri: str) -> bool:
         """Set the contract and reference versions on an existing record (validate, once it compiled the
         run's plan); False when the run has no record. Writing the same values again is harmless."""

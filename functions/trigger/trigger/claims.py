@@ -4,8 +4,15 @@ Claiming an object version records which run it belongs to. The first claim wins
 of the same version gets the earlier run's id back, so the trigger can tell a duplicate (claimed by
 another run) from a redelivery of the same batch (claimed by this run, which is then started again;
 the deterministic execution name makes that safe).
+
+A claim can outlive its invocation without a run: an invocation killed (its timeout, a crash) after
+claiming some versions and before starting their run. Its messages come back, possibly in other
+batches and so under another run id; the trigger then finds each such version claimed by a run that
+has no record, and takes the claim over once the invocation that made it cannot be running any more
+(`outlived`), rather than ignoring the version as a duplicate until the claim expires.
 """
 
+import time
 from collections.abc import Callable
 from functools import cached_property
 from typing import Any
@@ -39,7 +46,9 @@ def _claim_for(version: ObjectVersion, run_id: str) -> dict[str, str]:
 class ObjectClaims:
     def __init__(self, table_name: str, ttl_seconds: int):
         self._table_name = table_name
+        self._ttl_seconds = ttl_seconds
         self._config = IdempotencyConfig(event_key_jmespath="object_id", expires_after_seconds=ttl_seconds)
+        self._invocation_seconds = 0.0  # how long an invocation may run (its remaining time at the start)
 
     # The persistence layer is made on the first claim, not at import: a batch whose objects are all
     # skipped never needs it. Its client comes from etl_common.aws (default session, shared config), so
@@ -61,6 +70,7 @@ class ObjectClaims:
     def register_lambda_context(self, context: LambdaContext) -> None:
         """Lets an in-progress claim expire with the invocation if the function times out."""
         self._config.register_lambda_context(context)
+        self._invocation_seconds = context.get_remaining_time_in_millis() / 1000
 
     def claim(self, object_id: str, run_id: str) -> str:
         """Return the run that owns the object version: ``run_id`` if this is the first claim.
@@ -76,3 +86,16 @@ class ObjectClaims:
         self._persistence.delete_record(
             data=ObjectVersion(object_id=object_id).model_dump(), exception=ReleaseClaim(object_id)
         )
+
+    def outlived(self, object_id: str, margin_seconds: float = 5.0) -> bool:
+        """Whether the invocation that claimed the version has ended for sure: the claim is older than
+        an invocation may run (this one's remaining time at its start, as every invocation of the
+        function has the same timeout), plus a margin for clocks. False when that is not known."""
+        if self._invocation_seconds <= 0:
+            return False
+        self._persistence.configure(self._config, key_prefix=KEY_PREFIX)
+        record = self._persistence.get_record(ObjectVersion(object_id=object_id).model_dump())
+        if record is None or record.expiry_timestamp is None:
+            return False
+        claimed_at = int(record.expiry_timestamp) - self._ttl_seconds  # Powertools: saved at + expires_after
+        return time.time() - claimed_at > self._invocation_seconds + margin_seconds

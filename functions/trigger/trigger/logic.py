@@ -212,6 +212,13 @@ class RunStarter:
                     owner = self._claims.claim(object_id, run_id)
                     if owner != run_id and owner == item.reprocess_of:
                         owner = self._take_over(object_id, run_id, failed_run=owner)
+                    elif owner != run_id and not self._runs.exists(owner):
+                        # Claimed for a run that has no record: the invocation that claimed it is still
+                        # starting that run, or it died first (see trigger.claims). Retried until it
+                        # cannot be running any more; then the claim is taken over.
+                        if not self._claims.outlived(object_id):
+                            raise IdempotencyAlreadyInProgressError(f"{object_id}: run {owner} not started")
+                        owner = self._take_over(object_id, run_id, failed_run=owner)
                 except IdempotencyAlreadyInProgressError:
                     logger.info(
                         "Object is being claimed by another invocation", extra={"object_id": object_id}
@@ -259,10 +266,11 @@ class RunStarter:
         return started
 
     def _take_over(self, object_id: str, run_id: str, *, failed_run: str) -> str:
-        """A reprocess: the version's claim is held by the failed run being reprocessed, so it is given
-        back and claimed anew for ``run_id``. Only that run's claim is taken over: if another run owns the
-        version (an earlier reprocess already did), the new claim returns that owner and the object is a
-        duplicate, so reprocessing the same run twice starts nothing the second time."""
+        """A reprocess (or a claim whose run never started): the version's claim is held by the failed
+        run being reprocessed, so it is given back and claimed anew for ``run_id``. Only that run's
+        claim is taken over: if another run owns the version (an earlier reprocess already did), the
+        new claim returns that owner and the object is a duplicate, so reprocessing the same run twice
+        starts nothing the second time."""
         self._claims.release(object_id)
         owner = self._claims.claim(object_id, run_id)
         logger.info(
