@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from tributary.states import errors, jsonata, jsonpath, payload
 from tributary.states.clock import Clock
-from tributary.states.definition import ABSENT, Field, Machine, State, Transition
+from tributary.states.definition import ABSENT, Machine, State, Transition
 from tributary.states.errors import NullableFailure, StatesError
 from tributary.states.history import History, payload_text
 from tributary.states.retry import first_match, retry_delay
@@ -499,23 +499,6 @@ class Interpreter:
         if state.parameters is not ABSENT:
             return self.payload_template(run, state.parameters, effective, "Parameters")
         return effective
-
-    def field_value(
-        self, run: StateRun, spec: Field, effective: Any = None, label: str | None = None
-    ) -> tuple[Any, str | None] | None:
-        """A field given literally, as an expression (JSONata; `label` names it in errors, the
-        field's name by default), or by `<name>Path` (JSONPath) over `effective` (the effective
-        input when None): its value and the path it came from (None for the field itself); None
-        when the state has neither."""
-        if spec.value is not ABSENT:
-            value = spec.value
-            if run.jsonata and isinstance(value, str):
-                value = self.jsonata_field(run, value, self.jsonata_states(run), label or spec.name)
-            return value, None
-        if spec.path is None:
-            return None
-        path = spec.path
-        return self.select(run, self.input_of(run) if effective is None else effective, path), path
 
     def conclude(
         self,
