@@ -1,7 +1,8 @@
 """The query language is chosen once, when a state is loaded: no state module reads the run's
 language (`run.jsonata`) when the state runs; a state's `__init__` decides with `self.jsonata`
-(its field sources, its rule trees), and the engine's lifecycle (engine.py) is the one place where
-the two languages differ at run time."""
+(its field sources, its rule trees, its `io`). The engine's lifecycle (engine.py) reads no
+language either: the steps that differ (input, arguments, output and assign) are the state's `io`
+(state_io.py), one object per language chosen at load."""
 
 from __future__ import annotations
 
@@ -10,12 +11,18 @@ from pathlib import Path
 
 import pytest
 
+import tributary.states.engine
 import tributary.states.state
+import tributary.states.state_io
+from tributary.states.state import load_machine
+from tributary.states.state_io import JSONATA_IO, JSONPATH_IO, JsonataIo, JsonPathIo
 
 STATE_MODULES = Path(tributary.states.state.__file__).parent
 
 
-def language_reads_at_run_time(path: Path) -> list[int]:
+def language_reads_at_run_time(
+    path: Path, names: tuple[str, ...] = ("jsonata", "jsonata_field")
+) -> list[int]:
     """The lines of `path` that read `<something>.jsonata` (the state's or the run's language) or
     call the engine's `jsonata_field` (an expression evaluated without a loaded source) outside
     an `__init__`."""
@@ -28,7 +35,7 @@ def language_reads_at_run_time(path: Path) -> list[int]:
     for node in ast.walk(tree):
         if id(node) in in_init or not isinstance(node, ast.Attribute):
             continue
-        if node.attr in ("jsonata", "jsonata_field"):
+        if node.attr in names:
             found.append(node.lineno)
     return sorted(found)
 
@@ -55,3 +62,45 @@ def test_the_check_sees_a_run_time_choice(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     assert language_reads_at_run_time(module) == [5, 6, 7]
+
+
+@pytest.mark.parametrize(
+    "module",
+    [tributary.states.engine, tributary.states.state_io],
+    ids=lambda m: m.__name__.rsplit(".", 1)[-1],
+)
+def test_the_engine_lifecycle_does_not_choose_a_language_at_run_time(module: object) -> None:
+    path = Path(str(getattr(module, "__file__", "")))
+    assert language_reads_at_run_time(path, ("jsonata",)) == []
+
+
+def test_the_check_sees_a_lifecycle_that_chooses(tmp_path: Path) -> None:
+    module = tmp_path / "engine_like.py"
+    module.write_text(
+        "def effective_input(run):\n    return run.state_input if run.state.jsonata else run.input_of()\n",
+        encoding="utf-8",
+    )
+    assert language_reads_at_run_time(module, ("jsonata",)) == [2]
+
+
+def test_each_state_holds_the_io_of_its_language_from_load() -> None:
+    machine = load_machine(
+        {
+            "QueryLanguage": "JSONata",
+            "StartAt": "A",
+            "States": {
+                "A": {"Type": "Pass", "Next": "B"},
+                "B": {"Type": "Pass", "QueryLanguage": "JSONPath", "Next": "P"},
+                "P": {
+                    "Type": "Parallel",
+                    "Branches": [{"StartAt": "X", "States": {"X": {"Type": "Succeed"}}}],
+                    "End": True,
+                },
+            },
+        }
+    )
+    states = machine.states
+    assert states["A"].io is JSONATA_IO and isinstance(JSONATA_IO, JsonataIo)
+    assert states["B"].io is JSONPATH_IO and isinstance(JSONPATH_IO, JsonPathIo)
+    (branch,) = states["P"].branches  # type: ignore[attr-defined]
+    assert branch.states["X"].io is JSONATA_IO

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from tributary.states.errors import DefinitionError
 from tributary.states.retry import Catcher, Retrier
-from tributary.states.value_source import NO_VALUE, ValueSource, read_source
+from tributary.states.state_io import JSONATA_IO, JSONPATH_IO, StateIo
+from tributary.states.value_source import ABSENT, NO_VALUE, ValueSource, read_source
 
 if TYPE_CHECKING:
     from tributary.states.engine import Interpreter, StateRun, Step
@@ -51,19 +52,6 @@ JSONPATH_ONLY = frozenset(
     }
 )
 JSONATA_ONLY = frozenset({"Arguments", "Output", "Items"})
-
-
-class _Absent:
-    """The value of a field the definition leaves out (None is JSON null, which a field may hold)."""
-
-    def __repr__(self) -> str:
-        return "ABSENT"
-
-    def __bool__(self) -> bool:
-        return False
-
-
-ABSENT: Any = _Absent()
 
 
 # Loads a nested machine (a Parallel branch, a Map's processor) at a place, inheriting the
@@ -183,6 +171,8 @@ class State(Transition):
             raise DefinitionError(f"QueryLanguage must be JSONPath or JSONata, not {language!r}", place)
         self.query_language: str = language
         self.jsonata = language == JSONATA
+        # The lifecycle's steps in this language (input, arguments, output and assign), chosen once.
+        self.io: StateIo = JSONATA_IO if self.jsonata else JSONPATH_IO
         self._refuse_foreign_fields(raw, place)
         self.comment = raw.get("Comment")
         self.read_transition(raw, place)

@@ -1,5 +1,6 @@
 """The interpreter: runs a machine's states one after the other, with each state's input and output
-processing (JSONPath or JSONata), variables and their scopes, Retry and Catch, and history.
+processing (through the state's `io`, JSONPath or JSONata as chosen at load: state_io.py), variables
+and their scopes, Retry and Catch, and history.
 
 Causes of States.Runtime and States.QueryEvaluationError raised by the expressions layer carry no
 "An error occurred while executing the state ..." prefix: the engine adds it, since only it knows
@@ -17,11 +18,12 @@ from typing import Any, TypeVar
 
 from tributary.states import errors, jsonata, jsonpath, payload
 from tributary.states.clock import Clock
-from tributary.states.definition import ABSENT, Machine, State, Transition
+from tributary.states.definition import Machine, State, Transition
 from tributary.states.errors import NullableFailure, StatesError
 from tributary.states.history import History, payload_text
 from tributary.states.retry import first_match, retry_delay
 from tributary.states.service_integrations import CallbackStore, Integration
+from tributary.states.state_io import Ending
 
 T = TypeVar("T")
 # Runs one attempt of a state (no Retry, no Catch): a state's `body`, or the TestState API's mock.
@@ -182,11 +184,6 @@ class StateRun:
     # The event a state writes when it fails for good (no retry left): `MapStateFailed` once a Map
     # state's iteration failed; None for none. Set by the state's body before it raises.
     failed_event: str | None = None
-    # The state's query language, as decided when it was loaded (True for JSONata).
-    jsonata: bool = field(init=False, default=False)
-
-    def __post_init__(self) -> None:
-        self.jsonata = self.state.jsonata
 
     @property
     def variables(self) -> dict[str, Any]:
@@ -482,23 +479,17 @@ class Interpreter:
             raise StatesError(errors.RUNTIME, str(exc)) from None
 
     # --- the lifecycle every state shares: input, (the state's body), output and assign -------------
+    # The steps that differ between the query languages are the state's `io` (state_io.py), chosen
+    # when it was loaded: nothing here asks which language a state is written in.
 
     def effective_input(self, run: StateRun) -> Any:
         """The input the state's body works on: after InputPath (JSONPath); the state input (JSONata)."""
-        return run.state_input if run.jsonata else self.input_of(run)
+        return run.state.io.effective_input(self, run)
 
     def arguments(self, run: StateRun) -> Any:
         """The request of a Task, Parallel or Pass state: Arguments (JSONata), InputPath then
         Parameters (JSONPath); the effective input when the state has none."""
-        state = run.state
-        if run.jsonata:
-            if state.arguments is ABSENT:
-                return run.state_input
-            return self.jsonata_field(run, state.arguments, self.jsonata_states(run), "Arguments")
-        effective = self.input_of(run)
-        if state.parameters is not ABSENT:
-            return self.payload_template(run, state.parameters, effective, "Parameters")
-        return effective
+        return run.state.io.arguments(self, run)
 
     def conclude(
         self,
@@ -518,31 +509,16 @@ class Interpreter:
         by default `holder`) over `$states` (input, context, and `states`), `value` when absent,
         then `Assign`. JSONPath: `Assign` over `value`, then `ResultPath` into the state input
         (`result_path`), then the state's `OutputPath` (`output_path`)."""
-        assigning = assign and holder.assign is not ABSENT
-        if run.jsonata:
-            scope = self.jsonata_states(run, **states)
-            source = holder if output_holder is None else output_holder
-            output = (
-                self.jsonata_field(run, source.output, scope, "Output")
-                if source.output is not ABSENT
-                else value
-            )
-            assigned = self.jsonata_field(run, holder.assign, scope, "Assign") if assigning else None
-            return Step(output, next_state, assigned)
-        assigned = self.payload_template(run, holder.assign, value, "Assign") if assigning else None
-        if result_path:
-            value = payload.result_path(holder.result_path, run.state_input, value)
-        if output_path:
-            value = self.output_of(run, value)
-        return Step(value, next_state, assigned)
+        chosen = holder if output_holder is None else output_holder
+        ending = Ending(holder, result_path, output_path, assign, chosen, states)
+        output, assigned = run.state.io.conclude(self, run, value, ending)
+        return Step(output, next_state, assigned)
 
     def finish(self, run: StateRun, result: Any, next_state: str | None) -> Step:
         """The common tail of Task, Parallel and Map: ResultSelector, ResultPath, OutputPath and
         Assign (JSONPath), or Output and Assign (JSONata), from the state's result."""
-        state = run.state
-        if not run.jsonata and state.result_selector is not ABSENT:
-            result = self.payload_template(run, state.result_selector, result, "ResultSelector")
-        return self.conclude(run, state, next_state, result, result_path=True, result=result)
+        selected = run.state.io.select_result(self, run, result)
+        return self.conclude(run, run.state, next_state, selected, result_path=True, result=selected)
 
     def event(self, run: StateRun, event_type: str, details: dict[str, Any] | None = None) -> int:
         run.previous_id = self.runtime.history.add(event_type, run.previous_id, details)

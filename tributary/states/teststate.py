@@ -206,7 +206,7 @@ def _mocked_handler(parsed: _Request) -> Any:
     def handle(interpreter: Interpreter, run: StateRun) -> Step:
         state = run.state
         inspection = parsed.inspection
-        if run.jsonata:
+        if run.state.jsonata:
             states = interpreter.jsonata_states(run)
             if state.arguments is not ABSENT:
                 inspection["afterArguments"] = interpreter.jsonata_field(
@@ -231,7 +231,7 @@ def _mocked_handler(parsed: _Request) -> Any:
                 )
         result = _mock_result(parsed)
         inspection["result"] = result
-        if not run.jsonata:
+        if not run.state.jsonata:
             selected = (
                 interpreter.payload_template(run, state.result_selector, result, "ResultSelector")
                 if state.result_selector is not ABSENT
@@ -247,7 +247,7 @@ def _mocked_handler(parsed: _Request) -> Any:
 def _inspect_unmocked(interpreter: Interpreter, run: StateRun, inspection: dict[str, Any]) -> None:
     """What DEBUG shows of a state's JSONPath input processing, for the states not mocked."""
     state = run.state
-    if run.jsonata or state.type == "Fail":
+    if run.state.jsonata or state.type == "Fail":
         return
     try:
         effective = interpreter.input_of(run)

@@ -38,6 +38,19 @@ def runtime_not_found(path: str, field: str, value: Any, problem: jsonpath.PathE
     return StatesError(errors.RUNTIME, str(problem))
 
 
+class _Absent:
+    """The value of a field the definition leaves out (None is JSON null, which a field may hold)."""
+
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+ABSENT: Any = _Absent()
+
+
 class ValueSource:
     """A field's value as loaded: `evaluate` gives it for one run of the state. `field` is the name
     the definition gives it (`Error`, `ErrorPath`, `Seconds`), as errors name it."""
