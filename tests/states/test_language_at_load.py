@@ -65,13 +65,21 @@ def test_the_check_sees_a_run_time_choice(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "module",
-    [tributary.states.engine, tributary.states.state_io],
-    ids=lambda m: m.__name__.rsplit(".", 1)[-1],
+    ("module", "names"),
+    [
+        # The engine keeps `jsonata_field` for the TestState API's inspection data only.
+        (tributary.states.engine, ("jsonata", "payload_template")),
+        (tributary.states.state_io, ("jsonata", "jsonata_field", "payload_template")),
+    ],
+    ids=["engine", "state_io"],
 )
-def test_the_engine_lifecycle_does_not_choose_a_language_at_run_time(module: object) -> None:
+def test_the_engine_lifecycle_does_not_choose_a_language_at_run_time(
+    module: object, names: tuple[str, ...]
+) -> None:
+    """Neither reads a state's language, nor applies a template as written (`payload_template`,
+    `jsonata_field`): the lifecycle evaluates the sources the state loaded."""
     path = Path(str(getattr(module, "__file__", "")))
-    assert language_reads_at_run_time(path, ("jsonata",)) == []
+    assert language_reads_at_run_time(path, names) == []
 
 
 def test_the_check_sees_a_lifecycle_that_chooses(tmp_path: Path) -> None:

@@ -22,7 +22,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from tributary.states.errors import DefinitionError
 from tributary.states.retry import Catcher, Retrier
 from tributary.states.state_io import JSONATA_IO, JSONPATH_IO, StateIo
-from tributary.states.value_source import ABSENT, NO_VALUE, ValueSource, read_source
+from tributary.states.value_source import (
+    ABSENT,
+    HANDED_OVER,
+    NO_VALUE,
+    ExpressionValue,
+    PayloadTemplate,
+    ValueSource,
+    read_source,
+)
 
 if TYPE_CHECKING:
     from tributary.states.engine import Interpreter, StateRun, Step
@@ -122,30 +130,49 @@ class Field:
         return self.source.evaluate(engine, run, value)
 
 
+def payload_source(
+    raw: Mapping[str, Any], name: str, place: str, *, jsonata: bool, absent: ValueSource
+) -> ValueSource:
+    """A field that builds a value (Parameters, ResultSelector, Assign in JSONPath; Arguments,
+    Output, Assign in JSONata), loaded once: a `PayloadTemplate` (its `.$` keys' paths and
+    intrinsic calls decided) or an `ExpressionValue` (its `{% %}` strings' expressions), `absent`
+    when the state leaves it out."""
+    if name not in raw:
+        return absent
+    if jsonata:
+        return ExpressionValue(name, raw[name])
+    return PayloadTemplate(name, raw[name], place=f"{place}.{name}")
+
+
 class Transition:
     """Where a state (a Choice rule, a catcher) goes and what it hands on: `Next`, and its `Assign`,
-    `Output` (JSONata) and `ResultPath` (JSONPath), which the engine's `conclude` applies."""
+    `Output` (JSONata) and `ResultPath` (JSONPath), which the engine's `conclude` applies; Assign
+    and Output as written and loaded (`assign_source`, `output_source`)."""
 
     next: str | None
     assign: Any
     output: Any
     result_path: str | None
+    assign_source: ValueSource
+    output_source: ValueSource
 
-    def read_transition(self, raw: Mapping[str, Any], place: str) -> None:
+    def read_transition(self, raw: Mapping[str, Any], place: str, jsonata: bool) -> None:
         self.next = optional_text(raw, "Next", place)
         self.assign = raw.get("Assign", ABSENT)
         if self.assign is not ABSENT and not isinstance(self.assign, dict | str):
             raise DefinitionError("Assign must be an object", place)
         self.output = raw.get("Output", ABSENT)
         self.result_path = optional_path(raw, "ResultPath", place)
+        self.assign_source = payload_source(raw, "Assign", place, jsonata=jsonata, absent=NO_VALUE)
+        self.output_source = payload_source(raw, "Output", place, jsonata=jsonata, absent=HANDED_OVER)
 
 
 class TypedCatcher(Catcher, Transition):
     """A catcher: its ErrorEquals (see `retry.Catcher`) and where it goes."""
 
-    def __init__(self, raw: Mapping[str, Any], place: str) -> None:
+    def __init__(self, raw: Mapping[str, Any], place: str, jsonata: bool) -> None:
         Catcher.__init__(self, raw, place)
-        self.read_transition(raw, place)
+        self.read_transition(raw, place, jsonata)
         if self.next is None:
             raise DefinitionError("Next is required", place)
 
@@ -175,18 +202,26 @@ class State(Transition):
         self.io: StateIo = JSONATA_IO if self.jsonata else JSONPATH_IO
         self._refuse_foreign_fields(raw, place)
         self.comment = raw.get("Comment")
-        self.read_transition(raw, place)
+        self.read_transition(raw, place, self.jsonata)
         self.end = raw.get("End") is True
         self.input_path = optional_path(raw, "InputPath", place)
         self.output_path = optional_path(raw, "OutputPath", place)
         self.parameters = raw.get("Parameters", ABSENT)
         self.result_selector = raw.get("ResultSelector", ABSENT)
         self.arguments = raw.get("Arguments", ABSENT)
+        # Loaded: the request (Parameters in JSONPath, Arguments in JSONata; the value handed over
+        # when absent) and ResultSelector (JSONPath).
+        request = "Arguments" if self.jsonata else "Parameters"
+        self.request_source = payload_source(raw, request, place, jsonata=self.jsonata, absent=HANDED_OVER)
+        self.selector_source = payload_source(
+            raw, "ResultSelector", place, jsonata=self.jsonata, absent=HANDED_OVER
+        )
         self.retriers = tuple(
             Retrier.load(r, f"{place}.Retry[{i}]") for i, r in enumerate(object_list(raw, "Retry", place))
         )
         self.catchers = tuple(
-            TypedCatcher(c, f"{place}.Catch[{i}]") for i, c in enumerate(object_list(raw, "Catch", place))
+            TypedCatcher(c, f"{place}.Catch[{i}]", self.jsonata)
+            for i, c in enumerate(object_list(raw, "Catch", place))
         )
 
     def _refuse_foreign_fields(self, raw: Mapping[str, Any], place: str) -> None:

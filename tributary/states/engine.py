@@ -449,17 +449,16 @@ class Interpreter:
                 "the maximum number of bytes service limit.",
             )
 
+    def now_millis(self) -> int:
+        """What JSONata's `$now()` and `$millis()` see: the execution's clock, in epoch milliseconds."""
+        return int(self.runtime.clock.now().timestamp() * 1000)
+
     def jsonata_states(self, run: StateRun, **more: Any) -> dict[str, Any]:
         return {"input": run.state_input, "context": run.context, **more}
 
     def jsonata_field(self, run: StateRun, value: Any, states: dict[str, Any], field: str) -> Any:
         return evaluate_jsonata(
             value, states=states, variables=run.variables, field=field, now=self.runtime.clock.now()
-        )
-
-    def payload_template(self, run: StateRun, template: Any, value: Any, field: str) -> Any:
-        return payload.payload_template(
-            template, value, context=run.context, variables=run.variables, field=field
         )
 
     def input_of(self, run: StateRun) -> Any:

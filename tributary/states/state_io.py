@@ -7,6 +7,10 @@ language, chosen once when a state is loaded (`State.io`): the engine's `effecti
 - `JSONATA_IO`: the state input → Arguments → (the state's body) → Output and Assign over
   `$states` (`input`, `context`, and `result` or `errorOutput`).
 
+The fields themselves were loaded with the state (`request_source`, `selector_source`,
+`assign_source`, `output_source`: a `PayloadTemplate` in JSONPath, an `ExpressionValue` in
+JSONata, `HANDED_OVER` where an absent field leaves the value as it is).
+
 This module imports no engine (the engine imports the definition model, which imports this): the
 interpreter and the run are passed in."""
 
@@ -16,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tributary.states import payload
-from tributary.states.value_source import ABSENT
 
 if TYPE_CHECKING:
     from tributary.states.definition import Transition
@@ -75,18 +78,11 @@ class JsonPathIo(StateIo):
         return engine.input_of(run)
 
     def arguments(self, engine: Interpreter, run: StateRun) -> Any:
-        effective = engine.input_of(run)
-        parameters = run.state.parameters
-        if parameters is ABSENT:
-            return effective
-        return engine.payload_template(run, parameters, effective, "Parameters")
+        return run.state.request_source.evaluate(engine, run, engine.input_of(run))
 
     def conclude(self, engine: Interpreter, run: StateRun, value: Any, ending: Ending) -> Concluded:
-        assigned = (
-            engine.payload_template(run, ending.holder.assign, value, "Assign")
-            if ending.assign and ending.holder.assign is not ABSENT
-            else None
-        )
+        assign = ending.holder.assign_source
+        assigned = assign.evaluate(engine, run, value) if ending.assign and assign.given else None
         if ending.result_path:
             value = payload.result_path(ending.holder.result_path, run.state_input, value)
         if ending.output_path:
@@ -94,10 +90,7 @@ class JsonPathIo(StateIo):
         return value, assigned
 
     def select_result(self, engine: Interpreter, run: StateRun, result: Any) -> Any:
-        selector = run.state.result_selector
-        if selector is ABSENT:
-            return result
-        return engine.payload_template(run, selector, result, "ResultSelector")
+        return run.state.selector_source.evaluate(engine, run, result)
 
 
 class JsonataIo(StateIo):
@@ -107,22 +100,14 @@ class JsonataIo(StateIo):
         return run.state_input
 
     def arguments(self, engine: Interpreter, run: StateRun) -> Any:
-        arguments = run.state.arguments
-        if arguments is ABSENT:
-            return run.state_input
-        return engine.jsonata_field(run, arguments, engine.jsonata_states(run), "Arguments")
+        return run.state.request_source.evaluate(engine, run, run.state_input)
 
     def conclude(self, engine: Interpreter, run: StateRun, value: Any, ending: Ending) -> Concluded:
         scope = engine.jsonata_states(run, **ending.states)
-        output = ending.output_holder.output
-        if output is not ABSENT:
-            value = engine.jsonata_field(run, output, scope, "Output")
-        assigned = (
-            engine.jsonata_field(run, ending.holder.assign, scope, "Assign")
-            if ending.assign and ending.holder.assign is not ABSENT
-            else None
-        )
-        return value, assigned
+        output = ending.output_holder.output_source.evaluate_in(engine, run, scope, value)
+        assign = ending.holder.assign_source
+        assigned = assign.evaluate_in(engine, run, scope, None) if ending.assign and assign.given else None
+        return output, assigned
 
 
 JSONPATH_IO: StateIo = JsonPathIo()

@@ -199,6 +199,13 @@ def _items_must_be_array(interpreter: Interpreter, run: StateRun, effective: Any
         raise StatesError("States.Runtime", f'Reference path "{shown}" must point to array.')
 
 
+def _template(run: StateRun, template: Any, value: Any, field: str) -> Any:
+    """A payload template as written, for the inspection data (the run uses the state's loaded one)."""
+    return payload.payload_template(
+        template, value, context=run.context, variables=run.variables, field=field
+    )
+
+
 def _mocked_handler(parsed: _Request) -> Any:
     """A handler for a mocked Task/Parallel/Map: the state's own input processing, then the mock as
     its result, then the state's own result processing (the engine's `finish`)."""
@@ -226,14 +233,12 @@ def _mocked_handler(parsed: _Request) -> Any:
                 if state.items.path is not None:
                     inspection["afterItemsPath"] = interpreter.select(run, effective, state.items.path)
             elif state.parameters is not ABSENT:
-                inspection["afterParameters"] = interpreter.payload_template(
-                    run, state.parameters, effective, "Parameters"
-                )
+                inspection["afterParameters"] = _template(run, state.parameters, effective, "Parameters")
         result = _mock_result(parsed)
         inspection["result"] = result
         if not run.state.jsonata:
             selected = (
-                interpreter.payload_template(run, state.result_selector, result, "ResultSelector")
+                _template(run, state.result_selector, result, "ResultSelector")
                 if state.result_selector is not ABSENT
                 else result
             )
@@ -254,11 +259,7 @@ def _inspect_unmocked(interpreter: Interpreter, run: StateRun, inspection: dict[
         inspection["afterInputPath"] = effective
         if isinstance(state, PassState):
             parameters = state.parameters
-            after = (
-                interpreter.payload_template(run, parameters, effective, "Parameters")
-                if parameters
-                else effective
-            )
+            after = _template(run, parameters, effective, "Parameters") if parameters else effective
             inspection["afterParameters"] = after
             result = after if state.result is ABSENT else state.result
             inspection["afterResultSelector"] = result

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tributary.states import errors, jsonata, jsonpath
+from tributary.states import errors, jsonata, jsonpath, payload
 from tributary.states.errors import DefinitionError, StatesError
 from tributary.states.intrinsic_functions import evaluate_intrinsic
 
@@ -65,6 +66,11 @@ class ValueSource:
 
     def evaluate(self, engine: Interpreter, run: StateRun, value: Any) -> Any:
         raise NotImplementedError
+
+    def evaluate_in(self, engine: Interpreter, run: StateRun, states: dict[str, Any], value: Any) -> Any:
+        """The value over `$states` holding more than the input and the context object (`result`,
+        `errorOutput`), for an expression; what `evaluate` gives otherwise."""
+        return self.evaluate(engine, run, value)
 
     def __eq__(self, other: object) -> bool:
         return type(other) is type(self) and vars(other) == vars(self)
@@ -132,13 +138,16 @@ class IntrinsicValue(ValueSource):
 
 
 class ExpressionValue(ValueSource):
-    """A JSONata template: `{% expr %}`, or an object or array with such strings in it. `label`
-    is the field as EvaluationFailed's `location` and causes name it (`Error`, `ItemBatcher/...`)."""
+    """A JSONata template: `{% expr %}`, or an object or array with such strings in it, loaded
+    once into a tree of `JsonataNode`s (each expression's field, as errors name it, decided then).
+    `label` is the field as EvaluationFailed's `location` and causes name it (`Error`,
+    `ItemBatcher/...`, `Assign`, whose keys are `Assign/x`)."""
 
     def __init__(self, field: str, template: Any, label: str | None = None) -> None:
         self.field = field
         self.template = template
         self.label = label or field
+        self.node = compile_jsonata(template, self.label)
 
     @property
     def text(self) -> str:
@@ -147,7 +156,110 @@ class ExpressionValue(ValueSource):
         return jsonata.expression_text(template) if jsonata.is_expression(template) else json.dumps(template)
 
     def evaluate(self, engine: Interpreter, run: StateRun, value: Any) -> Any:
-        return engine.jsonata_field(run, self.template, engine.jsonata_states(run), self.label)
+        return self.node.resolve(engine.jsonata_states(run), run.variables, engine.now_millis())
+
+    def evaluate_in(self, engine: Interpreter, run: StateRun, states: dict[str, Any], value: Any) -> Any:
+        return self.node.resolve(states, run.variables, engine.now_millis())
+
+
+class _HandedOver(ValueSource):
+    """A field the state does not have, whose place the value handed over takes (Parameters,
+    ResultSelector, Arguments, Output left out)."""
+
+    @property
+    def given(self) -> bool:
+        return False
+
+    def evaluate(self, engine: Interpreter, run: StateRun, value: Any) -> Any:
+        return value
+
+
+HANDED_OVER: ValueSource = _HandedOver()
+
+
+class PayloadTemplate(ValueSource):
+    """A JSONPath payload template (Parameters, ResultSelector, Assign, ItemSelector, BatchInput, a
+    reader's or writer's Parameters), loaded once (`payload.compile_template`): each `.$` key's
+    path or intrinsic function call is decided at load and evaluated against the value handed
+    over, the context object and the variables. `label` names it in errors; a `.$` key whose value
+    is not a string is refused at `place`."""
+
+    reads_input = True
+
+    def __init__(self, field: str, template: Any, label: str | None = None, place: str | None = None) -> None:
+        self.field = field
+        self.template = template
+        self.label = label or field
+        self.node = payload.compile_template(template, self.label, place)
+
+    def evaluate(self, engine: Interpreter, run: StateRun, value: Any) -> Any:
+        return self.node.resolve(value, run.context, run.variables)
+
+
+class JsonataNode:
+    """A part of a JSONata template, as loaded: `resolve` gives its value over `$states`."""
+
+    __slots__ = ()
+
+    def resolve(self, states: dict[str, Any], variables: dict[str, Any], now_millis: int | None) -> Any:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, slots=True)
+class JsonataConstant(JsonataNode):
+    value: Any
+
+    def resolve(self, states: dict[str, Any], variables: dict[str, Any], now_millis: int | None) -> Any:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class JsonataExpression(JsonataNode):
+    """A `{% %}` string: its expression and the field errors name (`Output/key`)."""
+
+    text: str
+    field: str
+
+    def resolve(self, states: dict[str, Any], variables: dict[str, Any], now_millis: int | None) -> Any:
+        return jsonata.evaluate_expression(
+            self.text, states=states, variables=variables, field=self.field, now_millis=now_millis
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class JsonataObject(JsonataNode):
+    entries: tuple[tuple[str, JsonataNode], ...]
+
+    def resolve(self, states: dict[str, Any], variables: dict[str, Any], now_millis: int | None) -> Any:
+        return {key: node.resolve(states, variables, now_millis) for key, node in self.entries}
+
+
+@dataclass(frozen=True, slots=True)
+class JsonataArray(JsonataNode):
+    items: tuple[JsonataNode, ...]
+
+    def resolve(self, states: dict[str, Any], variables: dict[str, Any], now_millis: int | None) -> Any:
+        return [node.resolve(states, variables, now_millis) for node in self.items]
+
+
+def compile_jsonata(template: Any, field: str) -> JsonataNode:
+    """A JSONata template loaded once: every `{% %}` string an expression (objects and arrays
+    walked, their members named `field/key`, `field/0`), every other value kept as written."""
+    if jsonata.is_expression(template):
+        return JsonataExpression(jsonata.expression_text(template), field)
+    if isinstance(template, dict):
+        return JsonataObject(
+            tuple((key, compile_jsonata(item, _child(field, key))) for key, item in template.items())
+        )
+    if isinstance(template, list):
+        return JsonataArray(
+            tuple(compile_jsonata(item, _child(field, str(at))) for at, item in enumerate(template))
+        )
+    return JsonataConstant(template)
+
+
+def _child(field: str, key: str) -> str:
+    return f"{field}/{key}" if field else key
 
 
 def holds_expression(value: Any) -> bool:

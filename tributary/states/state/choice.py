@@ -393,7 +393,7 @@ class ChoiceRule(Transition):
     def __init__(self, raw: Any, place: str, jsonata: bool, index: int) -> None:
         if not isinstance(raw, dict):
             raise DefinitionError("A Choice Rule must be an object", place)
-        self.read_transition(raw, place)
+        self.read_transition(raw, place, jsonata)
         if self.next is None:
             raise DefinitionError("Next is required", place)
         self.condition: Condition

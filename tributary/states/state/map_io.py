@@ -12,7 +12,9 @@ through `s3:putObject` (Bucket, Key, Body).
 
 Both are loaded with their state (`IoBlock`): the request (Parameters, a payload template, in
 JSONPath; Arguments in JSONata) and the reader's MaxItems are typed then, as are the Map's other
-templates (`template_source`: ItemSelector, Parameters, BatchInput)."""
+templates (`template_source`: ItemSelector, Parameters, BatchInput), each a
+`value_source.PayloadTemplate` (JSONPath, the type every state's templates share) or an
+`ExpressionValue` / `LiteralValue` (JSONata)."""
 
 from __future__ import annotations
 
@@ -29,27 +31,11 @@ from tributary.states.engine import iso_time
 from tributary.states.errors import StatesError
 from tributary.states.history import payload_text
 from tributary.states.service_integrations import ResourceError, TaskCall, parse_resource
-from tributary.states.value_source import NO_VALUE, ValueSource, read_source
+from tributary.states.value_source import NO_VALUE, PayloadTemplate, ValueSource, read_source
 
 if TYPE_CHECKING:
     from tributary.states.engine import Interpreter, StateRun
     from tributary.states.state.map import IterationOutcome
-
-
-class PayloadTemplate(ValueSource):
-    """A JSONPath payload template (ItemSelector, the legacy Parameters, BatchInput, a reader's or
-    writer's Parameters): its `.$` keys evaluated against the value handed over and the context
-    object. `label` names it in errors."""
-
-    reads_input = True
-
-    def __init__(self, field: str, template: Any, label: str | None = None) -> None:
-        self.field = field
-        self.template = template
-        self.label = label or field
-
-    def evaluate(self, engine: Interpreter, run: StateRun, value: Any) -> Any:
-        return engine.payload_template(run, self.template, value, self.label)
 
 
 def template_source(
@@ -60,7 +46,7 @@ def template_source(
     when it holds none."""
     if jsonata:
         return read_source(raw, name, place, jsonata=True, label=label)
-    return PayloadTemplate(name, raw[name], label) if name in raw else NO_VALUE
+    return PayloadTemplate(name, raw[name], label, place=f"{place}.{name}") if name in raw else NO_VALUE
 
 
 @dataclass(frozen=True)
