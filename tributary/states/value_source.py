@@ -8,8 +8,15 @@ expression (`{% … %}`). `read_source` reads such a pair into one `ValueSource`
 - `LiteralValue`: the value as written (nothing to evaluate);
 - `PathValue`: a JSONPath applied to the value the state hands over (its effective input);
 - `IntrinsicValue`: an intrinsic function call (`States.Format(…)`), parsed at load;
-- `ExpressionValue`: a JSONata template (an expression, or an object or array holding some);
+- `ExpressionValue`: a JSONata template (an expression, or an object or array holding some),
+  compiled at load into `JsonataNode`s;
 - `NO_VALUE`: the state has neither.
+
+The fields that build a value are loaded here too: a JSONPath payload template (Parameters,
+ResultSelector, Assign, ItemSelector, BatchInput...) is a `PayloadTemplate` (compiled at load by
+`payload.compile_template`), a JSONata one (Arguments, Output, Assign) an `ExpressionValue`;
+`HANDED_OVER` stands for an absent Parameters, ResultSelector, Arguments or Output (the value
+handed over, unchanged).
 
 A state's body only calls `evaluate`; which query language the field is written in was settled
 when the state was loaded. The engine is imported only for type checking (this module is imported
