@@ -203,6 +203,8 @@ def through_stack(csv: Path, workdir: Path, path: str, runs: int = 2) -> tuple[l
     from tributary.local.stack import LocalStack, StackOptions
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    # SAM's translator warns of its own unpublished usage metrics when the template is provisioned
+    logging.getLogger("samtranslator").setLevel(logging.ERROR)
     overrides = {}
     if SMALL_RUN_PARAMETER in template_parameters():
         overrides[SMALL_RUN_PARAMETER] = str(10 * csv.stat().st_size) if path == "small" else "0"
