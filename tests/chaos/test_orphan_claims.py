@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -42,6 +43,8 @@ def leave_claims(view: StackView, uploads: list[Uploaded], seconds_ago: float) -
     dynamodb = view.client("dynamodb")
     claims = ObjectClaims(table, TTL_SECONDS)
     claims.__dict__["_persistence"] = DynamoDBPersistenceLayer(table_name=table, boto3_client=dynamodb)
+    # As the killed invocation's handler did (the claims record how long it could still run).
+    claims.register_lambda_context(SimpleNamespace(get_remaining_time_in_millis=lambda: 60_000))  # type: ignore[arg-type]
     raw = view.name("RawBucket")
     for uploaded in uploads:
         assert claims.claim(object_id(raw, uploaded.spec.key, uploaded.version_id), DEAD_RUN) == DEAD_RUN

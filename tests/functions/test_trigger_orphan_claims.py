@@ -31,6 +31,7 @@ def killed_invocation(handler: Any, events: list[dict[str, Any]], claimed: int) 
         assert isinstance(outcome, Accepted)
         accepted.append(outcome.obj)
     run_id = run_id_for("orders", accepted)
+    handler.claims.register_lambda_context(LambdaContext())  # as the killed invocation's handler did
     for obj in accepted[:claimed]:
         assert handler.claims.claim(obj.object_id, run_id) == run_id
     return run_id
@@ -110,3 +111,33 @@ def test_without_the_invocation_time_no_claim_is_taken_over(stack, load_handler,
     response = handler.lambda_handler(sqs_batch(sqs_record(b, message_id="m-b")), ContextWithoutTime())
     assert response == {"batchItemFailures": [{"itemIdentifier": "m-b"}]}
     assert executions(stack) == []
+
+
+def test_a_run_left_queued_by_a_killed_invocation_is_started_by_the_next_delivery(
+    stack, load_handler, put_raw, lambda_context, monkeypatch
+):
+    """Killed between writing the run's QUEUED record and starting its execution: the versions' messages
+    come back in another batch (another run id). They must start the queued run, not be dropped as its
+    duplicates (nothing else would ever start it); starting it by its name and input again starts
+    nothing twice."""
+    handler = load_handler("trigger")
+    a, b = put_raw("incoming/orders/a.csv", CSV), put_raw("incoming/orders/b.csv", CSV)
+    c = put_raw("incoming/orders/c.csv", CSV, time="2026-11-24T10:20:00Z")
+
+    def killed(*args: Any, **kwargs: Any) -> Any:
+        raise SystemExit("killed before StartExecution")
+
+    records = [sqs_record(a, message_id="m-a"), sqs_record(b, message_id="m-b")]
+    with monkeypatch.context() as patch:
+        patch.setattr(handler.starter, "_start_execution", killed)
+        with pytest.raises(SystemExit):
+            handler.lambda_handler(sqs_batch(*records), lambda_context)
+    assert executions(stack) == []
+
+    # a and b come back next to c: the queued run is started, a and b are its duplicates.
+    mixed = [*records, sqs_record(c, message_id="m-c")]
+    assert handler.lambda_handler(sqs_batch(*mixed), lambda_context) == {"batchItemFailures": []}
+    assert keys_per_run(stack) == [["a.csv", "b.csv"], ["c.csv"]]
+    # Delivered again: still two executions.
+    handler.lambda_handler(sqs_batch(*mixed), lambda_context)
+    assert len(executions(stack)) == 2

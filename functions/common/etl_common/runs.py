@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from etl_common.aws import dynamodb_resource
-from etl_common.models import ContractVersion, Manifest, utc_now
+from etl_common.models import ContractVersion, ExecutionInput, Manifest, utc_now
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
@@ -105,6 +105,28 @@ class RunRepository:
             Key={"run_id": run_id}, ProjectionExpression="run_id", ConsistentRead=True
         )
         return "Item" in response
+
+    def queued_start(self, run_id: str) -> ExecutionInput | None:
+        """The execution input of a run still QUEUED (its record written, its execution perhaps never
+        started: the trigger died in between); None for any other status or no record."""
+        item = (
+            self._table()
+            .get_item(
+                Key={"run_id": run_id},
+                ProjectionExpression="#s, dataset, manifest_uri, object_count",
+                ExpressionAttributeNames={"#s": "status"},
+                ConsistentRead=True,
+            )
+            .get("Item")
+        )
+        if item is None or item.get("status") != "QUEUED":
+            return None
+        return ExecutionInput(
+            run_id=run_id,
+            dataset=str(item["dataset"]),
+            manifest_uri=str(item["manifest_uri"]),
+            object_count=int(str(item["object_count"])),
+        )
 
     def record_versions(self, run_id: str, versions: ContractVersion, plan_uri: str) -> bool:
         """Set the contract and reference versions on an existing record (validate, once it compiled the

@@ -219,6 +219,16 @@ class RunStarter:
                         if not self._claims.outlived(object_id):
                             raise IdempotencyAlreadyInProgressError(f"{object_id}: run {owner} not started")
                         owner = self._take_over(object_id, run_id, failed_run=owner)
+                    elif owner != run_id and (queued := self._runs.queued_start(owner)) is not None:
+                        # Its run's record is written but the run is still QUEUED: the invocation that
+                        # wrote it is starting it, or died before it could. Start it by its name with the
+                        # same input: a start that did happen (or happens later) is the same execution,
+                        # so nothing runs twice and nothing is left unstarted. This delivery is its
+                        # duplicate.
+                        self._start_execution(self._state_machine_arn, queued)
+                        if owner not in report.resumed:
+                            report.resumed.append(owner)
+                        logger.info("Queued run started or already running", extra={"run_id": owner})
                 except IdempotencyAlreadyInProgressError:
                     logger.info(
                         "Object is being claimed by another invocation", extra={"object_id": object_id}
