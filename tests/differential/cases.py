@@ -106,6 +106,8 @@ EDGES = [
     ("neg", "-0001-01-01", "10000-01-01 00:00:00", "9999-12-31T23:59:59-01:00"),
     ("big", "10000-01-01", "2026-11-24 10:00:00", "+10000-01-01T00:00:00"),
     ("plus", "+10000-01-01", "2026-11-24 10:00:00", "2026-11-24"),
+    # the partition value of a date in ISO-8601 layout, with the spaces its type trims
+    ("spaced", " 2026-11-24 ", " 2026-11-24 10:00:00 ", " 2026-11-24T10:00:00Z "),
 ]
 RULES_BODY = (
     "order_id,amount,status,email,customer_id,day\n"
@@ -136,6 +138,41 @@ MULTI_LINE = (
     "e,bad,x\n"
     'f,"never closed,6\n'
     "g,ok,7\n"
+)
+
+# How each record ends: the Glue job hands a record without quote or escape characters to the CSV
+# parser with a line break after it (see transform.csv_text); these are the endings where that could
+# differ from the end of the text (empty last fields, trailing delimiters, spaces, control and
+# separator characters, a field count off by one), and records with quotes, read as they are.
+LINE_ENDS = (
+    "order_id,note,qty\n"
+    "a1,x,1\n"
+    "a2,x,\n"
+    "a3,,\n"
+    ",,\n"
+    "a4\n"
+    "a5,x\n"
+    "a6,x,1,\n"
+    "a7,x,1,2\n"
+    "a8,x,3 \n"
+    "a9,x, 3\n"
+    "a10,x,3\t\n"
+    "a11,x\t,4\n"
+    "a12,\u0000,5\n"
+    "a13,\u0085,6\n"
+    "a14,\u2028,7\n"
+    "a15,caf\u00e9 ,8\n"
+    "#a16,x,9\n"
+    "a17,x,\u0000\n"
+    "a18,x , \n"
+    'b1,x,"3"\n'
+    'b2,"x",3\n'
+    'b3,x,"3\n'
+    'b4,x,3"\n'
+    'b5,"x,3\n'
+    '"b6",x,\n'
+    'b7,x,""\n'
+    "c1,last,"
 )
 
 
@@ -254,6 +291,10 @@ def bad_input_runs() -> list[tuple[str, dict[str, Any], list[InputObject]]]:
             [
                 InputObject("incoming/orders/multi.csv", MULTI_LINE.encode()),
                 InputObject("incoming/orders/r.csv", b"order_id,note,qty\n,1,1\nx,1,1,extra\ny\nz,2,2\n\n"),
+                InputObject("incoming/orders/ends.csv", LINE_ENDS.encode()),
+                InputObject(
+                    "incoming/orders/ends-crlf.csv", LINE_ENDS.replace("\n", "\r\n").encode(), version="v2"
+                ),
                 InputObject(
                     "incoming/orders/quotes.csv",
                     b'order_id,note,qty\nq1,"a""b",1\nq2,"x" ,2\nq3,"x"y,3\nq4, "x",4\nq5,"",5\n"q6"\n'
@@ -277,6 +318,12 @@ def bad_input_runs() -> list[tuple[str, dict[str, Any], list[InputObject]]]:
                     encoding="latin-1",
                 ),
                 InputObject("incoming/orders/cp.csv", b"\x80;\x9d;3\n\x81x;'\x8f';4\n", encoding="cp1252"),
+                # the escape character outside quotes, and records ending in a delimiter or the escape
+                InputObject(
+                    "incoming/orders/ends.csv",
+                    b"a\\b;x;1\nc;d;2\\\ne;f;\ng;;\nh;'i';\nj;k;3;\n",
+                    encoding="latin-1",
+                ),
                 InputObject("incoming/orders/l15.csv", b"\xa4;\xbd;5\n", encoding="iso8859-15"),
                 InputObject("incoming/orders/u16.csv", "x;y;6\n".encode("utf-16"), encoding="utf-16"),
             ],

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pyarrow.parquet as pq
 import pytest
 import transform
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
-from tests.glue.conftest import GlueRun, contract_document
+from tests.glue.conftest import GlueRun, contract_document, plan_document
 
 pytestmark = pytest.mark.slow
 
@@ -149,3 +151,67 @@ def test_a_unique_column_is_written_without_a_dictionary(spark: SparkSession, gl
         for i in range(chunks.num_columns)
     }
     assert dictionary["order_id"] is False and dictionary["note"] is True
+
+
+# Records without quote, escape or line break characters, with every field ending the CSV parser could
+# read differently from a split at the delimiters: empty and blank fields, spaces and tabs at either
+# end, control, separator and non-BMP characters, '#' (Spark's CSV comments are off), too few or too
+# many fields; and records the split must leave to the parser (quotes, escapes, line breaks).
+PLAIN_PIECES = [
+    "a",
+    "",
+    " ",
+    "\t",
+    "x y",
+    "\u00e9",
+    "\u2028",
+    "\u0085",
+    "\u0000",
+    "#",
+    "\ufeff",
+    "\U0001f600",
+]
+
+
+@pytest.mark.parametrize(
+    ("delimiter", "quote", "escape"), [(",", '"', '"'), (";", "'", "\\"), ("|", '"', '"'), ("\t", '"', "\\")]
+)
+def test_a_record_split_at_its_delimiters_gives_what_the_csv_parser_gives(
+    spark: SparkSession, delimiter: str, quote: str, escape: str
+) -> None:
+    pieces = [*PLAIN_PIECES, delimiter]
+    records = sorted(
+        {delimiter.join(fields) for fields in itertools.product(PLAIN_PIECES, repeat=3)}
+        | {"".join(combo) for size in range(1, 4) for combo in itertools.product(pieces, repeat=size)}
+        | {f"a{delimiter}{text}{delimiter}c" for text in (quote, escape, f"{quote}b{quote}", "b\nc", "b\r")}
+        | {f"a{delimiter}b{delimiter}c{delimiter}"}
+    )
+    contract = contract_document(
+        [{"name": name, "type": "string"} for name in ("f1", "f2", "f3")],
+        csv={"delimiter": delimiter, "quote": quote, "escape": escape},
+    )
+    plan = transform.plan_from_document(plan_document(contract))
+    frame = spark.createDataFrame([(record,) for record in records], "__raw string")
+    applies, fields = transform.plain_csv_fields(F.col("__raw"), plan)
+    options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": transform.CORRUPT_RECORD}
+    options |= {"sep": delimiter, "quote": quote, "escape": escape}
+    parsed = F.from_csv(F.col("__raw"), transform.string_schema(plan).simpleString(), options)
+    rows = (
+        frame.withColumn(transform.PARTS, transform.csv_parts(F.col("__raw"), plan.csv))
+        .select("__raw", applies.alias("applies"), fields.alias("split"), parsed.alias("parsed"))
+        .collect()
+    )
+
+    split = [row for row in rows if row["applies"]]
+    assert [row["__raw"] for row in split if row["split"] != row["parsed"]] == []
+    assert len(split) >= 1000  # records of three plain fields are split (a tab field adds one)
+    left = {row["__raw"] for row in rows if not row["applies"]}
+    d = delimiter
+    assert {
+        f"a{d}{quote}{d}c",
+        f"a{d}{escape}{d}c",
+        f"a{d}b\nc{d}c",
+        f"a{d}b\r{d}c",
+        "a",
+        f"a{d}b{d}c{d}",
+    } <= left
