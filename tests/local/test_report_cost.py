@@ -60,3 +60,5 @@ def test_the_express_children_are_named_beside_the_transitions() -> None:
     cost = {**COST, "usage": usage}
     text = render_text(build_report(record("SUCCEEDED", cost=cost)))
     assert "Step Functions $0.000250 (10 transitions, 3 Express children)" in text
+    one = {**COST, "usage": {**usage, "express_executions": Decimal(1)}}
+    assert "(10 transitions, 1 Express child)" in render_text(build_report(record("SUCCEEDED", cost=one)))

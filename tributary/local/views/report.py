@@ -786,6 +786,10 @@ def _usd(value: Any) -> str:
     return f"${amount:.4f}" if amount >= 0.01 else f"${amount:.6f}"
 
 
+def _express_children(count: Any) -> str:
+    return f", {count} Express child" if count == 1 else f", {count} Express children"
+
+
 def cost_lines(cost: Mapping[str, Any] | None) -> list[str]:
     """The run's AWS cost as its record has it: total, measured and estimated parts, the main services."""
     if not cost:
@@ -796,7 +800,7 @@ def cost_lines(cost: Mapping[str, Any] | None) -> list[str]:
     other = sum(float(v or 0) for k, v in by_service.items() if k not in main)
     amounts = {
         "step_functions": f"{usage.get('transitions', '?')} transitions"
-        + (f", {usage['express_executions']} Express children" if usage.get("express_executions") else ""),
+        + (_express_children(usage["express_executions"]) if usage.get("express_executions") else ""),
         "lambda": f"{float(usage.get('lambda_gb_seconds') or 0):.2f} GB-s",
         "glue": f"{float(usage.get('glue_dpu_seconds') or 0):.0f} DPU-s",
     }
