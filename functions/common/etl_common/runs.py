@@ -99,16 +99,10 @@ class RunRepository:
             raise
         return True
 
-    def exists(self, run_id: str) -> bool:
-        """Whether the run has a record (the trigger creates it before it starts the run)."""
-        response = self._table().get_item(
-            Key={"run_id": run_id}, ProjectionExpression="run_id", ConsistentRead=True
-        )
-        return "Item" in response
-
-    def queued_start(self, run_id: str) -> ExecutionInput | None:
-        """The execution input of a run still QUEUED (its record written, its execution perhaps never
-        started: the trigger died in between); None for any other status or no record."""
+    def start_record(self, run_id: str) -> tuple[str, ExecutionInput | None] | None:
+        """The run's status and the execution input its record was written with (None if the record
+        lacks it); None when the run has no record (the trigger writes it, QUEUED, before it starts the
+        run)."""
         item = (
             self._table()
             .get_item(
@@ -119,9 +113,11 @@ class RunRepository:
             )
             .get("Item")
         )
-        if item is None or item.get("status") != "QUEUED":
+        if item is None:
             return None
-        return ExecutionInput(
+        if not {"dataset", "manifest_uri", "object_count"} <= item.keys():
+            return str(item.get("status", "")), None
+        return str(item.get("status", "")), ExecutionInput(
             run_id=run_id,
             dataset=str(item["dataset"]),
             manifest_uri=str(item["manifest_uri"]),

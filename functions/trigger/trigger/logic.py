@@ -212,23 +212,8 @@ class RunStarter:
                     owner = self._claims.claim(object_id, run_id)
                     if owner != run_id and owner == item.reprocess_of:
                         owner = self._take_over(object_id, run_id, failed_run=owner)
-                    elif owner != run_id and not self._runs.exists(owner):
-                        # Claimed for a run that has no record: the invocation that claimed it is still
-                        # starting that run, or it died first (see trigger.claims). Retried until it
-                        # cannot be running any more; then the claim is taken over.
-                        if not self._claims.outlived(object_id):
-                            raise IdempotencyAlreadyInProgressError(f"{object_id}: run {owner} not started")
-                        owner = self._take_over(object_id, run_id, failed_run=owner)
-                    elif owner != run_id and (queued := self._runs.queued_start(owner)) is not None:
-                        # Its run's record is written but the run is still QUEUED: the invocation that
-                        # wrote it is starting it, or died before it could. Start it by its name with the
-                        # same input: a start that did happen (or happens later) is the same execution,
-                        # so nothing runs twice and nothing is left unstarted. This delivery is its
-                        # duplicate.
-                        self._start_execution(self._state_machine_arn, queued)
-                        if owner not in report.resumed:
-                            report.resumed.append(owner)
-                        logger.info("Queued run started or already running", extra={"run_id": owner})
+                    elif owner != run_id:
+                        owner = self._claimed_by_another(object_id, run_id, owner, report)
                 except IdempotencyAlreadyInProgressError:
                     logger.info(
                         "Object is being claimed by another invocation", extra={"object_id": object_id}
@@ -274,6 +259,28 @@ class RunStarter:
             extra={"run_id": run_id, "dataset": dataset, "objects": len(items), "manifest_uri": manifest_uri},
         )
         return started
+
+    def _claimed_by_another(self, object_id: str, run_id: str, owner: str, report: StartReport) -> str:
+        """The run that now owns a version claimed for ``owner``, another run than this batch's."""
+        record = self._runs.start_record(owner)
+        if record is None:
+            # A run with no record: the invocation that claimed the version is still starting that run,
+            # or it died first (see trigger.claims). Retried until it cannot be running any more; then
+            # the claim is taken over.
+            if not self._claims.outlived(object_id):
+                raise IdempotencyAlreadyInProgressError(f"{object_id}: run {owner} not started")
+            return self._take_over(object_id, run_id, failed_run=owner)
+        status, execution_input = record
+        if status == "QUEUED" and execution_input is not None:
+            # Its record is written but the run is still QUEUED: the invocation that wrote it is starting
+            # it, or died before it could. Start it by its name with the same input: a start that did
+            # happen (or happens later) is the same execution, so nothing runs twice and nothing is left
+            # unstarted. This delivery is its duplicate.
+            self._start_execution(self._state_machine_arn, execution_input)
+            if owner not in report.resumed:
+                report.resumed.append(owner)
+            logger.info("Queued run started or already running", extra={"run_id": owner})
+        return owner
 
     def _take_over(self, object_id: str, run_id: str, *, failed_run: str) -> str:
         """A reprocess (or a claim whose run never started): the version's claim is held by the failed
