@@ -10,8 +10,14 @@ claiming some versions and before starting their run. Its messages come back, po
 batches and so under another run id; the trigger then finds each such version claimed by a run that
 has no record, and takes the claim over once the invocation that made it cannot be running any more
 (`outlived`), rather than ignoring the version as a duplicate until the claim expires.
+
+Taking a claim over (from such a run, or from a failed run being reprocessed) is a compare-and-swap:
+the claim moves to the new run only if the run it is taken from still holds it. Two invocations can
+both see the version held by the same run and both take it over; giving the claim back and claiming
+anew would let the second delete the first's new claim and start a second run of the same version.
 """
 
+import json
 import time
 from collections.abc import Callable
 from functools import cached_property
@@ -22,7 +28,10 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyItemNotFoundError
+from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import STATUS_CONSTANTS, DataRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
 from etl_common.aws import dynamodb_client
 from pydantic import BaseModel
 
@@ -40,7 +49,18 @@ class ReleaseClaim(Exception):
 
 def _claim_for(version: ObjectVersion, run_id: str) -> dict[str, str]:
     # Runs only on the first claim of a version; later claims return this stored result.
+    return _claim_data(run_id)
+
+
+def _claim_data(run_id: str) -> dict[str, str]:
     return {"run_id": run_id}
+
+
+def _owner(record: DataRecord) -> str | None:
+    try:
+        return (record.response_json_as_dict() or {}).get("run_id")
+    except (ValueError, AttributeError):
+        return None  # not a claim this module wrote
 
 
 class ObjectClaims:
@@ -85,6 +105,70 @@ class ObjectClaims:
         self._persistence.configure(self._config, key_prefix=KEY_PREFIX)
         self._persistence.delete_record(
             data=ObjectVersion(object_id=object_id).model_dump(), exception=ReleaseClaim(object_id)
+        )
+
+    def take_over(self, object_id: str, run_id: str, *, held_by: str) -> str:
+        """Move the version's claim from run ``held_by`` to ``run_id`` if ``held_by`` still holds it;
+        return the run that owns the version afterwards: ``run_id``, or the run that took it over first.
+
+        One conditional UpdateItem on the claim as it was read (its owner and expiry), so of several
+        invocations taking over the same claim exactly one succeeds; the others find the winner's claim.
+        The claim never disappears on the way, so no other run can slip in between. Raises
+        ``IdempotencyAlreadyInProgressError`` while another invocation holds the claim.
+        """
+        self._persistence.configure(self._config, key_prefix=KEY_PREFIX)
+        try:
+            record = self._persistence.get_record(ObjectVersion(object_id=object_id).model_dump())
+        except IdempotencyItemNotFoundError:
+            record = None  # given back meanwhile (a run that could not start): an ordinary claim
+        if record is None or record.status != STATUS_CONSTANTS["COMPLETED"] or _owner(record) != held_by:
+            # Not (or no longer) held by that run: the claim returns whoever owns the version now, or
+            # claims it for ``run_id`` if nobody does.
+            return self.claim(object_id, run_id)
+        try:
+            self._swap(record, run_id)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            return self.claim(object_id, run_id)  # another invocation took it over first
+        return run_id
+
+    def _swap(self, held: DataRecord, run_id: str) -> None:
+        """Rewrite the claim ``held`` (as read) for ``run_id``, unless it changed since it was read.
+
+        Relies on Powertools' stored format, which it reads back on every later claim: the attribute
+        names are the persistence layer's (constructor parameters), the status is COMPLETED, the data
+        is the JSON text of ``_claim_for``'s result, the expiry epoch seconds. Checked by
+        tests/functions/test_trigger_takeover_race.py (a later ordinary claim returns the new owner,
+        and the record has the shape of one Powertools wrote itself).
+        """
+        store = self._persistence
+        key = {store.key_attr: {"S": held.idempotency_key}}
+        if store.sort_key_attr:
+            key = {
+                store.key_attr: {"S": store.static_pk_value},
+                store.sort_key_attr: {"S": held.idempotency_key},
+            }
+        store.client.update_item(
+            TableName=store.table_name,
+            Key=key,
+            UpdateExpression="SET #data = :data, #expiry = :expiry",
+            # The same status, owner and expiry as read: a claim taken over meanwhile has another owner
+            # and a later expiry, one given back has no status.
+            ConditionExpression="#status = :completed AND #data = :held_data AND #expiry = :held_expiry",
+            ExpressionAttributeNames={
+                "#status": store.status_attr,
+                "#data": store.data_attr,
+                "#expiry": store.expiry_attr,
+            },
+            ExpressionAttributeValues={
+                ":completed": {"S": STATUS_CONSTANTS["COMPLETED"]},
+                ":held_data": {"S": held.response_data},
+                ":held_expiry": {"N": str(held.expiry_timestamp)},
+                ":data": {"S": json.dumps(_claim_data(run_id), sort_keys=True)},
+                # As Powertools computes it for a new claim, so `outlived` dates the claim from now.
+                ":expiry": {"N": str(int(time.time()) + self._ttl_seconds)},
+            },
         )
 
     def outlived(self, object_id: str, margin_seconds: float = 5.0) -> bool:

@@ -284,14 +284,13 @@ class RunStarter:
 
     def _take_over(self, object_id: str, run_id: str, *, failed_run: str) -> str:
         """A reprocess (or a claim whose run never started): the version's claim is held by the failed
-        run being reprocessed, so it is given back and claimed anew for ``run_id``. Only that run's
-        claim is taken over: if another run owns the version (an earlier reprocess already did), the
-        new claim returns that owner and the object is a duplicate, so reprocessing the same run twice
-        starts nothing the second time."""
-        self._claims.release(object_id)
-        owner = self._claims.claim(object_id, run_id)
+        run, so it is moved to ``run_id``, only if that run still holds it (a compare-and-swap). Another
+        invocation may be taking over the same claim at the same time (both saw it held by the failed
+        run): the one that loses gets the winner's run back, and the object is its duplicate. So is a
+        later reprocess of the same run: an earlier one already took the claim over."""
+        owner = self._claims.take_over(object_id, run_id, held_by=failed_run)
         logger.info(
-            "Claim taken over from a failed run",
+            "Claim taken over from a failed run" if owner == run_id else "Claim already taken over",
             extra={"object_id": object_id, "failed_run_id": failed_run, "owner_run_id": owner},
         )
         return owner
