@@ -61,6 +61,27 @@ def test_a_row_refused_by_a_unique_rule_alone_keeps_its_raw_text(
     assert result["rows_rejected"] == 5 and result["quality"]["rules"][0]["failed_rows"] == 5
 
 
+def test_values_whose_hashes_collide_are_told_apart_by_value(
+    spark: SparkSession, glue_run: GlueRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the pass over every row groups hashes; a hash as coarse as the text's length makes o1, o2, o3
+    # (and o4) collide, yet only the value that does repeat (o2) may be refused
+    monkeypatch.setattr(transform, "value_hash", lambda column: F.length(column).cast("long"))
+    rows = ["o1,1", "o2,2", "o3,3", "o2,4", "o44,5", "o5,6"]
+    body = "".join(f"{row},n,2026-11-24 10:00:00\n" for row in rows)
+    glue_run.put("incoming/orders/a.csv", "order_id,amount,note,ordered_at\n" + body)
+    result = transform.transform(
+        spark, glue_run.args(contract_document(COLUMNS, rules=UNIQUE_ID, partitioning=BY_DAY))
+    )
+
+    assert [(r["line_number"], [x["rule"] for x in r["reasons"]]) for r in glue_run.rejects()] == [
+        (3, ["unique"]),
+        (5, ["unique"]),
+    ]
+    assert sorted(row["order_id"] for row in glue_run.curated()) == ["o1", "o3", "o44", "o5"]
+    assert result["quality"]["rules"][0] == {"column": "order_id", "rule": "unique", "failed_rows": 2}
+
+
 def test_a_json_array_element_refused_by_a_unique_rule_keeps_its_text(
     spark: SparkSession, glue_run: GlueRun
 ) -> None:
@@ -108,12 +129,13 @@ def test_the_cache_keeps_raw_text_and_reasons_of_failed_rows_only(
 @pytest.mark.parametrize(
     ("partitions", "rows_per_file", "cores", "tasks"),
     [
-        ({"d1": 500}, 100, 8, 5),  # one partition value: ceil(rows / rows_per_file) tasks, no shuffle
+        ({"d1": 500}, 100, 8, 1),  # a small run: one task writes the 5 planned files, no shuffle
         ({"d1": 30, "d2": 30, "d3": 30}, 100, 8, 1),  # a small run: one task, one file per value
-        ({"d1": 150, "d2": 150}, 100, 1, 3),  # 3 tasks x 2 values = 6 files <= 2 x 4 planned
-        ({"d1": 100, "d2": 100, "d3": 100, "d4": 100}, 100, 1, None),  # 4 x 4 = 16 > 2 x 4: shuffle
+        ({"d1": 100, "d2": 100, "d3": 100, "d4": 100}, 100, 1, 1),  # one core: one task
         ({"d1": 300_000}, 10**6, 2, 2),  # enough rows for every core
+        ({"d1": 3_000_000}, 10**6, 2, 2),  # one value: 2 tasks write 2 + 2 files for 3 planned
         ({"d1": 150_000, "d2": 150_000}, 10**6, 2, 2),  # 2 tasks x 2 values <= 2 x 2 planned
+        ({f"d{n}": 1_200_000 for n in range(7)}, 2_000_000, 2, 2),  # 2 x 7 values <= 2 x 7 planned
         ({"d1": 150_000, "d2": 150_000}, 10**6, 8, None),  # 3 tasks (100,000 rows each) x 2 > 2 x 2
         ({f"d{n}": 100_000 for n in range(7)}, 10**6, 8, None),  # 7 tasks x 7 values: shuffle
     ],
@@ -124,14 +146,20 @@ def test_the_rows_are_shuffled_only_when_writing_them_in_place_would_make_too_ma
     assert transform.write_tasks(partitions, rows_per_file, cores) == tasks
 
 
-def test_a_shuffled_write_makes_the_planned_files(spark: SparkSession, glue_run: GlueRun) -> None:
+@pytest.mark.parametrize("shuffled", [True, False])
+def test_a_write_makes_the_planned_files(
+    spark: SparkSession, glue_run: GlueRun, monkeypatch: pytest.MonkeyPatch, shuffled: bool
+) -> None:
+    # local[2] never needs the shuffle (2 tasks x values <= 2 x planned files): it is forced here, as
+    # a cluster's many cores would choose it
+    if shuffled:
+        monkeypatch.setattr(transform, "write_tasks", lambda *_: None)
     days = ["2026-11-24", "2026-11-25", "2026-11-26", "2026-11-27"]
     body = "".join(f"o{n},{n},n,{days[n % 4]} 10:00:00\n" for n in range(80))
     glue_run.put("incoming/orders/a.csv", "order_id,amount,note,ordered_at\n" + body)
     contract = contract_document(COLUMNS, rules=UNIQUE_ID, partitioning=BY_DAY)
     result = transform.transform(spark, glue_run.args(contract, rows_per_file=20))
 
-    assert transform.write_tasks({day: 20 for day in days}, 20, 2) is None
     assert [(p["rows"], p["files"]) for p in result["partitions"]] == [(20, 1)] * 4
     assert sorted(int(row["order_id"][1:]) for row in glue_run.curated()) == list(range(80))
 
