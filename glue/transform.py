@@ -980,20 +980,32 @@ def parse_records(records: DataFrame, plan: Plan) -> DataFrame:
     parsed = parsed.withColumn("__malformed_reason", F.when(F.col("__malformed"), malformed_reason(plan)))
     # A malformed record's fields are guesses: keep none, so that it fails one check only.
     texts = {c.name: F.when(~F.col("__malformed"), F.col(f"__fields.`{c.name}`")) for c in plan.columns}
-    # the regex groups of date/timestamp texts, in the same step (one copy of the row less)
-    groups = [
-        datetime_groups(c, texts[c.name]).alias(groups_of(c.name))
-        for c in plan.columns
-        if c.parse["kind"] in DATETIME_KINDS
-    ]
     kept = [name for name in records.columns if name != "__malformed_file"]
     return parsed.select(
         *kept,
         "__malformed",
         "__malformed_reason",
         *[text.alias(f"__text_{name}") for name, text in texts.items()],
-        *groups,
+        *derived_texts(plan.columns, texts),  # in the same step: one copy of the row less
     )
+
+
+def derived_texts(columns: Sequence[PlanColumn], texts: dict[str, Column]) -> list[Column]:
+    """What the typing reads several times, computed once per row from each column's text (`texts`):
+    the value text of a trimmed column (`value_text`), the casts of `text_cast`, and the regex groups
+    of date/timestamp texts (`datetime_groups`)."""
+    values = [value_text(c, texts[c.name]).alias(value_of(c.name)) for c in columns if c.trim]
+    casts = [
+        cast.alias(cast_of(c.name))
+        for c in columns
+        if (cast := text_cast(c, value_text(c, texts[c.name]))) is not None
+    ]
+    groups = [
+        datetime_groups(c, texts[c.name]).alias(groups_of(c.name))
+        for c in columns
+        if c.parse["kind"] in DATETIME_KINDS
+    ]
+    return [*values, *casts, *groups]
 
 
 # -------------------------------------------------------------------------------------------- types
@@ -1005,13 +1017,35 @@ def text_of(name: str) -> Column:
 
 
 def value_text(column: PlanColumn, text: Column | None = None) -> Column:
-    """The text a value is parsed from (the column's text unless `text` gives it): trimmed of U+0020
-    spaces when the plan says so, null when empty."""
-    text = text_of(column.name) if text is None else text
+    """The text a value is parsed from: trimmed of U+0020 spaces when the plan says so, null when
+    empty. Without `text`, the `__value_` column that `parse_records` computes once per row (the
+    typing and its checks read it many times); with `text`, that column's expression."""
+    if text is None:
+        return F.col(value_of(column.name)) if column.trim else text_of(column.name)
     if not column.trim:
         return text
     trimmed = F.trim(text)  # Spark's trim removes U+0020 only, as the plan's trim does
     return F.when(trimmed != "", trimmed)  # not F.length: it counts the characters of every text
+
+
+def value_of(name: str) -> str:
+    return f"__value_{name}"
+
+
+def cast_of(name: str) -> str:
+    return f"__cast_{name}"
+
+
+def text_cast(column: PlanColumn, text: Column) -> Column | None:
+    """Spark's cast of a value text that the typing reads more than once, or None: an integer's (its
+    range is checked on it), and a date or timestamp text's of one of the plan's `iso_lengths` (null
+    for any other text; a date or time that does not exist is null, in the UTC session)."""
+    kind = column.parse["kind"]
+    if kind == "integer":
+        return text.cast(column.type)  # null beyond the type's range
+    if kind in DATETIME_KINDS and (iso := iso_text(text, column.parse)) is not None:
+        return F.when(iso, text.cast("timestamp"))
+    return None
 
 
 # Java's `$` also matches before a final line terminator (Python's re.fullmatch does not).
@@ -1086,7 +1120,7 @@ def datetime_value(column: PlanColumn) -> Typed:
     iso = iso_text(text, parse)
     if iso is None:
         return built
-    instant = text.cast("timestamp")  # UTC session; a date or time that does not exist is null
+    instant = F.col(cast_of(column.name))  # text_cast
     value = instant.cast("date") if parse["kind"] == "date" else instant
     low, high = (F.lit(parse[end]).cast(parse["kind"]) for end in ("min", "max"))
     valid = iso & full_match(text, parse["regex"]) & value.isNotNull()
@@ -1171,7 +1205,7 @@ def typed_value(column: PlanColumn) -> Typed:
     if kind == "string":
         return Typed(text)
     if kind == "integer":
-        number = text.cast(column.type)  # null beyond the type's range
+        number = F.col(cast_of(column.name))  # text_cast
         return Typed(
             F.when(full_match(text, parse["regex"]) & number.between(parse["min"], parse["max"]), number)
         )

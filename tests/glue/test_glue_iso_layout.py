@@ -64,7 +64,7 @@ def typed(spark: SparkSession, column: transform.PlanColumn) -> list[tuple[Any, 
     value = transform.typed_value(column)
     assert value.outside is not None
     rows = (
-        frame.select("*", transform.datetime_groups(column).alias(transform.groups_of(column.name)))
+        frame.select("*", *transform.derived_texts([column], {column.name: transform.text_of(column.name)}))
         .select(number(value.value, column.type).alias("value"), value.outside.alias("outside"))
         .collect()
     )
@@ -110,7 +110,9 @@ def test_the_iso_layout_reads_values_in_utc(spark: SparkSession) -> None:
         [("2026-11-24 23:30:00", "2024-02-29")], "__text_at string, __text_day string"
     )
     for column in plan.columns:
-        frame = frame.select("*", transform.datetime_groups(column).alias(transform.groups_of(column.name)))
+        frame = frame.select(
+            "*", *transform.derived_texts([column], {column.name: transform.text_of(column.name)})
+        )
     row = frame.select(
         *[number(transform.typed_value(c).value, c.type).alias(c.name) for c in plan.columns]
     ).first()
