@@ -1377,7 +1377,10 @@ def typed_records(records: DataFrame, plan: Plan, ingest_ts: datetime) -> DataFr
         typed_columns.append(typed.value.alias(column.name))
         if typed.outside is not None:
             typed_columns.append(typed.outside.alias(outside_flag(column.name)))
-    return parsed.select("*", *typed_columns)
+    # what only the typing reads (value texts, casts, regex groups) is not copied further
+    derived = {value_of(c.name) for c in plan.columns} | {cast_of(c.name) for c in plan.columns}
+    derived |= {groups_of(c.name) for c in plan.columns}
+    return parsed.select(*[name for name in parsed.columns if name not in derived], *typed_columns)
 
 
 CHECKED_KEEP = ("__object_index", "__line_number", "__record_number", "__partition_value")
