@@ -1,7 +1,7 @@
 """The transform's executors on the same generated file: pyarrow, the small-run executor, the Glue job.
 
     python -m bench.glue_job [--sizes 100,1000] [--workdir bench/out/glue_job] [--baseline REF]
-                             [--lite-max-mb 1000] [--no-warmup]
+                             [--lite-max-mb 1000] [--no-warmup] [--rounds N]
 
 For each size (MB) it generates one orders CSV (10 typed columns, 4 quality rules, rows over 7 days,
 about 0.1% of rows rejected) and converts it with:
@@ -17,7 +17,10 @@ Both executors get the same documents: the validated manifest (one staged object
 seconds, MB/s, time as a multiple of pyarrow's, rows written and rejected. The Spark figures exclude
 the JVM start and, unless `--no-warmup`, the JIT's warm-up: each Glue job first converts a 10 MB file
 (a warm worker, as the local Glue runtime keeps). Each Spark run gets its own session (same
-SparkContext), so one job's session settings never reach the other's.
+SparkContext), so one job's session settings never reach the other's. With `--rounds N`, every
+executor converts each file N times, in turn (round after round, so that load and the JIT's state
+fall on all of them alike), and the table gives each one's best and median time; one run of a Spark
+job on this shared machine can be a third off its best.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import os
 import random
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -286,6 +290,54 @@ class Options:
     baseline: str | None
     lite_max_mb: int
     warmup: bool
+    rounds: int = 1
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One executor over every round: its best and median seconds, and the rows of its last round."""
+
+    name: str
+    best: float
+    median: float
+    rows_written: int
+    rows_rejected: int | None
+
+
+def summarise(rounds: Sequence[Sequence[Measure]]) -> list[Summary]:
+    """Per executor (the same order in every round): best and median of its seconds."""
+    summaries = []
+    for runs in zip(*rounds, strict=True):
+        seconds = [run.seconds for run in runs]
+        last = runs[-1]
+        summaries.append(
+            Summary(
+                last.name, min(seconds), statistics.median(seconds), last.rows_written, last.rows_rejected
+            )
+        )
+    return summaries
+
+
+def print_rounds(input_bytes: int, rounds: Sequence[Sequence[Measure]], notes: Sequence[str]) -> None:
+    """The table of several rounds: best and median seconds, MB/s at best, and each as a multiple of
+    pyarrow's best and median."""
+    summaries = summarise(rounds)
+    floor = summaries[0]
+    print(
+        f"  {'executor':<34} {'best s':>8} {'median s':>9} {'MB/s':>8} {'x pyarrow':>10} {'(median)':>9}"
+        f" {'written':>10} {'rejected':>9}"
+    )
+    for item in summaries:
+        rejected = "-" if item.rows_rejected is None else str(item.rows_rejected)
+        print(
+            f"  {item.name:<34} {item.best:8.2f} {item.median:9.2f} {input_bytes / MB / item.best:8.1f}"
+            f" {item.best / floor.best:10.1f} {item.median / floor.median:9.1f}"
+            f" {item.rows_written:>10} {rejected:>9}"
+        )
+    print(f"  {len(rounds)} rounds, each executor once per round, in this order")
+    for note in notes:
+        print(f"  note: {note}")
+    print(flush=True)
 
 
 def print_table(input_bytes: int, measures: Sequence[Measure], notes: Sequence[str]) -> None:
@@ -308,19 +360,32 @@ def bench_size(spark: Any, jobs: Sequence[tuple[str, ModuleType]], size_mb: int,
     run_dir = options.workdir / f"run-{size_mb}mb"
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
-    measures, notes = [run_pyarrow(csv_path, run_dir)], []
-    lite = lite_runner()
-    if isinstance(lite, str):
-        notes.append(lite)
+    notes: list[str] = []
+    runner = lite_runner()
+    lite: Callable[[RunFiles, Path], Measure] | None = None
+    if isinstance(runner, str):
+        notes.append(runner)
     elif size_mb > options.lite_max_mb:
         notes.append(f"small-run executor skipped above --lite-max-mb {options.lite_max_mb}")
     else:
-        measures.append(lite(stage_run(csv_path, run_dir, f"bench-{size_mb}mb-lite"), run_dir / "lite-tmp"))
-    for index, (name, job) in enumerate(jobs):
-        files = stage_run(csv_path, run_dir, f"bench-{size_mb}mb-job{index}")
-        measures.append(run_glue_job(spark, job, name, files))
-    print(f"input {input_bytes / MB:.0f} MB, {measures[0].rows_written} rows")
-    print_table(input_bytes, measures, notes)
+        lite = runner
+    rounds: list[list[Measure]] = []
+    for round_index in range(options.rounds):
+        suffix = f"-r{round_index}" if options.rounds > 1 else ""
+        measures = [run_pyarrow(csv_path, run_dir)]
+        if lite is not None:
+            staged = stage_run(csv_path, run_dir, f"bench-{size_mb}mb-lite{suffix}")
+            measures.append(lite(staged, run_dir / f"lite-tmp{suffix}"))
+        for index, (name, job) in enumerate(jobs):
+            files = stage_run(csv_path, run_dir, f"bench-{size_mb}mb-job{index}{suffix}")
+            measures.append(run_glue_job(spark, job, name, files))
+        rounds.append(measures)
+        shutil.rmtree(run_dir / "s3" / "curated", ignore_errors=True)  # a round's output, not needed again
+    print(f"input {input_bytes / MB:.0f} MB, {rounds[0][0].rows_written} rows")
+    if len(rounds) == 1:
+        print_table(input_bytes, rounds[0], notes)
+    else:
+        print_rounds(input_bytes, rounds, notes)
     shutil.rmtree(run_dir, ignore_errors=True)
 
 
@@ -357,8 +422,19 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     parser.add_argument(
         "--no-warmup", action="store_true", help="measure the Spark jobs without a warm-up run"
     )
+    parser.add_argument(
+        "--rounds", type=parse_rounds, default=1, help="convert each file this many times per executor"
+    )
     parsed = parser.parse_args(list(argv) if argv is not None else None)
-    return Options(parsed.sizes, parsed.workdir, parsed.baseline, parsed.lite_max_mb, not parsed.no_warmup)
+    return Options(
+        parsed.sizes, parsed.workdir, parsed.baseline, parsed.lite_max_mb, not parsed.no_warmup, parsed.rounds
+    )
+
+
+def parse_rounds(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"rounds must be a whole number of at least 1, not {text!r}")
+    return int(text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
