@@ -111,9 +111,6 @@ class Measure:
     rows_written: int
     rows_rejected: int | None = None
 
-    def mb_per_second(self, input_bytes: int) -> float:
-        return input_bytes / MB / self.seconds
-
 
 @dataclass(frozen=True)
 class RunFiles:
@@ -318,37 +315,28 @@ def summarise(rounds: Sequence[Sequence[Measure]]) -> list[Summary]:
     return summaries
 
 
-def print_rounds(input_bytes: int, rounds: Sequence[Sequence[Measure]], notes: Sequence[str]) -> None:
-    """The table of several rounds: best and median seconds, MB/s at best, and each as a multiple of
-    pyarrow's best and median."""
-    summaries = summarise(rounds)
+def print_table(input_bytes: int, rounds: Sequence[Sequence[Measure]], notes: Sequence[str]) -> None:
+    """Each executor's seconds, MB/s and time as a multiple of pyarrow's; over several rounds its best
+    (MB/s at best) and its median, each against pyarrow's best and median."""
+    summaries, several = summarise(rounds), len(rounds) > 1
     floor = summaries[0]
+    medians = f" {'median s':>9}" if several else ""
+    median_ratio = f" {'(median)':>9}" if several else ""
     print(
-        f"  {'executor':<34} {'best s':>8} {'median s':>9} {'MB/s':>8} {'x pyarrow':>10} {'(median)':>9}"
-        f" {'written':>10} {'rejected':>9}"
+        f"  {'executor':<34} {'best s' if several else 'seconds':>8}{medians} {'MB/s':>8} {'x pyarrow':>10}"
+        f"{median_ratio} {'written':>10} {'rejected':>9}"
     )
     for item in summaries:
         rejected = "-" if item.rows_rejected is None else str(item.rows_rejected)
+        medians = f" {item.median:9.2f}" if several else ""
+        median_ratio = f" {item.median / floor.median:9.1f}" if several else ""
         print(
-            f"  {item.name:<34} {item.best:8.2f} {item.median:9.2f} {input_bytes / MB / item.best:8.1f}"
-            f" {item.best / floor.best:10.1f} {item.median / floor.median:9.1f}"
+            f"  {item.name:<34} {item.best:8.{2 if several else 1}f}{medians}"
+            f" {input_bytes / MB / item.best:8.1f} {item.best / floor.best:10.1f}{median_ratio}"
             f" {item.rows_written:>10} {rejected:>9}"
         )
-    print(f"  {len(rounds)} rounds, each executor once per round, in this order")
-    for note in notes:
-        print(f"  note: {note}")
-    print(flush=True)
-
-
-def print_table(input_bytes: int, measures: Sequence[Measure], notes: Sequence[str]) -> None:
-    floor = measures[0].seconds
-    print(f"  {'executor':<34} {'seconds':>8} {'MB/s':>8} {'x pyarrow':>10} {'written':>10} {'rejected':>9}")
-    for measure in measures:
-        rejected = "-" if measure.rows_rejected is None else str(measure.rows_rejected)
-        print(
-            f"  {measure.name:<34} {measure.seconds:8.1f} {measure.mb_per_second(input_bytes):8.1f}"
-            f" {measure.seconds / floor:10.1f} {measure.rows_written:>10} {rejected:>9}"
-        )
+    if several:
+        print(f"  {len(rounds)} rounds, each executor once per round, in this order")
     for note in notes:
         print(f"  note: {note}")
     print(flush=True)
@@ -382,10 +370,7 @@ def bench_size(spark: Any, jobs: Sequence[tuple[str, ModuleType]], size_mb: int,
         rounds.append(measures)
         shutil.rmtree(run_dir / "s3" / "curated", ignore_errors=True)  # a round's output, not needed again
     print(f"input {input_bytes / MB:.0f} MB, {rounds[0][0].rows_written} rows")
-    if len(rounds) == 1:
-        print_table(input_bytes, rounds[0], notes)
-    else:
-        print_rounds(input_bytes, rounds, notes)
+    print_table(input_bytes, rounds, notes)
     shutil.rmtree(run_dir, ignore_errors=True)
 
 

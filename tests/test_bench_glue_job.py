@@ -28,7 +28,7 @@ def test_each_executor_gets_its_best_and_median_over_the_rounds() -> None:
 def test_the_rounds_table_gives_ratios_to_pyarrows_best_and_median(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    glue_job.print_rounds(30 * MB, rounds_of((0.4, 9.0), (0.3, 6.0), (0.5, 7.0)), ["a note"])
+    glue_job.print_table(30 * MB, rounds_of((0.4, 9.0), (0.3, 6.0), (0.5, 7.0)), ["a note"])
 
     out = capsys.readouterr().out
     job_line = next(line for line in out.splitlines() if "glue job" in line)
@@ -51,3 +51,12 @@ def test_a_bad_rounds_value_gets_a_message_not_a_traceback(
 
     assert exited.value.code == 2
     assert "rounds must be a whole number of at least 1" in capsys.readouterr().err
+
+
+def test_one_round_prints_one_time_per_executor(capsys: pytest.CaptureFixture[str]) -> None:
+    glue_job.print_table(30 * MB, rounds_of((0.5, 6.0)), [])
+
+    out = capsys.readouterr().out
+    assert "median" not in out and "rounds" not in out
+    job_line = next(line for line in out.splitlines() if "glue job" in line)
+    assert job_line.split()[-5:] == ["6.0", "5.0", "12.0", "9", "1"]
