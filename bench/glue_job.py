@@ -7,6 +7,9 @@ For each size (MB) it generates one orders CSV (10 typed columns, 4 quality rule
 about 0.1% of rows rejected) and converts it with:
 
 - pyarrow: `pyarrow.csv.read_csv` + `pyarrow.parquet.write_table` (types only, one snappy file), the floor;
+- Spark's own floor: Spark's CSV reader with the contract's types, the rows written as snappy Parquet
+  partitioned by day, as a plain Spark program would (no checks, no rejects, no unique rule, no line
+  numbers, no run documents): what the job costs above it is the job's own work;
 - the small-run executor (functions/transform_lite, `run_transform` on local folders), up to
   `--lite-max-mb`; its row is skipped, with a note, when that package cannot be imported;
 - the Glue job (glue/transform.py) on a local[2] SparkSession; with `--baseline REF`, also the job as it
@@ -280,6 +283,34 @@ def run_pyarrow(csv_path: Path, run_dir: Path) -> Measure:
     return Measure("pyarrow csv->parquet", time.perf_counter() - started, table.num_rows)
 
 
+def spark_floor_schema() -> str:
+    """The contract's columns as a Spark DDL schema (the contract's types are Spark type names)."""
+    return ", ".join(f"{column['name']} {column['type']}" for column in CONTRACT["columns"])
+
+
+def run_spark_floor(spark: Any, csv_path: Path, run_dir: Path, keep: bool = False) -> Measure:
+    """A plain Spark program: the CSV read with the contract's types and written partitioned by day
+    (under run_dir/spark-floor, removed after the count unless `keep`)."""
+    session = spark.newSession()
+    session.conf.set("spark.sql.session.timeZone", "UTC")
+    session.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")  # as the job writes
+    output = run_dir / "spark-floor"
+    started = time.perf_counter()
+    frame = (
+        session.read.option("header", True)
+        .option("timestampFormat", "yyyy-MM-dd HH:mm:ss")
+        .schema(spark_floor_schema())
+        .csv(str(csv_path))
+    )
+    day = transform.F.to_date(frame["ordered_at"]).alias("order_date")
+    frame.select("*", day).write.mode("overwrite").partitionBy("order_date").parquet(str(output))
+    seconds = time.perf_counter() - started
+    rows = session.read.parquet(str(output)).count()  # after the clock: from the files' footers
+    if not keep:
+        shutil.rmtree(output, ignore_errors=True)
+    return Measure("Spark floor (read + write only)", seconds, rows)
+
+
 @dataclass(frozen=True)
 class Options:
     sizes: list[int]
@@ -364,6 +395,7 @@ def bench_size(spark: Any, jobs: Sequence[tuple[str, ModuleType]], size_mb: int,
         if lite is not None:
             staged = stage_run(csv_path, run_dir, f"bench-{size_mb}mb-lite{suffix}")
             measures.append(lite(staged, run_dir / f"lite-tmp{suffix}"))
+        measures.append(run_spark_floor(spark, csv_path, run_dir))
         for index, (name, job) in enumerate(jobs):
             files = stage_run(csv_path, run_dir, f"bench-{size_mb}mb-job{index}{suffix}")
             measures.append(run_glue_job(spark, job, name, files))
