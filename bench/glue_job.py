@@ -350,7 +350,7 @@ def print_table(input_bytes: int, rounds: Sequence[Sequence[Measure]], notes: Se
     """Each executor's seconds, MB/s and time as a multiple of pyarrow's; over several rounds its best
     (MB/s at best) and its median, each against pyarrow's best and median."""
     summaries, several = summarise(rounds), len(rounds) > 1
-    floor = summaries[0]
+    pyarrow = summaries[0]  # the reference every ratio is taken against
     medians = f" {'median s':>9}" if several else ""
     median_ratio = f" {'(median)':>9}" if several else ""
     print(
@@ -360,10 +360,10 @@ def print_table(input_bytes: int, rounds: Sequence[Sequence[Measure]], notes: Se
     for item in summaries:
         rejected = "-" if item.rows_rejected is None else str(item.rows_rejected)
         medians = f" {item.median:9.2f}" if several else ""
-        median_ratio = f" {item.median / floor.median:9.1f}" if several else ""
+        median_ratio = f" {item.median / pyarrow.median:9.1f}" if several else ""
         print(
             f"  {item.name:<34} {item.best:8.{2 if several else 1}f}{medians}"
-            f" {input_bytes / MB / item.best:8.1f} {item.best / floor.best:10.1f}{median_ratio}"
+            f" {input_bytes / MB / item.best:8.1f} {item.best / pyarrow.best:10.1f}{median_ratio}"
             f" {item.rows_written:>10} {rejected:>9}"
         )
     if several:

@@ -60,14 +60,3 @@ def test_one_round_prints_one_time_per_executor(capsys: pytest.CaptureFixture[st
     assert "median" not in out and "rounds" not in out
     job_line = next(line for line in out.splitlines() if "glue job" in line)
     assert job_line.split()[-5:] == ["6.0", "5.0", "12.0", "9", "1"]
-
-
-def test_sparks_floor_reads_the_contracts_columns_with_the_types_pyarrow_reads() -> None:
-    schema = [part.split(" ", 1) for part in glue_job.spark_floor_schema().split(", ")]
-
-    assert [name for name, _ in schema] == list(glue_job.ARROW_TYPES)
-    spark_names = {"bigint": "int64", "int": "int32", "double": "double", "boolean": "bool", "date": "date32"}
-    for name, spark_type in schema:
-        arrow = str(glue_job.ARROW_TYPES[name]).replace(" ", "")
-        expected = spark_names.get(spark_type, spark_type.replace("decimal", "decimal128"))
-        assert arrow.startswith(expected) or (spark_type, arrow) == ("timestamp", "timestamp[us]"), name

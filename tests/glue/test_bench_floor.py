@@ -28,6 +28,8 @@ def test_the_floor_writes_every_row_by_day_with_the_contracts_types(
     assert table.num_rows == rows
     days = {value.as_py() for value in table.column("order_date").unique()}
     assert len(days) == 7  # the generator spreads rows over 7 days
+    folders = {path.name for path in (tmp_path / "spark-floor").iterdir() if path.is_dir()}
+    assert folders == {f"order_date={day}" for day in days}  # partitioned by day, not a column in a file
     for name, arrow_type in glue_job.ARROW_TYPES.items():
         written = table.schema.field(name).type
         if name == "ordered_at":  # Spark writes instants, read back in UTC
