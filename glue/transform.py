@@ -583,6 +583,19 @@ def readable_objects(objects: Sequence[SourceObject]) -> list[SourceObject]:
     return sorted(last_per_path.values(), key=lambda item: item.index)
 
 
+# Up to this many entries, a lookup the driver knows (an object's key and version, where a split's lines
+# start) is a literal map in the plan instead of a broadcast join: a broadcast is a Spark job of its own
+# (0.1-0.15 s each, three per run here), and a join hashes its key on every row. A literal map is
+# searched entry by entry, so it stays small.
+MAX_LITERAL_LOOKUP = 16
+
+
+def literal_lookup(key: Column, mapping: dict[Any, Any], value_type: str) -> Column:
+    """`mapping[key]` as a literal map (see MAX_LITERAL_LOOKUP); null for a key it does not hold."""
+    entries = [F.lit(item) for pair in mapping.items() for item in pair]
+    return F.create_map(*entries)[key].cast(value_type) if entries else F.lit(None).cast(value_type)
+
+
 def objects_frame(spark: SparkSession, objects: Sequence[SourceObject]) -> DataFrame:
     schema = (
         "source_identity string, __object_index int, source_object_key string, source_object_version string"
@@ -684,6 +697,42 @@ def line_offsets(lines: DataFrame, objects: Sequence[SourceObject], quotes: CsvQ
     return LineStats(offsets, sum(row["marks"] or 0 for row in stats))
 
 
+def numbered_lines(
+    spark: SparkSession, lines: DataFrame, offsets: list[tuple[Any, ...]], objects: Sequence[SourceObject]
+) -> DataFrame:
+    """`lines` with each line's object and number, from `line_offsets`. When every split holds one
+    file's lines (a run of large files) and there are few splits, the split's id alone gives both, by
+    literal lookups; otherwise the offsets are joined on (file, split)."""
+    partition_id = F.shiftright("row_id", 33)
+    splits = {offset[1] for offset in offsets}
+    if len(splits) == len(offsets) <= MAX_LITERAL_LOOKUP:
+        # line number = row_id - first_row_id + lines_before + 1
+        starts = {offset[1]: offset[2] - offset[3] - 1 for offset in offsets}
+        object_of = {offset[1]: offset[4] for offset in offsets}
+        object_index = literal_lookup(partition_id, object_of, "int").alias("__object_index")
+        with_object = lines.select("*", object_index)
+        keys, versions = object_lineage(F.col("__object_index"), objects)
+        return with_object.select(
+            "*",
+            keys,
+            versions,
+            (F.col("row_id") - literal_lookup(partition_id, starts, "long")).alias("__line_number"),
+        )
+    frame = spark.createDataFrame(offsets, OFFSETS_SCHEMA)
+    return (
+        lines.withColumn("partition_id", partition_id)
+        .join(F.broadcast(frame), ["source_file", "partition_id"])
+        .withColumn("__line_number", F.col("row_id") - F.col("first_row_id") + F.col("lines_before") + 1)
+    )
+
+
+def object_lineage(object_index: Column, objects: Sequence[SourceObject]) -> tuple[Column, Column]:
+    """An object's key and version by literal lookups (for at most MAX_LITERAL_LOOKUP objects)."""
+    keys = literal_lookup(object_index, {item.index: item.key for item in objects}, "string")
+    versions = literal_lookup(object_index, {item.index: item.version_id for item in objects}, "string")
+    return keys.alias("source_object_key"), versions.alias("source_object_version")
+
+
 def read_text_lines(spark: SparkSession, objects: Sequence[SourceObject], plan: Plan) -> DataFrame:
     """One row per non-blank record of every object (CSV, JSON Lines), with the line it starts on."""
     lines = spark.read.text([escape_glob(item.spark_path) for item in objects]).select(
@@ -693,11 +742,8 @@ def read_text_lines(spark: SparkSession, objects: Sequence[SourceObject], plan: 
     )
     quotes = CsvQuotes.of(plan.csv) if plan.format == "csv" else None
     stats = line_offsets(lines, objects, quotes)
-    offsets = spark.createDataFrame(stats.offsets, OFFSETS_SCHEMA)
     numbered = (
-        lines.withColumn("partition_id", F.shiftright("row_id", 33))
-        .join(F.broadcast(offsets), ["source_file", "partition_id"])
-        .withColumn("__line_number", F.col("row_id") - F.col("first_row_id") + F.col("lines_before") + 1)
+        numbered_lines(spark, lines, stats.offsets, objects)
         .withColumn("__raw", decoded_text(F.col("value"), objects, F.col("__line_number") == 1))
         .withColumn("__record_number", F.lit(None).cast("long"))
         .select(*RECORD_COLUMNS, "__raw")
@@ -1524,10 +1570,25 @@ def rows_per_file_for(counts: RunCounts, requested: int | None) -> int:
 # ------------------------------------------------------------------------------------------ writing
 
 
-def with_lineage(rows: DataFrame, lineage: DataFrame, run_id: str) -> DataFrame:
-    """The object's key and version (`lineage`: one small row per object) and the run id, which the
-    cache does not repeat on every row."""
-    return rows.join(F.broadcast(lineage), "__object_index").withColumn("run_id", F.lit(run_id))
+@dataclass(frozen=True)
+class RunRows:
+    """What the writers join back to the cached rows: the objects' lineage, the run id, and the
+    records (read again) when a unique rule refused rows whose raw text the cache does not keep."""
+
+    objects: Sequence[SourceObject]
+    run_id: str
+    records: DataFrame | None
+
+
+def with_lineage(rows: DataFrame, run: RunRows) -> DataFrame:
+    """The object's key and version and the run id, which the cache does not repeat on every row: by
+    literal lookups for a run of few objects, else joined from one small row per object."""
+    if len(run.objects) <= MAX_LITERAL_LOOKUP:
+        with_objects = rows.select("*", *object_lineage(F.col("__object_index"), run.objects))
+    else:
+        lineage = objects_frame(rows.sparkSession, run.objects).drop("source_identity")
+        with_objects = rows.join(F.broadcast(lineage), "__object_index")
+    return with_objects.withColumn("run_id", F.lit(run.run_id))
 
 
 RECORD_KEY = ("__object_index", "__line_key", "__record_key")
@@ -1554,16 +1615,6 @@ def with_raw_text(rejected: DataFrame, records: DataFrame) -> DataFrame:
     return rejected.where(F.col("__raw").isNotNull()).unionByName(found.drop(*RECORD_KEY[1:]))
 
 
-@dataclass(frozen=True)
-class RunRows:
-    """What the writers join back to the cached rows: the objects' lineage, the run id, and the
-    records (read again) when a unique rule refused rows whose raw text the cache does not keep."""
-
-    lineage: DataFrame
-    run_id: str
-    records: DataFrame | None
-
-
 def write_rejects(
     spark: SparkSession, validated: DataFrame, rejected_rows: int, spark_rejects: str, run: RunRows
 ) -> None:
@@ -1573,7 +1624,7 @@ def write_rejects(
     rejected = validated.where("__rejected")
     if run.records is not None:
         rejected = with_raw_text(rejected, run.records)
-    rejects = with_lineage(rejected, run.lineage, run.run_id).select(
+    rejects = with_lineage(rejected, run).select(
         "run_id",
         "source_object_key",
         "source_object_version",
@@ -1587,7 +1638,7 @@ def write_rejects(
 
 
 def curated_rows(validated: DataFrame, plan: Plan, ingest_ts: datetime, run: RunRows) -> DataFrame:
-    return with_lineage(validated.where(~F.col("__rejected")), run.lineage, run.run_id).select(
+    return with_lineage(validated.where(~F.col("__rejected")), run).select(
         *[F.col(column.name) for column in plan.columns],
         "source_object_key",
         "source_object_version",
@@ -2078,9 +2129,8 @@ def convert(
         log_event(
             "rows checked", run_id=args.run_id, rows_read=counts.rows_read, rows_rejected=counts.rows_rejected
         )
-        lineage = objects_frame(spark, objects).drop("source_identity")
         refused_by_unique = any(values is not None for values in duplicates)
-        run = RunRows(lineage, args.run_id, records if refused_by_unique else None)
+        run = RunRows(objects, args.run_id, records if refused_by_unique else None)
         spark_rejects = to_spark_path(args.rejects_uri, args.spark_path_prefix)
         write_rejects(spark, validated, counts.rows_rejected, spark_rejects, run)
         rows_per_file = rows_per_file_for(counts, args.rows_per_file)

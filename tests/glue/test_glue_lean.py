@@ -243,3 +243,61 @@ def test_a_record_split_at_its_delimiters_gives_what_the_csv_parser_gives(
         "a",
         f"a{d}b{d}c{d}",
     } <= left
+
+
+@pytest.mark.parametrize("literal", [True, False])
+def test_lines_and_lineage_are_the_same_by_literal_lookup_or_by_join(
+    spark: SparkSession, glue_run: GlueRun, monkeypatch: pytest.MonkeyPatch, literal: bool
+) -> None:
+    # Small splits put each file's lines in splits of their own (the literal lookups: a split's id
+    # gives its file and first line); with the lookups limited to 0 entries the offsets and the
+    # objects' lineage are joined instead. Either way the same rows, line numbers, keys and versions.
+    calls: list[int] = []
+    lookup = transform.literal_lookup
+
+    def counted(key: F.Column, mapping: dict[object, object], value_type: str) -> F.Column:
+        calls.append(len(mapping))
+        return lookup(key, mapping, value_type)
+
+    monkeypatch.setattr(transform, "literal_lookup", counted)
+    if not literal:
+        monkeypatch.setattr(transform, "MAX_LITERAL_LOOKUP", 0)
+    for name, version in (("a", "va"), ("b", "vb")):
+        body = "".join(
+            f"{name}{n},{-1 if n % 7 == 0 else n},n,2026-11-2{n % 3 + 4} 10:00:00\n" for n in range(1, 61)
+        )
+        glue_run.put(
+            f"incoming/orders/{name}.csv", "order_id,amount,note,ordered_at\n" + body, version=version
+        )
+    spark.conf.set("spark.sql.files.maxPartitionBytes", "1024")
+    try:
+        result = transform.transform(
+            spark, glue_run.args(contract_document(COLUMNS, rules=UNIQUE_ID, partitioning=BY_DAY))
+        )
+    finally:
+        spark.conf.unset("spark.sql.files.maxPartitionBytes")
+
+    # by literal lookup: one keyed by split (4 of them: more entries than the 2 objects) and by object
+    assert (max(calls, default=0) > 2) == literal and bool(calls) == literal
+    rejects = [
+        (r["source_object_key"], r["source_object_version"], r["line_number"], r["raw"])
+        for r in glue_run.rejects()
+    ]
+    expected = [
+        (f"incoming/orders/{name}.csv", version, n + 1, f"{name}{n},-1,n,2026-11-2{n % 3 + 4} 10:00:00")
+        for name, version in (("a", "va"), ("b", "vb"))
+        for n in range(7, 61, 7)
+    ]
+    assert rejects == expected
+    curated = sorted(
+        (row["source_object_key"], row["source_object_version"], row["order_id"])
+        for row in glue_run.curated()
+    )
+    assert curated == sorted(
+        (f"incoming/orders/{name}.csv", version, f"{name}{n}")
+        for name, version in (("a", "va"), ("b", "vb"))
+        for n in range(1, 61)
+        if n % 7
+    )
+    assert all(row["run_id"] == glue_run.run_id for row in glue_run.curated())
+    assert [o["rows_read"] for o in result["objects"]] == [60, 60]
