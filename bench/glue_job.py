@@ -230,6 +230,7 @@ def job_module_at(ref: str, workdir: Path) -> ModuleType:
 
 def spark_session() -> Any:
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # stay on loopback, as the local stack does
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # the job's Python workers need pyarrow
     return (
         transform.SparkSession.builder.master("local[2]")
         .appName("bench-glue-job")

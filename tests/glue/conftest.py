@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,6 +24,9 @@ INGEST_TS = datetime(2026, 11, 24, 10, 15, tzinfo=UTC)
 # Spark binds its driver to the host's first interface unless told otherwise; tests stay on loopback
 # (the job run as a subprocess inherits this too).
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+# The job's Python workers (`mapInArrow`) run this interpreter, which has pyarrow, not the first
+# `python3` on the PATH.
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 
 @pytest.fixture(scope="session")
