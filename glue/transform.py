@@ -45,6 +45,12 @@ timestamps are built from the groups of the plan's regular expressions (no datet
 parsed here) and accepted within the plan's range (0001-01-01 to 9999-12-31 23:59:59.999999 UTC);
 a valid value outside it is a rejected row.
 
+Plain CSV records (no quote or escape character, the plan's field count, values of simple shapes) are
+typed and checked by pyarrow in Spark's Python workers (`fast_checked`, through `mapInArrow`, which
+needs pyarrow and pandas there: Glue 5.0 provides both); every other record by Spark's expressions,
+with the same values and reasons. A run of more than MAX_UNDECIDED_SHARE other records is checked by
+Spark's expressions alone.
+
 A quoted CSV field may span lines (up to MAX_LINES_PER_RECORD lines): the record is numbered by the
 line it starts on. A JSON record with a duplicate top-level key, or nested deeper than the plan's
 max_json_depth, is rejected with that reason.
@@ -1405,14 +1411,15 @@ def unique_checks(plan: Plan) -> list[Check]:
 
 
 # ------------------------------------------------------------------------------------- fast rows
-# Most records of most runs are plain: no quote, every value of a simple shape, every check passed.
-# Those are typed and checked by pyarrow in the tasks (`mapInArrow`: vectorised C++, a batch at a
-# time) and are *decided* there; every other record (a quote or escape character, another field
-# count, a value of another shape, a check it fails: anything with a reason to give) is typed and
-# checked by the Spark expressions above, which alone build reasons. Each test below accepts only
-# texts that the plan accepts and that pyarrow reads exactly as Spark's cast does, so a record gets
-# the same values either way (the glue tests run the job both ways; the differential tests compare
-# it with the small-run executor).
+# Most records of most runs are plain: no quote or escape character, the plan's field count, every
+# value of a simple shape. Those are typed and checked by pyarrow in the tasks (`mapInArrow`:
+# vectorised C++, a batch at a time) and are *decided* there, with their reasons when they fail a
+# check. Every other record (a quote, another field count, a value of another shape, a regex check on
+# a text that is not printable ASCII) is typed and checked by the Spark expressions above. Each test
+# below accepts only texts that the plan accepts and that pyarrow reads exactly as Spark's cast does,
+# and each check decides a decided value the same way both ways, so a record gets the same values and
+# reasons either way: tests/glue/test_glue_fast_rows.py runs the job both ways, and the differential
+# tests put every run of theirs through this path against the small-run executor.
 
 FAST_ROWS_ENABLED = True  # tests turn it off to compare
 # A run whose share of undecided records is larger is checked by the Spark expressions alone: the
@@ -1531,10 +1538,11 @@ def fast_check(check: PlanCheck, plan: Plan) -> dict[str, Any] | None:
         if kind == "double":
             return {"rule": rule, "column": name, "bound": float(str(check.bound))}
         if kind == "decimal":
-            scale = int(column.parse["scale"])
-            if bound != bound.quantize(Decimal(1).scaleb(-scale)) or len(bound.as_tuple().digits) > 38:
-                return None
-            return {"rule": rule, "column": name, "bound": str(bound)}
+            precision, scale = int(column.parse["precision"]), int(column.parse["scale"])
+            exact = bound.quantize(Decimal(1).scaleb(-scale))
+            if exact != bound or len(exact.as_tuple().digits) > precision:
+                return None  # a bound the column's type cannot hold: left to Spark
+            return {"rule": rule, "column": name, "bound": str(exact)}
         return None
     if rule == "allowed_values" and kind == "string":
         return {"rule": rule, "column": name, "values": [str(value) for value in check.values]}

@@ -68,6 +68,11 @@ LINES = [
     "a24,1,1.00,3,9999-12-31 23:59:59,9999-12-31,FALSE,SHIPPED,x@@example.com,0.5",
     "a25, ,1.00,3,2026-11-18 08:25:39 ,2026-11-18,true,NEW,x@example.com,.5",
     "a26,1, ,3,2026-11-18 08:25:39,2026-11-18,true,NEW,x@example.com,0.5",  # spaces only: not a value
+    "a27,1,1.00,3,0001-01-01 00:00:00,0001-01-01,true,NEW,x@example.com,0.5",  # the first day
+    "a28,1,1.00,3,2024-02-29 12:00:00,2024-02-29,true,NEW,x@example.com,0.5",  # a leap day
+    "a29,1,1.00,3,2026-11-18 23:59:60,2026-11-18,true,NEW,x@example.com,0.5",  # a leap second
+    "a30,1,1.00,3,2026-11-18 08:25:39,2026-11-31,true,NEW,x@example.com,0.5",  # no 31 November
+    "a31,1,99999999.99,2147483647,2026-11-18 08:25:39,2026-11-18,true,NEW,x@example.com,-0",
 ]
 
 
@@ -121,7 +126,17 @@ def test_plain_and_other_records_are_the_same_decided_by_pyarrow_or_by_spark(
     assert taken[1] is None  # the switch off: Spark alone
     assert rows_of(fast) == rows_of(spark_only)
     assert rejects_of(fast) == rejects_of(spark_only)
-    assert {row["order_id"] for row in rows_of(fast)} >= {"a02", "a03", "a04", "a05", "a09", "a10", "a18"}
+    assert {row["order_id"] for row in rows_of(fast)} >= {
+        "a02",
+        "a03",
+        "a04",
+        "a05",
+        "a09",
+        "a10",
+        "a18",
+        "a27",
+        "a28",
+    }
     assert len(rejects_of(fast)) >= 15
 
 
