@@ -1793,13 +1793,28 @@ def decide_batches(spec: dict[str, Any]) -> Any:
 REASONS_TYPE = "array<struct<column:string,rule:string,message:string>>"
 
 
+@cache
+def arrow_in_workers() -> bool:
+    """Whether `mapInArrow` can run: PySpark needs pyarrow and pandas (Glue 5.0 provides both; a
+    Spark without them checks every record with its expressions, as before)."""
+    try:
+        import pandas  # noqa: F401
+        import pyarrow  # noqa: F401
+    except ImportError:
+        LOGGER.warning("pyarrow or pandas missing: every record is checked by Spark's expressions")
+        return False
+    return True
+
+
 def fast_checked(
     records: DataFrame, plan: Plan, ingest_ts: datetime
 ) -> tuple[DataFrame, list[DataFrame]] | None:
     """The checked rows (as `checked_records` makes them) with the plain records decided by pyarrow
     (`decide_batches`) and the rest by `checked_records`, and the frames to unpersist; None when the
     plan or the run is not one for it. The first pass caches what pyarrow returns and counts it."""
-    spec = fast_spec(plan, ingest_ts) if FAST_ROWS_ENABLED else None
+    if not FAST_ROWS_ENABLED or not arrow_in_workers():
+        return None
+    spec = fast_spec(plan, ingest_ts)
     if spec is None:
         return None
     records = records.select(*CHECKED_KEEP[:3], "__raw", "__malformed_file")  # not the key and version

@@ -207,3 +207,12 @@ def test_plans_that_pyarrow_cannot_decide_are_left_to_spark() -> None:
     assert spec([{"name": "name", "type": "string"}], csv={"delimiter": '"', "quote": "'"}) is None
     regex = [{"column": "name", "rule": "regex", "pattern": "^(?=n)\\w+$"}]
     assert spec([{"name": "name", "type": "string"}], rules=regex) is None
+
+
+def test_a_spark_without_pyarrow_or_pandas_checks_every_record_with_its_expressions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    plan = transform.plan_from_document(plan_document(contract_document(COLUMNS, rules=RULES)))
+    monkeypatch.setattr(transform, "arrow_in_workers", lambda: False)
+    # it says so before touching Spark (no records are needed)
+    assert transform.fast_checked(None, plan, datetime(2026, 11, 24, tzinfo=UTC)) is None  # type: ignore[arg-type]
