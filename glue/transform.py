@@ -1425,7 +1425,10 @@ FAST_ROWS_ENABLED = True  # tests turn it off to compare
 # A run whose share of undecided records is larger is checked by the Spark expressions alone: the
 # pass by pyarrow bought little, and a large undecided part would unbalance the write's tasks.
 MAX_UNDECIDED_SHARE = 0.25
-FAST_PREFIX = "__fast_"
+# pyarrow's own fields, and the typed values under a prefix of their own: a contract column may be
+# named like one of the fields (`reasons`, `raw_bytes`), never with a leading underscore
+FAST_FIELD = "__pyarrow_"
+FAST_PREFIX = "__typed_"
 DECIDED = "__decided"
 FAST = "__by_pyarrow"  # on the checked rows of a run `fast_checked` took: which branch a row is from
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -1782,8 +1785,8 @@ def decide_batches(spec: dict[str, Any]) -> Any:
                 value = values[column["name"]].filter(kept).cast(target)
                 extras.append(pa.concat_arrays([value, pa.nulls(n_others, target)]))
             names = [name for name in batch.schema.names if name != "__raw"] + ["__raw"]
-            names += [DECIDED, f"{FAST_PREFIX}partition_value", f"{FAST_PREFIX}raw_bytes"]
-            names += [f"{FAST_PREFIX}row_failed", f"{FAST_PREFIX}reasons"]
+            names += [DECIDED, f"{FAST_FIELD}partition_value", f"{FAST_FIELD}raw_bytes"]
+            names += [f"{FAST_FIELD}row_failed", f"{FAST_FIELD}reasons"]
             names += [FAST_PREFIX + column["name"] for column in columns]
             yield pa.RecordBatch.from_arrays([*outputs, raw_out, *extras], names=names)
 
@@ -1820,8 +1823,8 @@ def fast_checked(
     records = records.select(*CHECKED_KEEP[:3], "__raw", "__malformed_file")  # not the key and version
     record_fields = [f for f in records.schema.fields if f.name != "__raw"] + [records.schema["__raw"]]
     schema = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in record_fields)
-    schema += f", `{DECIDED}` boolean, `{FAST_PREFIX}partition_value` string, `{FAST_PREFIX}raw_bytes` int"
-    schema += f", `{FAST_PREFIX}row_failed` boolean, `{FAST_PREFIX}reasons` {REASONS_TYPE}"
+    schema += f", `{DECIDED}` boolean, `{FAST_FIELD}partition_value` string, `{FAST_FIELD}raw_bytes` int"
+    schema += f", `{FAST_FIELD}row_failed` boolean, `{FAST_FIELD}reasons` {REASONS_TYPE}"
     schema += "".join(f", `{FAST_PREFIX}{column.name}` {column.type}" for column in plan.columns)
     staged = records.mapInArrow(decide_batches(spec), schema).persist()
     counts = {row[DECIDED]: row["count"] for row in staged.groupBy(DECIDED).count().collect()}
@@ -1831,12 +1834,12 @@ def fast_checked(
         return None
     decided = staged.where(F.col(DECIDED)).select(
         *CHECKED_KEEP[:3],
-        F.col(f"{FAST_PREFIX}partition_value").alias("__partition_value"),
+        F.col(f"{FAST_FIELD}partition_value").alias("__partition_value"),
         *[F.col(FAST_PREFIX + column.name).alias(column.name) for column in plan.columns],
-        F.col(f"{FAST_PREFIX}row_failed").alias("__row_failed"),
-        F.col(f"{FAST_PREFIX}reasons").alias("__row_reasons"),
+        F.col(f"{FAST_FIELD}row_failed").alias("__row_failed"),
+        F.col(f"{FAST_FIELD}reasons").alias("__row_reasons"),
         "__raw",  # of a row that failed a check only
-        F.col(f"{FAST_PREFIX}raw_bytes").alias("__raw_bytes"),
+        F.col(f"{FAST_FIELD}raw_bytes").alias("__raw_bytes"),
         F.lit(True).alias(FAST),
     )
     if undecided_rows == 0:
