@@ -1595,9 +1595,11 @@ def fast_spec(plan: Plan, ingest_ts: datetime) -> dict[str, Any] | None:
 
 
 def decide_batches(spec: dict[str, Any]) -> Any:
-    """The function `mapInArrow` runs on the Python workers: each batch of records (RECORD_COLUMNS,
-    __raw, __malformed_file) comes back with the decided ones first, their values in the `__fast_`
-    columns and no raw text, then the others as they came. Self-contained (it pickles by value)."""
+    """The function `mapInArrow` runs on the Python workers: each batch of records (object, line and
+    record number, __raw, __malformed_file) comes back with the decided ones first (their typed values
+    in the `__typed_` columns, their outcome in the `__pyarrow_` ones, the raw text of a failed one
+    only), then the others as they came. A closure: cloudpickle sends it, and the module's constants
+    it reads, by value, so the workers need not import this script."""
 
     def decide(batches: Any) -> Any:
         from decimal import Decimal
@@ -1640,11 +1642,9 @@ def decide_batches(spec: dict[str, Any]) -> Any:
                 true = pc.is_in(lowered, pa.array(column["true_words"], pa.string()))
                 false = pc.is_in(lowered, pa.array(column["false_words"], pa.string()))
                 value = pc.if_else(true, True, pc.if_else(false, False, pa.scalar(None, pa.bool_())))
-                known = pc.and_(matches(text, r"^[\x20-\x7e]*$"), pc.is_valid(value))
+                known = pc.and_(matches(text, PRINTABLE_ASCII), pc.is_valid(value))
                 return value, pc.or_(absent, known)
-            shape = {"integer": r"^-?[0-9]{1,18}$", "double": r"^-?[0-9]{1,15}(\.[0-9]{1,15})?$"}.get(
-                kind, column.get("shape")
-            )
+            shape = {"integer": INTEGER_SHAPE, "double": DOUBLE_SHAPE}.get(kind, column.get("shape"))
             good = matches(text, shape)
             if column["regex"] is not None:
                 good = pc.and_(good, matches(text, column["regex"]))
@@ -1727,7 +1727,7 @@ def decide_batches(spec: dict[str, Any]) -> Any:
                     )
                 else:  # regex, over the field's text as the record gives it; RE2 reads it as Java does
                     text = texts[name]  # only when it is printable ASCII
-                    ascii_text = matches(text, r"^[\x20-\x7e]*$")
+                    ascii_text = matches(text, PRINTABLE_ASCII)
                     unknown = pc.or_(unknown, pc.fill_null(pc.and_(present, pc.invert(ascii_text)), False))
                     fails = pc.and_(present, pc.invert(matches(text, check["pattern"])))
                 failures.append((check, pc.fill_null(fails, False).to_numpy(zero_copy_only=False)))
