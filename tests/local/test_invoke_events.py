@@ -29,7 +29,10 @@ EVENTS = REPO / "events"
 EVENT_FILES = sorted(EVENTS.rglob("*.json"))
 SAMPLES = [REPO / "events" / "data" / "orders-sample.csv", REPO / "events" / "data" / "clicks-sample.jsonl"]
 
-pytestmark = pytest.mark.slow
+# The cases share one stack per worker (the module's fixtures) and a sample event names a dataset's
+# latest run, which earlier cases' events (sweep, quarantine, approval) change: all of them run in one
+# worker, in the order of their files, so that each meets the state the one before left.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("invoke-events")]
 
 
 @pytest.fixture(scope="module")
